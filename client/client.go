@@ -1,0 +1,133 @@
+// Package client is the Go client of the Aegis admin API (docs/admin-api.md):
+// the API the aegis CLI and any automation use to deploy apps, manage API
+// keys, invoke functions and read logs. It holds no state beyond the base URL
+// and the admin token, and never logs or prints the token.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// MaxResponseSize caps how much of any answer the client reads: a module, an
+// invocation result or a listing. It matches the server's module size limit,
+// so a misbehaving or hostile endpoint cannot make the client buffer without
+// bound.
+const MaxResponseSize = 64 << 20
+
+// Client calls one Aegis admin API. It is safe for concurrent use.
+type Client struct {
+	baseURL string
+	token   string
+	hc      *http.Client
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client used for every call, for example to
+// add TLS settings or a timeout. The default has no overall timeout because
+// Logs with Follow streams for as long as its context lives; bound calls with
+// their context instead.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) { c.hc = hc }
+}
+
+// New returns a client for the admin API at baseURL (for example
+// http://127.0.0.1:8081) that authenticates with the admin token.
+func New(baseURL, token string, opts ...Option) *Client {
+	c := &Client{
+		baseURL: strings.TrimRight(baseURL, "/"),
+		token:   token,
+		hc:      &http.Client{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// newRequest builds an authenticated request for path, which the caller has
+// already escaped.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
+}
+
+// do sends a request and returns the response when its status is one of
+// want; any other status becomes an *APIError and the body is closed.
+func (c *Client) do(req *http.Request, want ...int) (*http.Response, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range want {
+		if resp.StatusCode == w {
+			return resp, nil
+		}
+	}
+	defer resp.Body.Close()
+	return nil, decodeError(resp)
+}
+
+// call sends in (when not nil) as JSON and decodes the answer into out (when
+// not nil).
+func (c *Client) call(ctx context.Context, method, path string, in, out any, want ...int) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := c.newRequest(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.do(req, want...)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxResponseSize))
+		return nil
+	}
+	// Unknown fields are accepted on purpose: a newer server may add fields
+	// and an older client must keep working.
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxResponseSize)).Decode(out); err != nil {
+		return fmt.Errorf("decode %s %s answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// query builds "?k=v&…" from the non-empty values, or "" when all are empty.
+func query(kv ...string) string {
+	q := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}

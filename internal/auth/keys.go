@@ -1,0 +1,369 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aegis-platform/aegis"
+)
+
+// Store keeps key records. In production it is a JetStream KV bucket; the
+// interface is ours so that the tests, and a second backend, stay simple.
+type Store interface {
+	// Get returns aegis.ErrNotFound when the key is missing.
+	Get(ctx context.Context, key string) ([]byte, uint64, error)
+	// Create returns aegis.ErrConflict when the key exists.
+	Create(ctx context.Context, key string, v []byte) (uint64, error)
+	Put(ctx context.Context, key string, v []byte) (uint64, error)
+	// Keys lists the keys that start with prefix.
+	Keys(ctx context.Context, prefix string) ([]string, error)
+}
+
+// Store layout. Names and ids are validated before they are used in a key,
+// so neither can add a token to the KV subject.
+const (
+	recordPrefix = "key."  // key.<id>     → JSON record
+	namePrefix   = "name." // name.<name>  → id
+)
+
+// CacheTTL is how long a verified record is trusted without going back to the
+// store. It bounds how late a revocation made on another node is honoured;
+// a revocation made through this Keys takes effect at once.
+const CacheTTL = 5 * time.Second
+
+// Identity is who a verified API key belongs to.
+type Identity struct {
+	KeyName string
+}
+
+// KeyInfo describes an API key without its secret.
+type KeyInfo struct {
+	Name string
+	// ID is the non-secret lookup id, the part after "aegis_": it maps a
+	// leaked key found by a scanner back to its name.
+	ID        string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+	Revoked   bool
+}
+
+// record is what the store holds for one key.
+type record struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+	// Hash is "sha256:" and the hex SHA-256 of the 32 secret bytes. A fast
+	// hash is right here: slow hashes (bcrypt, argon2) protect guessable
+	// passwords, but a 256-bit random secret cannot be brute-forced from its
+	// hash at any speed, and a slow hash would cost every request dearly.
+	// The prefix leaves room for another scheme later.
+	Hash      string     `json:"hash"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+const hashScheme = "sha256:"
+
+// cached is a decoded record and when it was read. Never modified once built.
+type cached struct {
+	name    string
+	hash    [sha256.Size]byte
+	revoked bool
+	fetched time.Time
+}
+
+// dummyHash is compared against when the id is unknown or the key malformed,
+// so that every verification does the same hash-and-compare work.
+var dummyHash = sha256.Sum256(make([]byte, secretBytes))
+
+// Keys creates, verifies, lists and revokes API keys.
+type Keys struct {
+	store Store
+	now   func() time.Time
+	ttl   time.Duration
+
+	// cache maps id → *cached. It only ever holds records found in the
+	// store, so its size is bounded by the number of keys ever created;
+	// unknown ids are not cached, or a stream of random ids would grow it.
+	cache sync.Map
+	// gen counts invalidations. A verification that read the store before
+	// an invalidation must not put its (now stale) record back into the
+	// cache after it; mu makes the check and the store one step.
+	mu  sync.Mutex
+	gen atomic.Uint64
+}
+
+// NewKeys returns Keys backed by store.
+func NewKeys(store Store) *Keys {
+	return &Keys{store: store, now: time.Now, ttl: CacheTTL}
+}
+
+// Create makes a new API key called name and returns its plaintext, which is
+// shown to the user once and never stored. Names are unique for the life of
+// the store, revoked keys included, so a name in the audit log always means
+// one key.
+func (k *Keys) Create(ctx context.Context, name string) (string, error) {
+	if err := validateName(name); err != nil {
+		return "", fmt.Errorf("create api key: %w", err)
+	}
+	// Cheap early answer for the common duplicate; the Create on the name
+	// index below is what actually settles a race.
+	if _, _, err := k.store.Get(ctx, namePrefix+name); err == nil {
+		return "", fmt.Errorf("create api key %q: name taken: %w", name, aegis.ErrConflict)
+	} else if !errors.Is(err, aegis.ErrNotFound) {
+		return "", fmt.Errorf("create api key %q: %w", name, err)
+	}
+
+	var secret [secretBytes]byte
+	if err := randomBytes(secret[:]); err != nil {
+		return "", fmt.Errorf("create api key %q: %w", name, err)
+	}
+	sum := sha256.Sum256(secret[:])
+	rec := record{Name: name, Hash: hashScheme + hex.EncodeToString(sum[:]), CreatedAt: k.now().UTC()}
+
+	// The record goes first and the name index second, so the index never
+	// points at a missing record.
+	if err := k.createRecord(ctx, &rec); err != nil {
+		return "", fmt.Errorf("create api key %q: %w", name, err)
+	}
+	if _, err := k.store.Create(ctx, namePrefix+name, []byte(rec.ID)); err != nil {
+		// Lost a race for the name (or the store failed). The record's
+		// plaintext was never handed out, but revoke it anyway so an
+		// orphan can never verify.
+		revoked := rec.CreatedAt
+		rec.RevokedAt = &revoked
+		if b, merr := json.Marshal(rec); merr == nil {
+			_, _ = k.store.Put(ctx, recordPrefix+rec.ID, b)
+		}
+		if errors.Is(err, aegis.ErrConflict) {
+			return "", fmt.Errorf("create api key %q: name taken: %w", name, err)
+		}
+		return "", fmt.Errorf("create api key %q: index name: %w", name, err)
+	}
+	return keyPrefix + rec.ID + "_" + b32Encode(secret[:]), nil
+}
+
+// createRecord stores rec under a fresh random id, which it sets. A clash of
+// 80-bit ids will not happen in practice, but if it does the store says so
+// and a new id is drawn rather than overwriting another key.
+func (k *Keys) createRecord(ctx context.Context, rec *record) error {
+	for range 3 {
+		var raw [idBytes]byte
+		if err := randomBytes(raw[:]); err != nil {
+			return err
+		}
+		rec.ID = b32Encode(raw[:])
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("encode record: %w", err)
+		}
+		_, err = k.store.Create(ctx, recordPrefix+rec.ID, b)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, aegis.ErrConflict) {
+			return fmt.Errorf("store record: %w", err)
+		}
+	}
+	return fmt.Errorf("store record: no free id after 3 tries: %w", aegis.ErrConflict)
+}
+
+// Verify checks a presented API key (the token from ParseBearer) and returns
+// whose it is. Every failure is ErrUnauthenticated, whatever its cause; use
+// Reason on the error for the log. An error that is not ErrUnauthenticated
+// means the store could not be read: the caller must fail closed (503).
+//
+// A record read from the store is trusted for CacheTTL, so a hot key costs
+// one SHA-256 and a map lookup; see CacheTTL for what that means for
+// revocation.
+func (k *Keys) Verify(ctx context.Context, bearer string) (*Identity, error) {
+	id, secret, ok := parseKey(bearer)
+	if !ok {
+		sum := sha256.Sum256(secret[:]) // zeroes: same work as a real check
+		subtle.ConstantTimeCompare(sum[:], dummyHash[:])
+		return nil, errMalformed
+	}
+	sum := sha256.Sum256(secret[:])
+	c, err := k.lookup(ctx, id)
+	if errors.Is(err, aegis.ErrNotFound) {
+		subtle.ConstantTimeCompare(sum[:], dummyHash[:])
+		return nil, errUnknownKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify api key: %w", err)
+	}
+	if subtle.ConstantTimeCompare(sum[:], c.hash[:]) != 1 {
+		return nil, errWrongSecret
+	}
+	// Checked after the secret, so only the key's holder learns that it
+	// was revoked.
+	if c.revoked {
+		return nil, errRevoked
+	}
+	return &Identity{KeyName: c.name}, nil
+}
+
+// lookup returns the record for id, from the cache while it is fresh.
+func (k *Keys) lookup(ctx context.Context, id string) (*cached, error) {
+	now := k.now()
+	if v, ok := k.cache.Load(id); ok {
+		c := v.(*cached)
+		if age := now.Sub(c.fetched); age >= 0 && age < k.ttl {
+			return c, nil
+		}
+	}
+	gen := k.gen.Load()
+	rec, err := k.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &cached{name: rec.Name, revoked: rec.RevokedAt != nil, fetched: now}
+	if !strings.HasPrefix(rec.Hash, hashScheme) ||
+		hex.DecodedLen(len(rec.Hash)-len(hashScheme)) != sha256.Size {
+		return nil, fmt.Errorf("read key record: unknown hash scheme: %w", aegis.ErrUnavailable)
+	}
+	if _, err := hex.Decode(c.hash[:], []byte(rec.Hash[len(hashScheme):])); err != nil {
+		return nil, fmt.Errorf("read key record: bad hash: %w", aegis.ErrUnavailable)
+	}
+	k.mu.Lock()
+	if k.gen.Load() == gen {
+		k.cache.Store(id, c)
+	}
+	k.mu.Unlock()
+	return c, nil
+}
+
+// get reads and decodes the record for id. A record that cannot be read or
+// decoded is ErrUnavailable (fail closed), not "unknown key".
+func (k *Keys) get(ctx context.Context, id string) (*record, error) {
+	b, _, err := k.store.Get(ctx, recordPrefix+id)
+	if errors.Is(err, aegis.ErrNotFound) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key record: %w: %w", aegis.ErrUnavailable, err)
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("read key record: %w: %w", aegis.ErrUnavailable, err)
+	}
+	return &rec, nil
+}
+
+// forget drops id from the cache and stops in-flight reads from putting it back.
+func (k *Keys) forget(id string) {
+	k.mu.Lock()
+	k.gen.Add(1)
+	k.cache.Delete(id)
+	k.mu.Unlock()
+}
+
+// idForName resolves the name index.
+func (k *Keys) idForName(ctx context.Context, name string) (string, error) {
+	b, _, err := k.store.Get(ctx, namePrefix+name)
+	if err != nil {
+		return "", err
+	}
+	id := string(b)
+	if !validID(id) {
+		return "", fmt.Errorf("name index points at a malformed id: %w", aegis.ErrUnavailable)
+	}
+	return id, nil
+}
+
+// List returns every key, revoked ones included, sorted by name.
+func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
+	names, err := k.store.Keys(ctx, namePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	out := make([]KeyInfo, 0, len(names))
+	for _, key := range names {
+		// Accept the keys with or without the prefix: either is a
+		// reasonable reading of "list the keys under prefix".
+		name := strings.TrimPrefix(key, namePrefix)
+		id, err := k.idForName(ctx, name)
+		if errors.Is(err, aegis.ErrNotFound) {
+			continue // deleted between Keys and Get
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list api keys: %q: %w", name, err)
+		}
+		rec, err := k.get(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("list api keys: %q: %w", name, err)
+		}
+		out = append(out, KeyInfo{
+			Name:      rec.Name,
+			ID:        rec.ID,
+			CreatedAt: rec.CreatedAt,
+			RevokedAt: rec.RevokedAt,
+			Revoked:   rec.RevokedAt != nil,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Revoke stops the key called name from verifying: at once on this node, and
+// within CacheTTL on others. Revoking a revoked key is not an error and keeps
+// the first revocation time. An unknown name is aegis.ErrNotFound.
+func (k *Keys) Revoke(ctx context.Context, name string) error {
+	if err := validateName(name); err != nil {
+		return fmt.Errorf("revoke api key: %w", err)
+	}
+	id, err := k.idForName(ctx, name)
+	if err != nil {
+		return fmt.Errorf("revoke api key %q: %w", name, err)
+	}
+	// Dropped from the cache once the write is done (or found unneeded), so
+	// this node stops trusting the key the moment Revoke returns. A Verify
+	// that read the old record before the write cannot put it back: forget
+	// bumps the generation it checks.
+	defer k.forget(id)
+	rec, err := k.get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("revoke api key %q: %w", name, err)
+	}
+	if rec.RevokedAt != nil {
+		return nil
+	}
+	now := k.now().UTC()
+	rec.RevokedAt = &now
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("revoke api key %q: encode record: %w", name, err)
+	}
+	if _, err := k.store.Put(ctx, recordPrefix+id, b); err != nil {
+		return fmt.Errorf("revoke api key %q: %w", name, err)
+	}
+	return nil
+}
+
+// validateName accepts 1–64 of [A-Za-z0-9_.-]. A name is also a token of the
+// KV subject (name.<name>), so it may not start or end with '.' or contain
+// "..": NATS subjects have no empty tokens.
+func validateName(name string) error {
+	if len(name) == 0 || len(name) > 64 {
+		return fmt.Errorf("key name must be 1 to 64 characters: %w", aegis.ErrInvalidArgument)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return fmt.Errorf("key name %q: only letters, digits, '_', '.' and '-' are allowed: %w", name, aegis.ErrInvalidArgument)
+		}
+	}
+	if name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..") {
+		return fmt.Errorf("key name %q: may not start or end with '.' or contain \"..\": %w", name, aegis.ErrInvalidArgument)
+	}
+	return nil
+}

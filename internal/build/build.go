@@ -1,0 +1,195 @@
+// Package build turns the functions of a manifest into WebAssembly modules
+// ready to deploy: a Go package is compiled with the local Go toolchain for
+// wasip1, a .wasm file is taken as it is. It writes only under the
+// manifest's .aegis/build directory and never contacts the server.
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aegis-platform/aegis/manifest"
+)
+
+// Artifact is one function's module.
+type Artifact struct {
+	Function string
+	Path     string // the .wasm file, absolute
+	SHA256   string // hex digest of the file's bytes
+	Size     int64
+}
+
+// parallelism bounds concurrent compilations. A Go build already uses every
+// core for a while, so two at once keeps the linker of one busy while the
+// other compiles without thrashing a small machine.
+const parallelism = 2
+
+// maxCompilerOutput bounds the compiler output kept for an error message.
+const maxCompilerOutput = 32 << 10
+
+// OutputDir is where compiled modules go, relative to the manifest's directory.
+const OutputDir = ".aegis/build"
+
+// Build builds every function of the manifest at manifestPath, in name
+// order, and reports one line per function to progress (which may be nil).
+// When functions fail, the error names each of them with the compiler's
+// output; the artifacts of those that succeeded are not returned.
+func Build(ctx context.Context, manifestPath string, progress io.Writer) ([]Artifact, error) {
+	m, err := manifest.Load(manifestPath)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(filepath.Dir(manifestPath))
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(slices.Values(m.FunctionNames()))
+	if progress == nil {
+		progress = io.Discard
+	}
+	p := &printer{w: progress}
+
+	arts := make([]Artifact, len(names))
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, parallelism)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = fmt.Errorf("build %s: %w", name, ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			arts[i], errs[i] = buildFunction(ctx, dir, name, m.Functions[name].Source, p)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return arts, nil
+}
+
+// buildFunction produces the module of one function whose source is given
+// relative to dir.
+func buildFunction(ctx context.Context, dir, name, source string, p *printer) (Artifact, error) {
+	src := source
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(dir, src)
+	}
+	start := time.Now()
+	var out string
+	if strings.HasSuffix(src, ".wasm") {
+		out = src
+	} else {
+		fi, err := os.Stat(src)
+		if err != nil {
+			p.line("building %s … failed", name)
+			return Artifact{}, fmt.Errorf("build %s: source: %w", name, err)
+		}
+		if !fi.IsDir() {
+			p.line("building %s … failed", name)
+			return Artifact{}, fmt.Errorf("build %s: source %s is neither a Go package directory nor a .wasm file", name, source)
+		}
+		out = filepath.Join(dir, OutputDir, name+".wasm")
+		if err := compile(ctx, src, out); err != nil {
+			p.line("building %s … failed", name)
+			return Artifact{}, fmt.Errorf("build %s: %w", name, err)
+		}
+	}
+	a, err := describe(name, out)
+	if err != nil {
+		p.line("building %s … failed", name)
+		return Artifact{}, fmt.Errorf("build %s: %w", name, err)
+	}
+	p.line("building %s … ok (%s, %.1fs)", name, humanSize(a.Size), time.Since(start).Seconds())
+	return a, nil
+}
+
+// compile runs the Go toolchain on the package in srcDir. c-shared makes a
+// reactor module: the runtime initializes once and the host calls the
+// functions the package exports with //go:wasmexport, which is how the
+// sandbox keeps warm instances. The user's environment is kept (GOPATH,
+// GOPROXY, GOFLAGS, caches) but the target is forced, and cgo is off because
+// wasip1 has no C toolchain.
+func compile(ctx context.Context, srcDir, out string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("a Go toolchain is needed to build Go sources: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, goBin, "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
+	cmd.Dir = srcDir
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	var output bytes.Buffer
+	cmd.Stdout = &output
+	cmd.Stderr = &output
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(output.String())
+		if len(msg) > maxCompilerOutput {
+			msg = msg[:maxCompilerOutput] + "\n…"
+		}
+		if msg == "" {
+			return fmt.Errorf("go build: %w", err)
+		}
+		return fmt.Errorf("go build: %w\n%s", err, msg)
+	}
+	return nil
+}
+
+// describe hashes the module at path.
+func describe(name, path string) (Artifact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Artifact{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return Artifact{Function: name, Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// printer writes whole progress lines so parallel builds never interleave
+// inside a line.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *printer) line(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+// humanSize formats n in decimal units, like most tools show file sizes.
+func humanSize(n int64) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
+}

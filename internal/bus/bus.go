@@ -1,0 +1,406 @@
+// Package bus carries events between functions: it publishes what functions
+// emit (topics and object changes) onto JetStream, runs one durable consumer
+// per (function, trigger), retries failed invocations with exponential
+// backoff and jitter, and moves events that keep failing to the dead-letter
+// stream with their last error. Every event carries the request id of the
+// request that started its chain.
+package bus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/dispatch"
+	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/registry"
+	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
+)
+
+// Streams and subjects.
+const (
+	EventStream = "AEGIS_EVENTS"
+	DLQStream   = "AEGIS_DLQ"
+
+	eventPrefix  = "aegis.ev."  // aegis.ev.<app>.<topic>
+	objectPrefix = "aegis.obj." // aegis.obj.<app>
+	dlqPrefix    = "aegis.dlq." // aegis.dlq.<app>.<function>
+)
+
+// Message headers.
+const (
+	HeaderRequestID = "Aegis-Request-Id"
+	HeaderProducer  = "Aegis-Producer"
+	HeaderError     = "Aegis-Error"
+	HeaderAttempts  = "Aegis-Attempts"
+	HeaderSubject   = "Aegis-Subject"
+	HeaderTopic     = "Aegis-Topic"
+	HeaderFunction  = "Aegis-Function"
+)
+
+// Config wires a Bus.
+type Config struct {
+	Node       *jetstream.Node
+	Dispatcher *dispatch.Dispatcher
+	Logger     *slog.Logger
+	// RetryBase is the first retry delay; each further attempt doubles it
+	// (with ±50% jitter) up to RetryMax. Defaults 1s and 1m.
+	RetryBase, RetryMax time.Duration
+}
+
+// Bus publishes events and runs triggers.
+type Bus struct {
+	cfg  Config
+	log  *slog.Logger
+	snap func() *registry.Snapshot
+
+	mu   sync.Mutex
+	subs map[string]*trigger // by durable name
+}
+
+type trigger struct {
+	sub         *jetstream.Subscription
+	fingerprint string
+}
+
+// objectEvent is the payload of an object-change event.
+type objectEvent struct {
+	Key       string `json:"key"`
+	Operation string `json:"operation"`
+}
+
+// Open ensures the streams exist. snapshot returns the active apps.
+func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (*Bus, error) {
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Node.EnsureStream(ctx, jetstream.StreamConfig{
+		Name: EventStream, Subjects: []string{eventPrefix + ">", objectPrefix + ">"},
+		MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+	}); err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	if err := cfg.Node.EnsureStream(ctx, jetstream.StreamConfig{
+		Name: DLQStream, Subjects: []string{dlqPrefix + ">"}, MaxAge: 30 * 24 * time.Hour,
+	}); err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	return &Bus{cfg: cfg, log: cfg.Logger, snap: snapshot, subs: map[string]*trigger{}}, nil
+}
+
+// Publish implements capability.Events: grants were checked by the caller.
+func (b *Bus) Publish(ctx context.Context, c *sandbox.Caller, topic string, data []byte) error {
+	hdr := map[string]string{
+		HeaderRequestID: c.RequestID,
+		HeaderProducer:  c.App + "/" + c.Function + "@" + c.Version,
+	}
+	if _, err := b.cfg.Node.Publish(ctx, eventPrefix+c.App+"."+topic, data, hdr, ""); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return nil
+}
+
+// ObjectChanged announces a put or delete of an object to object triggers.
+func (b *Bus) ObjectChanged(ctx context.Context, c *sandbox.Caller, key, op string) error {
+	data, _ := json.Marshal(objectEvent{Key: key, Operation: op})
+	hdr := map[string]string{
+		HeaderRequestID: c.RequestID,
+		HeaderProducer:  c.App + "/" + c.Function + "@" + c.Version,
+	}
+	if _, err := b.cfg.Node.Publish(ctx, objectPrefix+c.App, data, hdr, ""); err != nil {
+		return fmt.Errorf("announce object %s: %w", op, err)
+	}
+	return nil
+}
+
+// desired is one consumer the active snapshot needs.
+type desired struct {
+	durable, filter, app, function string
+	maxAttempts                    int
+	ackWait                        time.Duration
+	object                         *objectFilter
+}
+
+type objectFilter struct {
+	prefix string
+	ops    map[string]bool
+}
+
+// Sync starts the consumers the snapshot needs and stops those it no longer
+// does. Durable names depend only on (app, function, trigger), so a new
+// version of an app keeps its consumers' positions.
+func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
+	want := map[string]desired{}
+	for _, appName := range snap.AppNames() {
+		app := snap.Apps[appName]
+		for _, fnName := range app.Manifest.FunctionNames() {
+			spec := app.Manifest.Functions[fnName]
+			ackWait := spec.Limits.Timeout.Std() + 30*time.Second
+			for _, t := range spec.Triggers {
+				switch {
+				case t.Event != nil:
+					d := desired{
+						durable: durableName("ev", appName, fnName, t.Event.Topic),
+						filter:  eventPrefix + appName + "." + t.Event.Topic,
+						app:     appName, function: fnName, maxAttempts: t.Event.MaxAttempts, ackWait: ackWait,
+					}
+					want[d.durable] = d
+				case t.Object != nil:
+					ops := map[string]bool{}
+					for _, op := range t.Object.Operations {
+						ops[op] = true
+					}
+					d := desired{
+						durable: durableName("ob", appName, fnName, t.Object.Prefix+"|"+strings.Join(t.Object.Operations, ",")),
+						filter:  objectPrefix + appName,
+						app:     appName, function: fnName, maxAttempts: manifestDefaultAttempts, ackWait: ackWait,
+						object: &objectFilter{prefix: t.Object.Prefix, ops: ops},
+					}
+					want[d.durable] = d
+				}
+			}
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for name, tr := range b.subs {
+		if d, ok := want[name]; ok && fingerprint(d) == tr.fingerprint {
+			continue
+		}
+		tr.sub.Stop()
+		delete(b.subs, name)
+		if _, still := want[name]; !still {
+			if err := b.cfg.Node.DeleteConsumer(ctx, EventStream, name); err != nil && !errors.Is(err, aegis.ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, name := range sortedNames(want) {
+		if _, ok := b.subs[name]; ok {
+			continue
+		}
+		d := want[name]
+		if d.maxAttempts <= 0 {
+			d.maxAttempts = manifestDefaultAttempts
+		}
+		sub, err := b.cfg.Node.Consume(context.Background(), jetstream.ConsumerConfig{
+			Stream: EventStream, Durable: d.durable, FilterSubject: d.filter,
+			// MaxDeliver is one more than the attempts so the final failure is
+			// ours to dead-letter rather than the server's to drop silently.
+			MaxDeliver: d.maxAttempts + 1, AckWait: d.ackWait, MaxAckPending: 64, DeliverNew: true,
+		}, b.handler(d))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("start trigger %s: %w", d.durable, err))
+			continue
+		}
+		b.subs[name] = &trigger{sub: sub, fingerprint: fingerprint(d)}
+	}
+	return errors.Join(errs...)
+}
+
+const manifestDefaultAttempts = 3
+
+func (b *Bus) handler(d desired) func(context.Context, *jetstream.Message) {
+	return func(ctx context.Context, m *jetstream.Message) {
+		b.handle(ctx, d, m)
+	}
+}
+
+func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
+	reqID := m.Headers[HeaderRequestID]
+	if !telemetry.ValidRequestID(reqID) {
+		reqID = telemetry.NewRequestID()
+	}
+	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Body: m.Data, Attempt: int(m.NumDelivered)}
+	if d.object != nil {
+		var oe objectEvent
+		if err := json.Unmarshal(m.Data, &oe); err != nil || !strings.HasPrefix(oe.Key, d.object.prefix) ||
+			(len(d.object.ops) > 0 && !d.object.ops[oe.Operation]) {
+			_ = m.Ack(ctx) // not for this trigger
+			return
+		}
+		req.Kind, req.Key, req.Operation, req.Body = sandbox.KindObject, oe.Key, oe.Operation, nil
+	} else {
+		req.Topic = strings.TrimPrefix(m.Subject, eventPrefix+d.app+".")
+	}
+	fn, ok := b.snap().Function(d.app, d.function)
+	if !ok {
+		_ = m.Nak(ctx, b.cfg.RetryBase) // trigger is being removed; leave the event for its next owner
+		return
+	}
+	_, err := b.cfg.Dispatcher.Invoke(ctx, fn, req)
+	if err == nil {
+		if aerr := m.Ack(ctx); aerr != nil {
+			b.log.Warn("event ack failed", "request_id", reqID, "app", d.app, "function", d.function, "err", aerr)
+		}
+		return
+	}
+	attempt := int(m.NumDelivered)
+	if attempt < d.maxAttempts && !errors.Is(err, dispatch.ErrDraining) {
+		delay := b.backoff(attempt)
+		b.log.Info("event retry scheduled", "request_id", reqID, "app", d.app, "function", d.function,
+			"attempt", attempt, "delay", delay.String())
+		_ = m.Nak(ctx, delay)
+		return
+	}
+	if errors.Is(err, dispatch.ErrDraining) {
+		_ = m.Nak(ctx, b.cfg.RetryBase)
+		return
+	}
+	b.deadLetter(ctx, d, m, reqID, attempt, err)
+}
+
+// backoff returns the delay before the next attempt: base·2^(attempt-1),
+// capped, with ±50% jitter so a burst of failures does not retry in lockstep.
+func (b *Bus) backoff(attempt int) time.Duration {
+	d := b.cfg.RetryBase << min(attempt-1, 20)
+	if d > b.cfg.RetryMax || d <= 0 {
+		d = b.cfg.RetryMax
+	}
+	return d/2 + rand.N(d)
+}
+
+func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, reqID string, attempts int, cause error) {
+	msg := cause.Error()
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	hdr := map[string]string{
+		HeaderRequestID: reqID,
+		HeaderError:     msg,
+		HeaderAttempts:  strconv.Itoa(attempts),
+		HeaderSubject:   m.Subject,
+		HeaderFunction:  d.function,
+		HeaderTopic:     strings.TrimPrefix(m.Subject, eventPrefix+d.app+"."),
+	}
+	if p := m.Headers[HeaderProducer]; p != "" {
+		hdr[HeaderProducer] = p
+	}
+	// The message id makes a redelivery of the same failing event land once.
+	msgID := "dlq-" + d.durable + "-" + strconv.FormatUint(m.Seq, 10)
+	if _, err := b.cfg.Node.Publish(ctx, dlqPrefix+d.app+"."+d.function, m.Data, hdr, msgID); err != nil {
+		b.log.Error("dead-letter failed; event will be redelivered", "request_id", reqID, "app", d.app, "function", d.function, "err", err)
+		_ = m.Nak(ctx, b.cfg.RetryMax)
+		return
+	}
+	b.log.Warn("event dead-lettered", "request_id", reqID, "app", d.app, "function", d.function,
+		"attempts", attempts, "err", msg)
+	_ = m.Term(ctx)
+}
+
+// DeadLetter is one event in the dead-letter stream.
+type DeadLetter struct {
+	ID        uint64    `json:"id"`
+	App       string    `json:"app"`
+	Function  string    `json:"function"`
+	Topic     string    `json:"topic"`
+	Error     string    `json:"error"`
+	Attempts  int       `json:"attempts"`
+	RequestID string    `json:"request_id"`
+	Time      time.Time `json:"time"`
+}
+
+// DeadLetters lists dead-lettered events, oldest first; app "" lists all.
+func (b *Bus) DeadLetters(ctx context.Context, app string) ([]DeadLetter, error) {
+	filter := dlqPrefix + ">"
+	if app != "" {
+		filter = dlqPrefix + app + ".>"
+	}
+	msgs, err := b.cfg.Node.StreamMessages(ctx, DLQStream, filter, 10000)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	out := make([]DeadLetter, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, toDeadLetter(m))
+	}
+	return out, nil
+}
+
+func toDeadLetter(m *jetstream.Message) DeadLetter {
+	rest := strings.TrimPrefix(m.Subject, dlqPrefix)
+	app, _, _ := strings.Cut(rest, ".")
+	n, _ := strconv.Atoi(m.Headers[HeaderAttempts])
+	return DeadLetter{
+		ID: m.Seq, App: app, Function: m.Headers[HeaderFunction], Topic: m.Headers[HeaderTopic],
+		Error: m.Headers[HeaderError], Attempts: n, RequestID: m.Headers[HeaderRequestID], Time: m.Timestamp,
+	}
+}
+
+// Replay publishes a dead-lettered event again on its original subject with
+// its request id, then removes it from the dead-letter stream.
+func (b *Bus) Replay(ctx context.Context, id uint64) (*DeadLetter, error) {
+	m, err := b.cfg.Node.StreamMessage(ctx, DLQStream, id)
+	if err != nil {
+		return nil, fmt.Errorf("replay dead letter %d: %w", id, err)
+	}
+	subject := m.Headers[HeaderSubject]
+	if !strings.HasPrefix(subject, eventPrefix) && !strings.HasPrefix(subject, objectPrefix) {
+		return nil, fmt.Errorf("replay dead letter %d: %w: no original subject", id, aegis.ErrInvalidArgument)
+	}
+	hdr := map[string]string{HeaderRequestID: m.Headers[HeaderRequestID]}
+	if p := m.Headers[HeaderProducer]; p != "" {
+		hdr[HeaderProducer] = p
+	}
+	if _, err := b.cfg.Node.Publish(ctx, subject, m.Data, hdr, ""); err != nil {
+		return nil, fmt.Errorf("replay dead letter %d: %w", id, err)
+	}
+	if err := b.cfg.Node.DeleteStreamMessage(ctx, DLQStream, id); err != nil {
+		return nil, fmt.Errorf("replay dead letter %d: remove: %w", id, err)
+	}
+	dl := toDeadLetter(m)
+	return &dl, nil
+}
+
+// Close stops every trigger, waiting for in-flight handlers.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for name, tr := range b.subs {
+		tr.sub.Stop()
+		delete(b.subs, name)
+	}
+}
+
+// durableName is stable for (kind, app, function, trigger) and uses only
+// characters JetStream allows in consumer names.
+func durableName(kind, app, fn, key string) string {
+	h := sha256.Sum256([]byte(key))
+	return kind + "_" + app + "_" + fn + "_" + hex.EncodeToString(h[:6])
+}
+
+func fingerprint(d desired) string {
+	s := fmt.Sprintf("%s|%d|%s", d.filter, d.maxAttempts, d.ackWait)
+	if d.object != nil {
+		s += "|" + d.object.prefix
+	}
+	return s
+}
+
+func sortedNames(m map[string]desired) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

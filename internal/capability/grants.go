@@ -1,0 +1,115 @@
+package capability
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/manifest"
+)
+
+// Match reports whether a grant pattern covers name. It is the one pattern
+// rule used for tables, object keys and topics: "*" matches any name, a
+// pattern ending in "*" matches names with that prefix, anything else must
+// be equal. An empty pattern matches nothing, so a blank manifest entry
+// cannot widen a grant.
+func Match(pattern, name string) bool {
+	if pattern == "" {
+		return false
+	}
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(name, prefix)
+	}
+	return pattern == name
+}
+
+// matchAny reports whether any pattern of any list covers name.
+func matchAny(name string, lists ...[]string) bool {
+	for _, list := range lists {
+		for _, p := range list {
+			if Match(p, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// coversPrefix reports whether some pattern covers every name that starts
+// with prefix. Only "*" and prefix patterns can: an exact pattern "a/b"
+// does not cover "a/bc", which the prefix "a/b" would also list.
+func coversPrefix(prefix string, lists ...[]string) bool {
+	for _, list := range lists {
+		for _, p := range list {
+			if pp, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(prefix, pp) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// grantsOf returns the caller's grants, or nil when there is no caller or
+// no grants, which every check treats as "nothing granted".
+func grantsOf(c *sandbox.Caller) *manifest.Grants {
+	if c == nil {
+		return nil
+	}
+	return c.Grants
+}
+
+// denial describes one refused host call for the guest and the security log.
+type denial struct {
+	capability string // "kv.put", "objects.get", "events.publish", "fetch"
+	resource   string // table/key, object key, topic, host
+	reason     string // short, for the log; the guest gets msg
+	msg        string // e.g. `kv write to table "secrets" not granted`
+}
+
+// deny writes the one security log line of a refused host call and returns
+// the error for the guest, wrapping aegis.ErrPermissionDenied.
+func (h *Host) deny(ctx context.Context, c *sandbox.Caller, d denial) error {
+	h.security(ctx, c, d)
+	return fmt.Errorf("%s: %w", d.msg, aegis.ErrPermissionDenied)
+}
+
+// security writes a security log line. Every refusal goes through here so
+// the keys stay the same and one query finds them all.
+func (h *Host) security(ctx context.Context, c *sandbox.Caller, d denial) {
+	var app, fn, version, rid string
+	if c != nil {
+		app, fn, version, rid = c.App, c.Function, c.Version, c.RequestID
+	}
+	attrs := []slog.Attr{
+		slog.Bool(logkey.Security, true),
+		slog.String(logkey.App, app),
+		slog.String(logkey.Function, fn),
+		slog.String(logkey.Version, version),
+		slog.String(logkey.Capability, d.capability),
+		slog.String(logkey.Resource, d.resource),
+		slog.String(logkey.RequestID, rid),
+	}
+	if d.reason != "" {
+		attrs = append(attrs, slog.String(logkey.Reason, d.reason))
+	}
+	h.log.LogAttrs(ctx, slog.LevelWarn, "capability denied", attrs...)
+}
+
+// ValidateGrants checks the parts of grants this package interprets beyond
+// plain names: every egress host pattern must parse. A deploy should call it
+// so a typo is reported instead of silently matching nothing.
+func ValidateGrants(g *manifest.Grants) error {
+	if g == nil {
+		return nil
+	}
+	for _, s := range g.Egress.Hosts {
+		if _, err := parseHostPattern(s); err != nil {
+			return fmt.Errorf("egress host %q: %w", s, err)
+		}
+	}
+	return nil
+}

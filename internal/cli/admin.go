@@ -1,0 +1,390 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aegis-platform/aegis/client"
+)
+
+func (c *cli) rollbackCommand() *cobra.Command {
+	var out format
+	cmd := &cobra.Command{
+		Use:     "rollback APP",
+		Short:   "Make the previous version of an app active again",
+		Example: "  aegis rollback travel-diary",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			res, err := ac.Rollback(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("rollback %s: %w", args[0], err)
+			}
+			if out == formatJSON {
+				return writeJSON(c.stdout, res)
+			}
+			_, err = fmt.Fprintf(c.stdout, "%s rolled back to %s\n", res.App, res.Version)
+			return err
+		},
+	}
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func (c *cli) invokeCommand() *cobra.Command {
+	var data string
+	cmd := &cobra.Command{
+		Use:   "invoke APP FUNCTION",
+		Short: "Call a function directly through the admin API and print its answer",
+		Long: `Call a function directly through the admin API and print its answer body.
+The body is written as is, without an added newline. When the function answers
+with a status outside 2xx, the status and request id go to stderr and the exit
+code is 1.`,
+		Example: `  aegis invoke travel-diary save-entry -d '{"text":"hello"}'
+  aegis invoke travel-diary save-entry -d @entry.json
+  echo '{"text":"hi"}' | aegis invoke travel-diary save-entry -d @-`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, err := readData(data, c.stdin)
+			if err != nil {
+				return err
+			}
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			app, fn := args[0], args[1]
+			res, err := ac.Invoke(cmd.Context(), app, fn, body)
+			if err != nil {
+				return fmt.Errorf("invoke %s/%s: %w", app, fn, err)
+			}
+			if _, err := c.stdout.Write(res.Body); err != nil {
+				return err
+			}
+			if res.Status < 200 || res.Status > 299 {
+				return invokeStatusError(app, fn, res)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&data, "body", "d", "", "request body: text, @FILE to read a file, or @- to read stdin")
+	return cmd
+}
+
+// readData resolves -d: "@path" reads a file, "@-" reads stdin, anything
+// else is the body itself (as curl does).
+func readData(arg string, stdin io.Reader) ([]byte, error) {
+	switch {
+	case arg == "@-":
+		b, err := io.ReadAll(io.LimitReader(stdin, client.MaxResponseSize))
+		if err != nil {
+			return nil, fmt.Errorf("read request body from stdin: %w", err)
+		}
+		return b, nil
+	case len(arg) > 1 && arg[0] == '@':
+		b, err := os.ReadFile(arg[1:])
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		return b, nil
+	}
+	return []byte(arg), nil
+}
+
+func invokeStatusError(app, fn string, res *client.InvokeResult) error {
+	msg := fmt.Sprintf("invoke %s/%s: HTTP %d %s", app, fn, res.Status, http.StatusText(res.Status))
+	if res.RequestID != "" {
+		msg += " (request id " + res.RequestID + ")"
+	}
+	return errors.New(msg)
+}
+
+func (c *cli) logsCommand() *cobra.Command {
+	var (
+		q   client.LogQuery
+		out = formatTable
+	)
+	cmd := &cobra.Command{
+		Use:   "logs",
+		Short: "Print structured logs, optionally following new records",
+		Example: `  aegis logs --app travel-diary
+  aegis logs --app travel-diary --function save-entry -f
+  aegis logs --limit 50 -o json | jq .`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if q.Follow {
+				// Ctrl-C is how a follow ends, so it is not an error.
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+			}
+			err = ac.Logs(ctx, q, func(r client.LogRecord) error { return writeLogRecord(c.stdout, out, r) })
+			if err != nil && ctx.Err() != nil && q.Follow {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("logs: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&q.App, "app", "", "only records of this app")
+	cmd.Flags().StringVar(&q.Function, "function", "", "only records of this function")
+	cmd.Flags().BoolVarP(&q.Follow, "follow", "f", false, "keep printing new records until interrupted")
+	cmd.Flags().IntVar(&q.Limit, "limit", 0, "at most this many past records (0: the server's default)")
+	cmd.Flags().VarP(&out, "output", "o", "output format: table (one line of text a record) or json (NDJSON)")
+	return cmd
+}
+
+func (c *cli) appsCommand() *cobra.Command {
+	var out format
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List deployed apps and their active versions",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			apps, err := ac.Apps(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list apps: %w", err)
+			}
+			return writeApps(c.stdout, out, apps)
+		},
+	}
+	addOutputFlag(list, &out)
+	return group("apps", "Inspect deployed apps", list)
+}
+
+func (c *cli) functionsCommand() *cobra.Command {
+	var out format
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the functions of every app's active version",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			fns, err := ac.Functions(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list functions: %w", err)
+			}
+			return writeFunctions(c.stdout, out, fns)
+		},
+	}
+	addOutputFlag(list, &out)
+	return group("functions", "Inspect deployed functions", list)
+}
+
+func (c *cli) routesCommand() *cobra.Command {
+	var out format
+	cmd := &cobra.Command{
+		Use:   "routes",
+		Short: "List the HTTP routes the gateway serves",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			routes, err := ac.Routes(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list routes: %w", err)
+			}
+			return writeRoutes(c.stdout, out, routes)
+		},
+	}
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func (c *cli) keysCommand() *cobra.Command {
+	var createOut, listOut format
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create an API key for the gateway and print it (shown only this once)",
+		Example: `  aegis keys create mobile-app
+  KEY=$(aegis keys create ci)
+  aegis keys create ci -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			k, err := ac.CreateKey(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("create key %s: %w", args[0], err)
+			}
+			// Only the key, so that KEY=$(aegis keys create x) just works.
+			if createOut == formatJSON {
+				return writeJSON(c.stdout, k)
+			}
+			_, err = fmt.Fprintln(c.stdout, k.Key)
+			return err
+		},
+	}
+	createOut = formatTable
+	create.Flags().VarP(&createOut, "output", "o", "output format: table (the key alone) or json")
+
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List API keys (never their secrets)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			keys, err := ac.Keys(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list keys: %w", err)
+			}
+			return writeKeys(c.stdout, listOut, keys)
+		},
+	}
+	addOutputFlag(list, &listOut)
+
+	revoke := &cobra.Command{
+		Use:     "revoke NAME",
+		Short:   "Revoke an API key; the gateway refuses it from then on",
+		Example: "  aegis keys revoke mobile-app",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			if err := ac.RevokeKey(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("revoke key %s: %w", args[0], err)
+			}
+			_, err = fmt.Fprintf(c.stdout, "revoked key %s\n", args[0])
+			return err
+		},
+	}
+	return group("keys", "Manage the API keys callers present to the gateway", create, list, revoke)
+}
+
+func (c *cli) dlqCommand() *cobra.Command {
+	var (
+		out format
+		app string
+	)
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List events that exhausted their delivery attempts",
+		Example: "  aegis dlq list --app travel-diary",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			dls, err := ac.DLQ(cmd.Context(), app)
+			if err != nil {
+				return fmt.Errorf("list dead letters: %w", err)
+			}
+			return writeDeadLetters(c.stdout, out, dls)
+		},
+	}
+	list.Flags().StringVar(&app, "app", "", "only dead letters of this app")
+	addOutputFlag(list, &out)
+
+	replay := &cobra.Command{
+		Use:     "replay ID",
+		Short:   "Publish a dead letter again on its topic, with its original request id",
+		Example: "  aegis dlq replay 42",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil || id == 0 {
+				return usagef("dead letter id must be a positive number, as `aegis dlq list` shows it")
+			}
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			if err := ac.ReplayDLQ(cmd.Context(), id); err != nil {
+				return fmt.Errorf("replay %s: %w", args[0], err)
+			}
+			_, err = fmt.Fprintf(c.stdout, "replayed %s\n", args[0])
+			return err
+		},
+	}
+	return group("dlq", "Inspect and replay dead letters", list, replay)
+}
+
+// versionInfo is what `aegis version` prints, from the build information Go
+// embeds in every binary, so no release step has to stamp it.
+type versionInfo struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision,omitempty"`
+	GoVersion string `json:"go_version"`
+}
+
+func buildVersion() versionInfo {
+	v := versionInfo{Version: "(devel)"}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	v.GoVersion = bi.GoVersion
+	if bi.Main.Version != "" {
+		v.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			v.Revision = s.Value
+		}
+	}
+	return v
+}
+
+func (c *cli) versionCommand() *cobra.Command {
+	var out format
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			v := buildVersion()
+			if out == formatJSON {
+				return writeJSON(c.stdout, v)
+			}
+			s := "aegis " + v.Version
+			if v.Revision != "" {
+				s += " (" + v.Revision + ")"
+			}
+			_, err := fmt.Fprintf(c.stdout, "%s %s\n", s, v.GoVersion)
+			return err
+		},
+	}
+	addOutputFlag(cmd, &out)
+	return cmd
+}

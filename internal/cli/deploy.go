@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/build"
+	"github.com/aegis-platform/aegis/manifest"
+)
+
+const defaultManifest = "aegis.yaml"
+
+func (c *cli) buildCommand() *cobra.Command {
+	var (
+		file string
+		out  format
+	)
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build every function of a manifest into a WebAssembly module",
+		Long: `Build every function of a manifest into a WebAssembly module.
+A function whose source is a Go package directory is compiled with the local Go
+toolchain (GOOS=wasip1 GOARCH=wasm, -buildmode=c-shared) into
+.aegis/build/FUNCTION.wasm next to the manifest; a .wasm source is used as is.
+Progress goes to stderr, the list of modules to stdout.`,
+		Example: `  aegis build
+  aegis build -f examples/travel-diary/aegis.yaml -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			arts, err := build.Build(cmd.Context(), file, c.stderr)
+			if err != nil {
+				return err
+			}
+			return writeArtifacts(c.stdout, out, arts)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", defaultManifest, "manifest to build")
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+func (c *cli) deployCommand() *cobra.Command {
+	var (
+		file string
+		out  format
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Build a manifest's functions, upload their modules and activate a new version",
+		Long: `Build a manifest's functions, upload the modules the server does not have yet
+and activate a new version of the app. When the server refuses the manifest or a
+module, the version that was active keeps serving.
+
+The admin API is at AEGIS_URL (default ` + defaultAdminURL + `); the token is
+AEGIS_TOKEN or the admin.token file in the --data directory.`,
+		Example: `  aegis deploy
+  aegis deploy -f examples/travel-diary/aegis.yaml
+  AEGIS_URL=https://aegis.internal:8081 AEGIS_TOKEN=... aegis deploy`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			arts, err := build.Build(cmd.Context(), file, c.stderr)
+			if err != nil {
+				return err
+			}
+			res, err := deploy(cmd.Context(), ac, file, arts, c.stderr)
+			if err != nil {
+				return err
+			}
+			if out == formatJSON {
+				return writeJSON(c.stdout, res)
+			}
+			_, err = fmt.Fprintf(c.stdout, "deployed %s %s\n", res.App, res.Version)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", defaultManifest, "manifest to deploy")
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// deploy uploads the modules the server lacks, then asks it to activate the
+// manifest at manifestPath with those modules. Modules are addressed by
+// their SHA-256, so an unchanged function costs one HEAD request.
+func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []build.Artifact, progress io.Writer) (*client.DeployResult, error) {
+	text, err := os.ReadFile(manifestPath)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	m, err := manifest.Load(manifestPath)
+	if err != nil {
+		return nil, err
+	}
+	modules := make(map[string]string, len(arts))
+	for _, a := range arts {
+		if err := uploadModule(ctx, ac, a, progress); err != nil {
+			return nil, fmt.Errorf("deploy %s: upload %s: %w", m.App, a.Function, err)
+		}
+		modules[a.Function] = a.SHA256
+	}
+	res, err := ac.Deploy(ctx, m.App, client.DeployRequest{
+		Manifest: string(text),
+		File:     filepath.ToSlash(filepath.Clean(manifestPath)),
+		Modules:  modules,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", m.App, err)
+	}
+	return res, nil
+}
+
+func uploadModule(ctx context.Context, ac *client.Client, a build.Artifact, progress io.Writer) error {
+	has, err := ac.HasModule(ctx, a.SHA256)
+	if err != nil {
+		return err
+	}
+	if has {
+		fmt.Fprintf(progress, "uploading %s … unchanged\n", a.Function)
+		return nil
+	}
+	wasm, err := os.ReadFile(a.Path)
+	if err != nil {
+		return err
+	}
+	if err := ac.UploadModule(ctx, a.SHA256, wasm); err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "uploading %s … ok (%s)\n", a.Function, humanSize(a.Size))
+	return nil
+}

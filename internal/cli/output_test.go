@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/build"
+	"github.com/aegis-platform/aegis/manifest"
+)
+
+// Tables print times in the local zone; pin it so expectations hold anywhere.
+func pinLocalTime(t *testing.T) {
+	t.Helper()
+	old := time.Local
+	time.Local = time.UTC
+	t.Cleanup(func() { time.Local = old })
+}
+
+var t0 = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func TestTables(t *testing.T) {
+	pinLocalTime(t)
+	sum := strings.Repeat("ab", 32)
+	tests := []struct {
+		name  string
+		write func(*bytes.Buffer) error
+		want  string
+	}{
+		{
+			name: "apps",
+			write: func(b *bytes.Buffer) error {
+				return writeApps(b, formatTable, []client.App{
+					{App: "travel-diary", Version: "v3", Functions: []string{"make-thumbnail", "save-entry"}, DeployedAt: t0},
+					{App: "x", Version: "v1"},
+				})
+			},
+			want: "" +
+				"APP           VERSION  FUNCTIONS                  DEPLOYED\n" +
+				"travel-diary  v3       make-thumbnail,save-entry  2025-03-04 05:06:07\n" +
+				"x             v1       -                          -\n",
+		},
+		{
+			name: "functions",
+			write: func(b *bytes.Buffer) error {
+				return writeFunctions(b, formatTable, []client.Function{{
+					App: "travel-diary", Function: "save-entry", Version: "v3", SHA256: sum, Isolation: "reuse",
+					Triggers: []manifest.Trigger{
+						{HTTP: &manifest.HTTPTrigger{Method: "POST", Path: "/entries"}},
+						{Event: &manifest.EventTrigger{Topic: "image.saved"}},
+					},
+				}})
+			},
+			want: "" +
+				"APP           FUNCTION    VERSION  TRIGGERS                               ISOLATION  SHA256\n" +
+				"travel-diary  save-entry  v3       http POST /entries, event image.saved  reuse      abababababab\n",
+		},
+		{
+			name: "routes",
+			write: func(b *bytes.Buffer) error {
+				return writeRoutes(b, formatTable, []client.Route{
+					{Method: "POST", Path: "/entries", App: "d", Function: "save", Auth: []string{"api-key"}},
+					{Method: "GET", Path: "/health", App: "d", Function: "ping", Public: true},
+				})
+			},
+			want: "" +
+				"METHOD  PATH      APP  FUNCTION  AUTH\n" +
+				"POST    /entries  d    save      api-key\n" +
+				"GET     /health   d    ping      public\n",
+		},
+		{
+			name: "keys",
+			write: func(b *bytes.Buffer) error {
+				return writeKeys(b, formatTable, []client.Key{
+					{Name: "ci", CreatedAt: t0},
+					{Name: "old-phone", CreatedAt: t0, Revoked: true},
+				})
+			},
+			want: "" +
+				"NAME       CREATED              STATUS\n" +
+				"ci         2025-03-04 05:06:07  active\n" +
+				"old-phone  2025-03-04 05:06:07  revoked\n",
+		},
+		{
+			name: "dead letters, error kept on one line",
+			write: func(b *bytes.Buffer) error {
+				return writeDeadLetters(b, formatTable, []client.DeadLetter{
+					{ID: 42, App: "d", Function: "thumb", Topic: "image.saved", Error: "trap:\n  out of bounds", Attempts: 3, Time: t0},
+				})
+			},
+			want: "" +
+				"ID  APP  FUNCTION  TOPIC        ATTEMPTS  TIME                 ERROR\n" +
+				"42  d    thumb     image.saved  3         2025-03-04 05:06:07  trap: out of bounds\n",
+		},
+		{
+			name: "artifacts",
+			write: func(b *bytes.Buffer) error {
+				return writeArtifacts(b, formatTable, []build.Artifact{{Function: "save", Path: "/p/save.wasm", SHA256: sum, Size: 2048}})
+			},
+			want: "" +
+				"FUNCTION  SIZE  SHA256        PATH\n" +
+				"save      2048  abababababab  /p/save.wasm\n",
+		},
+		{
+			name:  "empty list prints the header",
+			write: func(b *bytes.Buffer) error { return writeKeys(b, formatTable, nil) },
+			want:  "NAME  CREATED  STATUS\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", b.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestJSON(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeRoutes(&b, formatJSON, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "[]\n" {
+		t.Errorf("empty list as JSON = %q, want []", b.String())
+	}
+
+	b.Reset()
+	keys := []client.Key{{Name: "ci", CreatedAt: t0}}
+	if err := writeKeys(&b, formatJSON, keys); err != nil {
+		t.Fatal(err)
+	}
+	want := "[\n  {\n    \"name\": \"ci\",\n    \"created_at\": \"2025-03-04T05:06:07Z\",\n    \"revoked\": false\n  }\n]\n"
+	if b.String() != want {
+		t.Errorf("keys as JSON =\n%s\nwant\n%s", b.String(), want)
+	}
+
+	b.Reset()
+	if err := writeArtifacts(&b, formatJSON, []build.Artifact{{Function: "f", Path: "/f.wasm", SHA256: "00", Size: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	var arts []map[string]any
+	if err := json.Unmarshal(b.Bytes(), &arts); err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != 1 || arts[0]["function"] != "f" || arts[0]["sha256"] != "00" || arts[0]["size"] != 8.0 || arts[0]["path"] != "/f.wasm" {
+		t.Errorf("artifacts as JSON = %s", b.String())
+	}
+}
+
+func TestLogRecordText(t *testing.T) {
+	pinLocalTime(t)
+	tests := []struct {
+		rec  client.LogRecord
+		want string
+	}{
+		{
+			rec: client.LogRecord{Time: t0, Level: "INFO", Msg: "invoked", App: "d", Function: "save", RequestID: "r1",
+				Attrs: map[string]any{"status": 200.0, "trigger": "http", "error": "two words"}},
+			want: `2025-03-04 05:06:07.000 INFO  d/save invoked error="two words" status=200 trigger=http request_id=r1` + "\n",
+		},
+		{
+			rec:  client.LogRecord{Time: t0, Level: "WARN", Msg: "platform"},
+			want: "2025-03-04 05:06:07.000 WARN  platform\n",
+		},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		if err := writeLogRecord(&b, formatTable, tt.rec); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tt.want {
+			t.Errorf("got  %q\nwant %q", b.String(), tt.want)
+		}
+	}
+
+	var b bytes.Buffer
+	if err := writeLogRecord(&b, formatJSON, tests[0].rec); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"app":"d","error":"two words","function":"save","level":"INFO","msg":"invoked","request_id":"r1","status":200,"time":"2025-03-04T05:06:07Z","trigger":"http"}` + "\n"
+	if b.String() != want {
+		t.Errorf("got  %s\nwant %s", b.String(), want)
+	}
+}
+
+func TestCurlCommand(t *testing.T) {
+	routes := []client.Route{
+		{Method: "POST", Path: "/entries", App: "d"},
+		{Method: "GET", Path: "/entries/{id}", App: "d"},
+		{Method: "GET", Path: "/other", App: "other"},
+	}
+	got := curlCommand("http://127.0.0.1:8080/", "KEY", "d", routes)
+	want := "curl -H 'Authorization: Bearer KEY' 'http://127.0.0.1:8080/entries/{id}'"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	got = curlCommand("http://h", "KEY", "d", routes[:1])
+	want = "curl -X POST -H 'Authorization: Bearer KEY' -H 'Content-Type: application/json' -d '{}' http://h/entries"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	got = curlCommand("http://h", "KEY", "d", []client.Route{{Method: "GET", Path: "/ping", App: "d", Public: true}})
+	if want := "curl http://h/ping"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := curlCommand("http://h", "KEY", "none", routes); got != "" {
+		t.Errorf("app without routes: got %q, want empty", got)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"examples/app/.aegis": "examples/app/.aegis",
+		"my dir":              "'my dir'",
+		"it's":                `'it'\''s'`,
+		"":                    "''",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/build"
+	"github.com/aegis-platform/aegis/internal/server"
+)
+
+const (
+	defaultHTTPAddr     = "127.0.0.1:8080"
+	defaultAdminAddr    = "127.0.0.1:8081"
+	defaultDrainTimeout = 10 * time.Second
+
+	// closeMargin is added to the drain timeout for the context given to
+	// Close: the server bounds draining itself, and needs a moment after
+	// that to stop NATS and flush storage.
+	closeMargin = 5 * time.Second
+
+	upKeyName = "up-demo"
+)
+
+// addServerFlags binds the listener and NATS flags shared by `server` and
+// `up` to cfg. --data is a persistent flag of the root command.
+func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
+	fs.StringVar(&cfg.HTTPAddr, "http", defaultHTTPAddr, "gateway listen address (host:0 picks a free port)")
+	fs.StringVar(&cfg.AdminAddr, "admin", defaultAdminAddr, "admin API listen address (host:0 picks a free port)")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", "", "also expose the embedded NATS on this address (default: in-process only)")
+	fs.StringVar(&cfg.NATSURL, "nats", "", "use the external NATS at this URL instead of the embedded one")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "credentials file for the external NATS")
+	fs.StringVar(&cfg.NATSUser, "nats-user", "", "user name for the external NATS")
+	fs.StringVar(&cfg.NATSPassword, "nats-password", "", "password for the external NATS")
+	fs.StringVar(&cfg.NATSToken, "nats-token", "", "token for the external NATS")
+	fs.StringVar(&cfg.NATSCA, "nats-ca", "", "CA file to verify the external NATS")
+	fs.StringVar(&cfg.NATSCert, "nats-cert", "", "client certificate for mutual TLS with the external NATS")
+	fs.StringVar(&cfg.NATSKey, "nats-key", "", "client key for mutual TLS with the external NATS")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", defaultDrainTimeout, "how long shutdown waits for in-flight work")
+}
+
+func (c *cli) serverCommand() *cobra.Command {
+	var cfg server.Config
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run an Aegis server until interrupted",
+		Long: `Run an Aegis server: the gateway, the admin API and, unless --nats names an
+external one, an embedded NATS JetStream keeping its state in the data directory.
+The admin token is written to DATA/admin.token (mode 0600). SIGINT or SIGTERM
+drains in-flight work for up to --drain-timeout, then stops.`,
+		Example: `  aegis server
+  aegis server --data /var/lib/aegis --http 0.0.0.0:8080
+  aegis server --nats nats://nats.internal:4222 --nats-creds aegis.creds --nats-ca ca.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.DataDir = c.dataDir
+			cfg.Logger = slog.New(slog.NewJSONHandler(c.stderr, nil))
+			return runServer(cmd.Context(), cfg, c.stderr, nil)
+		},
+	}
+	addServerFlags(cmd.Flags(), &cfg)
+	return cmd
+}
+
+// runServer starts a server, calls ready (when not nil) once it listens,
+// and stops it on SIGINT or SIGTERM, or when ready fails.
+func runServer(ctx context.Context, cfg server.Config, stderr io.Writer, ready func(context.Context, *server.Server) error) (err error) {
+	s, err := server.New(cfg)
+	if err != nil {
+		return err // already "configure server: …"
+	}
+	drain := cfg.DrainTimeout
+	if drain <= 0 {
+		drain = defaultDrainTimeout
+	}
+	defer func() {
+		// Close gets its own bound: by now the context may be done.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain+closeMargin)
+		defer cancel()
+		if cerr := s.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("stop server: %w", cerr))
+		}
+	}()
+	// Start gets the caller's context, not the signal one: parts of the
+	// server may live as long as the context they started with, and must
+	// keep running while Close drains them. Until Start returns, Ctrl-C
+	// keeps its default effect.
+	if err := s.Start(ctx); err != nil {
+		return err // already "start: …"
+	}
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stderr, "aegis: gateway on %s, admin API on %s (admin token in %s)\n",
+		s.GatewayURL(), s.AdminURL(), filepath.Join(cfg.DataDir, tokenFile))
+	if ready != nil {
+		if err := ready(sigCtx, s); err != nil {
+			return err
+		}
+	}
+	<-sigCtx.Done()
+	// Restore the default signal handling so that a second Ctrl-C during a
+	// slow drain ends the process at once.
+	stop()
+	fmt.Fprintf(stderr, "aegis: stopping (draining for up to %s)\n", drain)
+	return nil
+}
+
+func (c *cli) upCommand() *cobra.Command {
+	var cfg server.Config
+	cmd := &cobra.Command{
+		Use:   "up DIR",
+		Short: "Build DIR/aegis.yaml, start a local server, deploy it and print a URL and an API key",
+		Long: `The development loop in one command: build the functions of DIR/aegis.yaml,
+start an embedded server (data in DIR/.aegis unless --data says otherwise),
+deploy the app, create a fresh API key named "` + upKeyName + `" (revoking the previous
+one), print the gateway URL, the key and a curl example, then serve until Ctrl-C.`,
+		Example: `  aegis up examples/travel-diary
+  aegis up . --http 127.0.0.1:0 --admin 127.0.0.1:0`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			manifestPath := filepath.Join(dir, defaultManifest)
+			cfg.DataDir = c.dataDir
+			if !cmd.Flags().Changed("data") {
+				cfg.DataDir = filepath.Join(dir, defaultDataDir)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(c.stderr, nil))
+
+			arts, err := build.Build(cmd.Context(), manifestPath, c.stderr)
+			if err != nil {
+				return err
+			}
+			return runServer(cmd.Context(), cfg, c.stderr, func(ctx context.Context, s *server.Server) error {
+				return c.upReady(ctx, s, cfg.DataDir, manifestPath, arts)
+			})
+		},
+	}
+	addServerFlags(cmd.Flags(), &cfg)
+	return cmd
+}
+
+// upReady deploys to the freshly started server and prints how to call it.
+func (c *cli) upReady(ctx context.Context, s *server.Server, dataDir, manifestPath string, arts []build.Artifact) error {
+	ac := client.New(s.AdminURL(), s.AdminToken())
+	res, err := deploy(ctx, ac, manifestPath, arts, c.stderr)
+	if err != nil {
+		return err
+	}
+	key, err := freshKey(ctx, ac, upKeyName)
+	if err != nil {
+		return err
+	}
+	routes, err := ac.Routes(ctx)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	try := curlCommand(s.GatewayURL(), key.Key, res.App, routes)
+	if try == "" && len(res.Functions) > 0 {
+		try = fmt.Sprintf("AEGIS_URL=%s aegis --data %s invoke %s %s -d '{}'",
+			s.AdminURL(), shellQuote(dataDir), res.App, res.Functions[0])
+	}
+	fmt.Fprintf(c.stdout, "\n%s %s is up.\n\n", res.App, res.Version)
+	fmt.Fprintf(c.stdout, "  gateway  %s\n", s.GatewayURL())
+	fmt.Fprintf(c.stdout, "  API key  %s  (name %q)\n\n", key.Key, key.Name)
+	if try != "" {
+		fmt.Fprintf(c.stdout, "Try:\n  %s\n\n", try)
+	}
+	fmt.Fprintln(c.stdout, "Press Ctrl-C to stop.")
+	return nil
+}
+
+// freshKey revokes every active key that an earlier `aegis up` created
+// (name, or name-TIMESTAMP), so that keys printed before stop working, and
+// creates a new one. Revoked names stay taken on the server, hence the
+// timestamped name when name itself was used before.
+func freshKey(ctx context.Context, ac *client.Client, name string) (*client.NewKey, error) {
+	keys, err := ac.Keys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	taken := false
+	for _, k := range keys {
+		if k.Name != name && !strings.HasPrefix(k.Name, name+"-") {
+			continue
+		}
+		taken = taken || k.Name == name
+		if k.Revoked {
+			continue
+		}
+		if err := ac.RevokeKey(ctx, k.Name); err != nil && !errors.Is(err, client.ErrNotFound) {
+			return nil, fmt.Errorf("revoke key %s: %w", k.Name, err)
+		}
+	}
+	if taken {
+		name += "-" + time.Now().UTC().Format("20060102-150405")
+	}
+	k, err := ac.CreateKey(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("create key %s: %w", name, err)
+	}
+	return k, nil
+}
+
+// curlCommand is a curl of one of the app's routes, a GET when there is one
+// since it needs no body, or "" when the app has no HTTP route.
+func curlCommand(gatewayURL, key, app string, routes []client.Route) string {
+	var pick *client.Route
+	for i := range routes {
+		r := &routes[i]
+		if r.App != app {
+			continue
+		}
+		if pick == nil || (r.Method == "GET" && pick.Method != "GET") {
+			pick = r
+		}
+	}
+	if pick == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("curl")
+	if pick.Method != "GET" {
+		b.WriteString(" -X " + pick.Method)
+	}
+	if !pick.Public {
+		b.WriteString(" -H 'Authorization: Bearer " + key + "'")
+	}
+	if pick.Method == "POST" || pick.Method == "PUT" || pick.Method == "PATCH" {
+		b.WriteString(" -H 'Content-Type: application/json' -d '{}'")
+	}
+	b.WriteString(" " + shellQuote(strings.TrimRight(gatewayURL, "/")+pick.Path))
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but the
+// characters of plain paths and URLs.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis/internal/cli"
+)
+
+// aegisCLI runs the real CLI in-process against in.
+func aegisCLI(t *testing.T, in *instance, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := map[string]string{"AEGIS_URL": in.srv.AdminURL(), "AEGIS_TOKEN": in.srv.AdminToken()}
+	code := cli.Run(context.Background(), args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
+func samplePNG(t *testing.T, w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 128, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestTravelDiary runs the Figure 1 scenario: saving an entry with an image
+// triggers a thumbnail, which triggers indexing, each function holding only
+// its own grants. Deploy and key creation go through the CLI.
+func TestTravelDiary(t *testing.T) {
+	in, _ := sharedServer(t)
+	code, out, errs := aegisCLI(t, in, "deploy", "-f", "../../examples/travel-diary/aegis.yaml")
+	if code != 0 {
+		t.Fatalf("aegis deploy: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = aegisCLI(t, in, "keys", "create", "diary", "-o", "json")
+	if code != 0 {
+		t.Fatalf("aegis keys create: %d %s", code, errs)
+	}
+	var k struct{ Name, Key string }
+	if err := json.Unmarshal([]byte(out), &k); err != nil || k.Key == "" {
+		t.Fatalf("keys create -o json: %q", out)
+	}
+
+	entry := map[string]string{"title": "Lisbon", "text": "Trams and tiles.", "image": base64.StdEncoding.EncodeToString(samplePNG(t, 640, 480))}
+	st, body, _ := call(t, in.gateway, "POST", "/entries", k.Key, entry)
+	if st != 201 {
+		t.Fatalf("POST /entries: %d %s", st, body)
+	}
+	var created struct{ ID string }
+	_ = json.Unmarshal(body, &created)
+	if created.ID == "" {
+		t.Fatalf("no id: %s", body)
+	}
+	if st, _, _ := call(t, in.gateway, "POST", "/entries", "", entry); st != 401 {
+		t.Errorf("POST /entries without a key: %d", st)
+	}
+	if st, body, _ := call(t, in.gateway, "POST", "/entries", k.Key, map[string]string{"title": "x"}); st != 400 {
+		t.Errorf("entry without image: %d %s", st, body)
+	}
+
+	var got map[string]any
+	eventually(t, 30*time.Second, "the thumbnail to be indexed", func() bool {
+		st, body, _ := call(t, in.gateway, "GET", "/entries/"+created.ID, k.Key, nil)
+		if st != 200 {
+			t.Fatalf("GET entry: %d %s", st, body)
+		}
+		got = nil
+		_ = json.Unmarshal(body, &got)
+		return got["thumbnail"] != nil
+	})
+	if got["title"] != "Lisbon" || got["text"] != "Trams and tiles." {
+		t.Errorf("entry: %v", got)
+	}
+	st, thumb, hdr := call(t, in.gateway, "GET", "/entries/"+created.ID+"/thumbnail", k.Key, nil)
+	if st != 200 || hdr.Get("Content-Type") != "image/png" {
+		t.Fatalf("thumbnail: %d %s", st, hdr.Get("Content-Type"))
+	}
+	img, err := png.Decode(bytes.NewReader(thumb))
+	if err != nil {
+		t.Fatalf("thumbnail is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() > 128 || b.Dy() > 128 || b.Dx() < 100 {
+		t.Errorf("thumbnail is %dx%d, want to fit 128x128 keeping aspect", b.Dx(), b.Dy())
+	}
+	if st, _, _ := call(t, in.gateway, "GET", "/entries/0123456789abcdef0123456789abcdef", k.Key, nil); st != 404 {
+		t.Errorf("unknown entry: %d", st)
+	}
+
+	// The CLI lists what was deployed.
+	code, out, _ = aegisCLI(t, in, "functions", "list", "-o", "json")
+	var fns []struct{ App, Function string }
+	if code != 0 || json.Unmarshal([]byte(out), &fns) != nil {
+		t.Fatalf("functions list: %d %s", code, out)
+	}
+	names := map[string]bool{}
+	for _, f := range fns {
+		if f.App == "travel-diary" {
+			names[f.Function] = true
+		}
+	}
+	for _, want := range []string{"save-entry", "make-thumbnail", "index-entry", "get-entry"} {
+		if !names[want] {
+			t.Errorf("functions list lacks %s: %s", want, out)
+		}
+	}
+	code, out, _ = aegisCLI(t, in, "routes")
+	if code != 0 || !strings.Contains(out, "/entries/{id}") {
+		t.Errorf("routes: %d %s", code, out)
+	}
+	_ = image.Point{}
+}

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis/client"
+)
+
+func TestEventCarriesRequestID(t *testing.T) {
+	in, key := sharedServer(t)
+	o, reqID := probe(t, in.gateway, key, "probe", "publish", map[string]any{"topic": "ok.topic", "value": `{"n":1}`})
+	if !o.OK {
+		t.Fatalf("publish: %s", o.Error)
+	}
+	// The listener stores each event under the request id it carried.
+	eventually(t, 10*time.Second, "the listener to see the event", func() bool {
+		o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": reqID})
+		return o.OK && o.Value == `{"n":1}`
+	})
+	// Both hops logged under the same request id.
+	var fns []string
+	err := in.admin.Logs(context.Background(), client.LogQuery{App: "probe", Limit: 1000}, func(r client.LogRecord) error {
+		if r.RequestID == reqID {
+			fns = append(fns, r.Function)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(fns, ",")
+	if !strings.Contains(joined, "probe") || !strings.Contains(joined, "listener") {
+		t.Errorf("log records for %s name functions %v, want probe and listener", reqID, fns)
+	}
+}
+
+func TestFailingEventIsRetriedThenDeadLettered(t *testing.T) {
+	in, key := sharedServer(t)
+	ctx := context.Background()
+	o, reqID := probe(t, in.gateway, key, "probe", "publish", map[string]any{"topic": "jobs.fail", "value": `{"job":7}`})
+	if !o.OK {
+		t.Fatalf("publish: %s", o.Error)
+	}
+	var dl client.DeadLetter
+	eventually(t, 15*time.Second, "the event to reach the dead-letter stream", func() bool {
+		list, err := in.admin.DLQ(ctx, "probe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range list {
+			if d.RequestID == reqID {
+				dl = d
+				return true
+			}
+		}
+		return false
+	})
+	if dl.Attempts != 2 || dl.Function != "failing" || dl.Topic != "jobs.fail" || !strings.Contains(dl.Error, "function failed") && dl.Error == "" {
+		t.Errorf("dead letter: %+v", dl)
+	}
+	attempts := 0
+	_ = in.admin.Logs(ctx, client.LogQuery{App: "probe", Function: "failing", Limit: 1000}, func(r client.LogRecord) error {
+		if r.RequestID == reqID && r.Msg == "invocation failed" {
+			attempts++
+		}
+		return nil
+	})
+	if attempts != 2 {
+		t.Errorf("failing function ran %d times, want 2 (max_attempts)", attempts)
+	}
+
+	// Replay puts it back on its topic with its request id; it fails again
+	// and comes back to the dead-letter stream under a new id.
+	if err := in.admin.ReplayDLQ(ctx, dl.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the replayed event to be dead-lettered again", func() bool {
+		list, _ := in.admin.DLQ(ctx, "probe")
+		for _, d := range list {
+			if d.RequestID == reqID && d.ID != dl.ID {
+				return true
+			}
+		}
+		return false
+	})
+	if err := in.admin.ReplayDLQ(ctx, dl.ID); err == nil {
+		t.Errorf("replaying a removed dead letter succeeded")
+	}
+}
+
+func TestAsyncInvocation(t *testing.T) {
+	in, key := sharedServer(t)
+	st, body, hdr := call(t, in.gateway, "POST", "/probe/echo", key, []byte("later"), "X-Aegis-Async", "true")
+	if st != 202 {
+		t.Fatalf("async: %d %s", st, body)
+	}
+	var acc struct {
+		InvocationID string `json:"invocation_id"`
+	}
+	_ = json.Unmarshal(body, &acc)
+	if acc.InvocationID == "" || hdr.Get("Location") == "" {
+		t.Fatalf("no invocation id: %s", body)
+	}
+	var res struct {
+		Status   string
+		Response struct {
+			Status int
+			Body   []byte
+		}
+	}
+	eventually(t, 10*time.Second, "the async result", func() bool {
+		st, body, _ := call(t, in.gateway, "GET", "/_aegis/invocations/"+acc.InvocationID, key, nil)
+		if st != 200 {
+			t.Fatalf("result: %d %s", st, body)
+		}
+		_ = json.Unmarshal(body, &res)
+		return res.Status == "done"
+	})
+	if res.Response.Status != 200 || string(res.Response.Body) != "later" {
+		t.Errorf("async result %+v", res)
+	}
+	// Someone else's key cannot read it.
+	other, err := in.admin.CreateKey(context.Background(), "async-other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := call(t, in.gateway, "GET", "/_aegis/invocations/"+acc.InvocationID, other.Key, nil); st != 404 {
+		t.Errorf("another key read the result: %d", st)
+	}
+}
+
+func TestFunctionLogsCaptured(t *testing.T) {
+	in, key := sharedServer(t)
+	status, _, hdr := call(t, in.gateway, "POST", "/probe/log", key, `{"value":"marker-42"}`)
+	if status != 200 {
+		t.Fatal(status)
+	}
+	reqID := hdr.Get("X-Request-Id")
+	var logged, printed bool
+	eventually(t, 5*time.Second, "the function's log lines", func() bool {
+		_ = in.admin.Logs(context.Background(), client.LogQuery{App: "probe", Function: "probe", Limit: 500}, func(r client.LogRecord) error {
+			if r.RequestID == reqID && strings.Contains(r.Msg, "probe says marker-42") {
+				logged = true
+			}
+			if r.RequestID == reqID && strings.Contains(r.Msg, "probe printed marker-42") {
+				printed = true
+			}
+			return nil
+		})
+		return logged && printed
+	})
+}

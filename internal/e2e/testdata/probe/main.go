@@ -1,0 +1,105 @@
+// Command probe is an end-to-end test function: each operation (the {op}
+// path parameter) exercises one capability or one way of misbehaving, so the
+// tests can check what the platform allows, refuses and contains.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+
+	aegis "github.com/aegis-platform/aegis/sdk/go"
+)
+
+type input struct {
+	Table string `json:"table"`
+	Key   string `json:"key"`
+	Value string `json:"value"`
+	Topic string `json:"topic"`
+	URL   string `json:"url"`
+	Size  int    `json:"size"`
+}
+
+// outcome reports what a host call returned, as the guest saw it.
+type outcome struct {
+	OK     bool   `json:"ok"`
+	Value  string `json:"value,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Denied bool   `json:"denied,omitempty"`
+	Status int    `json:"status,omitempty"`
+}
+
+func result(v []byte, err error) *aegis.Response {
+	o := outcome{OK: err == nil, Value: string(v)}
+	if err != nil {
+		o.Error = err.Error()
+		o.Denied = errors.Is(err, aegis.ErrPermissionDenied)
+	}
+	return aegis.JSON(200, o)
+}
+
+var calls int // counts invocations served by this instance
+
+func init() {
+	aegis.HandleHTTP(handle)
+	aegis.HandleEvent(func(ev *aegis.Event) error {
+		aegis.Log("info", "event "+ev.Topic+" attempt received")
+		if strings.HasPrefix(ev.Topic, "jobs.fail") {
+			return errors.New("this event always fails")
+		}
+		return aegis.KV("events").Put(ev.RequestID, ev.Data)
+	})
+}
+
+func handle(r *aegis.Request) *aegis.Response {
+	calls++
+	var in input
+	if len(r.Body) > 0 && r.Header.Get("Content-Type") != "application/octet-stream" {
+		_ = json.Unmarshal(r.Body, &in)
+	}
+	switch r.Params["op"] {
+	case "echo":
+		return &aegis.Response{Status: 200, Header: map[string]string{"Content-Type": "application/octet-stream"}, Body: r.Body}
+	case "calls":
+		return aegis.JSON(200, map[string]int{"calls": calls})
+	case "kv-put":
+		return result(nil, aegis.KV(in.Table).Put(in.Key, []byte(in.Value)))
+	case "kv-get":
+		return result(aegis.KV(in.Table).Get(in.Key))
+	case "obj-put":
+		return result(nil, aegis.PutObject(in.Key, []byte(in.Value)))
+	case "obj-get":
+		return result(aegis.GetObject(in.Key))
+	case "publish":
+		return result(nil, aegis.Publish(in.Topic, []byte(in.Value)))
+	case "fetch":
+		resp, err := aegis.Fetch(&aegis.FetchRequest{Method: "GET", URL: in.URL})
+		if err != nil {
+			return result(nil, err)
+		}
+		return aegis.JSON(200, outcome{OK: true, Status: resp.Status, Value: string(resp.Body)})
+	case "log":
+		aegis.Log("info", "probe says "+in.Value)
+		println("probe printed " + in.Value)
+		return aegis.Text(200, "logged")
+	case "loop":
+		for {
+			calls++
+		}
+	case "membomb":
+		var hoard [][]byte
+		for {
+			hoard = append(hoard, make([]byte, 1<<20))
+			hoard[len(hoard)-1][0] = 1
+		}
+	case "huge":
+		return &aegis.Response{Status: 200, Body: make([]byte, in.Size)}
+	case "panic":
+		panic("probe panicked on purpose")
+	case "headers":
+		return aegis.JSON(200, r.Header)
+	}
+	return aegis.Error(404, "unknown op")
+}
+
+func main() {}

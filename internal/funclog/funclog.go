@@ -1,0 +1,212 @@
+// Package funclog keeps the logs of functions: what guests log, what they
+// print, and one record per invocation. Records go to a JetStream stream so
+// `aegis logs` can read back and follow them after a restart. Writing never
+// blocks an invocation: records pass through a bounded queue and are dropped
+// (and counted) when it is full, because a slow log must not slow requests.
+package funclog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/sandbox"
+)
+
+// Stream and subjects of function logs.
+const (
+	Stream        = "AEGIS_LOGS"
+	subjectPrefix = "aegis.log."
+	maxMsg        = 4 << 10
+	queueSize     = 4096
+)
+
+// Record is one log line of a function.
+type Record struct {
+	Time       time.Time `json:"time"`
+	Level      string    `json:"level"`
+	Msg        string    `json:"msg"`
+	App        string    `json:"app"`
+	Function   string    `json:"function"`
+	Version    string    `json:"version,omitempty"`
+	RequestID  string    `json:"request_id,omitempty"`
+	Trigger    string    `json:"trigger,omitempty"`
+	DurationMS float64   `json:"duration_ms,omitempty"`
+	Status     int       `json:"status,omitempty"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// Log is the function log.
+type Log struct {
+	node    *jetstream.Node
+	logger  *slog.Logger
+	queue   chan *Record
+	dropped atomic.Int64
+	stop    chan struct{} // closed by Close; the queue itself is never closed so Write cannot panic
+	done    chan struct{}
+	once    sync.Once
+}
+
+// Open ensures the stream and starts the writer.
+func Open(ctx context.Context, node *jetstream.Node, logger *slog.Logger) (*Log, error) {
+	err := node.EnsureStream(ctx, jetstream.StreamConfig{
+		Name: Stream, Subjects: []string{subjectPrefix + ">"},
+		MaxAge: 7 * 24 * time.Hour, MaxBytes: 256 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open function log: %w", err)
+	}
+	l := &Log{node: node, logger: logger, queue: make(chan *Record, queueSize), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.run()
+	return l, nil
+}
+
+func (l *Log) run() {
+	defer close(l.done)
+	for {
+		select {
+		case r := <-l.queue:
+			l.publish(r)
+		case <-l.stop:
+			for {
+				select {
+				case r := <-l.queue:
+					l.publish(r)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (l *Log) publish(r *Record) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.node.Publish(ctx, subjectPrefix+r.App+"."+r.Function, b, nil, ""); err != nil {
+		l.logger.Warn("function log write failed", "err", err)
+	}
+}
+
+// Write queues a record; it never blocks.
+func (l *Log) Write(r *Record) {
+	if len(r.Msg) > maxMsg {
+		r.Msg = r.Msg[:maxMsg]
+	}
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	select {
+	case l.queue <- r:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// Dropped is how many records were dropped because the queue was full.
+func (l *Log) Dropped() int64 { return l.dropped.Load() }
+
+// FunctionLog records a line a guest logged or printed.
+func (l *Log) FunctionLog(_ context.Context, c *sandbox.Caller, level slog.Level, msg string) {
+	l.Write(&Record{Level: levelName(level), Msg: msg, App: c.App, Function: c.Function, Version: c.Version, RequestID: c.RequestID})
+}
+
+func levelName(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "error"
+	case l >= slog.LevelWarn:
+		return "warn"
+	case l >= slog.LevelInfo:
+		return "info"
+	default:
+		return "debug"
+	}
+}
+
+// Query selects records.
+type Query struct {
+	App, Function string
+	Limit         int  // last N records (default 100, at most 10,000)
+	Follow        bool // keep delivering new records until ctx ends
+}
+
+// Read calls fn for the last Limit matching records and, with Follow, for
+// every new one until ctx ends.
+func (l *Log) Read(ctx context.Context, q Query, fn func(*Record) error) error {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	if q.Limit > 10000 {
+		q.Limit = 10000
+	}
+	filter := subjectPrefix + ">"
+	switch {
+	case q.App != "" && q.Function != "":
+		filter = subjectPrefix + q.App + "." + q.Function
+	case q.App != "":
+		filter = subjectPrefix + q.App + ".>"
+	}
+	if !q.Follow {
+		msgs, err := l.node.StreamMessages(ctx, Stream, filter, 0)
+		if err != nil {
+			return fmt.Errorf("read function log: %w", err)
+		}
+		if len(msgs) > q.Limit {
+			msgs = msgs[len(msgs)-q.Limit:]
+		}
+		for _, m := range msgs {
+			if err := emit(m.Data, q, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ferr error
+	err := l.node.Follow(ctx, Stream, filter, q.Limit, func(m *jetstream.Message) {
+		if ferr != nil {
+			return
+		}
+		if err := emit(m.Data, q, fn); err != nil {
+			ferr = err
+			cancel()
+		}
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("follow function log: %w", err)
+	}
+	return nil
+}
+
+func emit(data []byte, q Query, fn func(*Record) error) error {
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil // a record we cannot read is skipped, not fatal to the reader
+	}
+	if q.Function != "" && r.Function != q.Function {
+		return nil
+	}
+	return fn(&r)
+}
+
+// Close flushes queued records and stops the writer. Safe twice.
+func (l *Log) Close() {
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.done
+	})
+}

@@ -1,0 +1,341 @@
+// Package jetstream owns every use of NATS in Aegis: it runs the embedded
+// nats-server (or connects to an external NATS), and offers key-value
+// buckets, object stores, streams and durable consumers in the platform's
+// own terms, with NATS errors mapped to the sentinels in package aegis.
+//
+// It is the only package that imports nats-server or nats.go, so a NATS
+// upgrade or a second backend touches this package alone. It never logs
+// message payloads or stored values: they may hold user data or secrets.
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aegis-platform/aegis"
+)
+
+// serverName is fixed because JetStream ties its stored state to the server
+// identity: a restart with another name would not find its streams again.
+const serverName = "aegis"
+
+const (
+	// readyTimeout bounds how long Open waits for the embedded server,
+	// which includes recovering streams from disk.
+	readyTimeout = 30 * time.Second
+	// drainTimeout bounds Close when no context deadline is given, so a
+	// stuck subscriber cannot keep the process from exiting.
+	drainTimeout = 10 * time.Second
+	// apiTimeout applies to JetStream API calls whose context has no deadline.
+	apiTimeout = 10 * time.Second
+)
+
+// Config says where JetStream runs. With URL empty an embedded server is
+// started; otherwise the node connects to the external NATS at URL.
+type Config struct {
+	// DataDir is the platform data directory; embedded JetStream keeps its
+	// files in DataDir/nats. Required for the embedded server.
+	DataDir string
+	// Listen is the host:port the embedded server accepts clients on. Empty
+	// means it opens no TCP port at all and the node connects in-process,
+	// which is the safe default: nothing outside the process can reach the
+	// state. Port 0 picks a free port.
+	Listen string
+	// URL selects an external NATS (comma-separated URLs for a cluster).
+	URL string
+
+	// Credentials toward an external NATS; at most one kind is used.
+	CredsFile, User, Password, Token string
+	// TLS toward an external NATS: CA bundle and optional client certificate.
+	CAFile, CertFile, KeyFile string
+
+	// Replicas for buckets, object stores and streams this node creates.
+	// Zero means 1; an external cluster may ask for 3.
+	Replicas int
+
+	Logger *slog.Logger
+}
+
+func (c Config) validate() error {
+	if c.URL == "" && c.DataDir == "" {
+		return fmt.Errorf("open jetstream: embedded server needs a data directory: %w", aegis.ErrInvalidArgument)
+	}
+	if c.URL != "" && c.Listen != "" {
+		return fmt.Errorf("open jetstream: listen address is for the embedded server, not with an external URL: %w", aegis.ErrInvalidArgument)
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return fmt.Errorf("open jetstream: client certificate and key go together: %w", aegis.ErrInvalidArgument)
+	}
+	if c.Replicas < 0 {
+		return fmt.Errorf("open jetstream: replicas %d: %w", c.Replicas, aegis.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Node is an open connection to JetStream, with the embedded server when
+// there is one. It is safe for concurrent use.
+type Node struct {
+	log      *slog.Logger
+	srv      *server.Server // nil with an external NATS
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	replicas int
+	closedCh chan struct{} // closed by the connection's ClosedHandler
+
+	mu      sync.Mutex
+	closing bool
+	buckets map[string]*Bucket
+	objects map[string]*ObjectStore
+	streams map[string]jetstream.Stream
+	subs    map[*Subscription]struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts the embedded server (or dials the external one) and connects.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		log:      log,
+		replicas: max(cfg.Replicas, 1),
+		closedCh: make(chan struct{}),
+		buckets:  map[string]*Bucket{},
+		objects:  map[string]*ObjectStore{},
+		streams:  map[string]jetstream.Stream{},
+		subs:     map[*Subscription]struct{}{},
+	}
+
+	opts := []nats.Option{
+		nats.Name("aegis"),
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closedCh) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("nats async error", "subject", subj, "error", err)
+		}),
+	}
+	url := cfg.URL
+	if url == "" {
+		srv, err := startServer(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		n.srv = srv
+		// The node itself always connects in-process, even when the server
+		// also listens for others: no socket, no network hop, no port that
+		// could be taken over between start and connect.
+		// That connection cannot drop and come back, so never reconnect.
+		opts = append(opts, nats.InProcessServer(srv), nats.MaxReconnects(0))
+	} else {
+		// An external cluster restarts nodes and fails over; keep trying
+		// forever and let operations report ErrUnavailable meanwhile.
+		opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
+		opts = append(opts, externalAuth(cfg)...)
+	}
+
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		n.shutdownServer()
+		return nil, wrap("connect to nats", err)
+	}
+	n.nc = nc
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(apiTimeout))
+	if err != nil {
+		nc.Close()
+		n.shutdownServer()
+		return nil, wrap("open jetstream", err)
+	}
+	n.js = js
+	// Fail at Open rather than at the first write if JetStream is off
+	// (an external server without it, or an account without access).
+	if _, err := js.AccountInfo(ctx); err != nil {
+		nc.Close()
+		n.shutdownServer()
+		return nil, wrap("open jetstream: account info", err)
+	}
+	return n, nil
+}
+
+func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
+	opts := &server.Options{
+		ServerName:             serverName,
+		JetStream:              true,
+		StoreDir:               filepath.Join(cfg.DataDir, "nats"),
+		DontListen:             cfg.Listen == "",
+		NoSigs:                 true, // the platform owns signal handling
+		DisableJetStreamBanner: true,
+	}
+	if cfg.Listen != "" {
+		host, portStr, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("start nats: listen address %q: %w: %w", cfg.Listen, aegis.ErrInvalidArgument, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil || port < 0 || port > 65535 {
+			return nil, fmt.Errorf("start nats: listen port %q: %w", portStr, aegis.ErrInvalidArgument)
+		}
+		if port == 0 {
+			// nats-server reads 0 as "default port 4222"; -1 is its "any free port".
+			port = server.RANDOM_PORT
+		}
+		opts.Host, opts.Port = host, port
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start nats: %w", err)
+	}
+	srv.SetLoggerV2(serverLog{log.With("component", "nats-server")}, false, false, false)
+	srv.Start()
+	if !srv.ReadyForConnections(readyTimeout) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return nil, fmt.Errorf("start nats: not ready after %s: %w", readyTimeout, aegis.ErrUnavailable)
+	}
+	return srv, nil
+}
+
+func externalAuth(cfg Config) []nats.Option {
+	var opts []nats.Option
+	switch {
+	case cfg.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	case cfg.User != "":
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	case cfg.Token != "":
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
+	}
+	if cfg.CertFile != "" {
+		opts = append(opts, nats.ClientCert(cfg.CertFile, cfg.KeyFile))
+	}
+	return opts
+}
+
+// ClientURL is the URL other processes can use to reach the embedded server,
+// or the external URL in use. It is "" when the embedded server listens on
+// no port, which is the point of that mode.
+func (n *Node) ClientURL() string {
+	if n.srv == nil {
+		if n.nc == nil {
+			return ""
+		}
+		return n.nc.ConnectedUrlRedacted()
+	}
+	addr, ok := n.srv.Addr().(*net.TCPAddr)
+	if !ok || addr == nil {
+		return ""
+	}
+	host := addr.IP
+	if host.IsUnspecified() {
+		// Listening on all interfaces; loopback is the address that works
+		// from this machine.
+		host = net.IPv4(127, 0, 0, 1)
+	}
+	return "nats://" + net.JoinHostPort(host.String(), strconv.Itoa(addr.Port))
+}
+
+// Close stops consumers (waiting for their handlers), drains the connection
+// so acknowledgements and publishes in flight are delivered, and shuts the
+// embedded server down. The context bounds the wait; Close is safe to call
+// more than once and later calls return the first result.
+func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	return n.closeErr
+}
+
+func (n *Node) close(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, drainTimeout)
+		defer cancel()
+	}
+	n.mu.Lock()
+	n.closing = true
+	subs := make([]*Subscription, 0, len(n.subs))
+	for s := range n.subs {
+		subs = append(subs, s)
+	}
+	n.mu.Unlock()
+
+	var errs []error
+	for _, s := range subs {
+		s.halt()
+	}
+	for _, s := range subs {
+		if err := s.wait(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close jetstream: wait for handlers: %w", err))
+			break
+		}
+	}
+
+	if err := n.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		errs = append(errs, fmt.Errorf("close jetstream: drain: %w", err))
+	}
+	select {
+	case <-n.closedCh:
+	case <-ctx.Done():
+		n.nc.Close()
+		errs = append(errs, fmt.Errorf("close jetstream: drain: %w", ctx.Err()))
+	}
+	n.shutdownServer()
+	return errors.Join(errs...)
+}
+
+func (n *Node) shutdownServer() {
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+	}
+}
+
+// storage is where this node keeps what it creates: always on disk, since
+// everything the platform puts in JetStream must survive a restart.
+const storage = jetstream.FileStorage
+
+// withTimeout gives ctx a deadline when it has none. The JetStream API
+// calls have their own default, but watchers used for listing do not.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, apiTimeout)
+}
+
+// checkOpen refuses new work once Close has begun, so callers see
+// ErrUnavailable rather than a half-closed connection's error.
+func (n *Node) checkOpen(op string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return fmt.Errorf("%s: node closed: %w", op, aegis.ErrUnavailable)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aegis-platform/aegis"
+)
+
+// StreamConfig describes a stream of events. Zero limits mean unlimited;
+// zero Duplicates means the server's default deduplication window (2m).
+type StreamConfig struct {
+	Name       string
+	Subjects   []string
+	MaxAge     time.Duration
+	MaxBytes   int64
+	Duplicates time.Duration
+}
+
+// defaultListLimit caps StreamMessages when the caller gives no limit, so a
+// listing cannot pull a whole stream into memory by accident.
+const defaultListLimit = 1000
+
+// EnsureStream creates the stream or updates it to cfg.
+func (n *Node) EnsureStream(ctx context.Context, cfg StreamConfig) error {
+	op := "ensure stream " + cfg.Name
+	if cfg.Name == "" || len(cfg.Subjects) == 0 {
+		return fmt.Errorf("%s: name and subjects are required: %w", op, aegis.ErrInvalidArgument)
+	}
+	if err := n.checkOpen(op); err != nil {
+		return err
+	}
+	maxBytes := cfg.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = -1
+	}
+	s, err := n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       cfg.Name,
+		Subjects:   cfg.Subjects,
+		MaxAge:     cfg.MaxAge,
+		MaxBytes:   maxBytes,
+		Duplicates: cfg.Duplicates,
+		Storage:    storage,
+		Replicas:   n.replicas,
+		// Direct gets serve StreamMessage(s) from any replica without
+		// going through the stream leader.
+		AllowDirect: true,
+	})
+	if err != nil {
+		return wrap(op, err)
+	}
+	n.mu.Lock()
+	n.streams[cfg.Name] = s
+	n.mu.Unlock()
+	return nil
+}
+
+// stream returns a cached handle, looking the stream up on first use.
+func (n *Node) stream(ctx context.Context, op, name string) (jetstream.Stream, error) {
+	if name == "" {
+		return nil, fmt.Errorf("%s: stream name required: %w", op, aegis.ErrInvalidArgument)
+	}
+	if err := n.checkOpen(op); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	s, ok := n.streams[name]
+	n.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := n.js.Stream(ctx, name)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	n.mu.Lock()
+	n.streams[name] = s
+	n.mu.Unlock()
+	return s, nil
+}
+
+// forgetStream drops a cached handle after the server said the stream is
+// gone, so a stream created again later is looked up afresh.
+func (n *Node) forgetStream(name string, err error) {
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		n.mu.Lock()
+		delete(n.streams, name)
+		n.mu.Unlock()
+	}
+}
+
+// Publish stores data on subject in the stream that captures it and returns
+// its sequence. A non-empty msgID is sent as Nats-Msg-Id: the stream drops
+// a second message with the same id inside its Duplicates window and Publish
+// returns the first one's sequence, which makes retried publishes idempotent.
+func (n *Node) Publish(ctx context.Context, subject string, data []byte, headers map[string]string, msgID string) (uint64, error) {
+	op := "publish " + subject
+	if err := n.checkOpen(op); err != nil {
+		return 0, err
+	}
+	msg := &nats.Msg{Subject: subject, Data: data}
+	if len(headers) > 0 {
+		msg.Header = make(nats.Header, len(headers))
+		for k, v := range headers {
+			msg.Header.Set(k, v)
+		}
+	}
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	ack, err := n.js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	return ack.Sequence, nil
+}
+
+// StreamMessage returns the message at seq, or aegis.ErrNotFound.
+func (n *Node) StreamMessage(ctx context.Context, stream string, seq uint64) (*Message, error) {
+	op := fmt.Sprintf("get message %s/%d", stream, seq)
+	s, err := n.stream(ctx, op, stream)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		n.forgetStream(stream, err)
+		return nil, wrap(op, err)
+	}
+	return rawMessage(raw), nil
+}
+
+// StreamMessages returns up to limit messages matching filterSubject ("" for
+// all), oldest first. limit <= 0 means 1000. It reads by sequence and holds
+// no consumer, which suits listings such as dead letters.
+func (n *Node) StreamMessages(ctx context.Context, stream, filterSubject string, limit int) ([]*Message, error) {
+	op := "list messages " + stream
+	s, err := n.stream(ctx, op, stream)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	if filterSubject == "" {
+		filterSubject = ">"
+	}
+	out := []*Message{}
+	// Each get returns the first matching message at or after seq, so
+	// deleted sequences and other subjects are skipped by the server.
+	for seq := uint64(1); len(out) < limit; {
+		raw, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filterSubject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			n.forgetStream(stream, err)
+			return nil, wrap(op, err)
+		}
+		out = append(out, rawMessage(raw))
+		seq = raw.Sequence + 1
+	}
+	return out, nil
+}
+
+// DeleteStreamMessage removes the message at seq, or fails with
+// aegis.ErrNotFound if there is none.
+func (n *Node) DeleteStreamMessage(ctx context.Context, stream string, seq uint64) error {
+	op := fmt.Sprintf("delete message %s/%d", stream, seq)
+	s, err := n.stream(ctx, op, stream)
+	if err != nil {
+		return err
+	}
+	err = s.DeleteMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+		// nats.go flattens the server's reason into text; ask whether the
+		// message is there to tell "not found" from other refusals.
+		if _, gerr := s.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("%s: %w: %w", op, aegis.ErrNotFound, err)
+		}
+	}
+	n.forgetStream(stream, err)
+	return wrap(op, err)
+}
+
+// DeleteConsumer removes a durable consumer, or fails with aegis.ErrNotFound.
+func (n *Node) DeleteConsumer(ctx context.Context, stream, durable string) error {
+	op := fmt.Sprintf("delete consumer %s/%s", stream, durable)
+	if err := n.checkOpen(op); err != nil {
+		return err
+	}
+	return wrap(op, n.js.DeleteConsumer(ctx, stream, durable))
+}
+
+func rawMessage(raw *jetstream.RawStreamMsg) *Message {
+	return &Message{
+		Subject:   raw.Subject,
+		Data:      raw.Data,
+		Headers:   flatHeaders(raw.Header),
+		Seq:       raw.Sequence,
+		Timestamp: raw.Time,
+	}
+}
+
+// flatHeaders keeps the first value of each header: the platform's headers
+// are single-valued (trace id, producer, signature).
+func flatHeaders(h nats.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			out[k] = v[0]
+		}
+	}
+	return out
+}

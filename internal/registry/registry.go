@@ -1,0 +1,478 @@
+// Package registry owns deployed apps: their versions, the modules behind
+// them and the one active snapshot the gateway and the event triggers read.
+// A deploy is transactional: the new version is parsed, every module is
+// compiled and every function instantiated before anything is persisted or
+// swapped in, so a failing deploy leaves the active version serving.
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/route"
+	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/manifest"
+)
+
+// StateStore keeps app and version records (a JetStream KV bucket in production).
+type StateStore interface {
+	Get(ctx context.Context, key string) ([]byte, uint64, error)
+	Put(ctx context.Context, key string, v []byte) (uint64, error)
+	Keys(ctx context.Context, prefix string) ([]string, error)
+}
+
+// ModuleStore keeps wasm modules addressed by their SHA-256 (a JetStream object store).
+type ModuleStore interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Has(ctx context.Context, key string) (bool, error)
+	Put(ctx context.Context, key string, data []byte) error
+}
+
+// MaxModuleSize caps one uploaded module.
+const MaxModuleSize = 64 << 20
+
+// maxHistory bounds how many previous versions an app remembers for rollback.
+const maxHistory = 20
+
+// Config wires a Registry.
+type Config struct {
+	State   StateStore
+	Modules ModuleStore
+	Engine  *sandbox.Engine
+	Logger  *slog.Logger
+	// Retire is how long a replaced version keeps its instances for the
+	// invocations still running on it before they are closed.
+	Retire time.Duration
+	// OnChange is called (serially) after every activation with the new snapshot.
+	OnChange func(*Snapshot)
+}
+
+// Registry is the set of deployed apps.
+type Registry struct {
+	cfg  Config
+	log  *slog.Logger
+	mu   sync.Mutex // serializes deploys and rollbacks
+	snap atomic.Pointer[Snapshot]
+
+	retiring sync.WaitGroup
+	closed   chan struct{}
+	once     sync.Once
+}
+
+// Snapshot is an immutable view of every active app; swapped atomically.
+type Snapshot struct {
+	Apps   map[string]*App
+	Routes *route.Table
+}
+
+// App is one active app version.
+type App struct {
+	Name       string
+	Version    int
+	Manifest   *manifest.Manifest // with defaults applied
+	Functions  map[string]*Function
+	DeployedAt time.Time
+}
+
+// Function is one function of an active app version.
+type Function struct {
+	App      string
+	Spec     *manifest.Function
+	Version  string // "v3"
+	SHA256   string
+	Instance *sandbox.Function
+}
+
+// Function looks up an active function.
+func (s *Snapshot) Function(app, fn string) (*Function, bool) {
+	a, ok := s.Apps[app]
+	if !ok {
+		return nil, false
+	}
+	f, ok := a.Functions[fn]
+	return f, ok
+}
+
+// AppNames returns the active apps, sorted.
+func (s *Snapshot) AppNames() []string {
+	names := make([]string, 0, len(s.Apps))
+	for n := range s.Apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+type appRecord struct {
+	App        string    `json:"app"`
+	Active     int       `json:"active"`
+	Latest     int       `json:"latest"`
+	History    []int     `json:"history"` // previous active versions, newest last
+	DeployedAt time.Time `json:"deployed_at"`
+}
+
+type versionRecord struct {
+	App       string             `json:"app"`
+	Version   int                `json:"version"`
+	File      string             `json:"file"`
+	Manifest  *manifest.Manifest `json:"manifest"`
+	Modules   map[string]string  `json:"modules"`
+	CreatedAt time.Time          `json:"created_at"`
+}
+
+// New returns an empty registry; call Restore to load persisted apps.
+func New(cfg Config) *Registry {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Retire <= 0 {
+		cfg.Retire = 10 * time.Second
+	}
+	r := &Registry{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
+	empty, _ := route.New(nil)
+	r.snap.Store(&Snapshot{Apps: map[string]*App{}, Routes: empty})
+	return r
+}
+
+// Snapshot returns the current active view. Never nil.
+func (r *Registry) Snapshot() *Snapshot { return r.snap.Load() }
+
+var shaPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// ValidSHA256 reports whether s is a lower-case hex SHA-256.
+func ValidSHA256(s string) bool { return shaPattern.MatchString(s) }
+
+// PutModule stores a module after checking it hashes to sum.
+func (r *Registry) PutModule(ctx context.Context, sum string, data []byte) error {
+	if !ValidSHA256(sum) {
+		return fmt.Errorf("store module: %w: %q is not a lower-case hex SHA-256", aegis.ErrInvalidArgument, sum)
+	}
+	if len(data) > MaxModuleSize {
+		return fmt.Errorf("store module: %w: module is larger than %d bytes", aegis.ErrLimitExceeded, MaxModuleSize)
+	}
+	got := sha256.Sum256(data)
+	if hex.EncodeToString(got[:]) != sum {
+		return fmt.Errorf("store module: %w: content does not hash to %s", aegis.ErrInvalidArgument, sum)
+	}
+	if err := r.cfg.Modules.Put(ctx, "sha256-"+sum, data); err != nil {
+		return fmt.Errorf("store module %s: %w", sum, err)
+	}
+	return nil
+}
+
+// HasModule reports whether a module is stored.
+func (r *Registry) HasModule(ctx context.Context, sum string) (bool, error) {
+	if !ValidSHA256(sum) {
+		return false, fmt.Errorf("look up module: %w: %q is not a lower-case hex SHA-256", aegis.ErrInvalidArgument, sum)
+	}
+	return r.cfg.Modules.Has(ctx, "sha256-"+sum)
+}
+
+// DeployRequest is one deploy: the manifest text and the module of every function.
+type DeployRequest struct {
+	App      string
+	File     string // name used in error messages, e.g. "aegis.yaml"
+	Manifest []byte
+	Modules  map[string]string // function name → sha256
+}
+
+// Deploy validates, compiles and activates a new version of an app.
+func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (*App, error) {
+	if req.File == "" {
+		req.File = "aegis.yaml"
+	}
+	m, err := manifest.Parse(req.File, req.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w: %w", req.App, aegis.ErrInvalidArgument, err)
+	}
+	if m.App != req.App {
+		return nil, fmt.Errorf("deploy %s: %w: manifest is for app %q", req.App, aegis.ErrInvalidArgument, m.App)
+	}
+	m = m.WithDefaults()
+	for _, name := range m.FunctionNames() {
+		sum, ok := req.Modules[name]
+		if !ok {
+			return nil, fmt.Errorf("deploy %s: %w: no module given for function %q", req.App, aegis.ErrInvalidArgument, name)
+		}
+		if !ValidSHA256(sum) {
+			return nil, fmt.Errorf("deploy %s: %w: module of %q is not a SHA-256", req.App, aegis.ErrInvalidArgument, name)
+		}
+	}
+	for name := range req.Modules {
+		if _, ok := m.Functions[name]; !ok {
+			return nil, fmt.Errorf("deploy %s: %w: module given for unknown function %q", req.App, aegis.ErrInvalidArgument, name)
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, err := r.loadAppRecord(ctx, req.App)
+	if err != nil && !errors.Is(err, aegis.ErrNotFound) {
+		return nil, fmt.Errorf("deploy %s: %w", req.App, err)
+	}
+	if rec == nil {
+		rec = &appRecord{App: req.App}
+	}
+	ver := &versionRecord{App: req.App, Version: rec.Latest + 1, File: req.File, Manifest: m, Modules: req.Modules, CreatedAt: time.Now().UTC()}
+	app, err := r.build(ctx, ver)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", req.App, err)
+	}
+	next, err := r.withApp(app)
+	if err != nil {
+		r.closeApp(app)
+		return nil, fmt.Errorf("deploy %s: %w", req.App, err)
+	}
+	if err := r.putJSON(ctx, versionKey(req.App, ver.Version), ver); err != nil {
+		r.closeApp(app)
+		return nil, fmt.Errorf("deploy %s: save version: %w", req.App, err)
+	}
+	if rec.Active > 0 {
+		rec.History = append(rec.History, rec.Active)
+		if len(rec.History) > maxHistory {
+			rec.History = rec.History[len(rec.History)-maxHistory:]
+		}
+	}
+	rec.Active, rec.Latest, rec.DeployedAt = ver.Version, ver.Version, app.DeployedAt
+	if err := r.putJSON(ctx, appKey(req.App), rec); err != nil {
+		r.closeApp(app)
+		return nil, fmt.Errorf("deploy %s: save app: %w", req.App, err)
+	}
+	r.activate(next, req.App)
+	r.log.Info("app deployed", "app", req.App, "version", app.versionLabel())
+	return app, nil
+}
+
+// Rollback re-activates the version that was active before the current one.
+func (r *Registry) Rollback(ctx context.Context, appName string) (*App, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, err := r.loadAppRecord(ctx, appName)
+	if err != nil {
+		return nil, fmt.Errorf("roll back %s: %w", appName, err)
+	}
+	if len(rec.History) == 0 {
+		return nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
+	}
+	prev := rec.History[len(rec.History)-1]
+	var ver versionRecord
+	if err := r.getJSON(ctx, versionKey(appName, prev), &ver); err != nil {
+		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
+	}
+	app, err := r.build(ctx, &ver)
+	if err != nil {
+		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
+	}
+	next, err := r.withApp(app)
+	if err != nil {
+		r.closeApp(app)
+		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
+	}
+	rec.History = rec.History[:len(rec.History)-1]
+	rec.Active, rec.DeployedAt = prev, app.DeployedAt
+	if err := r.putJSON(ctx, appKey(appName), rec); err != nil {
+		r.closeApp(app)
+		return nil, fmt.Errorf("roll back %s: save app: %w", appName, err)
+	}
+	r.activate(next, appName)
+	r.log.Info("app rolled back", "app", appName, "version", app.versionLabel())
+	return app, nil
+}
+
+// Restore loads and activates every persisted app (at server start). An app
+// whose active version no longer builds is logged and skipped, so one bad
+// record cannot keep the others from serving.
+func (r *Registry) Restore(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys, err := r.cfg.State.Keys(ctx, "app.")
+	if err != nil {
+		return fmt.Errorf("restore apps: %w", err)
+	}
+	for _, k := range keys {
+		name := strings.TrimPrefix(k, "app.")
+		rec, err := r.loadAppRecord(ctx, name)
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", name, err)
+		}
+		var ver versionRecord
+		if err := r.getJSON(ctx, versionKey(name, rec.Active), &ver); err != nil {
+			return fmt.Errorf("restore %s v%d: %w", name, rec.Active, err)
+		}
+		app, err := r.build(ctx, &ver)
+		if err != nil {
+			r.log.Error("restore app failed", "app", name, "version", "v"+strconv.Itoa(rec.Active), "err", err)
+			continue
+		}
+		app.DeployedAt = rec.DeployedAt
+		next, err := r.withApp(app)
+		if err != nil {
+			r.closeApp(app)
+			r.log.Error("restore app failed", "app", name, "err", err)
+			continue
+		}
+		r.activate(next, name)
+	}
+	return nil
+}
+
+// build compiles every module of a version and instantiates its functions.
+func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) {
+	app := &App{Name: ver.App, Version: ver.Version, Manifest: ver.Manifest, Functions: map[string]*Function{}, DeployedAt: time.Now().UTC()}
+	label := app.versionLabel()
+	for _, name := range ver.Manifest.FunctionNames() {
+		spec := ver.Manifest.Functions[name]
+		spec.Name = name
+		sum := ver.Modules[name]
+		wasm, err := r.cfg.Modules.Get(ctx, "sha256-"+sum)
+		if err != nil {
+			r.closeApp(app)
+			if errors.Is(err, aegis.ErrNotFound) {
+				return nil, fmt.Errorf("function %s: %w: module %s was never uploaded", name, aegis.ErrInvalidArgument, sum)
+			}
+			return nil, fmt.Errorf("function %s: load module: %w", name, err)
+		}
+		mod, err := r.cfg.Engine.Compile(ctx, wasm)
+		if err != nil {
+			r.closeApp(app)
+			return nil, fmt.Errorf("compile %s: %w", name, err)
+		}
+		inst, err := r.cfg.Engine.NewFunction(ctx, mod, sandbox.FunctionConfig{
+			App: ver.App, Function: name, Version: label,
+			Grants: spec.Grants, Limits: spec.Limits, Isolation: spec.Isolation,
+		})
+		if err != nil {
+			r.closeApp(app)
+			return nil, fmt.Errorf("instantiate %s: %w", name, err)
+		}
+		app.Functions[name] = &Function{App: ver.App, Spec: spec, Version: label, SHA256: sum, Instance: inst}
+	}
+	return app, nil
+}
+
+// withApp returns the snapshot that results from replacing app, with a route
+// table rebuilt from every active app (route conflicts across apps refuse).
+func (r *Registry) withApp(app *App) (*Snapshot, error) {
+	cur := r.snap.Load()
+	apps := make(map[string]*App, len(cur.Apps)+1)
+	for k, v := range cur.Apps {
+		apps[k] = v
+	}
+	apps[app.Name] = app
+	var routes []route.Route
+	for _, name := range sortedKeys(apps) {
+		a := apps[name]
+		for _, fn := range a.Manifest.FunctionNames() {
+			for _, t := range a.Manifest.Functions[fn].Triggers {
+				if t.HTTP == nil {
+					continue
+				}
+				routes = append(routes, route.Route{Method: t.HTTP.Method, Path: t.HTTP.Path, App: a.Name, Function: fn, Public: t.HTTP.Public, Auth: t.HTTP.Auth})
+			}
+		}
+	}
+	table, err := route.New(routes)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{Apps: apps, Routes: table}, nil
+}
+
+// activate swaps in next and retires the instances of the app version it replaced.
+func (r *Registry) activate(next *Snapshot, appName string) {
+	prev := r.snap.Swap(next)
+	if r.cfg.OnChange != nil {
+		r.cfg.OnChange(next)
+	}
+	old, ok := prev.Apps[appName]
+	if !ok || old == next.Apps[appName] {
+		return
+	}
+	r.retiring.Add(1)
+	go func() {
+		defer r.retiring.Done()
+		select {
+		case <-time.After(r.cfg.Retire):
+		case <-r.closed:
+		}
+		r.closeApp(old)
+	}()
+}
+
+func (r *Registry) closeApp(app *App) {
+	for _, f := range app.Functions {
+		if f.Instance != nil {
+			_ = f.Instance.Close(context.Background())
+		}
+	}
+}
+
+// Close retires every version; in-flight invocations should have drained before.
+func (r *Registry) Close(ctx context.Context) error {
+	r.once.Do(func() {
+		close(r.closed)
+		r.retiring.Wait()
+		for _, a := range r.snap.Load().Apps {
+			r.closeApp(a)
+		}
+	})
+	return nil
+}
+
+func (a *App) versionLabel() string { return "v" + strconv.Itoa(a.Version) }
+
+// VersionLabel is the version as shown to users ("v3").
+func (a *App) VersionLabel() string { return a.versionLabel() }
+
+func (r *Registry) loadAppRecord(ctx context.Context, app string) (*appRecord, error) {
+	var rec appRecord
+	if err := r.getJSON(ctx, appKey(app), &rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func (r *Registry) getJSON(ctx context.Context, key string, v any) error {
+	b, _, err := r.cfg.State.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
+func (r *Registry) putJSON(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = r.cfg.State.Put(ctx, key, b)
+	return err
+}
+
+func appKey(app string) string            { return "app." + app }
+func versionKey(app string, v int) string { return "ver." + app + "." + strconv.Itoa(v) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,106 @@
+package sandbox
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/aegis-platform/aegis"
+)
+
+func TestDecodeResponseMeta(t *testing.T) {
+	tests := []struct {
+		in      string
+		status  int
+		wantErr bool
+	}{
+		{``, 200, false},
+		{`{}`, 200, false},
+		{`{"status":404,"headers":{"Content-Type":"text/plain"}}`, 404, false},
+		{`{"status":99}`, 0, true},
+		{`{"status":600}`, 0, true},
+		{`{"status":200,"extra":1}`, 0, true},
+		{`{"status":200} {}`, 0, true},
+		{`{"headers":{"Bad Name":"x"}}`, 0, true},
+		{`{"headers":{"X-A":"a\r\nSet-Cookie: x=1"}}`, 0, true},
+		{`{"headers":{"X-A":"tab\tok"}}`, 200, false},
+		{`[1,2]`, 0, true},
+	}
+	for _, tt := range tests {
+		resp, err := decodeResponseMeta([]byte(tt.in))
+		if tt.wantErr {
+			if !errors.Is(err, aegis.ErrInvalidArgument) {
+				t.Errorf("%q: err = %v, want invalid argument", tt.in, err)
+			}
+			continue
+		}
+		if err != nil || resp.Status != tt.status {
+			t.Errorf("%q: got %d, %v; want %d", tt.in, resp.Status, err, tt.status)
+		}
+	}
+}
+
+func TestDecodeFetchRequest(t *testing.T) {
+	tests := []struct {
+		in      string
+		method  string
+		wantErr bool
+	}{
+		{`{"url":"https://example.com"}`, "GET", false},
+		{`{"method":"POST","url":"https://example.com","headers":{"A":"b"},"body":"aGk="}`, "POST", false},
+		{`{"method":"GE T","url":"https://example.com"}`, "", true},
+		{`{"url":""}`, "", true},
+		{`{"url":"https://example.com/\n"}`, "", true},
+		{`{"url":"https://example.com","body":"not base64!"}`, "", true},
+		{`{"url":"https://example.com","timeout":5}`, "", true},
+		{`null`, "", true},
+	}
+	for _, tt := range tests {
+		req, err := decodeFetchRequest([]byte(tt.in))
+		if tt.wantErr {
+			if !errors.Is(err, aegis.ErrInvalidArgument) {
+				t.Errorf("%q: err = %v, want invalid argument", tt.in, err)
+			}
+			continue
+		}
+		if err != nil || req.Method != tt.method {
+			t.Errorf("%q: got %+v, %v", tt.in, req, err)
+		}
+	}
+}
+
+func FuzzDecodeResponseMeta(f *testing.F) {
+	f.Add([]byte(`{"status":201,"headers":{"Content-Type":"application/json"}}`))
+	f.Add([]byte(`{"headers":{"X":"a\r\nb"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		resp, err := decodeResponseMeta(b)
+		if err != nil {
+			if !errors.Is(err, aegis.ErrInvalidArgument) {
+				t.Fatalf("error %v is not invalid argument", err)
+			}
+			return
+		}
+		if resp.Status < 100 || resp.Status > 599 {
+			t.Fatalf("accepted status %d", resp.Status)
+		}
+		if err := checkHeaders(resp.Headers); err != nil {
+			t.Fatalf("accepted bad headers: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeFetchRequest(f *testing.F) {
+	f.Add([]byte(`{"method":"POST","url":"https://api.example.com/x","headers":{"A":"b"},"body":"cGluZw=="}`))
+	f.Add([]byte(`{"url":"http://169.254.169.254/latest/meta-data"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := decodeFetchRequest(b)
+		if err != nil {
+			if !errors.Is(err, aegis.ErrInvalidArgument) {
+				t.Fatalf("error %v is not invalid argument", err)
+			}
+			return
+		}
+		if !isToken(req.Method) || req.URL == "" {
+			t.Fatalf("accepted %+v", req)
+		}
+	})
+}

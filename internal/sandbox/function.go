@@ -1,0 +1,406 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/manifest"
+)
+
+// DefaultMaxReuse is how many invocations a warm instance serves before it
+// is replaced, bounding what state (and leaks) one instance can accumulate.
+const DefaultMaxReuse = 10000
+
+// prewarmSize is how many fresh instances a per-request Function keeps
+// ready. Small on purpose: each is a whole guest heap held in memory.
+const prewarmSize = 2
+
+var errEngineClosed = fmt.Errorf("%w: sandbox engine is closed", aegis.ErrUnavailable)
+
+// FunctionConfig is one deployed function version. Limits arrive already
+// defaulted by the manifest package; zero values still get the defaults
+// here so a Function is never unlimited.
+type FunctionConfig struct {
+	App, Function, Version string
+	Grants                 manifest.Grants
+	Limits                 manifest.Limits
+	Isolation              manifest.Isolation
+	// MaxReuse is how many invocations one warm instance serves before it
+	// is recycled; 0 means DefaultMaxReuse.
+	MaxReuse int
+}
+
+// limits are FunctionConfig.Limits with defaults applied, in the units the
+// sandbox uses.
+type limits struct {
+	timeout     time.Duration
+	memory      uint64
+	concurrency int
+	maxBody     int64
+	maxResponse int64
+}
+
+func resolveLimits(l manifest.Limits) limits {
+	r := limits{
+		timeout:     time.Duration(l.Timeout),
+		memory:      uint64(max(l.Memory, 0)),
+		concurrency: l.Concurrency,
+		maxBody:     int64(l.MaxBody),
+		maxResponse: int64(l.MaxResponse),
+	}
+	if r.timeout <= 0 {
+		r.timeout = manifest.DefaultTimeout
+	}
+	if r.memory == 0 {
+		r.memory = manifest.DefaultMemory
+	}
+	if r.concurrency <= 0 {
+		r.concurrency = manifest.DefaultConcurrency
+	}
+	if r.maxBody <= 0 {
+		r.maxBody = manifest.DefaultMaxBody
+	}
+	if r.maxResponse <= 0 {
+		r.maxResponse = manifest.DefaultMaxResponse
+	}
+	// The ABI passes lengths as i32 and memory is at most 4 GiB.
+	r.memory = min(r.memory, 1<<32)
+	r.maxBody = min(r.maxBody, math.MaxInt32)
+	r.maxResponse = min(r.maxResponse, math.MaxInt32)
+	return r
+}
+
+// Function is one function version ready to be invoked: a module, its
+// configuration and its pool of instances. It is safe for concurrent use.
+type Function struct {
+	engine *Engine
+	module *Module
+	cfg    FunctionConfig
+	limits limits
+	logger *slog.Logger
+
+	// slots holds one token per invocation in flight, so at most
+	// limits.concurrency instances exist and run at a time.
+	slots chan struct{}
+
+	mu     sync.Mutex
+	idle   []*instance // reuse: warm instances, most recently used last
+	closed bool
+
+	// Per-request isolation: warm holds fresh instances made in the
+	// background by fill, which stop ends.
+	warm chan *instance
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// NewFunction prepares a function version. For reactors it creates the
+// first instance now, so a module whose initialization fails or needs more
+// memory than its limit is refused at deploy time, not on a request.
+func (e *Engine) NewFunction(ctx context.Context, m *Module, cfg FunctionConfig) (*Function, error) {
+	if cfg.MaxReuse <= 0 {
+		cfg.MaxReuse = DefaultMaxReuse
+	}
+	switch cfg.Isolation {
+	case "", manifest.IsolationReuse, manifest.IsolationPerRequest:
+	default:
+		return nil, fmt.Errorf("new function %s/%s: %w: isolation %q", cfg.App, cfg.Function, aegis.ErrInvalidArgument, cfg.Isolation)
+	}
+	f := &Function{
+		engine: e,
+		module: m,
+		cfg:    cfg,
+		limits: resolveLimits(cfg.Limits),
+		logger: e.logger.With("app", cfg.App, "function", cfg.Function, "version", cfg.Version),
+	}
+	f.slots = make(chan struct{}, f.limits.concurrency)
+	if m.minMemory > f.limits.memory {
+		return nil, fmt.Errorf("new function %s/%s: %w: module needs %d bytes of memory at start, limit is %d",
+			cfg.App, cfg.Function, ErrMemory, m.minMemory, f.limits.memory)
+	}
+	if m.style == StyleReactor {
+		ictx, cancel := context.WithTimeoutCause(ctx, f.limits.timeout, ErrTimeout)
+		inst, err := f.newReactor(ictx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("new function %s/%s: %w", cfg.App, cfg.Function, err)
+		}
+		if f.perRequest() {
+			f.warm = make(chan *instance, min(prewarmSize, f.limits.concurrency))
+			f.warm <- inst
+			var fillCtx context.Context
+			fillCtx, f.stop = context.WithCancel(context.Background())
+			f.wg.Add(1)
+			go f.fill(fillCtx)
+		} else {
+			f.idle = append(f.idle, inst)
+		}
+	}
+	if err := e.register(f); err != nil {
+		_ = f.Close(ctx)
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Function) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
+func (f *Function) perRequest() bool {
+	return f.cfg.Isolation == manifest.IsolationPerRequest
+}
+
+// Close stops the background filler and closes idle instances. Invocations
+// in flight finish; their instances are closed when they return. Close is
+// safe to call more than once.
+func (f *Function) Close(ctx context.Context) error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	idle := f.idle
+	f.idle = nil
+	f.mu.Unlock()
+
+	if f.stop != nil {
+		f.stop()
+		f.wg.Wait()
+		// fill has returned, so nothing else touches warm now.
+		for len(f.warm) > 0 {
+			(<-f.warm).close()
+		}
+	}
+	for _, inst := range idle {
+		inst.close()
+	}
+	f.engine.unregister(f)
+	return nil
+}
+
+// fill keeps the per-request pool topped up until stopped. Failures back
+// off so a module that cannot initialize does not spin a core.
+func (f *Function) fill(ctx context.Context) {
+	defer f.wg.Done()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		ictx, cancel := context.WithTimeoutCause(ctx, f.limits.timeout, ErrTimeout)
+		inst, err := f.newReactor(ictx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.logger.Error("prewarm instance failed", "error", err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		select {
+		case f.warm <- inst:
+		case <-ctx.Done():
+			inst.close()
+			return
+		}
+	}
+}
+
+// Invoke runs one invocation. Errors wrap ErrTimeout, ErrMemory,
+// ErrResponseTooLarge or ErrTrap when the guest is at fault; waiting too
+// long for a free instance wraps aegis.ErrLimitExceeded; a closed Function
+// gives aegis.ErrUnavailable. The guest's failure detail is logged here
+// with the request id and is also in the error chain, for logs only.
+func (f *Function) Invoke(ctx context.Context, req *Request) (*Response, error) {
+	if req == nil {
+		return nil, fmt.Errorf("invoke %s: %w: nil request", f.name(), aegis.ErrInvalidArgument)
+	}
+	if f.isClosed() {
+		return nil, fmt.Errorf("invoke %s: %w: function closed", f.name(), aegis.ErrUnavailable)
+	}
+	if int64(len(req.Body)) > f.limits.maxBody {
+		return nil, fmt.Errorf("invoke %s: %w: request body of %d bytes, at most %d allowed",
+			f.name(), aegis.ErrLimitExceeded, len(req.Body), f.limits.maxBody)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("invoke %s: %w: %w", f.name(), aegis.ErrUnavailable, context.Cause(ctx))
+	}
+	select {
+	case f.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("invoke %s: %w: all %d instances busy: %w",
+			f.name(), aegis.ErrLimitExceeded, f.limits.concurrency, context.Cause(ctx))
+	}
+	defer func() { <-f.slots }()
+
+	resp, err := f.invoke(ctx, req)
+	if err != nil {
+		f.logFailure(ctx, req, err)
+		return nil, fmt.Errorf("invoke %s: %w", f.name(), err)
+	}
+	return resp, nil
+}
+
+func (f *Function) invoke(parent context.Context, req *Request) (*Response, error) {
+	ctx, cancelTimeout := context.WithTimeoutCause(parent, f.limits.timeout, ErrTimeout)
+	defer cancelTimeout()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	inv := &invocation{
+		fn:   f,
+		host: f.engine.host,
+		req:  req,
+		caller: Caller{
+			App:       f.cfg.App,
+			Function:  f.cfg.Function,
+			Version:   f.cfg.Version,
+			RequestID: req.RequestID,
+			Grants:    &f.cfg.Grants,
+		},
+		outputLeft: maxGuestOutput,
+		cancel:     cancel,
+	}
+	inv.ctx = withInvocation(ctx, inv)
+
+	if f.module.style == StyleCommand {
+		return f.invokeCommand(ctx, inv)
+	}
+
+	inst, err := f.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inst.current, inst.ctx = inv, inv.ctx
+	callErr := inst.handle.CallWithStack(inv.ctx, inst.stack[:])
+	inst.current, inst.ctx = nil, nil
+	inv.flushOutput()
+	inst.uses++
+
+	var code uint32
+	if callErr == nil {
+		code = uint32(inst.stack[0])
+	}
+	if err := f.outcome(ctx, inv, inst, callErr, code); err != nil {
+		inst.close()
+		return nil, err
+	}
+	f.release(inst)
+	resp := inv.resp
+	if resp.Status == 0 {
+		resp.Status = 200
+	}
+	return &resp, nil
+}
+
+func (f *Function) invokeCommand(ctx context.Context, inv *invocation) (*Response, error) {
+	inv.body = &bytes.Buffer{}
+	inst, callErr := f.runCommand(ctx, inv, bytes.NewReader(inv.req.Body))
+	inv.flushOutput()
+	defer inst.close()
+	if err := f.outcome(ctx, inv, inst, callErr, 0); err != nil {
+		return nil, err
+	}
+	return &Response{Status: 200, Body: inv.body.Bytes()}, nil
+}
+
+// outcome names why an invocation failed, most specific cause first, or
+// returns nil if it succeeded.
+func (f *Function) outcome(ctx context.Context, inv *invocation, inst *instance, callErr error, code uint32) error {
+	var exit *sys.ExitError
+	switch {
+	case inv.failure != nil:
+		return inv.failure
+	case context.Cause(ctx) == ErrTimeout:
+		return ErrTimeout
+	case ctx.Err() != nil:
+		// The caller gave up (client gone, shutdown): not the guest's fault.
+		return fmt.Errorf("%w: %w", aegis.ErrUnavailable, context.Cause(ctx))
+	case inst.mem.exceeded.Load():
+		return ErrMemory
+	case errors.As(callErr, &exit):
+		if exit.ExitCode() == 0 {
+			return nil // a command that called exit(0)
+		}
+		return trapf("exit code %d", exit.ExitCode())
+	case callErr != nil:
+		return trapf("%w", callErr)
+	case code != 0:
+		return trapf("handler returned failure code %d", int32(code))
+	}
+	return nil
+}
+
+// acquire returns an instance for one invocation: a warm idle one, a
+// pre-warmed fresh one, or a new one. The caller holds a slot, so the
+// number of instances never exceeds limits.concurrency.
+func (f *Function) acquire(ctx context.Context) (*instance, error) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("%w: function closed", aegis.ErrUnavailable)
+	}
+	if n := len(f.idle); n > 0 {
+		inst := f.idle[n-1]
+		f.idle = f.idle[:n-1]
+		f.mu.Unlock()
+		return inst, nil
+	}
+	f.mu.Unlock()
+	if f.perRequest() {
+		select {
+		case inst := <-f.warm:
+			return inst, nil
+		default:
+		}
+	}
+	return f.newReactor(ctx)
+}
+
+// release returns a healthy instance to the pool, or closes it when its
+// isolation or reuse budget says it must not serve again.
+func (f *Function) release(inst *instance) {
+	if f.perRequest() || inst.uses >= f.cfg.MaxReuse {
+		inst.close()
+		return
+	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		inst.close()
+		return
+	}
+	f.idle = append(f.idle, inst)
+	f.mu.Unlock()
+}
+
+func (f *Function) logFailure(ctx context.Context, req *Request, err error) {
+	level := slog.LevelWarn
+	if errors.Is(err, aegis.ErrUnavailable) {
+		level = slog.LevelInfo // the caller went away or we are shutting down
+	}
+	f.logger.LogAttrs(ctx, level, "invocation failed",
+		slog.String("request_id", req.RequestID),
+		slog.Any("error", err))
+}
+
+func (f *Function) name() string {
+	return f.cfg.App + "/" + f.cfg.Function + "@" + f.cfg.Version
+}

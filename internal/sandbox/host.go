@@ -1,0 +1,57 @@
+package sandbox
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/aegis-platform/aegis/manifest"
+)
+
+// Caller identifies who makes a host call: the function version running one
+// invocation. The sandbox fills it; the Host must check Grants before it
+// touches anything.
+type Caller struct {
+	App       string
+	Function  string
+	Version   string
+	RequestID string
+	Grants    *manifest.Grants
+}
+
+// FetchRequest is an outbound HTTP request asked for by a guest.
+type FetchRequest struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// FetchResponse is what fetch hands back to the guest.
+type FetchResponse struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// Host is the set of capabilities a guest can reach through the "aegis"
+// import module. The capability package implements it; every method checks
+// the caller's grants first and returns errors wrapping the sentinels of the
+// root aegis package (ErrPermissionDenied, ErrNotFound, ErrInvalidArgument,
+// ErrLimitExceeded, ErrUnavailable), which the ABI maps to result codes.
+type Host interface {
+	KVGet(ctx context.Context, c *Caller, table, key string) ([]byte, error)
+	KVPut(ctx context.Context, c *Caller, table, key string, value []byte) error
+	KVDelete(ctx context.Context, c *Caller, table, key string) error
+	KVList(ctx context.Context, c *Caller, table, prefix string) ([]string, error)
+
+	ObjectGet(ctx context.Context, c *Caller, key string) ([]byte, error)
+	ObjectPut(ctx context.Context, c *Caller, key string, data []byte) error
+	ObjectDelete(ctx context.Context, c *Caller, key string) error
+	ObjectList(ctx context.Context, c *Caller, prefix string) ([]string, error)
+
+	Publish(ctx context.Context, c *Caller, topic string, data []byte) error
+	Fetch(ctx context.Context, c *Caller, req *FetchRequest) (*FetchResponse, error)
+
+	// Log records a guest log line (also used for guest stdout/stderr).
+	Log(ctx context.Context, c *Caller, level slog.Level, msg string)
+}

@@ -1,0 +1,90 @@
+// Package schedule runs schedule triggers: cron expressions from the active
+// manifests, each firing an invocation with a fresh request id.
+package schedule
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/aegis-platform/aegis/internal/dispatch"
+	"github.com/aegis-platform/aegis/internal/registry"
+	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
+)
+
+// Scheduler owns one cron runner rebuilt on every Sync.
+type Scheduler struct {
+	dispatcher *dispatch.Dispatcher
+	snap       func() *registry.Snapshot
+	log        *slog.Logger
+
+	mu   sync.Mutex
+	cron *cron.Cron
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+// New returns a scheduler with nothing scheduled.
+func New(d *dispatch.Dispatcher, snapshot func() *registry.Snapshot, logger *slog.Logger) *Scheduler {
+	ctx, stop := context.WithCancel(context.Background())
+	return &Scheduler{dispatcher: d, snap: snapshot, log: logger, ctx: ctx, stop: stop}
+}
+
+// Sync replaces every schedule with those of snap.
+func (s *Scheduler) Sync(snap *registry.Snapshot) {
+	c := cron.New()
+	n := 0
+	for _, appName := range snap.AppNames() {
+		app := snap.Apps[appName]
+		names := app.Manifest.FunctionNames()
+		sort.Strings(names)
+		for _, fnName := range names {
+			for _, t := range app.Manifest.Functions[fnName].Triggers {
+				if t.Schedule == nil {
+					continue
+				}
+				a, f, expr := appName, fnName, t.Schedule.Cron
+				if _, err := c.AddFunc(expr, func() { s.fire(a, f) }); err != nil {
+					// The manifest validated it; log rather than fail the deploy.
+					s.log.Error("schedule rejected", "app", a, "function", f, "cron", expr, "err", err)
+					continue
+				}
+				n++
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cron != nil {
+		s.cron.Stop()
+	}
+	s.cron = c
+	if n > 0 {
+		c.Start()
+	}
+}
+
+func (s *Scheduler) fire(app, fn string) {
+	f, ok := s.snap().Function(app, fn)
+	if !ok {
+		return
+	}
+	req := &sandbox.Request{Kind: sandbox.KindSchedule, RequestID: telemetry.NewRequestID()}
+	_, _ = s.dispatcher.Invoke(s.ctx, f, req) // the dispatcher logs failures
+}
+
+// Close stops firing and waits for running jobs.
+func (s *Scheduler) Close() {
+	s.mu.Lock()
+	c := s.cron
+	s.cron = nil
+	s.mu.Unlock()
+	s.stop()
+	if c != nil {
+		<-c.Stop().Done()
+	}
+}

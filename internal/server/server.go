@@ -1,0 +1,288 @@
+// Package server is the composition root: it builds every part of Aegis from
+// a Config, wires them together and owns their lifecycle (Start, Close).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aegis-platform/aegis/internal/admin"
+	"github.com/aegis-platform/aegis/internal/auth"
+	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/capability"
+	"github.com/aegis-platform/aegis/internal/dispatch"
+	"github.com/aegis-platform/aegis/internal/funclog"
+	"github.com/aegis-platform/aegis/internal/gateway"
+	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/registry"
+	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/schedule"
+)
+
+// Server is one running Aegis: embedded (or external) NATS, sandbox,
+// gateway and admin API.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	token      string
+	node       *jetstream.Node
+	logs       *funclog.Log
+	dispatcher *dispatch.Dispatcher
+	bus        *bus.Bus
+	engine     *sandbox.Engine
+	registry   *registry.Registry
+	scheduler  *schedule.Scheduler
+	gateway    *gateway.Gateway
+
+	gatewayLn, adminLn net.Listener
+	gatewaySrv         *http.Server
+	adminSrv           *http.Server
+	serveErr           chan error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// WithDefaults fills every unset field with its safe default.
+func (c Config) WithDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = ".aegis"
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = "127.0.0.1:8081"
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return c
+}
+
+// New validates cfg and returns a server that has not started yet.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if cfg.NATSURL != "" && cfg.NATSListen != "" {
+		return nil, errors.New("configure server: --nats and --nats-listen exclude each other")
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2)}, nil
+}
+
+// Start opens storage, restores deployed apps and starts both listeners. It
+// returns once they accept connections. On error everything opened so far
+// is closed again.
+func (s *Server) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			_ = s.Close(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("start: create data dir: %w", err)
+	}
+	token, created, err := auth.LoadOrCreateAdminToken(filepath.Join(s.cfg.DataDir, "admin.token"))
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	s.token = token
+	if created {
+		s.log.Info("admin token created", "file", filepath.Join(s.cfg.DataDir, "admin.token"))
+	}
+	s.node, err = jetstream.Open(ctx, jetstream.Config{
+		DataDir: s.cfg.DataDir, Listen: s.cfg.NATSListen, URL: s.cfg.NATSURL,
+		CredsFile: s.cfg.NATSCreds, User: s.cfg.NATSUser, Password: s.cfg.NATSPassword, Token: s.cfg.NATSToken,
+		CAFile: s.cfg.NATSCA, CertFile: s.cfg.NATSCert, KeyFile: s.cfg.NATSKey, Logger: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if err := s.wire(ctx); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	return s.listen()
+}
+
+// wire builds the platform on an open NATS node.
+func (s *Server) wire(ctx context.Context) error {
+	state, err := s.node.Bucket(ctx, "aegis_state", jetstream.BucketOptions{History: 1, Description: "deployed apps and versions"})
+	if err != nil {
+		return err
+	}
+	keyBucket, err := s.node.Bucket(ctx, "aegis_keys", jetstream.BucketOptions{History: 1, Description: "API key hashes"})
+	if err != nil {
+		return err
+	}
+	invocations, err := s.node.Bucket(ctx, "aegis_invocations", jetstream.BucketOptions{History: 1, TTL: time.Hour, Description: "async invocation results"})
+	if err != nil {
+		return err
+	}
+	modules, err := s.node.ObjectStore(ctx, "aegis_modules")
+	if err != nil {
+		return err
+	}
+	if s.logs, err = funclog.Open(ctx, s.node, s.log); err != nil {
+		return err
+	}
+	s.dispatcher = dispatch.New(s.logs, s.log)
+	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
+	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
+		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax}, snapshot); err != nil {
+		return err
+	}
+	host, err := capability.New(capability.Config{
+		Tables:   &tables{node: s.node},
+		Objects:  &objects{node: s.node, bus: s.bus},
+		Events:   s.bus,
+		Logs:     s.logs,
+		Logger:   s.log,
+		Dial:     s.cfg.EgressDial,
+		Resolver: s.cfg.EgressResolver,
+	})
+	if err != nil {
+		return err
+	}
+	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(s.cfg.DataDir, "cache"), Host: host, Logger: s.log}); err != nil {
+		return err
+	}
+	s.scheduler = schedule.New(s.dispatcher, snapshot, s.log)
+	s.registry = registry.New(registry.Config{
+		State: state, Modules: modules, Engine: s.engine, Logger: s.log,
+		OnChange: func(snap *registry.Snapshot) {
+			if err := s.bus.Sync(context.Background(), snap); err != nil {
+				s.log.Error("trigger sync failed", "err", err)
+			}
+			s.scheduler.Sync(snap)
+		},
+	})
+	if err := s.registry.Restore(ctx); err != nil {
+		return err
+	}
+	keys := auth.NewKeys(keyBucket)
+	s.gateway = gateway.New(gateway.Config{
+		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
+		Async: gateway.NewAsyncStore(invocations), Logger: s.log,
+	})
+	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log})
+	s.gatewaySrv = newHTTPServer(s.gateway, s.log)
+	s.adminSrv = newHTTPServer(api, s.log)
+	return nil
+}
+
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) listen() error {
+	var err error
+	if s.gatewayLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("start gateway: %w", err)
+	}
+	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
+		return fmt.Errorf("start admin API: %w", err)
+	}
+	go func() { s.serveErr <- serve(s.gatewaySrv, s.gatewayLn) }()
+	go func() { s.serveErr <- serve(s.adminSrv, s.adminLn) }()
+	s.log.Info("aegis started", "gateway", s.GatewayURL(), "admin", s.AdminURL(), "data", s.cfg.DataDir)
+	return nil
+}
+
+func serve(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// GatewayURL is the base URL of the gateway listener, e.g. http://127.0.0.1:8080.
+func (s *Server) GatewayURL() string {
+	if s.gatewayLn == nil {
+		return ""
+	}
+	return "http://" + s.gatewayLn.Addr().String()
+}
+
+// AdminURL is the base URL of the admin listener.
+func (s *Server) AdminURL() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return "http://" + s.adminLn.Addr().String()
+}
+
+// AdminToken is the admin bearer token (also in DataDir/admin.token).
+func (s *Server) AdminToken() string { return s.token }
+
+// Close drains in-flight work (bounded by DrainTimeout) and stops everything.
+// It is safe to call twice.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
+	return s.closeErr
+}
+
+func (s *Server) close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	defer cancel()
+	var errs []error
+	// Stop taking requests, let those in flight finish, then stop triggers.
+	for _, srv := range []*http.Server{s.gatewaySrv, s.adminSrv} {
+		if srv != nil {
+			if err := srv.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if s.scheduler != nil {
+		s.scheduler.Close()
+	}
+	if s.bus != nil {
+		s.bus.Close()
+	}
+	if s.dispatcher != nil {
+		if err := s.dispatcher.Drain(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.gateway != nil {
+		s.gateway.Close()
+	}
+	if s.registry != nil {
+		_ = s.registry.Close(ctx)
+	}
+	if s.engine != nil {
+		_ = s.engine.Close(ctx)
+	}
+	if s.logs != nil {
+		s.logs.Close()
+	}
+	if s.node != nil {
+		if err := s.node.Close(context.Background()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		s.log.Warn("shutdown was not clean", "err", errors.Join(errs...))
+	} else {
+		s.log.Info("aegis stopped")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,31 @@
+// Package logkey holds the attribute keys every Aegis log line shares, so a
+// single query ("request_id=…", "security=true") finds a request or every
+// security event across packages. It holds constants only.
+package logkey
+
+// Keys of structured log attributes.
+const (
+	// RequestID joins every line a request causes, across events and functions.
+	RequestID = "request_id"
+	// App, Function and Version name the function version a line is about.
+	App      = "app"
+	Function = "function"
+	Version  = "version"
+	// Capability names a host capability: "kv.put", "objects.get", "fetch".
+	Capability = "capability"
+	// Resource is what a capability was asked to touch: a table/key, an
+	// object key, a topic, a host. Never a value.
+	Resource = "resource"
+	// Security is true on lines that record a security-relevant event
+	// (denials, auth failures, limit hits).
+	Security = "security"
+	// Reason says why something was refused, in a few words.
+	Reason = "reason"
+	// Host, Method, Status and Duration describe an outbound HTTP call.
+	Host     = "host"
+	Method   = "method"
+	Status   = "status"
+	Duration = "duration"
+	// Error is the text of an error that ended an operation.
+	Error = "error"
+)

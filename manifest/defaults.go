@@ -1,0 +1,113 @@
+package manifest
+
+import (
+	"slices"
+)
+
+// WithDefaults returns a deep copy of m with every unset value filled in:
+// limits from the Default constants, isolation "reuse", three delivery
+// attempts for events, api-key auth on every route not marked public, and
+// both put and delete for object triggers. m itself is not changed, so the
+// manifest as written can still be shown or stored.
+func (m *Manifest) WithDefaults() *Manifest {
+	c := m.clone()
+	for name, fn := range c.Functions {
+		if fn == nil {
+			continue
+		}
+		fn.Name = name
+		if fn.Isolation == "" {
+			fn.Isolation = IsolationReuse
+		}
+		fn.Limits = fn.Limits.withDefaults()
+		for _, t := range fn.Triggers {
+			switch {
+			case t.HTTP != nil:
+				if !t.HTTP.Public && len(t.HTTP.Auth) == 0 {
+					t.HTTP.Auth = []string{"api-key"}
+				}
+			case t.Event != nil:
+				if t.Event.MaxAttempts == 0 {
+					t.Event.MaxAttempts = DefaultMaxAttempts
+				}
+			case t.Object != nil:
+				if len(t.Object.Operations) == 0 {
+					t.Object.Operations = []string{"put", "delete"}
+				}
+			}
+		}
+	}
+	return c
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.Timeout == 0 {
+		l.Timeout = Duration(DefaultTimeout)
+	}
+	if l.Memory == 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.Concurrency == 0 {
+		l.Concurrency = DefaultConcurrency
+	}
+	if l.MaxBody == 0 {
+		l.MaxBody = DefaultMaxBody
+	}
+	if l.MaxResponse == 0 {
+		l.MaxResponse = DefaultMaxResponse
+	}
+	return l
+}
+
+// clone copies m deeply: WithDefaults must not write through shared
+// pointers or slices into the caller's manifest.
+func (m *Manifest) clone() *Manifest {
+	c := &Manifest{App: m.App}
+	if m.Functions != nil {
+		c.Functions = make(map[string]*Function, len(m.Functions))
+	}
+	for name, fn := range m.Functions {
+		if fn == nil {
+			c.Functions[name] = nil
+			continue
+		}
+		f := *fn
+		f.Triggers = slices.Clone(fn.Triggers)
+		for i, t := range f.Triggers {
+			f.Triggers[i] = t.clone()
+		}
+		f.Grants = fn.Grants.clone()
+		c.Functions[name] = &f
+	}
+	return c
+}
+
+func (t Trigger) clone() Trigger {
+	if t.HTTP != nil {
+		h := *t.HTTP
+		h.Auth = slices.Clone(h.Auth)
+		t.HTTP = &h
+	}
+	if t.Event != nil {
+		e := *t.Event
+		t.Event = &e
+	}
+	if t.Object != nil {
+		o := *t.Object
+		o.Operations = slices.Clone(o.Operations)
+		t.Object = &o
+	}
+	if t.Schedule != nil {
+		s := *t.Schedule
+		t.Schedule = &s
+	}
+	return t
+}
+
+func (g Grants) clone() Grants {
+	g.KV = ReadWrite{Read: slices.Clone(g.KV.Read), Write: slices.Clone(g.KV.Write)}
+	g.Objects = ReadWrite{Read: slices.Clone(g.Objects.Read), Write: slices.Clone(g.Objects.Write)}
+	g.Events.Publish = slices.Clone(g.Events.Publish)
+	g.Egress.Hosts = slices.Clone(g.Egress.Hosts)
+	return g
+}

@@ -1,0 +1,58 @@
+package manifest
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary bytes to Parse. Parse must never panic, and a
+// manifest it accepts must survive the JSON round trip the server relies on
+// and still validate afterwards. The seed corpus is every manifest in
+// testdata plus testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.yaml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if m != nil {
+				t.Fatal("Parse returned both a manifest and an error")
+			}
+			return
+		}
+		roundTrip(t, m)
+		if err := m.Validate(); err != nil {
+			t.Fatalf("parsed manifest fails Validate: %v", err)
+		}
+		d := m.WithDefaults()
+		if err := d.Validate(); err != nil {
+			t.Fatalf("manifest with defaults fails Validate: %v", err)
+		}
+		roundTrip(t, d)
+	})
+}
+
+// roundTrip checks that m reads back from its JSON form unchanged.
+func roundTrip(t *testing.T, m *Manifest) {
+	t.Helper()
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatalf("json.Marshal: %v", err)
+	}
+	var back Manifest
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("json.Unmarshal(%s): %v", b, err)
+	}
+	if !reflect.DeepEqual(&back, m) {
+		t.Fatalf("JSON round trip changed the manifest:\nbefore %+v\nafter  %+v\njson   %s", m, &back, b)
+	}
+}

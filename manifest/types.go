@@ -1,0 +1,118 @@
+// Package manifest defines aegis.yaml: the types users write, strict parsing
+// with errors that name file, line and field, and validation of everything a
+// deploy depends on. It never touches the network or the file system beyond
+// reading the manifest it is given.
+package manifest
+
+import "time"
+
+// Manifest is one app: its functions, their triggers, grants and limits.
+type Manifest struct {
+	App       string               `yaml:"app" json:"app"`
+	Functions map[string]*Function `yaml:"functions" json:"functions"`
+}
+
+// Function is one deployable unit. Name is filled from the map key.
+type Function struct {
+	Name      string    `yaml:"-" json:"name"`
+	Source    string    `yaml:"source" json:"source"`
+	Triggers  []Trigger `yaml:"triggers" json:"triggers,omitempty"`
+	Grants    Grants    `yaml:"grants" json:"grants"`
+	Limits    Limits    `yaml:"limits" json:"limits"`
+	Isolation Isolation `yaml:"isolation" json:"isolation,omitempty"`
+}
+
+// Isolation says whether warm instances may be reused across invocations.
+type Isolation string
+
+const (
+	IsolationReuse      Isolation = "reuse"       // default: warm instance, one request at a time
+	IsolationPerRequest Isolation = "per-request" // a fresh instance for every invocation
+)
+
+// Trigger has exactly one of its fields set.
+type Trigger struct {
+	HTTP     *HTTPTrigger     `yaml:"http,omitempty" json:"http,omitempty"`
+	Event    *EventTrigger    `yaml:"event,omitempty" json:"event,omitempty"`
+	Object   *ObjectTrigger   `yaml:"object,omitempty" json:"object,omitempty"`
+	Schedule *ScheduleTrigger `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+}
+
+// HTTPTrigger routes METHOD PATH to the function. Path segments may be
+// "{param}". Auth lists accepted schemes ("api-key" is the default and the
+// only one today); Public opts out of authentication entirely.
+type HTTPTrigger struct {
+	Method string   `yaml:"method" json:"method"`
+	Path   string   `yaml:"path" json:"path"`
+	Auth   []string `yaml:"auth,omitempty" json:"auth,omitempty"`
+	Public bool     `yaml:"public,omitempty" json:"public,omitempty"`
+}
+
+// EventTrigger consumes a topic with a durable consumer.
+type EventTrigger struct {
+	Topic       string `yaml:"topic" json:"topic"`
+	MaxAttempts int    `yaml:"max_attempts,omitempty" json:"max_attempts,omitempty"` // 0 = default (3)
+}
+
+// ObjectTrigger fires on put and/or delete of objects under Prefix.
+type ObjectTrigger struct {
+	Prefix     string   `yaml:"prefix" json:"prefix"`
+	Operations []string `yaml:"operations,omitempty" json:"operations,omitempty"` // "put", "delete"; empty = both
+}
+
+// ScheduleTrigger fires on a standard 5-field cron expression (or @every 1m).
+type ScheduleTrigger struct {
+	Cron string `yaml:"cron" json:"cron"`
+}
+
+// Grants name everything a function may touch. The zero value grants nothing.
+type Grants struct {
+	KV      ReadWrite    `yaml:"kv" json:"kv"`           // table names
+	Objects ReadWrite    `yaml:"objects" json:"objects"` // key patterns: "images/*" or an exact key
+	Events  EventGrants  `yaml:"events" json:"events"`
+	Egress  EgressGrants `yaml:"egress" json:"egress"`
+}
+
+// ReadWrite lists names or patterns granted for reading and for writing.
+// A write grant implies read of the same names.
+type ReadWrite struct {
+	Read  []string `yaml:"read,omitempty" json:"read,omitempty"`
+	Write []string `yaml:"write,omitempty" json:"write,omitempty"`
+}
+
+// EventGrants lists topics the function may publish to.
+type EventGrants struct {
+	Publish []string `yaml:"publish,omitempty" json:"publish,omitempty"`
+}
+
+// EgressGrants lists host patterns fetch may reach: "api.example.com",
+// "*.example.com", optionally with ":port". An IP literal or CIDR here is
+// the only way to reach a loopback, private or link-local address.
+type EgressGrants struct {
+	Hosts []string `yaml:"hosts,omitempty" json:"hosts,omitempty"`
+}
+
+// Limits cap what one invocation may use. Zero values mean the defaults.
+type Limits struct {
+	Timeout     Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	Memory      ByteSize `yaml:"memory,omitempty" json:"memory,omitempty"`
+	Concurrency int      `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
+	MaxBody     ByteSize `yaml:"max_body,omitempty" json:"max_body,omitempty"`         // request body cap
+	MaxResponse ByteSize `yaml:"max_response,omitempty" json:"max_response,omitempty"` // response cap
+}
+
+// Defaults applied by WithDefaults.
+const (
+	DefaultTimeout     = 5 * time.Second
+	DefaultMemory      = 64 << 20
+	DefaultConcurrency = 10
+	DefaultMaxBody     = 6 << 20
+	DefaultMaxResponse = 6 << 20
+	DefaultMaxAttempts = 3
+)
+
+// Duration is a time.Duration written as "2s", "150ms".
+type Duration time.Duration
+
+// ByteSize is a size written as "64MiB", "512KiB", "1MB" or a plain number of bytes.
+type ByteSize int64

@@ -1,0 +1,542 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Limit ranges. They bound what a manifest may ask for; the server may cap
+// further.
+const (
+	minTimeout     = time.Millisecond
+	maxTimeout     = 5 * time.Minute
+	minMemory      = MiB
+	maxMemory      = 4 * GiB
+	maxConcurrency = 1000
+	maxBodySize    = 64 * MiB
+	maxAttempts    = 100
+	maxTopicLen    = 128
+	maxKeyLen      = 1024
+)
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	tableRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	topicRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+	segRE   = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
+	paramRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+const nameRule = "use 1-63 lowercase letters, digits and '-', starting with a letter"
+
+var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+// validator collects every problem in a decoded manifest. lines and failed
+// come from the decoder; both are empty for a manifest that was not parsed
+// from YAML.
+type validator struct {
+	file   string
+	lines  map[string]int
+	failed map[string]bool
+	errs   Errors
+	routes map[string]string // "METHOD /path/{}" -> field path of the first claim
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	if v.failedAt(path) {
+		return // the decoder already reported this value
+	}
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.line(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// failedAt reports whether path or one of its ancestors failed to decode.
+// It walks up the path rather than scanning v.failed, so hostile input with
+// many errors costs time linear in their number.
+func (v *validator) failedAt(path string) bool {
+	for {
+		if v.failed[path] {
+			return true
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return false
+		}
+		path = path[:i]
+	}
+}
+
+// line finds the line of path, or of its nearest ancestor that was written
+// down: a missing field is reported where its parent is.
+func (v *validator) line(path string) int {
+	for path != "" {
+		if l, ok := v.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	if len(v.lines) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func (v *validator) manifest(m *Manifest) {
+	switch {
+	case m.App == "":
+		v.add("app", "app name is required")
+	case !nameRE.MatchString(m.App):
+		v.add("app", "invalid app name %q: %s", m.App, nameRule)
+	}
+	if len(m.Functions) == 0 {
+		v.add("functions", "at least one function is required")
+	}
+	v.routes = map[string]string{}
+	for _, name := range m.FunctionNames() {
+		path := "functions." + name
+		if !nameRE.MatchString(name) {
+			v.add(path, "invalid function name %q: %s", name, nameRule)
+		}
+		fn := m.Functions[name]
+		if fn == nil {
+			fn = &Function{} // "f": null in JSON; report what it lacks
+		}
+		if fn.Name != "" && fn.Name != name {
+			// Only reachable from JSON, where the name is stored twice.
+			v.add(path, "function name %q does not match its key %q", fn.Name, name)
+		}
+		v.function(path, fn)
+	}
+}
+
+func (v *validator) function(path string, fn *Function) {
+	v.source(path+".source", fn.Source)
+	for i, t := range fn.Triggers {
+		v.trigger(fmt.Sprintf("%s.triggers[%d]", path, i), t)
+	}
+	v.grants(path+".grants", fn.Grants)
+	v.limits(path+".limits", fn.Limits)
+	switch fn.Isolation {
+	case "", IsolationReuse, IsolationPerRequest:
+	default:
+		v.add(path+".isolation", "unsupported isolation %q (use %s or %s)", fn.Isolation, IsolationReuse, IsolationPerRequest)
+	}
+}
+
+// source is a directory holding a Go package or a .wasm file, resolved by the
+// CLI relative to the manifest. The server never reads it, so only shapes
+// that cannot be a local path are refused.
+func (v *validator) source(path, src string) {
+	switch {
+	case src == "":
+		v.add(path, "source is required (a directory or a .wasm file)")
+	case strings.Contains(src, "://"):
+		v.add(path, "source must be a local path (a directory or a .wasm file), not a URL")
+	case hasControl(src):
+		v.add(path, "source contains control characters")
+	}
+}
+
+func (v *validator) trigger(path string, t Trigger) {
+	kinds := 0
+	for _, set := range []bool{t.HTTP != nil, t.Event != nil, t.Object != nil, t.Schedule != nil} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case kinds == 0:
+		for _, kind := range []string{".http", ".event", ".object", ".schedule"} {
+			if v.failed[path+kind] {
+				return // "http: oops" was reported; it is not also missing
+			}
+		}
+		v.add(path, "trigger has no target (set one of http, event, object, schedule)")
+		return
+	case kinds > 1:
+		v.add(path, "trigger names more than one kind (set only one of http, event, object, schedule)")
+		return
+	}
+	switch {
+	case t.HTTP != nil:
+		v.http(path+".http", t.HTTP)
+	case t.Event != nil:
+		v.event(path+".event", t.Event)
+	case t.Object != nil:
+		v.object(path+".object", t.Object)
+	case t.Schedule != nil:
+		v.schedule(path+".schedule", t.Schedule)
+	}
+}
+
+func (v *validator) http(path string, h *HTTPTrigger) {
+	methodOK := slices.Contains(httpMethods, h.Method)
+	switch {
+	case h.Method == "":
+		v.add(path+".method", "method is required")
+	case !methodOK:
+		v.add(path+".method", "unsupported method %q (use one of %s)", h.Method, strings.Join(httpMethods, ", "))
+	}
+	route, err := routePattern(h.Path)
+	if err != nil {
+		v.add(path+".path", "%s", err.Error())
+	}
+	seen := map[string]bool{}
+	for i, a := range h.Auth {
+		p := fmt.Sprintf("%s.auth[%d]", path, i)
+		switch {
+		case a != "api-key":
+			v.add(p, "unsupported auth scheme %q", a)
+		case seen[a]:
+			v.add(p, "duplicate auth scheme %q", a)
+		}
+		seen[a] = true
+	}
+	if h.Public && len(h.Auth) > 0 {
+		v.add(path+".public", "a public route cannot also list auth schemes")
+	}
+	if methodOK && err == nil {
+		key := h.Method + " " + route
+		if first, ok := v.routes[key]; ok {
+			v.add(path+".path", "route %s %s is already claimed by %s", h.Method, h.Path, first)
+		} else {
+			v.routes[key] = path
+		}
+	}
+}
+
+// routePattern checks an HTTP path and returns it with every parameter
+// written as "{}", so "/e/{id}" and "/e/{name}" are seen as the same route.
+func routePattern(p string) (string, error) {
+	switch {
+	case p == "":
+		return "", errors.New("path is required")
+	case !strings.HasPrefix(p, "/"):
+		return "", fmt.Errorf("path %q must start with \"/\"", p)
+	case len(p) >= len("/_aegis") && strings.EqualFold(p[:len("/_aegis")], "/_aegis"):
+		return "", fmt.Errorf("path %q is reserved: paths under /_aegis belong to the platform", p)
+	case p == "/":
+		return p, nil
+	}
+	segs := strings.Split(p[1:], "/")
+	params := map[string]bool{}
+	for i, s := range segs {
+		switch {
+		case s == "":
+			return "", fmt.Errorf("path %q has an empty segment", p)
+		case s == "." || s == "..":
+			return "", fmt.Errorf("path %q has a %q segment", p, s)
+		case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}"):
+			name := s[1 : len(s)-1]
+			if !paramRE.MatchString(name) {
+				return "", fmt.Errorf("path %q: invalid parameter %q (use letters, digits and '_', not starting with a digit)", p, s)
+			}
+			if params[name] {
+				return "", fmt.Errorf("path %q: duplicate parameter %q", p, name)
+			}
+			params[name] = true
+			segs[i] = "{}"
+		case !segRE.MatchString(s):
+			return "", fmt.Errorf("path %q: segment %q may contain only letters, digits and . _ ~ - (or be a {param})", p, s)
+		}
+	}
+	return "/" + strings.Join(segs, "/"), nil
+}
+
+func (v *validator) event(path string, e *EventTrigger) {
+	switch err := checkTopic(e.Topic); {
+	case e.Topic == "":
+		v.add(path+".topic", "topic is required")
+	case err != nil:
+		v.add(path+".topic", "invalid topic %q: %s", e.Topic, err.Error())
+	}
+	if e.MaxAttempts < 0 || e.MaxAttempts > maxAttempts {
+		v.add(path+".max_attempts", "max_attempts must be between 0 and %d, got %d", maxAttempts, e.MaxAttempts)
+	}
+}
+
+func (v *validator) object(path string, o *ObjectTrigger) {
+	// An empty prefix is allowed: it means every object of the app.
+	if o.Prefix != "" {
+		if err := checkKey(o.Prefix, true); err != nil {
+			v.add(path+".prefix", "invalid prefix %q: %s", o.Prefix, err.Error())
+		}
+	}
+	seen := map[string]bool{}
+	for i, op := range o.Operations {
+		p := fmt.Sprintf("%s.operations[%d]", path, i)
+		switch {
+		case op != "put" && op != "delete":
+			v.add(p, "unsupported operation %q (use put or delete)", op)
+		case seen[op]:
+			v.add(p, "duplicate operation %q", op)
+		}
+		seen[op] = true
+	}
+}
+
+func (v *validator) schedule(path string, s *ScheduleTrigger) {
+	spec := strings.TrimSpace(s.Cron)
+	switch {
+	case spec == "":
+		v.add(path+".cron", "cron is required")
+	case strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ="):
+		// Time zones would make validity depend on the tz database of the
+		// machine that parses the manifest.
+		v.add(path+".cron", "time zone prefixes (TZ=, CRON_TZ=) are not supported")
+	default:
+		if err := parseCron(spec); err != nil {
+			v.add(path+".cron", "invalid cron expression %q: %s", s.Cron, err.Error())
+		}
+	}
+}
+
+// parseCron guards against panics in the cron parser: the expression is
+// untrusted input and a panic here would take down the admin API.
+func parseCron(spec string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("unparsable expression")
+		}
+	}()
+	_, err = cron.ParseStandard(spec)
+	return err
+}
+
+func (v *validator) grants(path string, g Grants) {
+	v.patterns(path+".kv.read", g.KV.Read, "table", checkTable, checkTable)
+	v.patterns(path+".kv.write", g.KV.Write, "table", checkTable, checkTable)
+	keyExact := func(s string) error { return checkKey(s, false) }
+	keyPrefix := func(s string) error { return checkKey(s, true) }
+	v.patterns(path+".objects.read", g.Objects.Read, "object", keyExact, keyPrefix)
+	v.patterns(path+".objects.write", g.Objects.Write, "object", keyExact, keyPrefix)
+	v.patterns(path+".events.publish", g.Events.Publish, "topic", checkTopic, checkTopicPrefix)
+	for i, h := range g.Egress.Hosts {
+		if err := checkHost(h); err != nil {
+			v.add(fmt.Sprintf("%s.egress.hosts[%d]", path, i), "invalid egress host %q: %s", h, err.Error())
+		}
+	}
+}
+
+// patterns checks grant patterns with one rule for every kind of resource:
+// "*" is everything, "prefix*" is a prefix match, anything else is an exact
+// name checked by the resource's own name rule.
+func (v *validator) patterns(path string, list []string, kind string, exact, prefix func(string) error) {
+	for i, p := range list {
+		var err error
+		switch base, isPrefix := strings.CutSuffix(p, "*"); {
+		case p == "*":
+		case strings.Contains(base, "*"):
+			err = errors.New("'*' may appear only at the end")
+		case isPrefix:
+			err = prefix(base)
+		default:
+			err = exact(p)
+		}
+		if err != nil {
+			v.add(fmt.Sprintf("%s[%d]", path, i), "invalid %s pattern %q: %s", kind, p, err.Error())
+		}
+	}
+}
+
+func checkTable(s string) error {
+	if !tableRE.MatchString(s) {
+		return errors.New("use 1-64 letters, digits, '_' and '-'")
+	}
+	return nil
+}
+
+func checkTopic(s string) error {
+	switch {
+	case s == "":
+		return errors.New("topic is required")
+	case len(s) > maxTopicLen:
+		return fmt.Errorf("topic is longer than %d characters", maxTopicLen)
+	case !topicRE.MatchString(s):
+		return errors.New("use dot-separated words of letters, digits, '_' and '-'")
+	}
+	return nil
+}
+
+// checkTopicPrefix allows "image." (from "image.*") as well as "ima".
+func checkTopicPrefix(s string) error {
+	if len(s) > maxTopicLen {
+		return fmt.Errorf("longer than %d characters", maxTopicLen)
+	}
+	if !topicRE.MatchString(strings.TrimSuffix(s, ".")) {
+		return errors.New("use dot-separated words of letters, digits, '_' and '-'")
+	}
+	return nil
+}
+
+// checkKey checks an object key, or a key prefix, which may end in "/".
+// Keys are relative and free of "." and ".." segments so that no key can
+// be read as a path that climbs out of the app's objects.
+func checkKey(s string, prefix bool) error {
+	switch {
+	case s == "":
+		return errors.New("key is empty")
+	case len(s) > maxKeyLen:
+		return fmt.Errorf("longer than %d bytes", maxKeyLen)
+	case !utf8.ValidString(s):
+		return errors.New("not valid UTF-8")
+	case hasControl(s):
+		return errors.New("contains control characters")
+	case strings.HasPrefix(s, "/"):
+		return errors.New("must not start with \"/\"")
+	case strings.ContainsAny(s, `\*`):
+		return errors.New(`must not contain "\" or "*"`)
+	}
+	segs := strings.Split(s, "/")
+	if prefix && segs[len(segs)-1] == "" {
+		segs = segs[:len(segs)-1] // "images/" is a fine prefix
+	}
+	for _, seg := range segs {
+		switch seg {
+		case "":
+			return errors.New("has an empty segment (\"//\" or a trailing \"/\")")
+		case ".", "..":
+			return fmt.Errorf("must not contain a %q segment", seg)
+		}
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// checkHost checks an egress pattern: "api.example.com", "*.example.com",
+// an IP address or CIDR, each optionally followed by ":port", with IPv6
+// in brackets when a port follows.
+func checkHost(s string) error {
+	host, port := s, ""
+	switch {
+	case s == "":
+		return errors.New("host is empty")
+	case strings.Contains(s, "://"):
+		return errors.New("give a host, not a URL")
+	case strings.HasPrefix(s, "["):
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return errors.New("missing \"]\"")
+		}
+		host = s[1:end]
+		if rest := s[end+1:]; rest != "" {
+			p, ok := strings.CutPrefix(rest, ":")
+			if !ok {
+				return errors.New("unexpected text after \"]\"")
+			}
+			port = p
+			if err := checkPort(port); err != nil {
+				return err
+			}
+		}
+		if !strings.Contains(host, ":") {
+			return errors.New("brackets are only for IPv6 addresses")
+		}
+		return checkIP(host)
+	case strings.Count(s, ":") == 1:
+		host, port, _ = strings.Cut(s, ":")
+		if err := checkPort(port); err != nil {
+			return err
+		}
+	case strings.Count(s, ":") > 1:
+		// Unbracketed IPv6 cannot carry a port: "::1:80" is an address.
+		return checkIP(s)
+	}
+	if strings.ContainsAny(host, "/") {
+		return checkIP(host)
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return checkIP(host)
+	}
+	return checkHostname(host)
+}
+
+// checkIP accepts an address or a CIDR in canonical form.
+func checkIP(s string) error {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return errors.New("not a valid CIDR")
+		}
+		if p != p.Masked() {
+			return fmt.Errorf("CIDR has host bits set (did you mean %s?)", p.Masked())
+		}
+		return nil
+	}
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return errors.New("not a valid IP address")
+	case a.Zone() != "":
+		return errors.New("IPv6 zones are not supported")
+	}
+	return nil
+}
+
+func checkPort(p string) error {
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 || p[0] == '0' || p[0] == '+' {
+		return fmt.Errorf("invalid port %q", p)
+	}
+	return nil
+}
+
+// checkHostname accepts DNS names in lower case, optionally starting with
+// "*." to match every subdomain. The last label may not be all digits, so
+// "127.1" (which some resolvers read as 127.0.0.1) cannot pass as a name.
+func checkHostname(h string) error {
+	const rule = "use a host name (api.example.com), *.domain, an IP address or a CIDR, optionally with :port"
+	name := strings.TrimPrefix(h, "*.")
+	if name == "" || len(name) > 253 {
+		return errors.New(rule)
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if !labelRE.MatchString(l) {
+			return errors.New(rule)
+		}
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return errors.New("the last label of a host name cannot be a number")
+	}
+	return nil
+}
+
+func (v *validator) limits(path string, l Limits) {
+	if l.Timeout != 0 && (l.Timeout.Std() < minTimeout || l.Timeout.Std() > maxTimeout) {
+		v.add(path+".timeout", "timeout must be between 1ms and 5m, got %s", l.Timeout)
+	}
+	if l.Memory != 0 && (l.Memory < minMemory || l.Memory > maxMemory) {
+		v.add(path+".memory", "memory must be between %s and %s, got %s", minMemory, maxMemory, l.Memory)
+	}
+	if l.Concurrency < 0 || l.Concurrency > maxConcurrency {
+		v.add(path+".concurrency", "concurrency must be between 0 and %d, got %d", maxConcurrency, l.Concurrency)
+	}
+	if l.MaxBody < 0 || l.MaxBody > maxBodySize {
+		v.add(path+".max_body", "max_body must be between 0 and %s, got %s", maxBodySize, l.MaxBody)
+	}
+	if l.MaxResponse < 0 || l.MaxResponse > maxBodySize {
+		v.add(path+".max_response", "max_response must be between 0 and %s, got %s", maxBodySize, l.MaxResponse)
+	}
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test of Aegis on a fresh machine: installs the C-to-wasm
+# toolchain the tests build C functions with (when missing), then vets and
+# tests the platform, the Go SDK and the examples. Wasm fixtures are built
+# once per run and shared across test packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_wasm_c() {
+  printf 'int main(void){return 0;}\n' >/tmp/aegis-probe.c
+  ! clang --target=wasm32-wasi -O2 -o /tmp/aegis-probe.wasm /tmp/aegis-probe.c >/dev/null 2>&1
+}
+if need_wasm_c; then
+  echo "== installing clang, lld, wasi-libc for C functions"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang lld wasi-libc libclang-rt-14-dev-wasm32 >/dev/null
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+
+echo "== go vet"
+go vet ./...
+(cd sdk/go && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./...)
+
+export AEGIS_WASM_CACHE="${AEGIS_WASM_CACHE:-${TMPDIR:-/tmp}/aegis-wasm-cache}"
+
+echo "== go test (platform)"
+go test -count=1 -timeout 12m ./...
+
+echo "== go test -race (concurrency-heavy packages)"
+go test -count=1 -race -timeout 8m ./internal/sandbox/ ./internal/auth/ ./internal/route/ ./internal/jetstream/
+
+echo "== go test (sdk and examples)"
+(cd sdk/go && go test -count=1 ./...)
+for ex in examples/travel-diary examples/echo; do
+  (cd "$ex" && go test -count=1 ./...)
+done

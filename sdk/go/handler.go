@@ -1,0 +1,210 @@
+package aegis
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+)
+
+// Request is an HTTP request routed to the function.
+type Request struct {
+	Method    string
+	Path      string
+	Params    map[string]string // path parameters: "/users/{id}" gives Params["id"]
+	Query     url.Values
+	Header    http.Header
+	Body      []byte
+	RequestID string // the correlation id; include it in logs and errors
+}
+
+// Response is what an HTTP handler answers. Status 0 means 200.
+type Response struct {
+	Status int
+	Header map[string]string
+	Body   []byte
+}
+
+// Event is a delivery to an event, object or schedule trigger.
+type Event struct {
+	Kind      string // "event", "object" or "schedule" ("http" if only an event handler is registered)
+	Topic     string // event: the topic
+	Data      []byte // event: the payload; object: empty
+	Key       string // object: the object key
+	Operation string // object: "put" or "delete"
+	Attempt   int    // event: 1 for the first delivery
+	RequestID string
+}
+
+var (
+	httpHandler  func(*Request) *Response
+	eventHandler func(*Event) error
+)
+
+// HandleHTTP registers the handler for HTTP invocations. Call it from init.
+func HandleHTTP(h func(*Request) *Response) { httpHandler = h }
+
+// HandleEvent registers the handler for event, object and schedule
+// invocations. Returning an error fails the invocation, and the platform
+// retries the delivery. Call it from init.
+func HandleEvent(h func(*Event) error) { eventHandler = h }
+
+// JSON answers with v encoded as JSON.
+func JSON(status int, v any) *Response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Error(500, "encode response: "+err.Error())
+	}
+	return &Response{Status: status, Header: map[string]string{"Content-Type": "application/json"}, Body: b}
+}
+
+// Text answers with plain text.
+func Text(status int, s string) *Response {
+	return &Response{Status: status, Header: map[string]string{"Content-Type": "text/plain; charset=utf-8"}, Body: []byte(s)}
+}
+
+// Error answers {"error": msg}, the shape the platform uses for its own
+// errors.
+func Error(status int, msg string) *Response {
+	return JSON(status, map[string]string{"error": msg})
+}
+
+// DecodeJSON decodes the body into v strictly: unknown fields and data
+// after the JSON value are errors, so a typo in a client is caught rather
+// than silently ignored.
+func (r *Request) DecodeJSON(v any) error {
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode request body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("decode request body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// requestMeta mirrors the host's request meta document (docs/abi.md).
+type requestMeta struct {
+	Kind      string              `json:"kind"`
+	RequestID string              `json:"request_id"`
+	Method    string              `json:"method"`
+	Path      string              `json:"path"`
+	Params    map[string]string   `json:"params"`
+	Query     map[string][]string `json:"query"`
+	Headers   map[string][]string `json:"headers"`
+	Topic     string              `json:"topic"`
+	Key       string              `json:"key"`
+	Operation string              `json:"operation"`
+	Attempt   int                 `json:"attempt"`
+}
+
+type responseMeta struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// handle serves one invocation: the body of the exported aegis_handle.
+// It returns 0 on success and 1 on failure; a panic is recovered, logged
+// with its stack and reported as failure, so it never takes the module
+// down silently.
+func handle() (code int32) {
+	defer func() {
+		if r := recover(); r != nil {
+			Log("error", fmt.Sprintf("panic: %v\n%s", r, debug.Stack()))
+			code = 1
+		}
+	}()
+	metaJSON, err := readRequest(hostRequestMetaLen, hostRequestMetaRead)
+	if err != nil {
+		Log("error", "read request meta: "+err.Error())
+		return 1
+	}
+	var meta requestMeta
+	if err := json.Unmarshal(metaJSON, &meta); err != nil {
+		Log("error", "decode request meta: "+err.Error())
+		return 1
+	}
+	body, err := readRequest(hostRequestBodyLen, hostRequestBodyRead)
+	if err != nil {
+		Log("error", "read request body: "+err.Error())
+		return 1
+	}
+	return dispatch(&meta, body)
+}
+
+// dispatch calls the handler that fits the invocation's kind, or the only
+// one registered.
+func dispatch(meta *requestMeta, body []byte) int32 {
+	useHTTP := httpHandler != nil && (meta.Kind == "http" || eventHandler == nil)
+	switch {
+	case useHTTP:
+		resp := httpHandler(&Request{
+			Method:    meta.Method,
+			Path:      meta.Path,
+			Params:    meta.Params,
+			Query:     url.Values(meta.Query),
+			Header:    http.Header(meta.Headers),
+			Body:      body,
+			RequestID: meta.RequestID,
+		})
+		return respond(resp)
+	case eventHandler != nil:
+		err := eventHandler(&Event{
+			Kind:      meta.Kind,
+			Topic:     meta.Topic,
+			Data:      body,
+			Key:       meta.Key,
+			Operation: meta.Operation,
+			Attempt:   meta.Attempt,
+			RequestID: meta.RequestID,
+		})
+		if err != nil {
+			Log("error", "event handler failed: "+err.Error())
+			return 1
+		}
+		return 0
+	default:
+		Log("error", "no handler registered: call aegis.HandleHTTP or aegis.HandleEvent in init")
+		return 1
+	}
+}
+
+// respond hands resp to the host. A nil response leaves the default: 200
+// with an empty body.
+func respond(resp *Response) int32 {
+	if resp == nil {
+		return 0
+	}
+	meta, err := json.Marshal(responseMeta{Status: resp.Status, Headers: resp.Header})
+	if err != nil {
+		Log("error", "encode response meta: "+err.Error())
+		return 1
+	}
+	if err := check(hostResponseSet(meta, resp.Body)); err != nil {
+		Log("error", "set response: "+err.Error())
+		return 1
+	}
+	return 0
+}
+
+func readRequest(length func() int32, read func([]byte) int32) ([]byte, error) {
+	n := length()
+	if n < 0 {
+		return nil, resultError(n)
+	}
+	buf := make([]byte, n)
+	if n > 0 {
+		if got := read(buf); got != n {
+			if got < 0 {
+				return nil, resultError(got)
+			}
+			return nil, fmt.Errorf("short read: %d of %d bytes", got, n)
+		}
+	}
+	return buf, nil
+}

@@ -1,0 +1,112 @@
+package aegis
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Table is a key-value table named in the function's kv grants.
+type Table struct{ name string }
+
+// KV returns the table with the given name. Access is checked on each call.
+func KV(table string) Table { return Table{name: table} }
+
+// Get returns the value stored at key, or an error matching ErrNotFound.
+func (t Table) Get(key string) ([]byte, error) {
+	return result(hostKVGet(t.name, key))
+}
+
+// Put stores v at key.
+func (t Table) Put(key string, v []byte) error {
+	return check(hostKVPut(t.name, key, v))
+}
+
+// Delete removes key. Deleting a missing key is not an error.
+func (t Table) Delete(key string) error {
+	return check(hostKVDelete(t.name, key))
+}
+
+// List returns the keys that start with prefix.
+func (t Table) List(prefix string) ([]string, error) {
+	return listResult(hostKVList(t.name, prefix))
+}
+
+// GetObject returns the object stored at key.
+func GetObject(key string) ([]byte, error) { return result(hostObjectGet(key)) }
+
+// PutObject stores data at key.
+func PutObject(key string, data []byte) error { return check(hostObjectPut(key, data)) }
+
+// DeleteObject removes the object at key.
+func DeleteObject(key string) error { return check(hostObjectDelete(key)) }
+
+// ListObjects returns the object keys that start with prefix.
+func ListObjects(prefix string) ([]string, error) { return listResult(hostObjectList(prefix)) }
+
+// Publish sends data to a topic named in the function's publish grants.
+func Publish(topic string, data []byte) error { return check(hostPublish(topic, data)) }
+
+// FetchRequest is an outbound HTTP request. The URL's host must be named
+// in the function's egress grants.
+type FetchRequest struct {
+	Method  string            `json:"method"` // "" means GET
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// FetchResponse is the answer to a FetchRequest.
+type FetchResponse struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// Fetch makes an outbound HTTP request through the platform's egress
+// gateway. A non-2xx status is not an error; a refused or failed request
+// is.
+func Fetch(req *FetchRequest) (*FetchResponse, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode fetch request: %w", err)
+	}
+	out, err := result(hostFetch(in))
+	if err != nil {
+		return nil, err
+	}
+	var resp FetchResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return nil, fmt.Errorf("decode fetch response: %w", err)
+	}
+	return &resp, nil
+}
+
+// Log writes a line to the function's log, joined to the request id by
+// the platform. level is "debug", "info", "warn" or "error"; anything else
+// is info. Writing to stdout (info) and stderr (warn) works too.
+func Log(level, msg string) {
+	var n int32
+	switch level {
+	case "debug":
+		n = 0
+	case "warn":
+		n = 2
+	case "error":
+		n = 3
+	default:
+		n = 1
+	}
+	hostLog(n, msg)
+}
+
+func listResult(code int32) ([]string, error) {
+	b, err := result(code)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return nil, fmt.Errorf("decode key list: %w", err)
+	}
+	return keys, nil
+}
