@@ -28,12 +28,14 @@ type Tables interface {
 	Keys(ctx context.Context, app, table, prefix string) ([]string, error)
 }
 
-// Objects is the object store as this package needs it, scoped to app.
-// Keys handed to it are already normalized (see NormalizeObjectKey).
+// Objects is the object store as this package needs it, scoped to an app.
+// Keys handed to it are already normalized (see NormalizeObjectKey). Writes
+// take the whole caller, not just its app, because a change also fires
+// object triggers with an event stamped by its producer and trace id.
 type Objects interface {
 	Get(ctx context.Context, app, key string) ([]byte, error)
-	Put(ctx context.Context, app, key string, data []byte) error
-	Delete(ctx context.Context, app, key string) error
+	Put(ctx context.Context, c *sandbox.Caller, key string, data []byte) error
+	Delete(ctx context.Context, c *sandbox.Caller, key string) error
 	List(ctx context.Context, app, prefix string) ([]string, error)
 }
 

@@ -94,22 +94,22 @@ func (s *memObjects) Get(_ context.Context, app, key string) ([]byte, error) {
 	return v, nil
 }
 
-func (s *memObjects) Put(_ context.Context, app, key string, data []byte) error {
+func (s *memObjects) Put(_ context.Context, c *sandbox.Caller, key string, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.record(key)
 	if s.m == nil {
 		s.m = map[string][]byte{}
 	}
-	s.m[app+"/"+key] = data
+	s.m[c.App+"/"+key] = data
 	return nil
 }
 
-func (s *memObjects) Delete(_ context.Context, app, key string) error {
+func (s *memObjects) Delete(_ context.Context, c *sandbox.Caller, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.record(key)
-	delete(s.m, app+"/"+key)
+	delete(s.m, c.App+"/"+key)
 	return nil
 }
 

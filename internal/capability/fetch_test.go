@@ -544,3 +544,31 @@ func TestFetchDialOnlyCheckedAddresses(t *testing.T) {
 	_, err := f.dial(context.Background(), "tcp", "10.0.0.1:80")
 	requireErrorIs(t, err, aegis.ErrPermissionDenied)
 }
+
+// TestFetchConcurrent runs allowed and refused fetches at once on one Host
+// (run with -race): per-call pins must not leak between callers.
+func TestFetchConcurrent(t *testing.T) {
+	env := newFetchEnv(t, testMux(), nil, nil)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g, want := egress("127.0.0.1"), error(nil)
+			if i%2 == 1 {
+				g, want = egress("*"), aegis.ErrPermissionDenied // loopback not named
+			}
+			resp, err := env.fetch(g, &sandbox.FetchRequest{URL: env.srv.URL + "/ok"})
+			if !errors.Is(err, want) && !(want == nil && err == nil) {
+				t.Errorf("fetch %d: %v, want %v", i, err, want)
+			}
+			if want == nil && err == nil && string(resp.Body) != "hello" {
+				t.Errorf("fetch %d: body %q", i, resp.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(env.dial.attempts()); n != 8 {
+		t.Fatalf("%d dials, want 8", n)
+	}
+}

@@ -33,7 +33,7 @@ func (h *Host) ObjectPut(ctx context.Context, c *sandbox.Caller, key string, dat
 	if h.cfg.Objects == nil {
 		return errNoBackend("object")
 	}
-	if err := h.cfg.Objects.Put(ctx, c.App, k, data); err != nil {
+	if err := h.cfg.Objects.Put(ctx, c, k, data); err != nil {
 		return fmt.Errorf("object put %s: %w", k, err)
 	}
 	return nil
@@ -48,7 +48,7 @@ func (h *Host) ObjectDelete(ctx context.Context, c *sandbox.Caller, key string) 
 	if h.cfg.Objects == nil {
 		return errNoBackend("object")
 	}
-	if err := h.cfg.Objects.Delete(ctx, c.App, k); err != nil {
+	if err := h.cfg.Objects.Delete(ctx, c, k); err != nil {
 		return fmt.Errorf("object delete %s: %w", k, err)
 	}
 	return nil
