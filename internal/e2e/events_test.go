@@ -154,3 +154,33 @@ func TestFunctionLogsCaptured(t *testing.T) {
 		return logged && printed
 	})
 }
+
+func TestObjectTrigger(t *testing.T) {
+	in, key := sharedServer(t)
+	_, outside := probe(t, in.gateway, key, "probe", "obj-put", map[string]any{"key": "ok/unwatched.txt", "value": "x"})
+	o, inside := probe(t, in.gateway, key, "probe", "obj-put", map[string]any{"key": "ok/watched/a.txt", "value": "x"})
+	if !o.OK {
+		t.Fatal(o.Error)
+	}
+	eventually(t, 10*time.Second, "the object trigger to fire", func() bool {
+		o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": inside})
+		return o.Value == "put:ok/watched/a.txt"
+	})
+	if o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": outside}); o.OK {
+		t.Errorf("a put outside the trigger's prefix fired it: %+v", o)
+	}
+}
+
+func TestScheduleTrigger(t *testing.T) {
+	in, key := sharedServer(t)
+	var first string
+	eventually(t, 5*time.Second, "the schedule to fire", func() bool {
+		o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": "last-tick"})
+		first = o.Value
+		return o.OK
+	})
+	eventually(t, 5*time.Second, "the schedule to fire again", func() bool {
+		o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": "last-tick"})
+		return o.OK && o.Value != first
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	aegis "github.com/aegis-platform/aegis/sdk/go"
 )
@@ -44,6 +45,12 @@ func init() {
 	aegis.HandleHTTP(handle)
 	aegis.HandleEvent(func(ev *aegis.Event) error {
 		aegis.Log("info", "event "+ev.Topic+" attempt received")
+		switch ev.Kind {
+		case "object":
+			return aegis.KV("events").Put(ev.RequestID, []byte(ev.Operation+":"+ev.Key))
+		case "schedule":
+			return aegis.KV("events").Put("last-tick", []byte(ev.RequestID))
+		}
 		if strings.HasPrefix(ev.Topic, "jobs.fail") {
 			return errors.New("this event always fails")
 		}
@@ -58,7 +65,7 @@ func handle(r *aegis.Request) *aegis.Response {
 		_ = json.Unmarshal(r.Body, &in)
 	}
 	switch r.Params["op"] {
-	case "echo":
+	case "", "echo": // "" is an admin invoke, which has no route parameters
 		return &aegis.Response{Status: 200, Header: map[string]string{"Content-Type": "application/octet-stream"}, Body: r.Body}
 	case "calls":
 		return aegis.JSON(200, map[string]int{"calls": calls})
@@ -94,6 +101,9 @@ func handle(r *aegis.Request) *aegis.Response {
 		}
 	case "huge":
 		return &aegis.Response{Status: 200, Body: make([]byte, in.Size)}
+	case "sleep":
+		time.Sleep(time.Duration(in.Size) * time.Millisecond)
+		return aegis.Text(200, "rested")
 	case "panic":
 		panic("probe panicked on purpose")
 	case "headers":
