@@ -360,4 +360,3 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 	}
 	t.Fatalf("timed out after %s waiting for %s", within, what)
 }
-
