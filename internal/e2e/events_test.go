@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -183,4 +184,43 @@ func TestScheduleTrigger(t *testing.T) {
 		o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": "last-tick"})
 		return o.OK && o.Value != first
 	})
+}
+
+func TestLogsFollow(t *testing.T) {
+	in, key := sharedServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	seen := make(chan string, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- in.admin.Logs(ctx, client.LogQuery{App: "probe", Function: "probe", Follow: true, Limit: 1}, func(r client.LogRecord) error {
+			seen <- r.RequestID
+			return nil
+		})
+	}()
+	// Records written after the follow began must arrive; keep invoking
+	// until one of ours does, so the test does not depend on when the
+	// server-side consumer started.
+	sent := map[string]bool{}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			_, _, hdr := call(t, in.gateway, "POST", "/probe/echo", key, []byte("follow me"))
+			sent[hdr.Get("X-Request-Id")] = true
+		case id := <-seen:
+			if sent[id] {
+				cancel()
+				if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+					t.Errorf("follow ended with %v", err)
+				}
+				return
+			}
+		case err := <-done:
+			t.Fatalf("follow ended early: %v", err)
+		case <-ctx.Done():
+			t.Fatal("following the log never showed a new invocation")
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // hostModuleName is the import module every Aegis host function lives in.
@@ -184,13 +185,11 @@ func (inv *invocation) fail(capability string, err error) int32 {
 	code := codeFor(err)
 	msg := err.Error()
 	if code == codeInternal {
+		// fn.logger already carries app, function and version.
 		inv.fn.logger.LogAttrs(inv.ctx, slog.LevelError, "host call failed",
-			slog.String("request_id", inv.caller.RequestID),
-			slog.String("app", inv.caller.App),
-			slog.String("function", inv.caller.Function),
-			slog.String("version", inv.caller.Version),
-			slog.String("capability", capability),
-			slog.Any("error", err))
+			slog.String(logkey.RequestID, inv.caller.RequestID),
+			slog.String(logkey.Capability, capability),
+			slog.Any(logkey.Error, err))
 		msg = "internal error"
 	}
 	if len(msg) > maxErrMessage {
@@ -475,6 +474,9 @@ func abiLog(_ context.Context, inv *invocation, mem api.Memory, p []uint64) int3
 	n := uint32(p[2])
 	if n > maxLogLine {
 		n = maxLogLine // cut rather than refuse: a long line is still worth seeing
+	}
+	if mem == nil {
+		return 0
 	}
 	view, ok := mem.Read(uint32(p[1]), n)
 	if !ok {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // maxGuestOutput bounds what one invocation may send to the logs through
@@ -90,10 +92,7 @@ func (inv *invocation) emit(level slog.Level, msg string) {
 		return
 	}
 	inv.fn.logger.LogAttrs(inv.ctx, level, msg,
-		slog.String("request_id", inv.caller.RequestID),
-		slog.String("app", inv.caller.App),
-		slog.String("function", inv.caller.Function),
-		slog.String("version", inv.caller.Version),
+		slog.String(logkey.RequestID, inv.caller.RequestID),
 		slog.String("source", "guest"))
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -120,7 +121,7 @@ func (e *Engine) NewFunction(ctx context.Context, m *Module, cfg FunctionConfig)
 		module: m,
 		cfg:    cfg,
 		limits: resolveLimits(cfg.Limits),
-		logger: e.logger.With("app", cfg.App, "function", cfg.Function, "version", cfg.Version),
+		logger: e.logger.With(logkey.App, cfg.App, logkey.Function, cfg.Function, logkey.Version, cfg.Version),
 	}
 	f.slots = make(chan struct{}, f.limits.concurrency)
 	if m.minMemory > f.limits.memory {
@@ -204,7 +205,7 @@ func (f *Function) fill(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			f.logger.Error("prewarm instance failed", "error", err)
+			f.logger.Error("prewarm instance failed", logkey.Error, err)
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -298,7 +299,13 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 	if callErr == nil {
 		code = uint32(inst.stack[0])
 	}
-	if err := f.outcome(ctx, inv, inst, callErr, code); err != nil {
+	err = f.outcome(ctx, inv, inst, callErr, code)
+	if err == nil && callErr != nil {
+		// exit(0) inside aegis_handle closes the instance: not a success
+		// for a reactor, whose instance must survive the call.
+		err = trapf("aegis_handle exited the module: %w", callErr)
+	}
+	if err != nil {
 		inst.close()
 		return nil, err
 	}
@@ -396,9 +403,13 @@ func (f *Function) logFailure(ctx context.Context, req *Request, err error) {
 	if errors.Is(err, aegis.ErrUnavailable) {
 		level = slog.LevelInfo // the caller went away or we are shutting down
 	}
-	f.logger.LogAttrs(ctx, level, "invocation failed",
-		slog.String("request_id", req.RequestID),
-		slog.Any("error", err))
+	attrs := []slog.Attr{slog.String(logkey.RequestID, req.RequestID), slog.Any(logkey.Error, err)}
+	if errors.Is(err, aegis.ErrLimitExceeded) {
+		// Limit hits are security-relevant: a guest probing its cage, or
+		// an attack on a function, shows up as a run of these.
+		attrs = append(attrs, slog.Bool(logkey.Security, true), slog.String(logkey.Reason, "limit"))
+	}
+	f.logger.LogAttrs(ctx, level, "invocation failed", attrs...)
 }
 
 func (f *Function) name() string {

@@ -114,11 +114,7 @@ func (inst *instance) initOutput(level slog.Level, p []byte) {
 	if len(p) > maxLogLine {
 		p = p[:maxLogLine]
 	}
-	c := inst.fn.cfg
 	inst.fn.logger.LogAttrs(context.Background(), level, "guest output during initialization",
-		slog.String("app", c.App),
-		slog.String("function", c.Function),
-		slog.String("version", c.Version),
 		slog.String("output", string(p)))
 }
 

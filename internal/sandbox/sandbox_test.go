@@ -477,3 +477,18 @@ func TestHammer(t *testing.T) {
 		})
 	}
 }
+
+// TestExampleHelloC keeps examples/hello-c building and working.
+func TestExampleHelloC(t *testing.T) {
+	env := newEnv(t)
+	f := env.function(t, wasmbuild.CReactor(t, "../../examples/hello-c/hello.c"), FunctionConfig{App: "hello-c", Function: "hello", Version: "v1"})
+	resp := mustInvoke(t, f, httpReq("/hello", "hello from C"))
+	if resp.Status != 200 || string(resp.Body) != `{"message":"hello from C","stored":12}` {
+		t.Fatalf("got %d %s", resp.Status, resp.Body)
+	}
+	env.host.mu.Lock()
+	defer env.host.mu.Unlock()
+	if got := string(env.host.kv["greetings/last"]); got != "hello from C" {
+		t.Fatalf("kv holds %q", got)
+	}
+}

@@ -103,11 +103,6 @@ type requestMeta struct {
 	Attempt   int                 `json:"attempt"`
 }
 
-type responseMeta struct {
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers,omitempty"`
-}
-
 // handle serves one invocation: the body of the exported aegis_handle.
 // It returns 0 on success and 1 on failure; a panic is recovered, logged
 // with its stack and reported as failure, so it never takes the module
@@ -124,8 +119,8 @@ func handle() (code int32) {
 		Log("error", "read request meta: "+err.Error())
 		return 1
 	}
-	var meta requestMeta
-	if err := json.Unmarshal(metaJSON, &meta); err != nil {
+	meta, err := decodeMeta(metaJSON)
+	if err != nil {
 		Log("error", "decode request meta: "+err.Error())
 		return 1
 	}
@@ -180,11 +175,7 @@ func respond(resp *Response) int32 {
 	if resp == nil {
 		return 0
 	}
-	meta, err := json.Marshal(responseMeta{Status: resp.Status, Headers: resp.Header})
-	if err != nil {
-		Log("error", "encode response meta: "+err.Error())
-		return 1
-	}
+	meta := encodeResponseMeta(resp.Status, resp.Header)
 	if err := check(hostResponseSet(meta, resp.Body)); err != nil {
 		Log("error", "set response: "+err.Error())
 		return 1

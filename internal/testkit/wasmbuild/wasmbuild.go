@@ -43,7 +43,7 @@ func GoModule(tb testing.TB, dir string) []byte {
 	}
 	flags := []string{"build", "-buildmode=c-shared", "-trimpath"}
 	h := sha256.New()
-	fmt.Fprintf(h, "go\x00%s\x00%s\x00", toolVersion(tb, goBin, "env", "GOVERSION"), strings.Join(flags, " "))
+	fmt.Fprintf(h, "go\x00%s\x00%s\x00", goVersion(tb, goBin), strings.Join(flags, " "))
 	hashTree(tb, h, dir)
 	for _, rep := range localReplaces(tb, dir) {
 		hashTree(tb, h, rep)
@@ -201,13 +201,22 @@ func run(cmd *exec.Cmd) error {
 	return nil
 }
 
-func toolVersion(tb testing.TB, bin string, args ...string) string {
+var goVersions sync.Map // go binary -> version
+
+// goVersion asks the go command for its version once per process; the
+// test binary's own runtime.Version may differ from the go in PATH.
+func goVersion(tb testing.TB, goBin string) string {
 	tb.Helper()
-	out, err := exec.Command(bin, args...).Output()
-	if err != nil {
-		tb.Fatalf("wasmbuild: %s %s: %v", bin, strings.Join(args, " "), err)
+	if v, ok := goVersions.Load(goBin); ok {
+		return v.(string)
 	}
-	return strings.TrimSpace(string(out))
+	out, err := exec.Command(goBin, "env", "GOVERSION").Output()
+	if err != nil {
+		tb.Fatalf("wasmbuild: %s env GOVERSION: %v", goBin, err)
+	}
+	v := strings.TrimSpace(string(out))
+	goVersions.Store(goBin, v)
+	return v
 }
 
 // hashTree adds every regular file under root (path and content, in a

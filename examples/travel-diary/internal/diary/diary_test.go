@@ -485,3 +485,37 @@ func TestSampleImage(t *testing.T) {
 		t.Errorf("thumbnail bounds %v", got)
 	}
 }
+
+func TestThumbnailYCbCrSubsampling(t *testing.T) {
+	// The plane-reading path must agree with converting every pixel, for
+	// every chroma subsampling and for bounds not at the origin.
+	r := image.Rect(3, 5, 3+401, 5+263)
+	for _, ratio := range []image.YCbCrSubsampleRatio{
+		image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420,
+		image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410,
+	} {
+		src := image.NewYCbCr(r, ratio)
+		for i := range src.Y {
+			src.Y[i] = uint8(40 + (i*7)%160)
+		}
+		for i := range src.Cb {
+			src.Cb[i] = uint8(100 + (i*3)%56)
+			src.Cr[i] = uint8(100 + (i*5)%56)
+		}
+		ref := image.NewNRGBA(r)
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				ref.Set(x, y, src.At(x, y))
+			}
+		}
+		got, want := Thumbnail(src), Thumbnail(ref)
+		if got.Bounds() != want.Bounds() || got.Bounds() != image.Rect(0, 0, 128, 84) {
+			t.Fatalf("%v: bounds %v vs %v", ratio, got.Bounds(), want.Bounds())
+		}
+		for i := range got.Pix {
+			if d := int(got.Pix[i]) - int(want.Pix[i]); d < -2 || d > 2 {
+				t.Fatalf("%v: byte %d = %d, want %d", ratio, i, got.Pix[i], want.Pix[i])
+			}
+		}
+	}
+}

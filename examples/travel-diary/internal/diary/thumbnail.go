@@ -42,77 +42,138 @@ func clamp1(n int) int {
 // whatever colour they nominally have, do not bleed into their neighbours.
 func Thumbnail(src image.Image) *image.RGBA {
 	b := src.Bounds()
-	sw, sh := b.Dx(), b.Dy()
-	dw, dh := FitSize(sw, sh, ThumbnailSize)
+	dw, dh := FitSize(b.Dx(), b.Dy(), ThumbnailSize)
 	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
-	if sw <= 0 || sh <= 0 {
+	if b.Empty() {
 		return dst
 	}
-
-	// col[sx] is the destination column source column sx falls in. Because
-	// dw <= sw, every destination column receives at least one source column.
-	col := make([]int, sw)
-	for sx := range col {
-		col[sx] = sx * dw / sw
+	box := newBoxFilter(b.Dx(), b.Dy(), dst)
+	if s, ok := src.(*image.YCbCr); ok {
+		box.ycbcr(s)
+	} else {
+		box.rgba(src)
 	}
-	// Per destination column of the row being filled: sums of 16-bit
-	// premultiplied R, G, B, A, and the number of source pixels added.
-	sum := make([]uint64, 4*dw)
-	n := make([]uint64, dw)
-	px := make([]uint32, 4*sw) // one source row, 16-bit premultiplied RGBA
+	return dst
+}
 
-	dy := 0
-	for sy := 0; sy < sh; sy++ {
+// boxFilter holds the running sums of one destination row.
+type boxFilter struct {
+	dst    *image.RGBA
+	sw, sh int
+	col    []int    // col[sx]: the destination column of source column sx
+	cols   []uint64 // cols[dx]: how many source columns fall in dx
+	sum    []uint64 // four sums per destination column
+	rows   uint64   // source rows added to the current destination row
+	dy     int      // the current destination row
+	ycc    bool     // sums are 8-bit Y, Cb, Cr rather than 16-bit RGBA
+}
+
+func newBoxFilter(sw, sh int, dst *image.RGBA) *boxFilter {
+	dw := dst.Rect.Dx()
+	f := &boxFilter{
+		dst: dst, sw: sw, sh: sh,
+		col:  make([]int, sw),
+		cols: make([]uint64, dw),
+		sum:  make([]uint64, 4*dw),
+	}
+	// Because dw <= sw, every destination column gets at least one source
+	// column, and likewise for rows.
+	for sx := range f.col {
+		f.col[sx] = sx * dw / sw
+		f.cols[f.col[sx]]++
+	}
+	return f
+}
+
+// endRow is called after source row sy has been added. It writes out the
+// destination row when the next source row belongs to the next one.
+func (f *boxFilter) endRow(sy int) {
+	f.rows++
+	dh := f.dst.Rect.Dy()
+	if sy+1 < f.sh && (sy+1)*dh/f.sh == f.dy {
+		return
+	}
+	row := f.dst.Pix[f.dy*f.dst.Stride:]
+	for dx, cols := range f.cols {
+		n := cols * f.rows
+		s := f.sum[4*dx : 4*dx+4]
+		p := row[4*dx : 4*dx+4]
+		if f.ycc {
+			// Averaging Y, Cb and Cr and converting once per destination
+			// pixel, instead of converting every source pixel, saves most
+			// of the work on a photo. The conversion is affine, so the
+			// result is the same except where it clips, at the extremes
+			// of saturation.
+			y := uint8((s[0] + n/2) / n)
+			cb := uint8((s[1] + n/2) / n)
+			cr := uint8((s[2] + n/2) / n)
+			p[0], p[1], p[2] = color.YCbCrToRGB(y, cb, cr)
+			p[3] = 0xff
+		} else {
+			for i := range 4 {
+				// Round to nearest, then drop from 16 to 8 bits.
+				p[i] = uint8(((s[i] + n/2) / n) >> 8)
+			}
+		}
+	}
+	clear(f.sum)
+	f.rows = 0
+	f.dy++
+}
+
+// ycbcr adds the pixels of a JPEG's decoded image, reading its planes
+// directly: this is the path nearly every photo takes, so it avoids any
+// per-pixel call.
+func (f *boxFilter) ycbcr(s *image.YCbCr) {
+	f.ycc = true
+	x0, y0 := s.Rect.Min.X, s.Rect.Min.Y
+	// A chroma offset is a row part plus a column part, whatever the
+	// subsampling, so the column part can be worked out once.
+	cx := make([]int, f.sw)
+	c0 := s.COffset(x0, y0)
+	for sx := range cx {
+		cx[sx] = s.COffset(x0+sx, y0) - c0
+	}
+	for sy := 0; sy < f.sh; sy++ {
+		yRow := s.Y[s.YOffset(x0, y0+sy):]
+		cRow := s.COffset(x0, y0+sy)
+		for sx, dx := range f.col {
+			ci := cRow + cx[sx]
+			sum := f.sum[4*dx : 4*dx+3]
+			sum[0] += uint64(yRow[sx])
+			sum[1] += uint64(s.Cb[ci])
+			sum[2] += uint64(s.Cr[ci])
+		}
+		f.endRow(sy)
+	}
+}
+
+// rgba adds the pixels of any other image, one row at a time.
+func (f *boxFilter) rgba(src image.Image) {
+	px := make([]uint32, 4*f.sw)
+	b := src.Bounds()
+	for sy := 0; sy < f.sh; sy++ {
 		readRow(src, b.Min.X, b.Min.Y+sy, px)
-		for sx := 0; sx < sw; sx++ {
-			dx := col[sx]
-			s := sum[4*dx : 4*dx+4]
+		for sx, dx := range f.col {
+			s := f.sum[4*dx : 4*dx+4]
 			p := px[4*sx : 4*sx+4]
 			s[0] += uint64(p[0])
 			s[1] += uint64(p[1])
 			s[2] += uint64(p[2])
 			s[3] += uint64(p[3])
-			n[dx]++
 		}
-		// Flush when the next source row belongs to the next destination
-		// row, or this was the last one.
-		if sy+1 == sh || (sy+1)*dh/sh != dy {
-			flushRow(dst, dy, sum, n)
-			dy++
-		}
+		f.endRow(sy)
 	}
-	return dst
-}
-
-// flushRow writes the averages of one destination row and resets the sums.
-func flushRow(dst *image.RGBA, dy int, sum, n []uint64) {
-	row := dst.Pix[dy*dst.Stride:]
-	for dx := range n {
-		if c := n[dx]; c > 0 {
-			for i := 0; i < 4; i++ {
-				// Round to nearest, then drop from 16 to 8 bits.
-				row[4*dx+i] = uint8(((sum[4*dx+i] + c/2) / c) >> 8)
-			}
-		}
-		n[dx] = 0
-	}
-	clear(sum)
 }
 
 // readRow fills px with row y of src as 16-bit premultiplied RGBA. The
-// image types the PNG and JPEG decoders return most often are read directly
-// from their pixel buffers; going through At for every pixel of a
-// multi-megapixel photo would box each pixel in an interface and make the
-// thumbnail several times slower. Other types take the general path.
+// types the PNG decoder returns most often are read directly from their
+// pixel buffers; going through At for every pixel of a multi-megapixel
+// image would box each pixel in an interface and make the thumbnail
+// several times slower. Other types take the general path.
 func readRow(src image.Image, x0, y int, px []uint32) {
 	w := len(px) / 4
 	switch s := src.(type) {
-	case *image.YCbCr:
-		for i := 0; i < w; i++ {
-			yi, ci := s.YOffset(x0+i, y), s.COffset(x0+i, y)
-			r, g, b := color.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
-			px[4*i], px[4*i+1], px[4*i+2], px[4*i+3] = uint32(r)*0x101, uint32(g)*0x101, uint32(b)*0x101, 0xffff
-		}
 	case *image.Gray:
 		row := s.Pix[s.PixOffset(x0, y):]
 		for i := 0; i < w; i++ {
