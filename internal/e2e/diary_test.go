@@ -97,8 +97,13 @@ func TestTravelDiary(t *testing.T) {
 	if b := img.Bounds(); b.Dx() > 128 || b.Dy() > 128 || b.Dx() < 100 {
 		t.Errorf("thumbnail is %dx%d, want to fit 128x128 keeping aspect", b.Dx(), b.Dy())
 	}
-	if st, _, _ := call(t, in.gateway, "GET", "/entries/0123456789abcdef0123456789abcdef", k.Key, nil); st != 404 {
+	st, body, hdr = call(t, in.gateway, "GET", "/entries/0123456789abcdef0123456789abcdef", k.Key, nil)
+	if st != 404 {
 		t.Errorf("unknown entry: %d", st)
+	}
+	// A function's own error carries the request id too (the SDK adds it).
+	if _, id := errorBody(t, body); id != hdr.Get("X-Request-Id") {
+		t.Errorf("function error names request %q, header says %q", id, hdr.Get("X-Request-Id"))
 	}
 
 	// The CLI lists what was deployed.

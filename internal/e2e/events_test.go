@@ -22,21 +22,21 @@ func TestEventCarriesRequestID(t *testing.T) {
 		o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": reqID})
 		return o.OK && o.Value == `{"n":1}`
 	})
-	// Both hops logged under the same request id.
-	var fns []string
-	err := in.admin.Logs(context.Background(), client.LogQuery{App: "probe", Limit: 1000}, func(r client.LogRecord) error {
-		if r.RequestID == reqID {
-			fns = append(fns, r.Function)
+	// Both hops logged under the same request id. The invocation record is
+	// written after the function returns, so give it a moment.
+	eventually(t, 5*time.Second, "log records of both hops", func() bool {
+		fns := map[string]bool{}
+		err := in.admin.Logs(context.Background(), client.LogQuery{App: "probe", Limit: 1000}, func(r client.LogRecord) error {
+			if r.RequestID == reqID {
+				fns[r.Function] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		return fns["probe"] && fns["listener"]
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	joined := strings.Join(fns, ",")
-	if !strings.Contains(joined, "probe") || !strings.Contains(joined, "listener") {
-		t.Errorf("log records for %s name functions %v, want probe and listener", reqID, fns)
-	}
 }
 
 func TestFailingEventIsRetriedThenDeadLettered(t *testing.T) {

@@ -67,11 +67,19 @@ func Text(status int, s string) *Response {
 	return &Response{Status: status, Header: map[string]string{"Content-Type": "text/plain; charset=utf-8"}, Body: []byte(s)}
 }
 
-// Error answers {"error": msg}, the shape the platform uses for its own
-// errors.
+// Error answers {"error": msg, "request_id": id}, the shape the platform
+// uses for its own errors, so a client can quote the id that joins its
+// answer to the log lines of every hop.
 func Error(status int, msg string) *Response {
-	return JSON(status, map[string]string{"error": msg})
+	if currentRequestID == "" {
+		return JSON(status, map[string]string{"error": msg})
+	}
+	return JSON(status, map[string]string{"error": msg, "request_id": currentRequestID})
 }
+
+// currentRequestID is the id of the invocation being served. A package
+// variable is enough: an instance serves one invocation at a time.
+var currentRequestID string
 
 // DecodeJSON decodes the body into v strictly: unknown fields and data
 // after the JSON value are errors, so a typo in a client is caught rather
@@ -135,6 +143,8 @@ func handle() (code int32) {
 // dispatch calls the handler that fits the invocation's kind, or the only
 // one registered.
 func dispatch(meta *requestMeta, body []byte) int32 {
+	currentRequestID = meta.RequestID
+	defer func() { currentRequestID = "" }()
 	useHTTP := httpHandler != nil && (meta.Kind == "http" || eventHandler == nil)
 	switch {
 	case useHTTP:
