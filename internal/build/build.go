@@ -118,7 +118,7 @@ func buildFunction(ctx context.Context, dir, name, source string, p *printer) (A
 		p.line("building %s … failed", name)
 		return Artifact{}, fmt.Errorf("build %s: %w", name, err)
 	}
-	p.line("building %s … ok (%s, %.1fs)", name, humanSize(a.Size), time.Since(start).Seconds())
+	p.line("building %s … ok (%s, %.1fs)", name, HumanSize(a.Size), time.Since(start).Seconds())
 	return a, nil
 }
 
@@ -183,8 +183,9 @@ func (p *printer) line(format string, args ...any) {
 	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
-// humanSize formats n in decimal units, like most tools show file sizes.
-func humanSize(n int64) string {
+// HumanSize formats n in decimal units, like most tools show file sizes;
+// the CLI uses it too so every size it prints looks the same.
+func HumanSize(n int64) string {
 	switch {
 	case n >= 1e6:
 		return fmt.Sprintf("%.1f MB", float64(n)/1e6)

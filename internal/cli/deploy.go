@@ -134,6 +134,6 @@ func uploadModule(ctx context.Context, ac *client.Client, a build.Artifact, prog
 	if err := ac.UploadModule(ctx, a.SHA256, wasm); err != nil {
 		return err
 	}
-	fmt.Fprintf(progress, "uploading %s … ok (%s)\n", a.Function, humanSize(a.Size))
+	fmt.Fprintf(progress, "uploading %s … ok (%s)\n", a.Function, build.HumanSize(a.Size))
 	return nil
 }

@@ -234,14 +234,3 @@ func orDash(s string) string {
 func oneLine(s string) string {
 	return orDash(strings.Join(strings.Fields(s), " "))
 }
-
-// humanSize formats n in decimal units, as file sizes are usually shown.
-func humanSize(n int64) string {
-	switch {
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
-}
