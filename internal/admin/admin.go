@@ -385,7 +385,7 @@ func invokeStatus(err error) (int, string) {
 	case errors.Is(err, sandbox.ErrResponseTooLarge):
 		return http.StatusBadGateway, "function response too large"
 	case errors.Is(err, aegis.ErrLimitExceeded):
-		return http.StatusServiceUnavailable, "function is at its concurrency limit"
+		return http.StatusTooManyRequests, "function is at its concurrency limit"
 	default:
 		return http.StatusInternalServerError, "function failed"
 	}

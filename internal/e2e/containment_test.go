@@ -134,3 +134,30 @@ func TestIsolationModes(t *testing.T) {
 		t.Errorf("reuse mode did not keep a warm instance: %d then %d", a, b)
 	}
 }
+
+func TestConcurrencyLimit(t *testing.T) {
+	in, key := sharedServer(t)
+	// concurrency 1, timeout 300ms: three spinning requests cannot all get
+	// the one instance; whoever queues past the timeout is told to retry.
+	statuses := make(chan int, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			st, body, hdr := call(t, in.gateway, "POST", "/single/loop", key, "{}")
+			if st == http.StatusTooManyRequests && hdr.Get("Retry-After") == "" {
+				t.Errorf("429 without Retry-After")
+			}
+			errorBody(t, body)
+			statuses <- st
+		}()
+	}
+	got := map[int]int{}
+	for i := 0; i < 3; i++ {
+		got[<-statuses]++
+	}
+	if got[http.StatusTooManyRequests] == 0 || got[http.StatusGatewayTimeout] == 0 || got[http.StatusTooManyRequests]+got[http.StatusGatewayTimeout] != 3 {
+		t.Errorf("statuses %v, want some 504 (spun to the timeout) and some 429 (queued too long)", got)
+	}
+	if st, _, _ := call(t, in.gateway, "POST", "/single/echo", key, []byte("x")); st != 200 {
+		t.Errorf("after the burst: %d", st)
+	}
+}

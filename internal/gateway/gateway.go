@@ -108,6 +108,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, err := g.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {
 		status, msg := classify(err)
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeError(w, status, msg, reqID)
 		return
 	}
@@ -174,7 +177,7 @@ func classify(err error) (int, string) {
 	case errors.Is(err, sandbox.ErrMemory), errors.Is(err, sandbox.ErrTrap):
 		return http.StatusInternalServerError, "function failed"
 	case errors.Is(err, aegis.ErrLimitExceeded):
-		return http.StatusServiceUnavailable, "function is at its concurrency limit"
+		return http.StatusTooManyRequests, "function is at its concurrency limit"
 	case errors.Is(err, aegis.ErrUnavailable):
 		return http.StatusServiceUnavailable, "service unavailable"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

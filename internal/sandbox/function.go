@@ -243,11 +243,8 @@ func (f *Function) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("invoke %s: %w: %w", f.name(), aegis.ErrUnavailable, context.Cause(ctx))
 	}
-	select {
-	case f.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("invoke %s: %w: all %d instances busy: %w",
-			f.name(), aegis.ErrLimitExceeded, f.limits.concurrency, context.Cause(ctx))
+	if err := f.acquireSlot(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-f.slots }()
 
@@ -257,6 +254,30 @@ func (f *Function) Invoke(ctx context.Context, req *Request) (*Response, error) 
 		return nil, fmt.Errorf("invoke %s: %w", f.name(), err)
 	}
 	return resp, nil
+}
+
+// acquireSlot takes one of the function's concurrency slots. A caller that
+// finds them all busy queues for at most the function's timeout: long
+// enough to absorb a burst, short enough that a stuck function turns into
+// a fast "too many requests" instead of a pile of waiting connections.
+func (f *Function) acquireSlot(ctx context.Context) error {
+	select {
+	case f.slots <- struct{}{}:
+		return nil // fast path: no timer on the hot path
+	default:
+	}
+	wait := time.NewTimer(f.limits.timeout)
+	defer wait.Stop()
+	select {
+	case f.slots <- struct{}{}:
+		return nil
+	case <-wait.C:
+		return fmt.Errorf("invoke %s: %w: all %d instances busy for %s",
+			f.name(), aegis.ErrLimitExceeded, f.limits.concurrency, f.limits.timeout)
+	case <-ctx.Done():
+		return fmt.Errorf("invoke %s: %w: all %d instances busy: %w",
+			f.name(), aegis.ErrLimitExceeded, f.limits.concurrency, context.Cause(ctx))
+	}
 }
 
 func (f *Function) invoke(parent context.Context, req *Request) (*Response, error) {
