@@ -360,3 +360,9 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 	}
 	t.Fatalf("timed out after %s waiting for %s", within, what)
 }
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -168,5 +169,21 @@ func TestEgressFilter(t *testing.T) {
 	o, _ := probe(t, in.gateway, key, "fetcher", "fetch", map[string]any{"url": ts.URL + "/ping"})
 	if !o.OK || o.Status != 200 || o.Value != "pong" {
 		t.Fatalf("granted fetch: %+v", o)
+	}
+}
+
+func TestSandboxSeesNoHost(t *testing.T) {
+	in, key := sharedServer(t)
+	st, body, _ := call(t, in.gateway, "POST", "/probe/sandbox", key, "{}")
+	var got struct {
+		Env  []string
+		Args []string
+		FS   bool
+	}
+	if st != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("%d %s", st, body)
+	}
+	if len(got.Env) != 0 || len(got.Args) > 1 || got.FS {
+		t.Errorf("the module sees the host: env=%v args=%v filesystem=%v", got.Env, got.Args, got.FS)
 	}
 }

@@ -6,6 +6,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"time"
 
@@ -106,6 +107,11 @@ func handle(r *aegis.Request) *aegis.Response {
 		return aegis.Text(200, "rested")
 	case "panic":
 		panic("probe panicked on purpose")
+	case "sandbox":
+		// What a module can see of the host: nothing.
+		_, fsErr := os.ReadFile("/etc/hostname")
+		_, dirErr := os.ReadDir("/")
+		return aegis.JSON(200, map[string]any{"env": os.Environ(), "args": os.Args, "fs": fsErr == nil || dirErr == nil})
 	case "headers":
 		return aegis.JSON(200, r.Header)
 	}
