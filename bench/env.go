@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/server"
+)
+
+// Env is what every scenario shares: the run's settings, a scratch
+// directory and the wasm modules built once per run.
+type Env struct {
+	Quick   bool
+	Rounds  int
+	Verbose bool
+	dir     string
+
+	mu      sync.Mutex
+	modules map[string][]byte
+}
+
+func newEnv(quick bool, rounds int, verbose bool) (*Env, error) {
+	dir, err := os.MkdirTemp("", "aegis-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if quick {
+		rounds = 1
+	}
+	if rounds < 1 {
+		rounds = 1
+	}
+	return &Env{Quick: quick, Rounds: rounds, Verbose: verbose, dir: dir, modules: map[string][]byte{}}, nil
+}
+
+// Close removes the scratch directory.
+func (e *Env) Close() { _ = os.RemoveAll(e.dir) }
+
+// TempDir returns a new directory under the run's scratch directory.
+func (e *Env) TempDir() string {
+	d, err := os.MkdirTemp(e.dir, "d-")
+	if err != nil {
+		panic(err) // the scratch directory was made by newEnv; failing here means the disk is gone
+	}
+	return d
+}
+
+// GoModule builds a Go function directory (with its own go.mod) to a
+// reactor module, once per run.
+func (e *Env) GoModule(ctx context.Context, dir string) ([]byte, error) {
+	return e.build(ctx, "go:"+dir, func(out string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		return cmd
+	})
+}
+
+// CModule builds a C file with clang for wasm32-wasi: a reactor exporting
+// aegis_handle, or a command module.
+func (e *Env) CModule(ctx context.Context, file string, reactor bool) ([]byte, error) {
+	return e.build(ctx, fmt.Sprintf("c:%s:%v", file, reactor), func(out string) *exec.Cmd {
+		args := []string{"--target=wasm32-wasi", "-O2", "-o", out}
+		if reactor {
+			args = append(args, "-mexec-model=reactor", "-Wl,--export=aegis_handle")
+		}
+		return exec.CommandContext(ctx, "clang", append(args, file)...)
+	})
+}
+
+func (e *Env) build(ctx context.Context, key string, cmd func(out string) *exec.Cmd) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if b, ok := e.modules[key]; ok {
+		return b, nil
+	}
+	out := filepath.Join(e.dir, fmt.Sprintf("m%d.wasm", len(e.modules)))
+	c := cmd(out)
+	if msg, err := c.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build %s: %w\n%s", key, err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	e.modules[key] = b
+	return b, nil
+}
+
+// Instance is a running Aegis server on loopback ports.
+type Instance struct {
+	Srv     *server.Server
+	Admin   *client.Client
+	Gateway string
+	DataDir string
+}
+
+// StartServer starts a server with a fresh data directory (or dataDir when
+// not empty, to measure a restart).
+func (e *Env) StartServer(ctx context.Context, dataDir string) (*Instance, error) {
+	if dataDir == "" {
+		dataDir = e.TempDir()
+	}
+	var w io.Writer = io.Discard
+	if e.Verbose {
+		w = os.Stderr
+	}
+	srv, err := server.New(server.Config{
+		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		Logger:       slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		DrainTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &Instance{Srv: srv, Admin: client.New(srv.AdminURL(), srv.AdminToken()), Gateway: srv.GatewayURL(), DataDir: dataDir}, nil
+}
+
+// Close stops the server.
+func (in *Instance) Close() { _ = in.Srv.Close(context.Background()) }
+
+// Deploy uploads wasm and deploys manifest (YAML text) with every named
+// function running that module.
+func (in *Instance) Deploy(ctx context.Context, app, manifest string, wasm []byte, functions ...string) (*client.DeployResult, error) {
+	sum := sha256.Sum256(wasm)
+	hexsum := hex.EncodeToString(sum[:])
+	if err := in.Admin.UploadModule(ctx, hexsum, wasm); err != nil {
+		return nil, err
+	}
+	mods := map[string]string{}
+	for _, f := range functions {
+		mods[f] = hexsum
+	}
+	return in.Admin.Deploy(ctx, app, client.DeployRequest{Manifest: manifest, File: "aegis.yaml", Modules: mods})
+}
+
+// Key creates an API key.
+func (in *Instance) Key(ctx context.Context, name string) (string, error) {
+	k, err := in.Admin.CreateKey(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return k.Key, nil
+}
