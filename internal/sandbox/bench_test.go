@@ -49,3 +49,29 @@ func BenchmarkRawCall(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkInvokeEchoExample is BenchmarkInvokeWarm on examples/echo, the
+// function the platform's HTTP benchmark serves: a JSON body in, the same
+// message out, with the request meta a real HTTP request carries.
+func BenchmarkInvokeEchoExample(b *testing.B) {
+	env := newEnv(b)
+	f := env.function(b, wasmbuild.GoModule(b, "../../examples/echo"), FunctionConfig{})
+	req := httpReq("/echo", `{"message":"hello, aegis"}`)
+	req.Headers = map[string][]string{
+		"Accept-Encoding": {"gzip"},
+		"Content-Length":  {"26"},
+		"Content-Type":    {"application/json"},
+		"User-Agent":      {"Go-http-client/1.1"},
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := f.Invoke(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if resp.Status != 200 {
+			b.Fatalf("status %d: %s", resp.Status, resp.Body)
+		}
+	}
+}

