@@ -135,8 +135,12 @@ func (b *Bus) ObjectChanged(ctx context.Context, c *sandbox.Caller, key, op stri
 type desired struct {
 	durable, filter, app, function string
 	maxAttempts                    int
-	ackWait                        time.Duration
-	object                         *objectFilter
+	// concurrency caps unacknowledged events at what the function can run
+	// at once, so the server never hands over events that would only wait
+	// for an instance (and could time out waiting, costing an attempt).
+	concurrency int
+	ackWait     time.Duration
+	object      *objectFilter
 }
 
 type objectFilter struct {
@@ -161,6 +165,7 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 						durable: durableName("ev", appName, fnName, t.Event.Topic),
 						filter:  eventPrefix + appName + "." + t.Event.Topic,
 						app:     appName, function: fnName, maxAttempts: t.Event.MaxAttempts, ackWait: ackWait,
+						concurrency: spec.Limits.Concurrency,
 					}
 					want[d.durable] = d
 				case t.Object != nil:
@@ -172,7 +177,8 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 						durable: durableName("ob", appName, fnName, t.Object.Prefix+"|"+strings.Join(t.Object.Operations, ",")),
 						filter:  objectPrefix + appName,
 						app:     appName, function: fnName, maxAttempts: manifestDefaultAttempts, ackWait: ackWait,
-						object: &objectFilter{prefix: t.Object.Prefix, ops: ops},
+						concurrency: spec.Limits.Concurrency,
+						object:      &objectFilter{prefix: t.Object.Prefix, ops: ops},
 					}
 					want[d.durable] = d
 				}
@@ -202,11 +208,14 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 		if d.maxAttempts <= 0 {
 			d.maxAttempts = manifestDefaultAttempts
 		}
+		if d.concurrency <= 0 {
+			d.concurrency = 10
+		}
 		sub, err := b.cfg.Node.Consume(context.Background(), jetstream.ConsumerConfig{
 			Stream: EventStream, Durable: d.durable, FilterSubject: d.filter,
 			// MaxDeliver is one more than the attempts so the final failure is
 			// ours to dead-letter rather than the server's to drop silently.
-			MaxDeliver: d.maxAttempts + 1, AckWait: d.ackWait, MaxAckPending: 64, DeliverNew: true,
+			MaxDeliver: d.maxAttempts + 1, AckWait: d.ackWait, MaxAckPending: d.concurrency, DeliverNew: true,
 		}, b.handler(d))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("start trigger %s: %w", d.durable, err))
@@ -389,7 +398,7 @@ func durableName(kind, app, fn, key string) string {
 }
 
 func fingerprint(d desired) string {
-	s := fmt.Sprintf("%s|%d|%s", d.filter, d.maxAttempts, d.ackWait)
+	s := fmt.Sprintf("%s|%d|%s|%d", d.filter, d.maxAttempts, d.ackWait, d.concurrency)
 	if d.object != nil {
 		s += "|" + d.object.prefix
 	}

@@ -102,6 +102,9 @@ type ConsumerConfig struct {
 
 const defaultMaxAckPending = 64
 
+// pullExpiry bounds how long one pull request waits on the server.
+const pullExpiry = 5 * time.Second
+
 // Subscription is a running Consume loop.
 type Subscription struct {
 	node *Node
@@ -192,8 +195,12 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 	}
 	// Pull no more than can be handled at once: a message waiting in a
 	// client buffer is already running down its AckWait.
+	// A short pull expiry keeps heartbeats frequent (half the expiry): when
+	// a busy machine delays a pull response, the client notices within
+	// seconds and pulls again, instead of stalling for the default 30 s.
 	s.cc, err = cons.Consume(dispatch,
 		jetstream.PullMaxMessages(maxPending),
+		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.Warn("consume error", "error", err)
 		}))
