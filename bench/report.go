@@ -32,9 +32,9 @@ type Result struct {
 	Subject  float64 `json:"subject"`            // median of the subject
 	Baseline float64 `json:"baseline,omitempty"` // median of the baseline (0 when there is none)
 	BaseName string  `json:"baseline_name,omitempty"`
-	// Ratio is Subject/Baseline (or Baseline/Subject when HigherIsBetter, so
-	// that a ratio below 1 always reads "slower than the baseline" for
-	// throughput): see RatioNote.
+	// Ratio is Subject/Baseline, the way the issue states its targets
+	// (throughput ≥ 0.70 of the baseline, latency ≤ 2×); RatioNote says
+	// which direction is better when that is not obvious.
 	Ratio     float64 `json:"ratio,omitempty"`
 	RatioNote string  `json:"ratio_note,omitempty"`
 	Target    string  `json:"target,omitempty"`

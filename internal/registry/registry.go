@@ -85,6 +85,10 @@ type App struct {
 	Manifest   *manifest.Manifest // with defaults applied
 	Functions  map[string]*Function
 	DeployedAt time.Time
+
+	// modules are compiled once per distinct module of the version, shared
+	// by every function running it, and closed after those functions.
+	modules []*sandbox.Module
 }
 
 // Function is one function of an active app version.
@@ -333,22 +337,18 @@ func (r *Registry) Restore(ctx context.Context) error {
 func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) {
 	app := &App{Name: ver.App, Version: ver.Version, Manifest: ver.Manifest, Functions: map[string]*Function{}, DeployedAt: time.Now().UTC()}
 	label := app.versionLabel()
+	// Functions sharing a module share its compiled form: decoding and
+	// keeping a module costs megabytes, and apps often run one module as
+	// several functions.
+	compiled := map[string]*sandbox.Module{}
 	for _, name := range ver.Manifest.FunctionNames() {
 		spec := ver.Manifest.Functions[name]
 		spec.Name = name
 		sum := ver.Modules[name]
-		wasm, err := r.cfg.Modules.Get(ctx, "sha256-"+sum)
+		mod, err := r.module(ctx, compiled, app, sum)
 		if err != nil {
 			r.closeApp(app)
-			if errors.Is(err, aegis.ErrNotFound) {
-				return nil, fmt.Errorf("function %s: %w: module %s was never uploaded", name, aegis.ErrInvalidArgument, sum)
-			}
-			return nil, fmt.Errorf("function %s: load module: %w", name, err)
-		}
-		mod, err := r.cfg.Engine.Compile(ctx, wasm)
-		if err != nil {
-			r.closeApp(app)
-			return nil, fmt.Errorf("compile %s: %w", name, err)
+			return nil, fmt.Errorf("function %s: %w", name, err)
 		}
 		inst, err := r.cfg.Engine.NewFunction(ctx, mod, sandbox.FunctionConfig{
 			App: ver.App, Function: name, Version: label,
@@ -361,6 +361,28 @@ func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) 
 		app.Functions[name] = &Function{App: ver.App, Spec: spec, Version: label, SHA256: sum, Instance: inst}
 	}
 	return app, nil
+}
+
+// module returns the compiled module with the given sum, compiling it on
+// first use within one build.
+func (r *Registry) module(ctx context.Context, compiled map[string]*sandbox.Module, app *App, sum string) (*sandbox.Module, error) {
+	if mod, ok := compiled[sum]; ok {
+		return mod, nil
+	}
+	wasm, err := r.cfg.Modules.Get(ctx, "sha256-"+sum)
+	if errors.Is(err, aegis.ErrNotFound) {
+		return nil, fmt.Errorf("%w: module %s was never uploaded", aegis.ErrInvalidArgument, sum)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load module: %w", err)
+	}
+	mod, err := r.cfg.Engine.Compile(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	compiled[sum] = mod
+	app.modules = append(app.modules, mod)
+	return mod, nil
 }
 
 // withApp returns the snapshot that results from replacing app, with a route
@@ -418,6 +440,10 @@ func (r *Registry) closeApp(app *App) {
 			_ = f.Instance.Close(context.Background())
 		}
 	}
+	for _, m := range app.modules {
+		_ = m.Close(context.Background())
+	}
+	app.modules = nil
 }
 
 // Close retires every version; in-flight invocations should have drained before.

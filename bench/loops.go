@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// The component scenarios (2, 3, 4, 6) time calls in plain loops rather
+// than with testing.Benchmark: a benchmark sizes itself to a second per
+// measurement, which multiplied by rounds and pairs would take minutes, and
+// Alternate needs one number per call anyway.
+
+// perOpLoop is a calibrated loop: n calls of op, sized from a trial so that
+// one measurement takes about the budget whatever op costs.
+type perOpLoop struct {
+	n  int
+	op func() error
+}
+
+// calibrate runs op a few times and sizes a loop to last about budget. The
+// trial also warms caches and pools, so the first measured round is not an
+// outlier.
+func calibrate(budget time.Duration, op func() error) (*perOpLoop, error) {
+	n, elapsed := 0, time.Duration(0)
+	start := time.Now()
+	for elapsed < budget/10 || n < 3 {
+		if err := op(); err != nil {
+			return nil, err
+		}
+		n++
+		elapsed = time.Since(start)
+	}
+	per := elapsed / time.Duration(n)
+	return &perOpLoop{n: max(int(budget/max(per, 1)), 3), op: op}, nil
+}
+
+// nsPerOp runs the loop once and returns the mean nanoseconds per call.
+func (l *perOpLoop) nsPerOp() (float64, error) {
+	start := time.Now()
+	for i := 0; i < l.n; i++ {
+		if err := l.op(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(time.Since(start).Nanoseconds()) / float64(l.n), nil
+}
+
+// p50Micros runs op n times, one after the other, and returns the median
+// latency in microseconds. pause, when positive, is waited between calls
+// (not timed), for subjects whose cost depends on the arrival rate.
+func p50Micros(n int, pause time.Duration, op func() error) (float64, error) {
+	lat := make([]float64, 0, n)
+	for i := 0; i < n; i++ {
+		if pause > 0 {
+			time.Sleep(pause)
+		}
+		start := time.Now()
+		if err := op(); err != nil {
+			return 0, fmt.Errorf("call %d: %w", i+1, err)
+		}
+		lat = append(lat, float64(time.Since(start).Nanoseconds())/1e3)
+	}
+	return Median(lat), nil
+}
+
+// ratioResult fills the fields every "subject against baseline, lower is
+// better" result shares.
+func ratioResult(name, unit, baseName string, base, subject float64, samples []Pair) *Result {
+	r := &Result{Name: name, Unit: unit, Subject: subject, Baseline: base, BaseName: baseName, Samples: samples}
+	if base > 0 {
+		r.Ratio = subject / base
+	}
+	return r
+}
