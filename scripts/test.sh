@@ -10,11 +10,11 @@ need_wasm_c() {
   printf 'int main(void){return 0;}\n' >/tmp/aegis-probe.c
   ! clang --target=wasm32-wasi -O2 -o /tmp/aegis-probe.wasm /tmp/aegis-probe.c >/dev/null 2>&1
 }
-if need_wasm_c; then
-  echo "== installing clang, lld, wasi-libc for C functions"
+if need_wasm_c || ! command -v wrk >/dev/null; then
+  echo "== installing clang, lld, wasi-libc (C functions) and wrk (benchmark harness)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang lld wasi-libc libclang-rt-14-dev-wasm32 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang lld wasi-libc libclang-rt-14-dev-wasm32 wrk >/dev/null
 fi
 
 echo "== gofmt"
@@ -43,3 +43,8 @@ echo "== go test (sdk and examples)"
 for ex in examples/travel-diary examples/echo; do
   (cd "$ex" && go test -count=1 ./...)
 done
+
+# Quick mode checks that every benchmark scenario still runs; it measures
+# nothing worth reading (docs/performance.md has the full-run figures).
+echo "== benchmark harness (quick mode)"
+go run ./bench -quick -out "$(mktemp -d)"
