@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -65,7 +64,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 			rec.Status = 200
 		}
 	}
-	if d.logs != nil && os.Getenv("AEGIS_NOLOG") == "" {
+	if d.logs != nil {
 		d.logs.Write(rec)
 	}
 	return resp, err

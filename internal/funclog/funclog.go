@@ -157,12 +157,11 @@ func (l *Log) Read(ctx context.Context, q Query, fn func(*Record) error) error {
 		filter = subjectPrefix + q.App + ".>"
 	}
 	if !q.Follow {
-		msgs, err := l.node.StreamMessages(ctx, Stream, filter, 0)
+		// The tail, not the start: a busy function writes thousands of
+		// records, and the newest are the ones asked for.
+		msgs, err := l.node.StreamTail(ctx, Stream, filter, q.Limit)
 		if err != nil {
 			return fmt.Errorf("read function log: %w", err)
-		}
-		if len(msgs) > q.Limit {
-			msgs = msgs[len(msgs)-q.Limit:]
 		}
 		for _, m := range msgs {
 			if err := emit(m.Data, q, fn); err != nil {

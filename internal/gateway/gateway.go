@@ -99,7 +99,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &sandbox.Request{
 		Kind: sandbox.KindHTTP, RequestID: reqID, Method: r.Method, Path: r.URL.Path,
-		Params: params, Query: r.URL.Query(), Headers: forwardHeaders(r.Header), Body: body,
+		Params: params, Headers: forwardHeaders(r.Header), Body: body,
+	}
+	if r.URL.RawQuery != "" {
+		// URL.Query allocates a map even for an empty query; the guest
+		// sees no "query" field either way.
+		req.Query = r.URL.Query()
 	}
 	if strings.EqualFold(r.Header.Get(HeaderAsync), "true") {
 		g.startAsync(w, reqID, fn, req, ident)

@@ -56,6 +56,7 @@ func TestContract(t *testing.T) {
 		{"StopWaits", testStopWaits},
 		{"Concurrency", testConcurrency},
 		{"StreamMessages", testStreamMessages},
+		{"StreamTail", testStreamTail},
 		{"Follow", testFollow},
 		{"DeleteConsumer", testDeleteConsumer},
 	}
@@ -439,6 +440,41 @@ func testConcurrency(t *testing.T, n *Node) {
 	if p := peak.Load(); p < 2 || p > 4 {
 		t.Fatalf("peak concurrency %d, want 2..4", p)
 	}
+}
+
+func testStreamTail(t *testing.T, n *Node) {
+	ctx := testCtx(t)
+	name, subj := stream(t, n)
+
+	msgs, err := n.StreamTail(ctx, name, "", 10)
+	noErr(t, err)
+	equal(t, 0, len(msgs))
+	_, err = n.StreamTail(ctx, "no_such_stream", "", 10)
+	isErr(t, err, aegis.ErrNotFound)
+
+	for i := range 9 {
+		kind := "dead"
+		if i%3 == 2 {
+			kind = "live"
+		}
+		_, err := n.Publish(ctx, fmt.Sprintf("%s.%s", subj, kind), fmt.Appendf(nil, "%d", i+1), nil, "")
+		noErr(t, err)
+	}
+	// The last two "dead" messages are 7 and 8, oldest first.
+	msgs, err = n.StreamTail(ctx, name, subj+".dead", 2)
+	noErr(t, err)
+	equal(t, 2, len(msgs))
+	equal(t, "7", string(msgs[0].Data))
+	equal(t, "8", string(msgs[1].Data))
+	// Asking for more than there are returns them all.
+	msgs, err = n.StreamTail(ctx, name, subj+".live", 10)
+	noErr(t, err)
+	equal(t, 3, len(msgs))
+	equal(t, "3", string(msgs[0].Data))
+	msgs, err = n.StreamTail(ctx, name, "", 4)
+	noErr(t, err)
+	equal(t, 4, len(msgs))
+	equal(t, "6", string(msgs[0].Data))
 }
 
 func testStreamMessages(t *testing.T, n *Node) {

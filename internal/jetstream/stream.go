@@ -169,6 +169,46 @@ func (n *Node) StreamMessages(ctx context.Context, stream, filterSubject string,
 	return out, nil
 }
 
+// StreamTail returns the last n messages matching filterSubject ("" for
+// all), oldest first: what a reader of a log wants, where StreamMessages,
+// reading from the start, would return the oldest ones of a long stream.
+func (n *Node) StreamTail(ctx context.Context, stream, filterSubject string, last int) ([]*Message, error) {
+	op := "tail messages " + stream
+	s, err := n.stream(ctx, op, stream)
+	if err != nil {
+		return nil, err
+	}
+	if last <= 0 {
+		return []*Message{}, nil
+	}
+	start, skip, err := n.tailStart(ctx, s, filterSubject, uint64(last))
+	if err != nil {
+		n.forgetStream(stream, err)
+		return nil, wrap(op, err)
+	}
+	if filterSubject == "" {
+		filterSubject = ">"
+	}
+	out := make([]*Message, 0, last)
+	for seq := start; len(out) < last; {
+		raw, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filterSubject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			n.forgetStream(stream, err)
+			return nil, wrap(op, err)
+		}
+		seq = raw.Sequence + 1
+		if skip > 0 {
+			skip--
+			continue
+		}
+		out = append(out, rawMessage(raw))
+	}
+	return out, nil
+}
+
 // DeleteStreamMessage removes the message at seq, or fails with
 // aegis.ErrNotFound if there is none.
 func (n *Node) DeleteStreamMessage(ctx context.Context, stream string, seq uint64) error {

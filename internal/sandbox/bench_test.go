@@ -18,6 +18,7 @@ func BenchmarkInvokeWarm(b *testing.B) {
 	req := httpReq("/bench", "hello")
 	ctx := context.Background()
 	b.ReportAllocs()
+	reportCPU(b)
 	for b.Loop() {
 		if _, err := f.Invoke(ctx, req); err != nil {
 			b.Fatal(err)
@@ -43,6 +44,7 @@ func BenchmarkRawCall(b *testing.B) {
 	fn := mod.ExportedFunction("bench_noop")
 	stack := make([]uint64, 1)
 	b.ReportAllocs()
+	reportCPU(b)
 	for b.Loop() {
 		if err := fn.CallWithStack(ctx, stack); err != nil {
 			b.Fatal(err)
@@ -65,6 +67,7 @@ func BenchmarkInvokeEchoExample(b *testing.B) {
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
+	reportCPU(b)
 	for b.Loop() {
 		resp, err := f.Invoke(ctx, req)
 		if err != nil {
@@ -74,4 +77,17 @@ func BenchmarkInvokeEchoExample(b *testing.B) {
 			b.Fatalf("status %d: %s", resp.Status, resp.Body)
 		}
 	}
+}
+
+// reportCPU adds the process CPU time per operation to a benchmark's
+// output. On a shared machine wall time per operation swings with the
+// load of others; CPU time moves far less, so it is the figure to compare
+// between runs. Call it after setup, with b.Loop about to run.
+func reportCPU(b *testing.B) {
+	start := processCPU()
+	b.Cleanup(func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+		}
+	})
 }

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -60,12 +59,7 @@ func invocationFrom(ctx context.Context) *invocation {
 // handlers (events, bodies-only functions) never ask for it.
 func (inv *invocation) requestMeta() []byte {
 	if inv.meta == nil {
-		b, err := json.Marshal(inv.req)
-		if err != nil {
-			// Request holds only strings, ints and maps of them.
-			b = []byte("{}")
-		}
-		inv.meta = b
+		inv.meta = appendRequestMeta(make([]byte, 0, 512), inv.req)
 	}
 	return inv.meta
 }

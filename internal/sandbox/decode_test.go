@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/aegis-platform/aegis"
@@ -24,6 +25,12 @@ func TestDecodeResponseMeta(t *testing.T) {
 		{`{"headers":{"X-A":"a\r\nSet-Cookie: x=1"}}`, 0, true},
 		{`{"headers":{"X-A":"tab\tok"}}`, 200, false},
 		{`[1,2]`, 0, true},
+		{`{"status":201,"headers":{"A":"1","B":"2"}}`, 201, false},
+		{`{"status":0}`, 200, false},
+		{`{"status":007}`, 0, true},
+		{`{"status":200,"headers":{"A":"1","A":"2"}}`, 200, false},
+		{`{"status":200,"headers":{"":"x"}}`, 0, true},
+		{`{"status":200,"headers":{"A":"1"}}x`, 0, true},
 	}
 	for _, tt := range tests {
 		resp, err := decodeResponseMeta([]byte(tt.in))
@@ -84,6 +91,28 @@ func FuzzDecodeResponseMeta(f *testing.F) {
 		}
 		if err := checkHeaders(resp.Headers); err != nil {
 			t.Fatalf("accepted bad headers: %v", err)
+		}
+	})
+}
+
+// FuzzParseResponseMeta checks that the fast path of decodeResponseMeta
+// only accepts what the strict decoder accepts, with the same meaning.
+func FuzzParseResponseMeta(f *testing.F) {
+	f.Add([]byte(`{"status":201,"headers":{"Content-Type":"application/json"}}`))
+	f.Add([]byte(`{"status":0}`))
+	f.Add([]byte(`{"status":200,"headers":{"A":"1","B":"2"}}`))
+	f.Add([]byte(`{"status":200,"headers":{"A":"1","A":"2"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast responseMeta
+		if !parseResponseMeta(b, &fast) {
+			return
+		}
+		var ref responseMeta
+		if err := strictUnmarshal(b, &ref); err != nil {
+			t.Fatalf("fast path accepted %q, the strict decoder refused it: %v", b, err)
+		}
+		if !reflect.DeepEqual(fast, ref) {
+			t.Fatalf("%q:\nfast %+v\nref  %+v", b, fast, ref)
 		}
 	})
 }

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -75,8 +74,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	rc := wazero.NewRuntimeConfig().
 		// Lets a timeout stop a guest spinning in a loop: compiled code
-		// checks for a closed module at function entries and loop heads.
-		WithCloseOnContextDone(os.Getenv("AEGIS_NOTERM") == "")
+		// checks for a closed module at every loop header. It is not
+		// cheap, and wazero 1.12 has no setting to make it cheaper: each
+		// check leaves the machine code for Go and comes back (about
+		// 30 ns), and Go's WebAssembly runs a loop header on every call
+		// and every taken jump, so Go guests run several times slower
+		// (sdk/go/meta.go writes its hot path around that).
+		WithCloseOnContextDone(true)
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		var err error

@@ -283,8 +283,6 @@ func (f *Function) acquireSlot(ctx context.Context) error {
 func (f *Function) invoke(parent context.Context, req *Request) (*Response, error) {
 	ctx, cancelTimeout := context.WithTimeoutCause(parent, f.limits.timeout, ErrTimeout)
 	defer cancelTimeout()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 
 	inv := &invocation{
 		fn:   f,
@@ -298,13 +296,20 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 			Grants:    &f.cfg.Grants,
 		},
 		outputLeft: maxGuestOutput,
-		cancel:     cancel,
 	}
-	inv.ctx = withInvocation(ctx, inv)
 
 	if f.module.style == StyleCommand {
+		// Only a command's stdout can overflow the response cap mid-call
+		// and needs to stop the guest on its own; reactors skip the extra
+		// context on the hot path.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		inv.cancel = cancel
+		inv.ctx = withInvocation(ctx, inv)
 		return f.invokeCommand(ctx, inv)
 	}
+	inv.ctx = withInvocation(ctx, inv)
 
 	inst, err := f.acquire(ctx)
 	if err != nil {

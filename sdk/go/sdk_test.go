@@ -14,6 +14,7 @@ var metaSeeds = []string{
 	`{"kind":"http","headers":{"X":[]},"params":{},"query":{}}`,
 	` { "kind" : "http" , "path" : "/a\"b\\c\/d\n" } `,
 	`{}`,
+	`{"kind":"http","path":"/a-path-long-enough-for-several-words/\u00e9t\u00e9/café-\"q\"-\\/end","headers":{"User-Agent":["Mozilla/5.0 (X11; Linux x86_64)   ü"],"X-Many":["a","bb","ccc","","dddddddddddddddd"],"X-None":[]}}`,
 }
 
 func TestParseMetaAgreesWithEncodingJSON(t *testing.T) {

@@ -1,0 +1,149 @@
+package sandbox
+
+import (
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// appendRequestMeta appends the request meta document (docs/abi.md): req
+// without its body, byte for byte what encoding/json.Marshal(req) writes
+// (FuzzAppendRequestMeta checks that). It is written by hand because it
+// runs on every invocation that reads its meta, and reflection over the
+// header and query maps was the largest host-side cost of a warm call.
+func appendRequestMeta(b []byte, req *Request) []byte {
+	b = append(b, `{"kind":`...)
+	b = appendJSONString(b, req.Kind)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, req.RequestID)
+	b = appendStringField(b, "method", req.Method)
+	b = appendStringField(b, "path", req.Path)
+	if len(req.Params) > 0 {
+		b = append(b, `,"params":{`...)
+		for i, k := range sortedKeys(req.Params) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, req.Params[k])
+		}
+		b = append(b, '}')
+	}
+	b = appendListMap(b, "query", req.Query)
+	b = appendListMap(b, "headers", req.Headers)
+	b = appendStringField(b, "topic", req.Topic)
+	b = appendStringField(b, "key", req.Key)
+	b = appendStringField(b, "operation", req.Operation)
+	if req.Attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(req.Attempt), 10)
+	}
+	return append(b, '}')
+}
+
+// appendStringField appends ,"name":"s" unless s is empty (omitempty).
+func appendStringField(b []byte, name, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, s)
+}
+
+// appendListMap appends ,"name":{"k":["v",...],...} unless m is empty.
+func appendListMap(b []byte, name string, m map[string][]string) []byte {
+	if len(m) == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, `":{`...)
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		vs := m[k]
+		if vs == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '[')
+		for j, v := range vs {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// sortedKeys returns m's keys in the order encoding/json writes them.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// appendJSONString quotes s exactly as encoding/json does with its default
+// HTML escaping: <, > and & as \u00XX, invalid UTF-8 as \ufffd, and the
+// line and paragraph separators U+2028 and U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
