@@ -63,12 +63,17 @@ func TestFailingEventIsRetriedThenDeadLettered(t *testing.T) {
 	if dl.Attempts != 2 || dl.Function != "failing" || dl.Topic != "jobs.fail" || !strings.Contains(dl.Error, "function failed") && dl.Error == "" {
 		t.Errorf("dead letter: %+v", dl)
 	}
+	// The invocation records are written in the background; wait for both.
 	attempts := 0
-	_ = in.admin.Logs(ctx, client.LogQuery{App: "probe", Function: "failing", Limit: 1000}, func(r client.LogRecord) error {
-		if r.RequestID == reqID && r.Msg == "invocation failed" {
-			attempts++
-		}
-		return nil
+	eventually(t, 5*time.Second, "both failed attempts in the function log", func() bool {
+		attempts = 0
+		_ = in.admin.Logs(ctx, client.LogQuery{App: "probe", Function: "failing", Limit: 1000}, func(r client.LogRecord) error {
+			if r.RequestID == reqID && r.Msg == "invocation failed" {
+				attempts++
+			}
+			return nil
+		})
+		return attempts >= 2
 	})
 	if attempts != 2 {
 		t.Errorf("failing function ran %d times, want 2 (max_attempts)", attempts)

@@ -322,3 +322,19 @@ func TestExternalAuth(t *testing.T) {
 		})
 	}
 }
+
+func TestPublishNoAckIsStored(t *testing.T) {
+	n := openEmbedded(t, "")
+	ctx := testCtx(t)
+	name := "NOACK_" + uniq(t)
+	noErr(t, n.EnsureStream(ctx, StreamConfig{Name: name, Subjects: []string{name + ".>"}}))
+	for i := 0; i < 3; i++ {
+		noErr(t, n.PublishNoAck(name+".x", []byte{byte('a' + i)}))
+	}
+	eventually(t, 5*time.Second, func() bool {
+		msgs, err := n.StreamMessages(ctx, name, "", 10)
+		return err == nil && len(msgs) == 3 && string(msgs[2].Data) == "c"
+	}, "three unacknowledged publishes stored in order")
+	noErr(t, n.Close(ctx))
+	isErr(t, n.PublishNoAck(name+".x", nil), aegis.ErrUnavailable)
+}

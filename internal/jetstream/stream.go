@@ -121,6 +121,22 @@ func (n *Node) Publish(ctx context.Context, subject string, data []byte, headers
 	return ack.Sequence, nil
 }
 
+// PublishNoAck publishes data on subject without waiting for the stream to
+// confirm it. It is for records that are best effort by design (function
+// logs): the caller trades a confirmation round trip per record for a
+// message that, in a rare failure, is lost. A stream whose subjects match
+// stores it as usual.
+func (n *Node) PublishNoAck(subject string, data []byte) error {
+	op := "publish " + subject
+	if err := n.checkOpen(op); err != nil {
+		return err
+	}
+	if err := n.nc.Publish(subject, data); err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}
+
 // StreamMessage returns the message at seq, or aegis.ErrNotFound.
 func (n *Node) StreamMessage(ctx context.Context, stream string, seq uint64) (*Message, error) {
 	op := fmt.Sprintf("get message %s/%d", stream, seq)
