@@ -26,7 +26,8 @@ import (
 // invoking a function and acknowledged. The baseline is the same M messages
 // published the same way into a stream configured like the bus's on a node
 // of the same kind, consumed by the same consumer loop with the bus's
-// settings (durable pull consumer, 64 in flight, explicit ack waiting for
+// settings (durable pull consumer, as many in flight as the function's
+// concurrency (10 by default), explicit ack waiting for
 // the server's confirmation), whose handler only acks. What separates the
 // two is therefore exactly what the platform adds per event: the bus's
 // handling, the dispatch with its invocation record, and the invocation.
@@ -124,7 +125,7 @@ func runEvents(ctx context.Context, env *Env) ([]*Result, error) {
 	rel.RatioNote = "pipeline / raw; higher is better"
 	rel.Target = "≥ 0.5"
 	rel.Met = Met(rel.Ratio >= 0.5)
-	rel.Notes = fmt.Sprintf("%d events per round, C no-op reactor (default limits: concurrency 10), consumer with 64 in flight; "+
+	rel.Notes = fmt.Sprintf("%d events per round, C no-op reactor (default limits: concurrency 10), consumer with 10 in flight (the bus caps unacknowledged events at the function's concurrency); "+
 		"timed from the first publish to the ack floor reaching the last event; %d CPUs.", m, runtime.GOMAXPROCS(0))
 	// A round far below the median is a consumer stall (see the
 	// component notes in docs/performance.md), not noise: say how many.
@@ -362,7 +363,7 @@ func startRawEvents(ctx context.Context, env *Env) (*rawEvents, error) {
 	}
 	r.sub, err = node.Consume(context.Background(), jetstream.ConsumerConfig{
 		Stream: eventsStream, Durable: "bench_raw", FilterSubject: eventsSubject,
-		MaxDeliver: 4, AckWait: 35 * time.Second, MaxAckPending: 64, DeliverNew: true,
+		MaxDeliver: 4, AckWait: 35 * time.Second, MaxAckPending: 10, DeliverNew: true,
 	}, func(ctx context.Context, m *jetstream.Message) { _ = m.Ack(ctx) })
 	if err != nil {
 		r.close()
