@@ -28,7 +28,6 @@ echo "== go vet"
 go vet ./...
 (cd sdk/go && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./...)
 
-export AEGIS_WASM_CACHE="${AEGIS_WASM_CACHE:-${TMPDIR:-/tmp}/aegis-wasm-cache}"
 
 echo "== go test (platform)"
 go test -count=1 -timeout 12m $(go list ./... | grep -v /internal/e2e)
