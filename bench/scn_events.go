@@ -2,20 +2,24 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/server"
@@ -32,7 +36,11 @@ import (
 // two is therefore exactly what the platform adds per event: the bus's
 // handling, the dispatch with its invocation record, and the invocation.
 //
-// Both sides publish from a nats.go connection over loopback TCP, with up to
+// Both sides publish signed events (the envelope of docs/events.md, as if
+// from the app's function "source", which holds the publish grant), so
+// the subject verifies them as it would any event and the publisher's
+// signing cost is on both sides. Both publish from a nats.go connection
+// over loopback TCP, with up to
 // publishWindow publishes awaiting their acks, and are timed from the first
 // publish until the consumer's ack floor reaches the last message, read from
 // consumer info polled the same way on both. The bench reads consumer state
@@ -58,6 +66,10 @@ functions:
     source: sink.wasm
     triggers:
       - event: { topic: tick }
+  source:
+    source: sink.wasm
+    grants:
+      events: { publish: [tick] }
 `
 
 func runEvents(ctx context.Context, env *Env) ([]*Result, error) {
@@ -74,16 +86,20 @@ func runEvents(ctx context.Context, env *Env) ([]*Result, error) {
 		return nil, err
 	}
 	defer in.Close()
-	if _, err := in.Deploy(ctx, eventsApp, eventsManifest, wasm, "sink"); err != nil {
+	if _, err := in.Deploy(ctx, eventsApp, eventsManifest, wasm, "sink", "source"); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	subject, err := dialEvents(ctx, natsURL, "")
+	key, err := readEventKey(in.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	subject, err := dialEvents(ctx, natsURL, "", key)
 	if err != nil {
 		return nil, err
 	}
 	defer subject.close()
 
-	base, err := startRawEvents(ctx, env)
+	base, err := startRawEvents(ctx, env, key)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +191,20 @@ func startServerWithNATS(ctx context.Context, env *Env) (*Instance, string, erro
 	return in, "nats://" + addr, nil
 }
 
+// readEventKey reads the event signing key the server created in its data
+// directory.
+func readEventKey(dataDir string) ([]byte, error) {
+	text, err := os.ReadFile(filepath.Join(dataDir, "keys", "events.key"))
+	if err != nil {
+		return nil, fmt.Errorf("read event signing key: %w", err)
+	}
+	key, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil {
+		return nil, fmt.Errorf("read event signing key: %w", err)
+	}
+	return key, nil
+}
+
 // freePort asks the kernel for a free loopback port. Another process could
 // take it before the server binds it; on a bench machine that is unlikely
 // and shows up as a failed start, not a wrong figure.
@@ -193,13 +223,14 @@ type eventPump struct {
 	nc   *nats.Conn
 	js   natsjs.JetStream
 	cons natsjs.Consumer
-	sent int // events published so far, for unique request ids
+	key  []byte // event signing key
+	sent int    // events published so far, for unique request ids
 }
 
 // dialEvents connects to url and finds the consumer of eventsSubject:
 // durable when given, otherwise whichever consumer filters on the subject
 // (the bus names its own), waiting for it to appear after a deploy.
-func dialEvents(ctx context.Context, url, durable string) (*eventPump, error) {
+func dialEvents(ctx context.Context, url, durable string, key []byte) (*eventPump, error) {
 	nc, err := nats.Connect(url, nats.Name("aegis-bench"))
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
@@ -209,7 +240,7 @@ func dialEvents(ctx context.Context, url, durable string) (*eventPump, error) {
 		nc.Close()
 		return nil, err
 	}
-	p := &eventPump{nc: nc, js: js}
+	p := &eventPump{nc: nc, js: js, key: key}
 	deadline := time.Now().Add(10 * time.Second)
 	for p.cons == nil {
 		if p.cons, err = findConsumer(ctx, js, durable); err != nil {
@@ -293,7 +324,10 @@ func (p *eventPump) run(ctx context.Context, m int, wait time.Duration) (rate fl
 	for i := 0; i < m; i++ {
 		msg := nats.NewMsg(eventsSubject)
 		msg.Data = []byte(`{"n":` + strconv.Itoa(p.sent) + `}`)
-		msg.Header.Set("Aegis-Request-Id", fmt.Sprintf("bench-%016x", p.sent))
+		env := bus.Envelope{Producer: eventsApp + "/source@v1", RequestID: fmt.Sprintf("bench-%016x", p.sent), Hop: 1}
+		for k, v := range env.Headers(p.key, eventsSubject, msg.Data) {
+			msg.Header.Set(k, v)
+		}
 		p.sent++
 		// A busy machine can hold the window full for longer than the
 		// default 200 ms stall wait; waiting is the point, not an error.
@@ -347,7 +381,7 @@ type rawEvents struct {
 	pump *eventPump
 }
 
-func startRawEvents(ctx context.Context, env *Env) (*rawEvents, error) {
+func startRawEvents(ctx context.Context, env *Env, key []byte) (*rawEvents, error) {
 	node, err := jetstream.Open(ctx, jetstream.Config{DataDir: env.TempDir(), Listen: "127.0.0.1:0"})
 	if err != nil {
 		return nil, err
@@ -369,7 +403,7 @@ func startRawEvents(ctx context.Context, env *Env) (*rawEvents, error) {
 		r.close()
 		return nil, err
 	}
-	if r.pump, err = dialEvents(ctx, node.ClientURL(), "bench_raw"); err != nil {
+	if r.pump, err = dialEvents(ctx, node.ClientURL(), "bench_raw", key); err != nil {
 		r.close()
 		return nil, err
 	}

@@ -3,7 +3,10 @@
 // per (function, trigger), retries failed invocations with exponential
 // backoff and jitter, and moves events that keep failing to the dead-letter
 // stream with their last error. Every event carries the request id of the
-// request that started its chain.
+// request that started its chain, its producer and hop count, signed with
+// the event signing key; a trigger invokes nothing with an event that does
+// not verify, whose producer lacks the grant to publish it, or that is
+// beyond the hop limit. The package never logs the key.
 package bus
 
 import (
@@ -22,11 +25,13 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/capability"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // Streams and subjects.
@@ -58,6 +63,13 @@ type Config struct {
 	// RetryBase is the first retry delay; each further attempt doubles it
 	// (with ±50% jitter) up to RetryMax. Defaults 1s and 1m.
 	RetryBase, RetryMax time.Duration
+	// SigningKey signs every event published and verifies every event
+	// delivered; at least KeySize bytes, required. Servers sharing a NATS
+	// must share the key.
+	SigningKey []byte
+	// HopLimit is the highest hop delivered to a function (default
+	// DefaultHopLimit); events beyond it are dead-lettered.
+	HopLimit int
 }
 
 // Bus publishes events and runs triggers.
@@ -92,6 +104,12 @@ func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.HopLimit <= 0 {
+		cfg.HopLimit = DefaultHopLimit
+	}
+	if len(cfg.SigningKey) < KeySize {
+		return nil, fmt.Errorf("open bus: %w: event signing key of %d bytes, need %d", aegis.ErrInvalidArgument, len(cfg.SigningKey), KeySize)
+	}
 	if err := cfg.Node.EnsureStream(ctx, jetstream.StreamConfig{
 		Name: EventStream, Subjects: []string{eventPrefix + ">", objectPrefix + ">"},
 		MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute,
@@ -108,11 +126,8 @@ func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (
 
 // Publish implements capability.Events: grants were checked by the caller.
 func (b *Bus) Publish(ctx context.Context, c *sandbox.Caller, topic string, data []byte) error {
-	hdr := map[string]string{
-		HeaderRequestID: c.RequestID,
-		HeaderProducer:  c.App + "/" + c.Function + "@" + c.Version,
-	}
-	if _, err := b.cfg.Node.Publish(ctx, eventPrefix+c.App+"."+topic, data, hdr, ""); err != nil {
+	subject := eventPrefix + c.App + "." + topic
+	if _, err := b.cfg.Node.Publish(ctx, subject, data, b.envelope(c).Headers(b.cfg.SigningKey, subject, data), ""); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
 	return nil
@@ -121,14 +136,21 @@ func (b *Bus) Publish(ctx context.Context, c *sandbox.Caller, topic string, data
 // ObjectChanged announces a put or delete of an object to object triggers.
 func (b *Bus) ObjectChanged(ctx context.Context, c *sandbox.Caller, key, op string) error {
 	data, _ := json.Marshal(objectEvent{Key: key, Operation: op})
-	hdr := map[string]string{
-		HeaderRequestID: c.RequestID,
-		HeaderProducer:  c.App + "/" + c.Function + "@" + c.Version,
-	}
-	if _, err := b.cfg.Node.Publish(ctx, objectPrefix+c.App, data, hdr, ""); err != nil {
+	subject := objectPrefix + c.App
+	if _, err := b.cfg.Node.Publish(ctx, subject, data, b.envelope(c).Headers(b.cfg.SigningKey, subject, data), ""); err != nil {
 		return fmt.Errorf("announce object %s: %w", op, err)
 	}
 	return nil
+}
+
+// envelope is what an event published by c carries: one hop more than the
+// event c is handling, 1 outside event handlers.
+func (b *Bus) envelope(c *sandbox.Caller) Envelope {
+	return Envelope{
+		Producer:  c.App + "/" + c.Function + "@" + c.Version,
+		RequestID: c.RequestID,
+		Hop:       max(c.Hop, 0) + 1,
+	}
 }
 
 // desired is one consumer the active snapshot needs.
@@ -235,11 +257,16 @@ func (b *Bus) handler(d desired) func(context.Context, *jetstream.Message) {
 }
 
 func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
-	reqID := m.Headers[HeaderRequestID]
+	env, err := Verify(b.cfg.SigningKey, m.Subject, m.Headers, m.Data)
+	if err != nil {
+		b.reject(ctx, d, m, err)
+		return
+	}
+	reqID := env.RequestID
 	if !telemetry.ValidRequestID(reqID) {
 		reqID = telemetry.NewRequestID()
 	}
-	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Body: m.Data, Attempt: int(m.NumDelivered)}
+	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Body: m.Data, Attempt: int(m.NumDelivered), Hop: env.Hop}
 	if d.object != nil {
 		var oe objectEvent
 		if err := json.Unmarshal(m.Data, &oe); err != nil || !strings.HasPrefix(oe.Key, d.object.prefix) ||
@@ -251,12 +278,21 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 	} else {
 		req.Topic = strings.TrimPrefix(m.Subject, eventPrefix+d.app+".")
 	}
-	fn, ok := b.snap().Function(d.app, d.function)
+	snap := b.snap()
+	fn, ok := snap.Function(d.app, d.function)
 	if !ok {
 		_ = m.Nak(ctx, b.cfg.RetryBase) // trigger is being removed; leave the event for its next owner
 		return
 	}
-	_, err := b.cfg.Dispatcher.Invoke(ctx, fn, req)
+	if err := producerGranted(snap, d.app, env.Producer, req); err != nil {
+		b.reject(ctx, d, m, err)
+		return
+	}
+	if env.Hop > b.cfg.HopLimit {
+		b.reject(ctx, d, m, errHopLimit)
+		return
+	}
+	_, err = b.cfg.Dispatcher.Invoke(ctx, fn, req)
 	if err == nil {
 		if aerr := m.Ack(ctx); aerr != nil {
 			b.log.Warn("event ack failed", "request_id", reqID, "app", d.app, "function", d.function, "err", aerr)
@@ -276,6 +312,69 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		return
 	}
 	b.deadLetter(ctx, d, m, reqID, attempt, err)
+}
+
+// producerGranted checks that the producer of a verified event is a
+// function of the trigger's app in the active snapshot, and that its grants
+// allow what the event announces: a publish grant covering the topic, or an
+// object write grant covering the key. The producer's version is not
+// checked against the active one, so events in flight across a deploy, and
+// dead letters replayed later, still arrive; the grant that counts is the
+// active manifest's, so revoking it stops them.
+func producerGranted(snap *registry.Snapshot, app, producer string, req *sandbox.Request) error {
+	pApp, pFn, _, ok := parseProducer(producer)
+	if !ok || pApp != app {
+		return errUnknownProducer
+	}
+	a, ok := snap.Apps[app]
+	if !ok {
+		return errUnknownProducer
+	}
+	spec := a.Manifest.Functions[pFn]
+	if spec == nil {
+		return errUnknownProducer
+	}
+	if req.Kind == sandbox.KindObject {
+		if !matchAny(req.Key, spec.Grants.Objects.Write) {
+			return errKeyNotGranted
+		}
+		return nil
+	}
+	if !matchAny(req.Topic, spec.Grants.Events.Publish) {
+		return errTopicNotGranted
+	}
+	return nil
+}
+
+func matchAny(name string, patterns []string) bool {
+	for _, p := range patterns {
+		if capability.Match(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// reject dead-letters an event that must not reach the function, at once
+// and without retries, and records it as a security event. The request id
+// is logged only when it is well formed: a forged one is attacker input.
+func (b *Bus) reject(ctx context.Context, d desired, m *jetstream.Message, reason error) {
+	reqID := m.Headers[HeaderRequestID]
+	if !telemetry.ValidRequestID(reqID) {
+		reqID = ""
+	}
+	attrs := []slog.Attr{
+		slog.Bool(logkey.Security, true),
+		slog.String(logkey.Reason, reason.Error()),
+		slog.String(logkey.App, d.app),
+		slog.String(logkey.Function, d.function),
+		slog.String("subject", m.Subject),
+	}
+	if reqID != "" {
+		attrs = append(attrs, slog.String(logkey.RequestID, reqID))
+	}
+	b.log.LogAttrs(ctx, slog.LevelWarn, "event rejected", attrs...)
+	b.deadLetter(ctx, d, m, reqID, int(m.NumDelivered), reason)
 }
 
 // backoff returns the delay before the next attempt: base·2^(attempt-1),
@@ -301,8 +400,11 @@ func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, r
 		HeaderFunction:  d.function,
 		HeaderTopic:     strings.TrimPrefix(m.Subject, eventPrefix+d.app+"."),
 	}
-	if p := m.Headers[HeaderProducer]; p != "" {
-		hdr[HeaderProducer] = p
+	// The envelope travels unchanged, so a replayed event still verifies.
+	for _, h := range []string{HeaderProducer, HeaderHop, HeaderSignature} {
+		if v := m.Headers[h]; v != "" {
+			hdr[h] = v
+		}
 	}
 	// The message id makes a redelivery of the same failing event land once.
 	msgID := "dlq-" + d.durable + "-" + strconv.FormatUint(m.Seq, 10)
@@ -356,7 +458,9 @@ func toDeadLetter(m *jetstream.Message) DeadLetter {
 }
 
 // Replay publishes a dead-lettered event again on its original subject with
-// its request id, then removes it from the dead-letter stream.
+// its original envelope (request id, producer, hop, signature), so it
+// verifies as it did the first time, then removes it from the dead-letter
+// stream.
 func (b *Bus) Replay(ctx context.Context, id uint64) (*DeadLetter, error) {
 	m, err := b.cfg.Node.StreamMessage(ctx, DLQStream, id)
 	if err != nil {
@@ -366,9 +470,11 @@ func (b *Bus) Replay(ctx context.Context, id uint64) (*DeadLetter, error) {
 	if !strings.HasPrefix(subject, eventPrefix) && !strings.HasPrefix(subject, objectPrefix) {
 		return nil, fmt.Errorf("replay dead letter %d: %w: no original subject", id, aegis.ErrInvalidArgument)
 	}
-	hdr := map[string]string{HeaderRequestID: m.Headers[HeaderRequestID]}
-	if p := m.Headers[HeaderProducer]; p != "" {
-		hdr[HeaderProducer] = p
+	hdr := map[string]string{}
+	for _, h := range []string{HeaderRequestID, HeaderProducer, HeaderHop, HeaderSignature} {
+		if v := m.Headers[h]; v != "" {
+			hdr[h] = v
+		}
 	}
 	if _, err := b.cfg.Node.Publish(ctx, subject, m.Data, hdr, ""); err != nil {
 		return nil, fmt.Errorf("replay dead letter %d: %w", id, err)

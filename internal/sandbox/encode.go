@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -38,6 +39,17 @@ func appendRequestMeta(b []byte, req *Request) []byte {
 	if req.Attempt != 0 {
 		b = append(b, `,"attempt":`...)
 		b = strconv.AppendInt(b, int64(req.Attempt), 10)
+	}
+	if req.Identity != nil {
+		// Rare and shaped by the token's issuer: encoding/json writes it.
+		if id, err := json.Marshal(req.Identity); err == nil {
+			b = append(b, `,"identity":`...)
+			b = append(b, id...)
+		}
+	}
+	if req.Hop != 0 {
+		b = append(b, `,"hop":`...)
+		b = strconv.AppendInt(b, int64(req.Hop), 10)
 	}
 	return append(b, '}')
 }

@@ -11,8 +11,12 @@ var requestMetaSeeds = []*Request{
 		Query:   map[string][]string{"q": {"a", "b"}, "empty": {}, "nil": nil},
 		Headers: map[string][]string{"Content-Type": {"application/json"}, "X-Odd": {"\x00\x7f\b\f\n\r\t\"\\\u2028\u2029\xff\xfe é"}}},
 	{Kind: KindEvent, RequestID: "r2", Topic: "image.saved", Attempt: 3},
+	{Kind: KindEvent, RequestID: "r5", Topic: "image.saved", Attempt: 1, Hop: 16},
 	{Kind: KindObject, RequestID: "r3", Key: "images/cat.png", Operation: "put"},
 	{Kind: KindSchedule, RequestID: "r4", Attempt: -1},
+	{Kind: KindHTTP, RequestID: "r6", Identity: &Identity{Scheme: "jwt", Subject: "u<1>", Issuer: "https://id.example",
+		Claims: map[string]any{"aud": []any{"a", "b"}, "exp": float64(1700000000), "x": map[string]any{"&": nil}}}},
+	{Kind: KindHTTP, RequestID: "r7", Attempt: 1, Identity: &Identity{Scheme: "api-key", Subject: "ci"}, Hop: 2},
 	{},
 }
 
@@ -32,7 +36,7 @@ func FuzzAppendRequestMeta(f *testing.F) {
 	f.Add("http", "id", "POST", "/a", "k", "v", "Content-Type", "text/plain", 0)
 	f.Add("event", "\xff<", "", "\u2028", "\x00", "\"\\", "", "\t", 7)
 	f.Fuzz(func(t *testing.T, kind, id, method, path, k, v, hk, hv string, attempt int) {
-		req := &Request{Kind: kind, RequestID: id, Method: method, Path: path, Topic: v, Key: k, Operation: hv, Attempt: attempt,
+		req := &Request{Kind: kind, RequestID: id, Method: method, Path: path, Topic: v, Key: k, Operation: hv, Attempt: attempt, Hop: attempt / 3,
 			Params: map[string]string{k: v, v: k}, Query: map[string][]string{k: {v, hv}}, Headers: map[string][]string{hk: {hv}, k: nil}}
 		want, err := json.Marshal(req)
 		if err != nil {

@@ -293,6 +293,7 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 			Function:  f.cfg.Function,
 			Version:   f.cfg.Version,
 			RequestID: req.RequestID,
+			Hop:       req.Hop,
 			Grants:    &f.cfg.Grants,
 		},
 		outputLeft: maxGuestOutput,

@@ -15,7 +15,10 @@ type Caller struct {
 	Function  string
 	Version   string
 	RequestID string
-	Grants    *manifest.Grants
+	// Hop is the hop of the event being handled (0 outside events); what
+	// the function publishes carries Hop+1.
+	Hop    int
+	Grants *manifest.Grants
 }
 
 // FetchRequest is an outbound HTTP request asked for by a guest.

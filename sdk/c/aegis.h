@@ -46,7 +46,8 @@ extern "C" {
 #define AEGIS_LOG_ERROR 3
 
 /* The invocation: request meta is JSON (kind, request_id, method, path,
- * params, query, headers, topic, key, operation, attempt); the body is raw.
+ * params, query, headers, topic, key, operation, attempt, hop); the body
+ * is raw.
  * The *_read calls copy at most len bytes and return how many they copied. */
 AEGIS_IMPORT("request_meta_len") int32_t aegis_request_meta_len(void);
 AEGIS_IMPORT("request_meta_read") int32_t aegis_request_meta_read(void *buf, uint32_t len);
