@@ -4,6 +4,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +45,7 @@ type Server struct {
 	scheduler  *schedule.Scheduler
 	gateway    *gateway.Gateway
 
+	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
 	gatewaySrv         *http.Server
 	adminSrv           *http.Server
@@ -75,8 +78,8 @@ func (c Config) WithDefaults() Config {
 // New validates cfg and returns a server that has not started yet.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.WithDefaults()
-	if cfg.NATSURL != "" && cfg.NATSListen != "" {
-		return nil, errors.New("configure server: --nats and --nats-listen exclude each other")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2)}, nil
 }
@@ -92,6 +95,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}()
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("start: create data dir: %w", err)
+	}
+	// Certificates before anything slow: a wrong path should not wait for
+	// JetStream to recover its streams.
+	if s.tls, err = serverTLS(s.cfg, time.Now()); err != nil {
+		return fmt.Errorf("start: %w", err)
 	}
 	token, created, err := auth.LoadOrCreateAdminToken(filepath.Join(s.cfg.DataDir, "admin.token"))
 	if err != nil {
@@ -125,6 +133,10 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	webhookBucket, err := s.node.Bucket(ctx, "aegis_webhook_secrets", jetstream.BucketOptions{History: 1, Description: "webhook signing secrets"})
+	if err != nil {
+		return err
+	}
 	invocations, err := s.node.Bucket(ctx, "aegis_invocations", jetstream.BucketOptions{History: 1, TTL: time.Hour, Description: "async invocation results"})
 	if err != nil {
 		return err
@@ -138,8 +150,15 @@ func (s *Server) wire(ctx context.Context) error {
 	}
 	s.dispatcher = dispatch.New(s.logs, s.log)
 	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
+	eventKey, created, err := loadEventKey(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if created {
+		s.log.Info("event signing key created", "file", filepath.Join(s.cfg.DataDir, eventKeyFile))
+	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
-		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax}, snapshot); err != nil {
+		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey}, snapshot); err != nil {
 		return err
 	}
 	host, err := capability.New(capability.Config{
@@ -171,11 +190,13 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	keys := auth.NewKeys(keyBucket)
+	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
 	s.gateway = gateway.New(gateway.Config{
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
+		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets),
 		Async: gateway.NewAsyncStore(invocations), Logger: s.log,
 	})
-	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log})
+	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.log)
 	s.adminSrv = newHTTPServer(api, s.log)
 	return nil
@@ -200,6 +221,13 @@ func (s *Server) listen() error {
 	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
 		return fmt.Errorf("start admin API: %w", err)
 	}
+	s.gatewaySrv.Handler = withHeaders(s.gatewaySrv.Handler, gatewayHeaders(s.tls != nil))
+	s.adminSrv.Handler = withHeaders(s.adminSrv.Handler, adminHeaders(s.tls != nil))
+	if s.tls != nil {
+		// Serve with ServeTLS below, which also offers HTTP/2 through ALPN.
+		s.gatewaySrv.TLSConfig = s.tls.Clone()
+		s.adminSrv.TLSConfig = s.tls.Clone()
+	}
 	go func() { s.serveErr <- serve(s.gatewaySrv, s.gatewayLn) }()
 	go func() { s.serveErr <- serve(s.adminSrv, s.adminLn) }()
 	s.log.Info("aegis started", "gateway", s.GatewayURL(), "admin", s.AdminURL(), "data", s.cfg.DataDir)
@@ -207,30 +235,57 @@ func (s *Server) listen() error {
 }
 
 func serve(srv *http.Server, ln net.Listener) error {
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// GatewayURL is the base URL of the gateway listener, e.g. http://127.0.0.1:8080.
-func (s *Server) GatewayURL() string {
-	if s.gatewayLn == nil {
-		return ""
-	}
-	return "http://" + s.gatewayLn.Addr().String()
-}
+// GatewayURL is the base URL of the gateway listener, e.g.
+// http://127.0.0.1:8080, or https://… when the server serves TLS.
+func (s *Server) GatewayURL() string { return s.baseURL(s.gatewayLn) }
 
 // AdminURL is the base URL of the admin listener.
-func (s *Server) AdminURL() string {
-	if s.adminLn == nil {
+func (s *Server) AdminURL() string { return s.baseURL(s.adminLn) }
+
+func (s *Server) baseURL(ln net.Listener) string {
+	if ln == nil {
 		return ""
 	}
-	return "http://" + s.adminLn.Addr().String()
+	if s.tls != nil {
+		return "https://" + ln.Addr().String()
+	}
+	return "http://" + ln.Addr().String()
+}
+
+// Certificate is the certificate both listeners present, or nil when the
+// server serves plain HTTP. A client in the same process (aegis up) trusts
+// exactly this certificate.
+func (s *Server) Certificate() *x509.Certificate {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Certificates[0].Leaf
 }
 
 // AdminToken is the admin bearer token (also in DataDir/admin.token).
 func (s *Server) AdminToken() string { return s.token }
+
+// NATSURL is the URL other processes can reach this server's NATS at: the
+// embedded server's listener when NATSListen is set, the external URL in
+// use, or "" when the embedded server has no port (the default).
+func (s *Server) NATSURL() string {
+	if s.node == nil {
+		return ""
+	}
+	return s.node.ClientURL()
+}
 
 // Close drains in-flight work (bounded by DrainTimeout) and stops everything.
 // It is safe to call twice.
