@@ -6,7 +6,8 @@ import (
 
 // WithDefaults returns a deep copy of m with every unset value filled in:
 // limits from the Default constants, isolation "reuse", three delivery
-// attempts for events, api-key auth on every route not marked public, and
+// attempts for events, api-key auth on every route not marked public, RS256
+// and 60s of skew for jwt, the Aegis-Signature header for hmac, and
 // both put and delete for object triggers. m itself is not changed, so the
 // manifest as written can still be shown or stored.
 func (m *Manifest) WithDefaults() *Manifest {
@@ -24,7 +25,18 @@ func (m *Manifest) WithDefaults() *Manifest {
 			switch {
 			case t.HTTP != nil:
 				if !t.HTTP.Public && len(t.HTTP.Auth) == 0 {
-					t.HTTP.Auth = []string{"api-key"}
+					t.HTTP.Auth = []string{AuthAPIKey}
+				}
+				if j := t.HTTP.JWT; j != nil {
+					if len(j.Algorithms) == 0 {
+						j.Algorithms = slices.Clone(DefaultJWTAlgorithms)
+					}
+					if j.Skew == 0 {
+						j.Skew = Duration(DefaultJWTSkew)
+					}
+				}
+				if h := t.HTTP.HMAC; h != nil && h.Header == "" {
+					h.Header = DefaultHMACHeader
 				}
 			case t.Event != nil:
 				if t.Event.MaxAttempts == 0 {
@@ -86,6 +98,15 @@ func (t Trigger) clone() Trigger {
 	if t.HTTP != nil {
 		h := *t.HTTP
 		h.Auth = slices.Clone(h.Auth)
+		if h.JWT != nil {
+			j := *h.JWT
+			j.Algorithms = slices.Clone(j.Algorithms)
+			h.JWT = &j
+		}
+		if h.HMAC != nil {
+			m := *h.HMAC
+			h.HMAC = &m
+		}
 		t.HTTP = &h
 	}
 	if t.Event != nil {

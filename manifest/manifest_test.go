@@ -177,7 +177,7 @@ func TestParseBad(t *testing.T) {
 		{"partial param", withFunction("    triggers:\n      - http: { method: GET, path: \"/a{id}\" }\n"), `segment "a{id}" may contain only`},
 		{"bad param", withFunction("    triggers:\n      - http: { method: GET, path: \"/{1id}\" }\n"), `invalid parameter "{1id}"`},
 		{"duplicate param", withFunction("    triggers:\n      - http: { method: GET, path: \"/{id}/x/{id}\" }\n"), `duplicate parameter "id"`},
-		{"unsupported auth", withFunction("    triggers:\n      - http: { method: GET, path: /, auth: [jwt] }\n"), `aegis.yaml:6: functions.f.triggers[0].http.auth[0]: unsupported auth scheme "jwt"`},
+		{"unsupported auth", withFunction("    triggers:\n      - http: { method: GET, path: /, auth: [oauth] }\n"), `aegis.yaml:6: functions.f.triggers[0].http.auth[0]: unsupported auth scheme "oauth" (use api-key, jwt or hmac)`},
 		{"duplicate auth", withFunction("    triggers:\n      - http: { method: GET, path: /, auth: [api-key, api-key] }\n"), `http.auth[1]: duplicate auth scheme "api-key"`},
 		{"public with auth", withFunction("    triggers:\n      - http: { method: GET, path: /, auth: [api-key], public: true }\n"), "functions.f.triggers[0].http.public: a public route cannot also list auth schemes"},
 		{
@@ -248,7 +248,7 @@ functions:
   f:
     source: ""
     triggers:
-      - http: { method: GET, path: x, auth: [jwt] }
+      - http: { method: GET, path: x, auth: [oauth] }
       - http: "oops"
     limits:
       timeout: 2x
@@ -263,7 +263,7 @@ functions:
 		`aegis.yaml:1: app: invalid app name "Demo": use 1-63 lowercase letters, digits and '-', starting with a letter`,
 		`aegis.yaml:4: functions.f.source: source is required (a directory or a .wasm file)`,
 		`aegis.yaml:6: functions.f.triggers[0].http.path: path "x" must start with "/"`,
-		`aegis.yaml:6: functions.f.triggers[0].http.auth[0]: unsupported auth scheme "jwt"`,
+		`aegis.yaml:6: functions.f.triggers[0].http.auth[0]: unsupported auth scheme "oauth" (use api-key, jwt or hmac)`,
 		`aegis.yaml:7: functions.f.triggers[1].http: expected a mapping, got "oops"`,
 		`aegis.yaml:9: functions.f.limits.timeout: invalid duration "2x"`,
 		`aegis.yaml:10: functions.f.limits.memory: memory must be between 1MiB and 4GiB, got 1KiB`,

@@ -39,13 +39,52 @@ type Trigger struct {
 }
 
 // HTTPTrigger routes METHOD PATH to the function. Path segments may be
-// "{param}". Auth lists accepted schemes ("api-key" is the default and the
-// only one today); Public opts out of authentication entirely.
+// "{param}". Auth lists accepted schemes ("api-key", the default, "jwt" and
+// "hmac"); a request that satisfies any one of them is let in. JWT and HMAC
+// configure the schemes of the same name and are required when Auth lists
+// them. Public opts out of authentication entirely.
 type HTTPTrigger struct {
-	Method string   `yaml:"method" json:"method"`
-	Path   string   `yaml:"path" json:"path"`
-	Auth   []string `yaml:"auth,omitempty" json:"auth,omitempty"`
-	Public bool     `yaml:"public,omitempty" json:"public,omitempty"`
+	Method string    `yaml:"method" json:"method"`
+	Path   string    `yaml:"path" json:"path"`
+	Auth   []string  `yaml:"auth,omitempty" json:"auth,omitempty"`
+	Public bool      `yaml:"public,omitempty" json:"public,omitempty"`
+	JWT    *JWTAuth  `yaml:"jwt,omitempty" json:"jwt,omitempty"`
+	HMAC   *HMACAuth `yaml:"hmac,omitempty" json:"hmac,omitempty"`
+}
+
+// Authentication schemes an HTTP trigger may list in Auth.
+const (
+	AuthAPIKey = "api-key" // Authorization: Bearer aegis_… (an API key)
+	AuthJWT    = "jwt"     // Authorization: Bearer <JWT> from an OpenID Connect issuer
+	AuthHMAC   = "hmac"    // a signed webhook: HMAC-SHA256 of timestamp and body
+)
+
+// JWTAuth accepts bearer JWTs signed by an OpenID Connect issuer. Keys come
+// from the issuer's JWKS, found by discovery; only asymmetric algorithms
+// are accepted, so a token can never be checked with a public key used as
+// an HMAC secret.
+type JWTAuth struct {
+	// Issuer is the exact "iss" of accepted tokens and the base of
+	// {issuer}/.well-known/openid-configuration. https, or http on a
+	// loopback address (127.0.0.1, [::1]) for local testing.
+	Issuer string `yaml:"issuer" json:"issuer"`
+	// Audience must be one of the token's "aud" values.
+	Audience string `yaml:"audience" json:"audience"`
+	// Algorithms accepted in the token header; default [RS256].
+	Algorithms []string `yaml:"algorithms,omitempty" json:"algorithms,omitempty"`
+	// Skew is the clock difference tolerated on exp, nbf and iat; default 60s.
+	Skew Duration `yaml:"skew,omitempty" json:"skew,omitempty"`
+}
+
+// HMACAuth accepts webhooks signed with a secret of the app, created with
+// `aegis webhook-secrets create APP NAME` (the secret itself never appears
+// in a manifest).
+type HMACAuth struct {
+	// Secret names the app's webhook secret.
+	Secret string `yaml:"secret" json:"secret"`
+	// Header carries "t=<unix seconds>,v1=<hex HMAC-SHA256>"; default
+	// Aegis-Signature.
+	Header string `yaml:"header,omitempty" json:"header,omitempty"`
 }
 
 // EventTrigger consumes a topic with a durable consumer.
@@ -109,7 +148,13 @@ const (
 	DefaultMaxBody     = 6 << 20
 	DefaultMaxResponse = 6 << 20
 	DefaultMaxAttempts = 3
+	DefaultJWTSkew     = 60 * time.Second
+	DefaultHMACHeader  = "Aegis-Signature"
 )
+
+// DefaultJWTAlgorithms are the algorithms a jwt route accepts when its
+// manifest names none: RS256, which every OpenID Connect issuer supports.
+var DefaultJWTAlgorithms = []string{"RS256"}
 
 // Duration is a time.Duration written as "2s", "150ms".
 type Duration time.Duration

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -198,8 +199,8 @@ func (v *validator) http(path string, h *HTTPTrigger) {
 	for i, a := range h.Auth {
 		p := fmt.Sprintf("%s.auth[%d]", path, i)
 		switch {
-		case a != "api-key":
-			v.add(p, "unsupported auth scheme %q", a)
+		case a != AuthAPIKey && a != AuthJWT && a != AuthHMAC:
+			v.add(p, "unsupported auth scheme %q (use %s, %s or %s)", a, AuthAPIKey, AuthJWT, AuthHMAC)
 		case seen[a]:
 			v.add(p, "duplicate auth scheme %q", a)
 		}
@@ -207,6 +208,22 @@ func (v *validator) http(path string, h *HTTPTrigger) {
 	}
 	if h.Public && len(h.Auth) > 0 {
 		v.add(path+".public", "a public route cannot also list auth schemes")
+	}
+	switch {
+	case h.JWT != nil && !seen[AuthJWT]:
+		v.add(path+".jwt", "jwt is set but auth does not list %q", AuthJWT)
+	case h.JWT == nil && seen[AuthJWT]:
+		v.add(path+".jwt", "auth lists %q: set jwt (issuer, audience)", AuthJWT)
+	case h.JWT != nil:
+		v.jwt(path+".jwt", h.JWT)
+	}
+	switch {
+	case h.HMAC != nil && !seen[AuthHMAC]:
+		v.add(path+".hmac", "hmac is set but auth does not list %q", AuthHMAC)
+	case h.HMAC == nil && seen[AuthHMAC]:
+		v.add(path+".hmac", "auth lists %q: set hmac (secret)", AuthHMAC)
+	case h.HMAC != nil:
+		v.hmac(path+".hmac", h.HMAC)
 	}
 	if methodOK && err == nil {
 		key := h.Method + " " + route
@@ -217,6 +234,111 @@ func (v *validator) http(path string, h *HTTPTrigger) {
 		}
 	}
 }
+
+// jwtAlgorithms are the signature algorithms a jwt route may accept: all
+// asymmetric, so the key that checks a token can never be the issuer's
+// public key misused as an HMAC secret.
+var jwtAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+const maxJWTSkew = 5 * time.Minute
+
+func (v *validator) jwt(path string, j *JWTAuth) {
+	if err := CheckIssuer(j.Issuer); err != nil {
+		v.add(path+".issuer", "%s", err.Error())
+	}
+	switch {
+	case j.Audience == "":
+		v.add(path+".audience", "audience is required (the \"aud\" your issuer puts in tokens for this app)")
+	case len(j.Audience) > 256 || hasControl(j.Audience) || !utf8.ValidString(j.Audience):
+		v.add(path+".audience", "audience must be at most 256 printable characters")
+	}
+	seen := map[string]bool{}
+	for i, a := range j.Algorithms {
+		p := fmt.Sprintf("%s.algorithms[%d]", path, i)
+		switch {
+		case strings.EqualFold(a, "none"):
+			v.add(p, "algorithm %q is refused: unsigned tokens prove nothing", a)
+		case len(a) > 2 && strings.EqualFold(a[:2], "HS"):
+			v.add(p, "algorithm %q is refused: HMAC would use a shared secret, and an issuer's public key must never be one (use one of %s)", a, strings.Join(jwtAlgorithms, ", "))
+		case !slices.Contains(jwtAlgorithms, a):
+			v.add(p, "unsupported algorithm %q (use one of %s)", a, strings.Join(jwtAlgorithms, ", "))
+		case seen[a]:
+			v.add(p, "duplicate algorithm %q", a)
+		}
+		seen[a] = true
+	}
+	if j.Skew < 0 || j.Skew.Std() > maxJWTSkew {
+		v.add(path+".skew", "skew must be between 0 and %s, got %s", maxJWTSkew, j.Skew)
+	}
+}
+
+// CheckIssuer accepts an OpenID Connect issuer URL: https with a host and
+// no query, fragment or user info; or http on a loopback IP address, so a
+// test provider on 127.0.0.1 works while nothing else travels in clear.
+// The same rule applies to the jwks_uri that discovery returns.
+func CheckIssuer(s string) error {
+	if s == "" {
+		return errors.New("issuer is required (an https URL)")
+	}
+	if len(s) > 512 || hasControl(s) {
+		return errors.New("issuer must be an https URL of at most 512 characters")
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("issuer %q is not an absolute URL", s)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Errorf("issuer %q may not have user info, a query or a fragment", s)
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http":
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && a.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("issuer %q must use https (plain http only on 127.0.0.1 or [::1])", s)
+	default:
+		return fmt.Errorf("issuer %q must use https", s)
+	}
+}
+
+// secretNameRE is the rule for webhook secret names, which become a token of
+// a storage key.
+var secretNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// CheckAppName reports whether name is a valid app name.
+func CheckAppName(name string) error {
+	if !nameRE.MatchString(name) {
+		return errors.New(nameRule)
+	}
+	return nil
+}
+
+// CheckSecretName reports whether name is a valid webhook secret name.
+func CheckSecretName(name string) error {
+	if !secretNameRE.MatchString(name) {
+		return errors.New("use 1-64 letters, digits, '_' and '-'")
+	}
+	return nil
+}
+
+func (v *validator) hmac(path string, h *HMACAuth) {
+	switch err := CheckSecretName(h.Secret); {
+	case h.Secret == "":
+		v.add(path+".secret", "secret is required (the name of a webhook secret of the app)")
+	case err != nil:
+		v.add(path+".secret", "invalid secret name %q: %s", h.Secret, err.Error())
+	}
+	if h.Header != "" {
+		switch {
+		case len(h.Header) > 64 || !headerNameRE.MatchString(h.Header):
+			v.add(path+".header", "invalid header name %q: use up to 64 letters, digits and '-'", h.Header)
+		case strings.EqualFold(h.Header, "Authorization") || strings.EqualFold(h.Header, "Content-Type") || strings.EqualFold(h.Header, "Content-Length"):
+			v.add(path+".header", "header %q cannot carry a signature", h.Header)
+		}
+	}
+}
+
+var headerNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
 
 // routePattern checks an HTTP path and returns it with every parameter
 // written as "{}", so "/e/{id}" and "/e/{name}" are seen as the same route.

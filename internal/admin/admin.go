@@ -28,13 +28,15 @@ import (
 
 // Config wires the admin API.
 type Config struct {
-	Token      string
-	Registry   *registry.Registry
-	Keys       *auth.Keys
-	Bus        *bus.Bus
-	Logs       *funclog.Log
-	Dispatcher *dispatch.Dispatcher
-	Logger     *slog.Logger
+	Token    string
+	Registry *registry.Registry
+	Keys     *auth.Keys
+	// WebhookSecrets sign the requests of routes whose auth lists "hmac".
+	WebhookSecrets *auth.WebhookSecrets
+	Bus            *bus.Bus
+	Logs           *funclog.Log
+	Dispatcher     *dispatch.Dispatcher
+	Logger         *slog.Logger
 }
 
 // API is the admin http.Handler.
@@ -65,6 +67,7 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/keys", a.createKey)
 	a.handle("GET /v1/keys", a.listKeys)
 	a.handle("DELETE /v1/keys/{name}", a.revokeKey)
+	a.handle("POST /v1/apps/{app}/webhook-secrets/{name}", a.createWebhookSecret)
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", a.invoke)
 	a.handle("GET /v1/logs", a.logs)
 	a.handle("GET /v1/dlq", a.dlq)
@@ -313,6 +316,25 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error 
 	}
 	a.log.Info("api key created", "key_name", req.Name)
 	writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name, "key": key})
+	return nil
+}
+
+// createWebhookSecret makes a signing secret for an app's hmac routes and
+// answers it once. The app need not be deployed yet, so a secret can exist
+// before the manifest that names it.
+func (a *API) createWebhookSecret(w http.ResponseWriter, r *http.Request, _ string) error {
+	app, name := r.PathValue("app"), r.PathValue("name")
+	secret, err := a.cfg.WebhookSecrets.Create(r.Context(), app, name)
+	switch {
+	case errors.Is(err, aegis.ErrConflict):
+		return &userError{http.StatusConflict, "app " + strconv.Quote(app) + " already has a webhook secret named " + strconv.Quote(name)}
+	case errors.Is(err, aegis.ErrInvalidArgument):
+		return &userError{http.StatusBadRequest, "app must be a valid app name and the secret name 1-64 characters of A-Z a-z 0-9 _ -"}
+	case err != nil:
+		return err
+	}
+	a.log.Info("webhook secret created", "app", app, "secret_name", name)
+	writeJSON(w, http.StatusCreated, map[string]string{"app": app, "name": name, "secret": secret})
 	return nil
 }
 

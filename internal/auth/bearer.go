@@ -13,7 +13,13 @@ const MaxBearerLen = 512
 // token68 characters, so it can hold no spaces, control bytes or quotes by the
 // time anyone logs a reason next to it.
 func ParseBearer(header string) (string, bool) {
-	if len(header) > MaxBearerLen {
+	return ParseBearerMax(header, MaxBearerLen)
+}
+
+// ParseBearerMax is ParseBearer with a cap of its own, for tokens longer
+// than API keys: a JWT route accepts headers up to MaxJWTLen.
+func ParseBearerMax(header string, maxLen int) (string, bool) {
+	if len(header) > maxLen {
 		return "", false
 	}
 	h := strings.TrimSpace(header)

@@ -15,6 +15,23 @@ const (
 	ReasonUnknownKey  = "unknown key"
 	ReasonWrongSecret = "wrong secret"
 	ReasonRevoked     = "revoked"
+
+	// JWT (ReasonMalformed and ReasonUnknownKey serve as well).
+	ReasonAlgNone         = "alg none"
+	ReasonKeyConfusion    = "key confusion"
+	ReasonAlgNotAllowed   = "algorithm not allowed"
+	ReasonUnknownKid      = "unknown kid"
+	ReasonBadSignature    = "bad signature"
+	ReasonExpired         = "expired"
+	ReasonNotYetValid     = "not yet valid"
+	ReasonWrongAudience   = "wrong audience"
+	ReasonWrongIssuer     = "wrong issuer"
+	ReasonMissingClaim    = "missing claim"
+	ReasonTokenTooLong    = "token too long"
+	ReasonUnknownSecret   = "unknown webhook secret"
+	ReasonReplayed        = "replayed"
+	ReasonStaleTimestamp  = "stale timestamp"
+	ReasonFutureTimestamp = "timestamp in the future"
 )
 
 // verifyError is ErrUnauthenticated with its cause attached. Its message is
@@ -32,10 +49,26 @@ var (
 	errUnknownKey  = &verifyError{ReasonUnknownKey}
 	errWrongSecret = &verifyError{ReasonWrongSecret}
 	errRevoked     = &verifyError{ReasonRevoked}
+
+	errAlgNone         = &verifyError{ReasonAlgNone}
+	errKeyConfusion    = &verifyError{ReasonKeyConfusion}
+	errAlgNotAllowed   = &verifyError{ReasonAlgNotAllowed}
+	errUnknownKid      = &verifyError{ReasonUnknownKid}
+	errBadSignature    = &verifyError{ReasonBadSignature}
+	errExpired         = &verifyError{ReasonExpired}
+	errNotYetValid     = &verifyError{ReasonNotYetValid}
+	errWrongAudience   = &verifyError{ReasonWrongAudience}
+	errWrongIssuer     = &verifyError{ReasonWrongIssuer}
+	errMissingClaim    = &verifyError{ReasonMissingClaim}
+	errTokenTooLong    = &verifyError{ReasonTokenTooLong}
+	errUnknownSecret   = &verifyError{ReasonUnknownSecret}
+	errReplayed        = &verifyError{ReasonReplayed}
+	errStaleTimestamp  = &verifyError{ReasonStaleTimestamp}
+	errFutureTimestamp = &verifyError{ReasonFutureTimestamp}
 )
 
 // Reason returns why a verification failed ("malformed", "unknown key",
-// "wrong secret", "revoked"), for the security log only — never for the
+// "expired", "replayed", ...), for the security log only — never for the
 // client. It returns "" for nil and for errors that are not verification
 // failures (a store outage, say).
 func Reason(err error) string {

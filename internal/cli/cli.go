@@ -106,6 +106,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.functionsCommand(),
 		c.routesCommand(),
 		c.keysCommand(),
+		c.webhookSecretsCommand(),
 		c.dlqCommand(),
 		c.versionCommand(),
 	)
@@ -132,7 +133,8 @@ func addOutputFlag(cmd *cobra.Command, f *format) {
 }
 
 // adminClient returns a client for the admin API named by AEGIS_URL with
-// the token from AEGIS_TOKEN or, failing that, the data directory.
+// the token from AEGIS_TOKEN or, failing that, the data directory, trusting
+// the CAs clientOptions adds.
 func (c *cli) adminClient() (*client.Client, error) {
 	url := c.env("AEGIS_URL")
 	if url == "" {
@@ -142,7 +144,11 @@ func (c *cli) adminClient() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(url, token), nil
+	opts, err := c.clientOptions(strings.TrimSpace(c.env("AEGIS_TOKEN")) == "")
+	if err != nil {
+		return nil, err
+	}
+	return client.New(url, token, opts...), nil
 }
 
 // adminToken prefers the environment so that a remote server can be used
@@ -177,5 +183,5 @@ func errorMessage(err error) string {
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		msg += "\n  is the server running? Start one with `aegis server`, or set AEGIS_URL."
 	}
-	return msg
+	return msg + tlsHint(err)
 }

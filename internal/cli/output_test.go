@@ -197,21 +197,25 @@ func TestCurlCommand(t *testing.T) {
 		{Method: "GET", Path: "/entries/{id}", App: "d"},
 		{Method: "GET", Path: "/other", App: "other"},
 	}
-	got := curlCommand("http://127.0.0.1:8080/", "KEY", "d", routes)
+	got := curlCommand("http://127.0.0.1:8080/", "", "KEY", "d", routes)
 	want := "curl -H 'Authorization: Bearer KEY' 'http://127.0.0.1:8080/entries/{id}'"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	got = curlCommand("http://h", "KEY", "d", routes[:1])
+	got = curlCommand("http://h", "", "KEY", "d", routes[:1])
 	want = "curl -X POST -H 'Authorization: Bearer KEY' -H 'Content-Type: application/json' -d '{}' http://h/entries"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	got = curlCommand("http://h", "KEY", "d", []client.Route{{Method: "GET", Path: "/ping", App: "d", Public: true}})
+	got = curlCommand("http://h", "", "KEY", "d", []client.Route{{Method: "GET", Path: "/ping", App: "d", Public: true}})
 	if want := "curl http://h/ping"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if got := curlCommand("http://h", "KEY", "none", routes); got != "" {
+	got = curlCommand("https://h", "dir/.aegis/tls/cert.pem", "KEY", "d", []client.Route{{Method: "GET", Path: "/ping", App: "d", Public: true}})
+	if want := "curl --cacert dir/.aegis/tls/cert.pem https://h/ping"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := curlCommand("http://h", "", "KEY", "none", routes); got != "" {
 		t.Errorf("app without routes: got %q, want empty", got)
 	}
 }

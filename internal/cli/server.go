@@ -39,6 +39,9 @@ const (
 func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	fs.StringVar(&cfg.HTTPAddr, "http", defaultHTTPAddr, "gateway listen address (host:0 picks a free port)")
 	fs.StringVar(&cfg.AdminAddr, "admin", defaultAdminAddr, "admin API listen address (host:0 picks a free port)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS on both listeners with this certificate (PEM, chain after the leaf)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
+	fs.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS with a self-signed certificate kept in DATA/tls (development)")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", "", "also expose the embedded NATS on this address (default: in-process only)")
 	fs.StringVar(&cfg.NATSURL, "nats", "", "use the external NATS at this URL instead of the embedded one")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "credentials file for the external NATS")
@@ -62,6 +65,7 @@ The admin token is written to DATA/admin.token (mode 0600). SIGINT or SIGTERM
 drains in-flight work for up to --drain-timeout, then stops.`,
 		Example: `  aegis server
   aegis server --data /var/lib/aegis --http 0.0.0.0:8080
+  aegis server --tls-cert /etc/aegis/cert.pem --tls-key /etc/aegis/key.pem
   aegis server --nats nats://nats.internal:4222 --nats-creds aegis.creds --nats-ca ca.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -143,7 +147,7 @@ one), print the gateway URL, the key and a curl example, then serve until Ctrl-C
 				return err
 			}
 			return runServer(cmd.Context(), cfg, c.stderr, func(ctx context.Context, s *server.Server) error {
-				return c.upReady(ctx, s, cfg.DataDir, manifestPath, arts)
+				return c.upReady(ctx, s, cfg, manifestPath, arts)
 			})
 		},
 	}
@@ -152,8 +156,9 @@ one), print the gateway URL, the key and a curl example, then serve until Ctrl-C
 }
 
 // upReady deploys to the freshly started server and prints how to call it.
-func (c *cli) upReady(ctx context.Context, s *server.Server, dataDir, manifestPath string, arts []build.Artifact) error {
-	ac := client.New(s.AdminURL(), s.AdminToken())
+func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, manifestPath string, arts []build.Artifact) error {
+	dataDir := cfg.DataDir
+	ac := localClient(s)
 	res, err := deploy(ctx, ac, manifestPath, arts, c.stderr)
 	if err != nil {
 		return err
@@ -166,13 +171,20 @@ func (c *cli) upReady(ctx context.Context, s *server.Server, dataDir, manifestPa
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
-	try := curlCommand(s.GatewayURL(), key.Key, res.App, routes)
+	caFile := ""
+	if cfg.TLSSelfSigned {
+		caFile = server.SelfSignedCertFile(dataDir)
+	}
+	try := curlCommand(s.GatewayURL(), caFile, key.Key, res.App, routes)
 	if try == "" && len(res.Functions) > 0 {
 		try = fmt.Sprintf("AEGIS_URL=%s aegis --data %s invoke %s %s -d '{}'",
 			s.AdminURL(), shellQuote(dataDir), res.App, res.Functions[0])
 	}
 	fmt.Fprintf(c.stdout, "\n%s %s is up.\n\n", res.App, res.Version)
 	fmt.Fprintf(c.stdout, "  gateway  %s\n", s.GatewayURL())
+	if caFile != "" {
+		fmt.Fprintf(c.stdout, "  CA cert  %s  (self-signed; curl --cacert, or AEGIS_CA_CERT for the CLI)\n", caFile)
+	}
 	fmt.Fprintf(c.stdout, "  API key  %s  (name %q)\n\n", key.Key, key.Name)
 	if try != "" {
 		fmt.Fprintf(c.stdout, "Try:\n  %s\n\n", try)
@@ -214,8 +226,9 @@ func freshKey(ctx context.Context, ac *client.Client, name string) (*client.NewK
 }
 
 // curlCommand is a curl of one of the app's routes, a GET when there is one
-// since it needs no body, or "" when the app has no HTTP route.
-func curlCommand(gatewayURL, key, app string, routes []client.Route) string {
+// since it needs no body, or "" when the app has no HTTP route. caFile, when
+// set, is the certificate curl must trust.
+func curlCommand(gatewayURL, caFile, key, app string, routes []client.Route) string {
 	var pick *client.Route
 	for i := range routes {
 		r := &routes[i]
@@ -231,6 +244,9 @@ func curlCommand(gatewayURL, key, app string, routes []client.Route) string {
 	}
 	var b strings.Builder
 	b.WriteString("curl")
+	if caFile != "" {
+		b.WriteString(" --cacert " + shellQuote(caFile))
+	}
 	if pick.Method != "GET" {
 		b.WriteString(" -X " + pick.Method)
 	}

@@ -136,15 +136,30 @@ type instance struct {
 
 func startServer(t testing.TB, dataDir string) *instance {
 	t.Helper()
+	return startServerWith(t, dataDir, nil)
+}
+
+// startServerWith is startServer with the configuration changed by adjust
+// (when not nil) before the server starts. With TLS the admin client trusts
+// the server's certificate.
+func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) *instance {
+	t.Helper()
 	logs := &logBuffer{}
 	guard := &egressGuard{allowed: map[string]bool{}}
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		Logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RetryBase: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		// A NATS port lets a test write into the streams as an outsider
+		// would (envelope_test.go).
+		NATSListen: "127.0.0.1:0",
+		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RetryBase:  50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		EgressDial: guard.dial, EgressResolver: testResolver,
 		DrainTimeout: 5 * time.Second,
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
@@ -153,8 +168,12 @@ func startServer(t testing.TB, dataDir string) *instance {
 	if err := srv.Start(ctx); err != nil {
 		t.Fatalf("start server: %v", err)
 	}
+	var opts []client.Option
+	if cert := srv.Certificate(); cert != nil {
+		opts = append(opts, client.WithHTTPClient(trustingClient(cert)))
+	}
 	return &instance{
-		srv: srv, admin: client.New(srv.AdminURL(), srv.AdminToken()), gateway: srv.GatewayURL(),
+		srv: srv, admin: client.New(srv.AdminURL(), srv.AdminToken(), opts...), gateway: srv.GatewayURL(),
 		dataDir: dataDir, logs: logs, egress: guard,
 	}
 }

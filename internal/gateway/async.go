@@ -12,6 +12,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // ResultStore keeps async invocation results (a JetStream KV bucket with a TTL).
@@ -69,15 +70,25 @@ func (a *AsyncStore) get(ctx context.Context, id string) (*AsyncResult, error) {
 	return &s.AsyncResult, nil
 }
 
-func ownerOf(ident *auth.Identity) string {
-	if ident == nil {
+// ownerOf names who may read an async result. An API key's name is checked
+// by serveInternal; "jwt:…" and "hmac:…" owners match no key name (names
+// cannot hold ':'), so those results cannot be read back by anyone yet,
+// which is safer than readable by everyone.
+func ownerOf(ident *sandbox.Identity) string {
+	switch {
+	case ident == nil:
 		return "" // public route: anyone holding the id may read the result
+	case ident.Scheme == manifest.AuthAPIKey:
+		return ident.Subject
+	case ident.Scheme == manifest.AuthJWT:
+		return "jwt:" + ident.Issuer + " " + ident.Subject
+	default:
+		return ident.Scheme + ":" + ident.Subject
 	}
-	return ident.KeyName
 }
 
 // startAsync answers 202 at once and runs the invocation in the background.
-func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, fn *registry.Function, req *sandbox.Request, ident *auth.Identity) {
+func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, fn *registry.Function, req *sandbox.Request, ident *sandbox.Identity) {
 	if g.cfg.Async == nil {
 		writeError(w, http.StatusNotImplemented, "asynchronous invocation is not enabled", reqID)
 		return

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,12 +22,15 @@ import (
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // Config wires a Gateway.
 type Config struct {
 	Snapshot   func() *registry.Snapshot
 	Keys       *auth.Keys
+	JWT        *auth.JWTVerifier // for routes whose auth lists "jwt"
+	Webhooks   *auth.Webhooks    // for routes whose auth lists "hmac"
 	Dispatcher *dispatch.Dispatcher
 	Async      *AsyncStore
 	Logger     *slog.Logger
@@ -87,19 +91,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found", reqID)
 		return
 	}
-	var ident *auth.Identity
+	var ident *sandbox.Identity
+	var body []byte
 	if !rt.Public {
-		if ident = g.authenticate(w, r, reqID, rt); ident == nil {
+		// A signed webhook's body is read (within max_body) to check its
+		// signature; other schemes are settled before the body is read.
+		if ident, body, ok = g.authenticate(w, r, reqID, rt, fn); !ok {
 			return
 		}
 	}
-	body, ok := g.readBody(w, r, reqID, fn)
-	if !ok {
-		return
+	if body == nil {
+		if body, ok = g.readBody(w, r, reqID, fn); !ok {
+			return
+		}
 	}
 	req := &sandbox.Request{
 		Kind: sandbox.KindHTTP, RequestID: reqID, Method: r.Method, Path: r.URL.Path,
-		Params: params, Headers: forwardHeaders(r.Header), Body: body,
+		Params: params, Headers: forwardHeaders(r.Header, rt), Body: body, Identity: ident,
 	}
 	if r.URL.RawQuery != "" {
 		// URL.Query allocates a map even for an empty query; the guest
@@ -122,35 +130,115 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeResponse(w, resp)
 }
 
-// authenticate returns the caller's identity, or answers 401 and returns nil.
-// Every failure looks the same to the client; the reason goes to the log.
-func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route) *auth.Identity {
-	token, ok := auth.ParseBearer(r.Header.Get("Authorization"))
-	var ident *auth.Identity
-	var err error
-	if !ok {
-		err = auth.ErrUnauthenticated
-	} else {
-		ident, err = g.cfg.Keys.Verify(r.Context(), token)
-	}
-	if err == nil {
-		return ident
+// authenticate returns the caller's identity, or answers and returns false.
+// The route's schemes are tried in the order it lists them, each only if
+// the request carries its kind of credential; the first that verifies lets
+// the request in. Every refusal looks the same to the client (401); the
+// reason goes to the security log. A scheme that cannot verify at all (the
+// key store or the issuer's keys unavailable) answers 503: fail closed.
+// When an hmac check had to read the body, it is returned.
+func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route, fn *registry.Function) (*sandbox.Identity, []byte, bool) {
+	schemes := rt.Auth
+	if len(schemes) == 0 {
+		schemes = defaultAuth
 	}
 	reason := "missing credentials"
-	if ok {
+	var unavailable error
+	for _, scheme := range schemes {
+		ident, body, tried, err := g.verify(w, r, reqID, rt, fn, scheme)
+		if !tried {
+			continue
+		}
+		if err == nil {
+			return ident, body, true
+		}
+		if errors.Is(err, errBodyAnswered) {
+			return nil, nil, false
+		}
+		if !errors.Is(err, auth.ErrUnauthenticated) {
+			unavailable = err
+			continue
+		}
 		reason = auth.Reason(err)
+		if len(schemes) > 1 {
+			reason = scheme + ": " + reason
+		}
 	}
-	if !errors.Is(err, auth.ErrUnauthenticated) {
-		// The key store failed: fail closed, but as unavailable, not as a bad key.
-		g.log.Error("authentication unavailable", "request_id", reqID, "err", err)
+	if unavailable != nil {
+		g.log.Error("authentication unavailable", "request_id", reqID, "app", rt.App, "function", rt.Function, "err", unavailable)
 		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
-		return nil
+		return nil, nil, false
 	}
 	g.log.Warn("authentication failed", "security", true, "request_id", reqID, "app", rt.App,
 		"function", rt.Function, "reason", reason, "remote", r.RemoteAddr, "method", r.Method, "path", rt.Path)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis"`)
 	writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
-	return nil
+	return nil, nil, false
+}
+
+var defaultAuth = []string{manifest.AuthAPIKey}
+
+// errBodyAnswered: reading a webhook's body failed and the answer (413,
+// 400) has been written.
+var errBodyAnswered = errors.New("request answered while reading the body")
+
+// verify checks one scheme. tried is false when the request carries no
+// credential of that kind.
+func (g *Gateway) verify(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route, fn *registry.Function, scheme string) (ident *sandbox.Identity, body []byte, tried bool, err error) {
+	ctx := r.Context()
+	switch scheme {
+	case manifest.AuthAPIKey:
+		token, ok := auth.ParseBearer(r.Header.Get("Authorization"))
+		if !ok || (auth.LooksLikeJWT(token) && slices.Contains(rt.Auth, manifest.AuthJWT)) {
+			return nil, nil, false, nil
+		}
+		id, err := g.cfg.Keys.Verify(ctx, token)
+		if err != nil {
+			return nil, nil, true, err
+		}
+		return &sandbox.Identity{Scheme: scheme, Subject: id.KeyName}, nil, true, nil
+	case manifest.AuthJWT:
+		token, ok := auth.ParseBearerMax(r.Header.Get("Authorization"), auth.MaxJWTLen)
+		if !ok || rt.JWT == nil || g.cfg.JWT == nil ||
+			(!auth.LooksLikeJWT(token) && slices.Contains(rt.Auth, manifest.AuthAPIKey)) {
+			return nil, nil, false, nil
+		}
+		c := rt.JWT
+		id, err := g.cfg.JWT.Verify(ctx, token, auth.JWTConfig{
+			Issuer: c.Issuer, Audience: c.Audience, Algorithms: c.Algorithms, Skew: c.Skew.Std(),
+		})
+		if err != nil {
+			return nil, nil, true, err
+		}
+		return &sandbox.Identity{Scheme: scheme, Subject: id.Subject, Issuer: id.Issuer, Claims: id.Claims}, nil, true, nil
+	case manifest.AuthHMAC:
+		header := r.Header.Get(signatureHeader(rt))
+		if header == "" || rt.HMAC == nil || g.cfg.Webhooks == nil {
+			return nil, nil, false, nil
+		}
+		// The timestamp is checked before the body is read, so a stale or
+		// unsigned request costs no read.
+		if _, err := g.cfg.Webhooks.CheckTimestamp(header); err != nil {
+			return nil, nil, true, err
+		}
+		body, ok := g.readBody(w, r, reqID, fn)
+		if !ok {
+			return nil, nil, true, errBodyAnswered
+		}
+		if err := g.cfg.Webhooks.Verify(ctx, rt.App, rt.HMAC.Secret, header, body); err != nil {
+			return nil, nil, true, err
+		}
+		return &sandbox.Identity{Scheme: scheme, Subject: rt.HMAC.Secret}, body, true, nil
+	}
+	return nil, nil, false, nil
+}
+
+// signatureHeader is the header a route's webhook signature travels in.
+func signatureHeader(rt *route.Route) string {
+	if rt.HMAC != nil && rt.HMAC.Header != "" {
+		return rt.HMAC.Header
+	}
+	return manifest.DefaultHMACHeader
 }
 
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, reqID string, fn *registry.Function) ([]byte, bool) {
@@ -199,11 +287,13 @@ var hopHeaders = map[string]bool{
 }
 
 // forwardHeaders copies request headers for the guest, minus hop-by-hop
-// headers and the caller's credentials: functions never see platform keys.
-func forwardHeaders(h http.Header) map[string][]string {
+// headers and the caller's credentials: functions never see platform keys,
+// bearer tokens or webhook signatures, only the identity verified from them.
+func forwardHeaders(h http.Header, rt *route.Route) map[string][]string {
+	sig := http.CanonicalHeaderKey(signatureHeader(rt))
 	out := make(map[string][]string, len(h))
 	for k, v := range h {
-		if hopHeaders[k] || k == "Authorization" || k == HeaderAsync {
+		if hopHeaders[k] || k == "Authorization" || k == HeaderAsync || k == sig || k == manifest.DefaultHMACHeader {
 			continue
 		}
 		out[k] = v

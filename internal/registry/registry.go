@@ -402,7 +402,8 @@ func (r *Registry) withApp(app *App) (*Snapshot, error) {
 				if t.HTTP == nil {
 					continue
 				}
-				routes = append(routes, route.Route{Method: t.HTTP.Method, Path: t.HTTP.Path, App: a.Name, Function: fn, Public: t.HTTP.Public, Auth: t.HTTP.Auth})
+				routes = append(routes, route.Route{Method: t.HTTP.Method, Path: t.HTTP.Path, App: a.Name, Function: fn, Public: t.HTTP.Public, Auth: t.HTTP.Auth,
+					JWT: t.HTTP.JWT, HMAC: t.HTTP.HMAC})
 			}
 		}
 	}

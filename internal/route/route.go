@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // MaxPathLen is the longest request path Match considers; longer ones are
@@ -38,6 +39,11 @@ type Route struct {
 	Public bool
 	// Auth lists the credential kinds the route accepts (e.g. "api-key").
 	Auth []string
+	// JWT and HMAC configure the "jwt" and "hmac" kinds when Auth lists
+	// them. The table never looks at them; they travel with the route so
+	// the gateway finds them with the match.
+	JWT  *manifest.JWTAuth
+	HMAC *manifest.HMACAuth
 }
 
 // owner names a route for error messages.

@@ -20,6 +20,18 @@ type Request struct {
 	Header    http.Header
 	Body      []byte
 	RequestID string // the correlation id; include it in logs and errors
+	// Identity is the caller as the platform verified it; nil on a public
+	// route. The credential itself (API key, token, signature) is never
+	// passed to the function.
+	Identity *Identity
+}
+
+// Identity is a verified caller.
+type Identity struct {
+	Scheme  string         `json:"scheme"`            // "api-key", "jwt" or "hmac"
+	Subject string         `json:"subject,omitempty"` // the key's name, the token's "sub", or the webhook secret's name
+	Issuer  string         `json:"issuer,omitempty"`  // jwt: the token's "iss"
+	Claims  map[string]any `json:"claims,omitempty"`  // jwt: every claim of the verified token
 }
 
 // Response is what an HTTP handler answers. Status 0 means 200.
@@ -37,6 +49,7 @@ type Event struct {
 	Key       string // object: the object key
 	Operation string // object: "put" or "delete"
 	Attempt   int    // event: 1 for the first delivery
+	Hop       int    // event, object: events in the chain so far, 1 for one published outside an event handler
 	RequestID string
 }
 
@@ -109,6 +122,8 @@ type requestMeta struct {
 	Key       string              `json:"key"`
 	Operation string              `json:"operation"`
 	Attempt   int                 `json:"attempt"`
+	Hop       int                 `json:"hop"`
+	Identity  *Identity           `json:"identity"`
 }
 
 // handle serves one invocation: the body of the exported aegis_handle.
@@ -156,6 +171,7 @@ func dispatch(meta *requestMeta, body []byte) int32 {
 			Header:    http.Header(meta.Headers),
 			Body:      body,
 			RequestID: meta.RequestID,
+			Identity:  meta.Identity,
 		})
 		return respond(resp)
 	case eventHandler != nil:
@@ -166,6 +182,7 @@ func dispatch(meta *requestMeta, body []byte) int32 {
 			Key:       meta.Key,
 			Operation: meta.Operation,
 			Attempt:   meta.Attempt,
+			Hop:       meta.Hop,
 			RequestID: meta.RequestID,
 		})
 		if err != nil {

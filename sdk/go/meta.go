@@ -85,7 +85,12 @@ func parseMeta(b []byte, m *requestMeta) bool {
 			case "attempt":
 				bit = 1 << 10
 				m.Attempt, ok = s.int()
+			case "hop":
+				bit = 1 << 11
+				m.Hop, ok = s.int()
 			default:
+				// Including "identity": nested values of any shape, which
+				// encoding/json decodes.
 				return false
 			}
 			// A repeated field merges maps in encoding/json; leave that to it.

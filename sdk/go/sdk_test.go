@@ -10,6 +10,7 @@ import (
 var metaSeeds = []string{
 	`{"kind":"http","request_id":"r1","method":"POST","path":"/items/7","params":{"id":"7"},"query":{"q":["a","b"]},"headers":{"Content-Type":["application/json"]}}`,
 	`{"kind":"event","request_id":"r2","topic":"image.saved","attempt":3}`,
+	`{"kind":"event","request_id":"r5","topic":"image.saved","attempt":1,"hop":16}`,
 	`{"kind":"object","request_id":"r3","key":"images/\u00e9\u003c.png","operation":"put"}`,
 	`{"kind":"http","headers":{"X":[]},"params":{},"query":{}}`,
 	` { "kind" : "http" , "path" : "/a\"b\\c\/d\n" } `,
@@ -152,10 +153,10 @@ func TestDispatchEvent(t *testing.T) {
 	defer func() { httpHandler, eventHandler = nil, nil }()
 	var got *Event
 	HandleEvent(func(e *Event) error { got = e; return nil })
-	if code := dispatch(&requestMeta{Kind: "event", Topic: "t", Attempt: 2, RequestID: "r"}, []byte("d")); code != 0 {
+	if code := dispatch(&requestMeta{Kind: "event", Topic: "t", Attempt: 2, Hop: 3, RequestID: "r"}, []byte("d")); code != 0 {
 		t.Fatalf("code %d", code)
 	}
-	if got.Topic != "t" || got.Attempt != 2 || string(got.Data) != "d" || got.RequestID != "r" {
+	if got.Topic != "t" || got.Attempt != 2 || got.Hop != 3 || string(got.Data) != "d" || got.RequestID != "r" {
 		t.Fatalf("event = %+v", got)
 	}
 	HandleEvent(func(*Event) error { return errors.New("no") })

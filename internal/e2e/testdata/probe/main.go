@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,12 @@ func init() {
 		}
 		if strings.HasPrefix(ev.Topic, "jobs.fail") {
 			return errors.New("this event always fails")
+		}
+		// loop.ping and loop.pong bounce an event back and forth forever,
+		// unless the platform stops the chain.
+		if next, ok := map[string]string{"loop.ping": "loop.pong", "loop.pong": "loop.ping"}[ev.Topic]; ok {
+			aegis.Log("info", "loop hop "+strconv.Itoa(ev.Hop))
+			return aegis.Publish(next, ev.Data)
 		}
 		return aegis.KV("events").Put(ev.RequestID, ev.Data)
 	})
@@ -114,6 +121,8 @@ func handle(r *aegis.Request) *aegis.Response {
 		return aegis.JSON(200, map[string]any{"env": os.Environ(), "args": os.Args, "fs": fsErr == nil || dirErr == nil})
 	case "headers":
 		return aegis.JSON(200, r.Header)
+	case "identity":
+		return aegis.JSON(200, r.Identity)
 	}
 	return aegis.Error(404, "unknown op")
 }

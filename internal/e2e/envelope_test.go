@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/telemetry"
+)
+
+// outsider connects to the server's NATS as any process that can reach
+// its port would, and writes straight into the event stream.
+func outsider(t *testing.T, in *instance) *jetstream.Node {
+	t.Helper()
+	url := in.srv.NATSURL()
+	if url == "" {
+		t.Fatal("the test server's NATS has no port")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := jetstream.Open(ctx, jetstream.Config{URL: url})
+	if err != nil {
+		t.Fatalf("connect to %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	return n
+}
+
+// eventKey reads the server's event signing key, which a test uses to
+// build events that verify but must still be refused for other reasons.
+func eventKey(t *testing.T, in *instance) []byte {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(in.dataDir, "keys", "events.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func deadLetterOf(t *testing.T, in *instance, reqID, function string) (client.DeadLetter, bool) {
+	t.Helper()
+	list, err := in.admin.DLQ(context.Background(), "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list {
+		if d.RequestID == reqID && d.Function == function {
+			return d, true
+		}
+	}
+	return client.DeadLetter{}, false
+}
+
+// invoked reports whether fn has an invocation record under reqID.
+func invoked(t *testing.T, in *instance, fn, reqID string) bool {
+	t.Helper()
+	found := false
+	err := in.admin.Logs(context.Background(), client.LogQuery{App: "probe", Function: fn, Limit: 2000}, func(r client.LogRecord) error {
+		found = found || r.RequestID == reqID
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
+	in, key := sharedServer(t)
+	nc := outsider(t, in)
+	signingKey := eventKey(t, in)
+	ctx := context.Background()
+
+	const topicSubject = "aegis.ev.probe.ok.topic" // listener's trigger
+	const objectSubject = "aegis.obj.probe"        // watcher's trigger
+	signed := func(producer string, hop int) func(subject, reqID string, data []byte) map[string]string {
+		return func(subject, reqID string, data []byte) map[string]string {
+			return bus.Envelope{Producer: producer, RequestID: reqID, Hop: hop}.Headers(signingKey, subject, data)
+		}
+	}
+	forged := make([]byte, 32)
+	_, _ = rand.Read(forged)
+	tests := []struct {
+		name     string
+		subject  string
+		function string // the trigger's function
+		data     string
+		headers  func(subject, reqID string, data []byte) map[string]string
+		reason   string // "" means delivered
+	}{
+		{
+			name: "unsigned", subject: topicSubject, function: "listener", data: `{"forged":1}`,
+			headers: func(_, reqID string, _ []byte) map[string]string {
+				return map[string]string{bus.HeaderRequestID: reqID, bus.HeaderProducer: "probe/probe@v1", bus.HeaderHop: "1"}
+			},
+			reason: "unsigned event",
+		},
+		{
+			name: "made-up signature", subject: topicSubject, function: "listener", data: `{"forged":2}`,
+			headers: func(_, reqID string, _ []byte) map[string]string {
+				return map[string]string{bus.HeaderRequestID: reqID, bus.HeaderProducer: "probe/probe@v1", bus.HeaderHop: "1",
+					bus.HeaderSignature: "v1=" + base64.RawURLEncoding.EncodeToString(forged)}
+			},
+			reason: "signature mismatch",
+		},
+		{
+			name: "signed with another key", subject: topicSubject, function: "listener", data: `{"forged":3}`,
+			headers: func(subject, reqID string, data []byte) map[string]string {
+				return bus.Envelope{Producer: "probe/probe@v1", RequestID: reqID, Hop: 1}.Headers(forged, subject, data)
+			},
+			reason: "signature mismatch",
+		},
+		{
+			name: "producer without the publish grant", subject: topicSubject, function: "listener", data: `{"forged":4}`,
+			headers: signed("probe/open@v1", 1), reason: "producer not granted topic",
+		},
+		{
+			name: "producer that does not exist", subject: topicSubject, function: "listener", data: `{"forged":5}`,
+			headers: signed("probe/ghost@v1", 1), reason: "unknown producer",
+		},
+		{
+			name: "beyond the hop limit", subject: topicSubject, function: "listener", data: `{"forged":6}`,
+			headers: signed("probe/probe@v1", bus.DefaultHopLimit+1), reason: "hop limit exceeded",
+		},
+		{
+			name: "unsigned object event", subject: objectSubject, function: "watcher",
+			data: `{"key":"ok/watched/forged.txt","operation":"put"}`,
+			headers: func(_, reqID string, _ []byte) map[string]string {
+				return map[string]string{bus.HeaderRequestID: reqID}
+			},
+			reason: "unsigned event",
+		},
+		{
+			name: "object event from a producer without the write grant", subject: objectSubject, function: "watcher",
+			data:    `{"key":"ok/watched/forged.txt","operation":"put"}`,
+			headers: signed("probe/listener@v1", 1), reason: "producer not granted object key",
+		},
+		{
+			name: "signed by a granted producer", subject: topicSubject, function: "listener", data: `{"signed":1}`,
+			headers: signed("probe/probe@v1", bus.DefaultHopLimit),
+		},
+	}
+	ids := make([]string, len(tests))
+	for i, tc := range tests {
+		ids[i] = telemetry.NewRequestID()
+		data := []byte(tc.data)
+		if _, err := nc.Publish(ctx, tc.subject, data, tc.headers(tc.subject, ids[i], data), ""); err != nil {
+			t.Fatalf("%s: publish: %v", tc.name, err)
+		}
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reqID := ids[i]
+			if tc.reason == "" {
+				eventually(t, 10*time.Second, "the signed event to be delivered", func() bool {
+					o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": reqID})
+					return o.OK && o.Value == tc.data
+				})
+				return
+			}
+			var dl client.DeadLetter
+			eventually(t, 10*time.Second, "the event in the dead-letter stream", func() bool {
+				var ok bool
+				dl, ok = deadLetterOf(t, in, reqID, tc.function)
+				return ok
+			})
+			if dl.Error != tc.reason || dl.Attempts != 1 {
+				t.Errorf("dead letter: %+v, want error %q after 1 attempt", dl, tc.reason)
+			}
+			// It was dead-lettered instead of invoked, so nothing ran.
+			if o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": reqID}); o.OK {
+				t.Errorf("the function ran with the event: %+v", o)
+			}
+			if invoked(t, in, tc.function, reqID) {
+				t.Errorf("%s has an invocation record for the event", tc.function)
+			}
+			lines := in.logs.lines(`"event rejected"`, reqID)
+			if len(lines) == 0 {
+				t.Fatalf("no security log line for %s", reqID)
+			}
+			l := lines[0]
+			if l["security"] != true || l["level"] != "WARN" || l["reason"] != tc.reason || l["app"] != "probe" ||
+				l["function"] != tc.function || l["subject"] != tc.subject || l["request_id"] != reqID {
+				t.Errorf("security log line: %v", l)
+			}
+		})
+	}
+}
+
+func TestEventLoopStopsAtHopLimit(t *testing.T) {
+	in, key := sharedServer(t)
+	ctx := context.Background()
+	// probe starts the chain on loop.ping; ping answers on loop.pong, pong
+	// on loop.ping, and so on, until the platform stops it.
+	o, reqID := probe(t, in.gateway, key, "probe", "publish", map[string]any{"topic": "loop.ping", "value": "ball"})
+	if !o.OK {
+		t.Fatalf("publish: %s", o.Error)
+	}
+	var dl client.DeadLetter
+	eventually(t, 20*time.Second, "the loop to be stopped", func() bool {
+		var ok bool
+		dl, ok = deadLetterOf(t, in, reqID, "ping") // hop 17 is pong's answer, on loop.ping
+		return ok
+	})
+	if dl.Error != "hop limit exceeded" || dl.Topic != "loop.ping" {
+		t.Errorf("dead letter: %+v", dl)
+	}
+	if lines := in.logs.lines(`"event rejected"`, `"hop limit exceeded"`, reqID); len(lines) == 0 || lines[0]["security"] != true {
+		t.Errorf("no security log line for the stopped loop: %v", lines)
+	}
+
+	// Every hop up to the limit ran once: 16 log lines "loop hop n", n = 1..16.
+	hops := func() map[string]int {
+		seen := map[string]int{}
+		for _, fn := range []string{"ping", "pong"} {
+			err := in.admin.Logs(ctx, client.LogQuery{App: "probe", Function: fn, Limit: 2000}, func(r client.LogRecord) error {
+				if r.RequestID == reqID && strings.HasPrefix(r.Msg, "loop hop ") {
+					seen[strings.TrimPrefix(r.Msg, "loop hop ")]++
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return seen
+	}
+	var seen map[string]int
+	eventually(t, 5*time.Second, "the log lines of all 16 hops", func() bool {
+		seen = hops()
+		return len(seen) >= bus.DefaultHopLimit
+	})
+	for n := 1; n <= bus.DefaultHopLimit; n++ {
+		if c := seen[strconv.Itoa(n)]; c != 1 {
+			t.Errorf("hop %d ran %d times", n, c)
+		}
+	}
+	if len(seen) != bus.DefaultHopLimit {
+		t.Errorf("hops run: %v, want 1..%d", seen, bus.DefaultHopLimit)
+	}
+
+	// A replayed dead letter keeps its signed envelope: it verifies again and
+	// is stopped again by the hop limit, not refused as forged.
+	if err := in.admin.ReplayDLQ(ctx, dl.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the replayed event to come back", func() bool {
+		list, _ := in.admin.DLQ(ctx, "probe")
+		for _, d := range list {
+			if d.RequestID == reqID && d.ID != dl.ID {
+				if d.Error != "hop limit exceeded" {
+					t.Fatalf("replayed dead letter: %+v", d)
+				}
+				return true
+			}
+		}
+		return false
+	})
+}
