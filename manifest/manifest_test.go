@@ -180,6 +180,9 @@ func TestParseBad(t *testing.T) {
 		{"unsupported auth", withFunction("    triggers:\n      - http: { method: GET, path: /, auth: [oauth] }\n"), `aegis.yaml:6: functions.f.triggers[0].http.auth[0]: unsupported auth scheme "oauth" (use api-key, jwt or hmac)`},
 		{"duplicate auth", withFunction("    triggers:\n      - http: { method: GET, path: /, auth: [api-key, api-key] }\n"), `http.auth[1]: duplicate auth scheme "api-key"`},
 		{"public with auth", withFunction("    triggers:\n      - http: { method: GET, path: /, auth: [api-key], public: true }\n"), "functions.f.triggers[0].http.public: a public route cannot also list auth schemes"},
+		{"public with rule", withFunction("    triggers:\n      - http: { method: GET, path: /, public: true, rule: 'true' }\n"), "aegis.yaml:6: functions.f.triggers[0].http.rule: a public route has no identity to check: remove rule or public"},
+		{"blank rule", withFunction("    triggers:\n      - http: { method: GET, path: /, rule: '  ' }\n"), "functions.f.triggers[0].http.rule: rule is empty"},
+		{"long rule", withFunction("    triggers:\n      - http: { method: GET, path: /, rule: '" + strings.Repeat("a", MaxRuleLen+1) + "' }\n"), "functions.f.triggers[0].http.rule: rule is longer than 4096 bytes"},
 		{
 			"route claimed twice in one function",
 			withFunction("    triggers:\n      - http: { method: GET, path: \"/a/{id}\" }\n      - http: { method: get, path: \"/a/{name}\" }\n"),

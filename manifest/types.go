@@ -42,7 +42,9 @@ type Trigger struct {
 // "{param}". Auth lists accepted schemes ("api-key", the default, "jwt" and
 // "hmac"); a request that satisfies any one of them is let in. JWT and HMAC
 // configure the schemes of the same name and are required when Auth lists
-// them. Public opts out of authentication entirely.
+// them. Public opts out of authentication entirely. Rule, when set, is a CEL
+// expression over request and identity that must be true for an
+// authenticated request to reach the function (docs/identity.md).
 type HTTPTrigger struct {
 	Method string    `yaml:"method" json:"method"`
 	Path   string    `yaml:"path" json:"path"`
@@ -50,7 +52,11 @@ type HTTPTrigger struct {
 	Public bool      `yaml:"public,omitempty" json:"public,omitempty"`
 	JWT    *JWTAuth  `yaml:"jwt,omitempty" json:"jwt,omitempty"`
 	HMAC   *HMACAuth `yaml:"hmac,omitempty" json:"hmac,omitempty"`
+	Rule   string    `yaml:"rule,omitempty" json:"rule,omitempty"`
 }
+
+// MaxRuleLen caps an HTTP trigger's rule.
+const MaxRuleLen = 4 << 10
 
 // Authentication schemes an HTTP trigger may list in Auth.
 const (

@@ -209,6 +209,17 @@ func (v *validator) http(path string, h *HTTPTrigger) {
 	if h.Public && len(h.Auth) > 0 {
 		v.add(path+".public", "a public route cannot also list auth schemes")
 	}
+	// The rule itself is compiled at deploy (internal/policy); here only
+	// what needs no CEL.
+	switch {
+	case h.Rule == "":
+	case h.Public:
+		v.add(path+".rule", "a public route has no identity to check: remove rule or public")
+	case len(h.Rule) > MaxRuleLen:
+		v.add(path+".rule", "rule is longer than %d bytes", MaxRuleLen)
+	case strings.TrimSpace(h.Rule) == "":
+		v.add(path+".rule", "rule is empty")
+	}
 	switch {
 	case h.JWT != nil && !seen[AuthJWT]:
 		v.add(path+".jwt", "jwt is set but auth does not list %q", AuthJWT)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/policy"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/manifest"
@@ -89,6 +90,14 @@ type App struct {
 	// modules are compiled once per distinct module of the version, shared
 	// by every function running it, and closed after those functions.
 	modules []*sandbox.Module
+	// rules are the compiled authorization rules of the version's HTTP
+	// triggers, by function and trigger index.
+	rules map[ruleKey]*policy.Rule
+}
+
+type ruleKey struct {
+	function string
+	trigger  int
 }
 
 // Function is one function of an active app version.
@@ -340,6 +349,13 @@ func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) 
 	// Functions sharing a module share its compiled form: decoding and
 	// keeping a module costs megabytes, and apps often run one module as
 	// several functions.
+	// Rules are compiled first: they are cheap, and a typo in one should
+	// not wait for every module to compile.
+	rules, err := compileRules(ver)
+	if err != nil {
+		return nil, err
+	}
+	app.rules = rules
 	compiled := map[string]*sandbox.Module{}
 	for _, name := range ver.Manifest.FunctionNames() {
 		spec := ver.Manifest.Functions[name]
@@ -361,6 +377,26 @@ func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) 
 		app.Functions[name] = &Function{App: ver.App, Spec: spec, Version: label, SHA256: sum, Instance: inst}
 	}
 	return app, nil
+}
+
+// compileRules compiles the authorization rule of every HTTP trigger that
+// has one. A rule that does not compile is aegis.ErrInvalidArgument, named
+// by file and field like a manifest error.
+func compileRules(ver *versionRecord) (map[ruleKey]*policy.Rule, error) {
+	rules := map[ruleKey]*policy.Rule{}
+	for _, name := range ver.Manifest.FunctionNames() {
+		for i, t := range ver.Manifest.Functions[name].Triggers {
+			if t.HTTP == nil || t.HTTP.Rule == "" {
+				continue
+			}
+			rule, err := policy.Compile(t.HTTP.Rule)
+			if err != nil {
+				return nil, fmt.Errorf("%s: functions.%s.triggers[%d].http.rule: %w", ver.File, name, i, err)
+			}
+			rules[ruleKey{name, i}] = rule
+		}
+	}
+	return rules, nil
 }
 
 // module returns the compiled module with the given sum, compiling it on
@@ -398,12 +434,12 @@ func (r *Registry) withApp(app *App) (*Snapshot, error) {
 	for _, name := range sortedKeys(apps) {
 		a := apps[name]
 		for _, fn := range a.Manifest.FunctionNames() {
-			for _, t := range a.Manifest.Functions[fn].Triggers {
+			for i, t := range a.Manifest.Functions[fn].Triggers {
 				if t.HTTP == nil {
 					continue
 				}
 				routes = append(routes, route.Route{Method: t.HTTP.Method, Path: t.HTTP.Path, App: a.Name, Function: fn, Public: t.HTTP.Public, Auth: t.HTTP.Auth,
-					JWT: t.HTTP.JWT, HMAC: t.HTTP.HMAC})
+					JWT: t.HTTP.JWT, HMAC: t.HTTP.HMAC, Rule: a.rules[ruleKey{fn, i}]})
 			}
 		}
 	}

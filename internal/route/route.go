@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/policy"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -44,6 +45,10 @@ type Route struct {
 	// the gateway finds them with the match.
 	JWT  *manifest.JWTAuth
 	HMAC *manifest.HMACAuth
+	// Rule, when set, must allow an authenticated request before it
+	// reaches the function. Like JWT and HMAC it only travels with the
+	// route; a compiled rule is immutable and safe to share.
+	Rule *policy.Rule
 }
 
 // owner names a route for error messages.
