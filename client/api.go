@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // Health reports whether the admin API answers. It needs no token.
@@ -112,11 +113,37 @@ func (c *Client) Routes(ctx context.Context) ([]Route, error) {
 // CreateKey creates an API key for the gateway. The answer is the only time
 // the key is shown. It fails with ErrConflict when the name is taken.
 func (c *Client) CreateKey(ctx context.Context, name string) (*NewKey, error) {
+	return c.CreateKeyWithOptions(ctx, name, KeyOptions{})
+}
+
+// CreateKeyWithOptions is CreateKey for a key limited to some apps or
+// functions, with an expiry or with labels.
+func (c *Client) CreateKeyWithOptions(ctx context.Context, name string, opts KeyOptions) (*NewKey, error) {
 	var out NewKey
 	in := struct {
-		Name string `json:"name"`
-	}{name}
+		Name      string            `json:"name"`
+		Scopes    []string          `json:"scopes,omitempty"`
+		ExpiresIn string            `json:"expires_in,omitempty"`
+		Labels    map[string]string `json:"labels,omitempty"`
+	}{Name: name, Scopes: opts.Scopes, Labels: opts.Labels}
+	if opts.ExpiresIn > 0 {
+		in.ExpiresIn = opts.ExpiresIn.String()
+	}
 	if err := c.call(ctx, http.MethodPost, "/v1/keys", in, &out, http.StatusCreated, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RotateKey gives the named key a new secret, returned this once. The old
+// secret keeps working for overlap, then is refused. It fails with
+// ErrNotFound when there is no such key and ErrConflict when it is revoked.
+func (c *Client) RotateKey(ctx context.Context, name string, overlap time.Duration) (*NewKey, error) {
+	var out NewKey
+	in := struct {
+		Overlap string `json:"overlap"`
+	}{overlap.String()}
+	if err := c.call(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(name)+"/rotate", in, &out, http.StatusCreated, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return &out, nil

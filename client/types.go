@@ -62,6 +62,30 @@ type Key struct {
 	CreatedAt time.Time  `json:"created_at"`
 	Revoked   bool       `json:"revoked"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Scopes are the apps ("app") and functions ("app/function") the key
+	// may call; empty means all.
+	Scopes     []string          `json:"scopes,omitempty"`
+	ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
+	Expired    bool              `json:"expired,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	LastUsedAt *time.Time        `json:"last_used_at,omitempty"`
+	// Previous is the secret a rotation replaced, while it still works.
+	Previous *KeyGeneration `json:"previous,omitempty"`
+}
+
+// KeyGeneration is the previous secret of a rotated key.
+type KeyGeneration struct {
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// KeyOptions narrow a new API key. The zero value makes a key that may call
+// every API-key route and never expires.
+type KeyOptions struct {
+	Scopes    []string          // "app" or "app/function"
+	ExpiresIn time.Duration     // 0: never
+	Labels    map[string]string // notes for people; they grant nothing
 }
 
 // DeadLetter is an event that exhausted its delivery attempts.

@@ -67,6 +67,7 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/keys", a.createKey)
 	a.handle("GET /v1/keys", a.listKeys)
 	a.handle("DELETE /v1/keys/{name}", a.revokeKey)
+	a.handle("POST /v1/keys/{name}/rotate", a.rotateKey)
 	a.handle("POST /v1/apps/{app}/webhook-secrets/{name}", a.createWebhookSecret)
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", a.invoke)
 	a.handle("GET /v1/logs", a.logs)
@@ -300,22 +301,67 @@ func (a *API) routes(w http.ResponseWriter, r *http.Request, _ string) error {
 
 func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error {
 	var req struct {
-		Name string `json:"name"`
+		Name      string            `json:"name"`
+		Scopes    []string          `json:"scopes"`
+		ExpiresIn string            `json:"expires_in"`
+		Labels    map[string]string `json:"labels"`
 	}
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	key, err := a.cfg.Keys.Create(r.Context(), req.Name)
+	opts := auth.KeyOptions{Scopes: req.Scopes, Labels: req.Labels}
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 {
+			return &userError{http.StatusBadRequest, "expires_in must be a positive duration such as \"720h\""}
+		}
+		opts.ExpiresIn = d
+	}
+	key, err := a.cfg.Keys.CreateWithOptions(r.Context(), req.Name, opts)
 	switch {
 	case errors.Is(err, aegis.ErrConflict):
 		return &userError{http.StatusConflict, "a key named " + strconv.Quote(req.Name) + " already exists"}
 	case errors.Is(err, aegis.ErrInvalidArgument):
-		return &userError{http.StatusBadRequest, "key name must be 1-64 characters of A-Z a-z 0-9 _ . -"}
+		return &userError{http.StatusBadRequest, "key name must be 1-64 characters of A-Z a-z 0-9 _ . -; scopes \"app\" or \"app/function\"; at most 32 labels, keys 1-63 of A-Z a-z 0-9 _ . -, values up to 256 bytes"}
 	case err != nil:
 		return err
 	}
-	a.log.Info("api key created", "key_name", req.Name)
+	a.log.Info("api key created", "key_name", req.Name, "scopes", req.Scopes, "expires_in", req.ExpiresIn)
 	writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name, "key": key})
+	return nil
+}
+
+// rotateKey gives a key a new secret; the old one keeps working for the
+// overlap (default none), so callers can switch without a gap.
+func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, _ string) error {
+	name := r.PathValue("name")
+	var req struct {
+		Overlap string `json:"overlap"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+	}
+	var overlap time.Duration
+	if req.Overlap != "" {
+		d, err := time.ParseDuration(req.Overlap)
+		if err != nil || d < 0 {
+			return &userError{http.StatusBadRequest, "overlap must be a duration such as \"24h\""}
+		}
+		overlap = d
+	}
+	key, err := a.cfg.Keys.Rotate(r.Context(), name, overlap)
+	switch {
+	case errors.Is(err, aegis.ErrNotFound), errors.Is(err, aegis.ErrInvalidArgument):
+		return &userError{http.StatusNotFound, "no key named " + strconv.Quote(name)}
+	case errors.Is(err, aegis.ErrConflict):
+		return &userError{http.StatusConflict, "key " + strconv.Quote(name) + " is revoked"}
+	case err != nil:
+		return err
+	}
+	a.log.Info("api key rotated", "key_name", name, "overlap", overlap.String())
+	writeJSON(w, http.StatusCreated, map[string]string{"name": name, "key": key})
 	return nil
 }
 
@@ -338,20 +384,43 @@ func (a *API) createWebhookSecret(w http.ResponseWriter, r *http.Request, _ stri
 	return nil
 }
 
+// keyGeneration is a rotated key's previous secret, shown while it still
+// verifies.
+type keyGeneration struct {
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request, _ string) error {
 	keys, err := a.cfg.Keys.List(r.Context())
 	if err != nil {
 		return err
 	}
 	type keyInfo struct {
-		Name      string     `json:"name"`
-		CreatedAt time.Time  `json:"created_at"`
-		Revoked   bool       `json:"revoked"`
-		RevokedAt *time.Time `json:"revoked_at,omitempty"`
+		Name       string            `json:"name"`
+		CreatedAt  time.Time         `json:"created_at"`
+		Revoked    bool              `json:"revoked"`
+		RevokedAt  *time.Time        `json:"revoked_at,omitempty"`
+		Scopes     []string          `json:"scopes,omitempty"`
+		ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
+		Expired    bool              `json:"expired,omitempty"`
+		Labels     map[string]string `json:"labels,omitempty"`
+		LastUsedAt *time.Time        `json:"last_used_at,omitempty"`
+		Previous   *keyGeneration    `json:"previous,omitempty"`
 	}
+	now := time.Now()
 	out := make([]keyInfo, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, keyInfo{Name: k.Name, CreatedAt: k.CreatedAt, Revoked: k.Revoked, RevokedAt: k.RevokedAt})
+		ki := keyInfo{
+			Name: k.Name, CreatedAt: k.CreatedAt, Revoked: k.Revoked, RevokedAt: k.RevokedAt,
+			Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Labels: k.Labels, LastUsedAt: k.LastUsedAt,
+			Expired: k.ExpiresAt != nil && !now.Before(*k.ExpiresAt),
+		}
+		if p := k.Previous; p != nil {
+			ki.Previous = &keyGeneration{CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, LastUsedAt: p.LastUsedAt}
+		}
+		out = append(out, ki)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -33,7 +33,7 @@ type Store interface {
 // so neither can add a token to the KV subject.
 const (
 	recordPrefix = "key."  // key.<id>     → JSON record
-	namePrefix   = "name." // name.<name>  → id
+	namePrefix   = "name." // name.<name>  → id of the newest generation
 )
 
 // CacheTTL is how long a verified record is trusted without going back to the
@@ -44,6 +44,9 @@ const CacheTTL = 5 * time.Second
 // Identity is who a verified API key belongs to.
 type Identity struct {
 	KeyName string
+	// Scopes are the apps and functions the key may call; empty means
+	// all. Shared with the cache: read it, never modify it.
+	Scopes []string
 }
 
 // KeyInfo describes an API key without its secret.
@@ -55,6 +58,22 @@ type KeyInfo struct {
 	CreatedAt time.Time
 	RevokedAt *time.Time
 	Revoked   bool
+	Scopes    []string
+	Labels    map[string]string
+	// ExpiresAt is when the key stops verifying; nil for never.
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	// Previous is the generation a rotation replaced, while it still
+	// verifies (its overlap has not run out); nil otherwise.
+	Previous *KeyGeneration
+}
+
+// KeyGeneration is one secret of a rotated key.
+type KeyGeneration struct {
+	ID         string
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
 }
 
 // record is what the store holds for one key.
@@ -69,6 +88,12 @@ type record struct {
 	Hash      string     `json:"hash"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+
+	Scopes    []string          `json:"scopes,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
+	// Previous is the id of the generation this one replaced by rotation.
+	Previous string `json:"previous,omitempty"`
 }
 
 const hashScheme = "sha256:"
@@ -78,6 +103,8 @@ type cached struct {
 	name    string
 	hash    [sha256.Size]byte
 	revoked bool
+	scopes  []string
+	expires time.Time // zero: never
 	fetched time.Time
 }
 
@@ -100,6 +127,18 @@ type Keys struct {
 	// cache after it; mu makes the check and the store one step.
 	mu  sync.Mutex
 	gen atomic.Uint64
+
+	// rotating serializes Rotate on this node: the store has no
+	// compare-and-swap, so two rotations racing here could both hand out a
+	// secret while the name index keeps only one of them.
+	rotating sync.Mutex
+
+	// usage maps id → *usage for the last-used times (lastused.go); bg
+	// tracks their background writes, which Close awaits.
+	usage  sync.Map
+	bgMu   sync.Mutex
+	bg     sync.WaitGroup
+	closed bool
 }
 
 // NewKeys returns Keys backed by store.
@@ -112,8 +151,16 @@ func NewKeys(store Store) *Keys {
 // the store, revoked keys included, so a name in the audit log always means
 // one key.
 func (k *Keys) Create(ctx context.Context, name string) (string, error) {
+	return k.CreateWithOptions(ctx, name, KeyOptions{})
+}
+
+// CreateWithOptions is Create for a key with scopes, an expiry or labels.
+func (k *Keys) CreateWithOptions(ctx context.Context, name string, opts KeyOptions) (string, error) {
 	if err := validateName(name); err != nil {
 		return "", fmt.Errorf("create api key: %w", err)
+	}
+	if err := opts.validate(); err != nil {
+		return "", fmt.Errorf("create api key %q: %w", name, err)
 	}
 	// Cheap early answer for the common duplicate; the Create on the name
 	// index below is what actually settles a race.
@@ -123,12 +170,15 @@ func (k *Keys) Create(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("create api key %q: %w", name, err)
 	}
 
-	var secret [secretBytes]byte
-	if err := randomBytes(secret[:]); err != nil {
+	rec := record{Name: name, CreatedAt: k.now().UTC(), Scopes: opts.Scopes, Labels: opts.Labels}
+	if opts.ExpiresIn > 0 {
+		exp := rec.CreatedAt.Add(opts.ExpiresIn)
+		rec.ExpiresAt = &exp
+	}
+	secret, err := newSecret(&rec)
+	if err != nil {
 		return "", fmt.Errorf("create api key %q: %w", name, err)
 	}
-	sum := sha256.Sum256(secret[:])
-	rec := record{Name: name, Hash: hashScheme + hex.EncodeToString(sum[:]), CreatedAt: k.now().UTC()}
 
 	// The record goes first and the name index second, so the index never
 	// points at a missing record.
@@ -150,6 +200,17 @@ func (k *Keys) Create(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("create api key %q: index name: %w", name, err)
 	}
 	return keyPrefix + rec.ID + "_" + b32Encode(secret[:]), nil
+}
+
+// newSecret draws a secret and sets rec's hash of it.
+func newSecret(rec *record) ([secretBytes]byte, error) {
+	var secret [secretBytes]byte
+	if err := randomBytes(secret[:]); err != nil {
+		return secret, err
+	}
+	sum := sha256.Sum256(secret[:])
+	rec.Hash = hashScheme + hex.EncodeToString(sum[:])
+	return secret, nil
 }
 
 // createRecord stores rec under a fresh random id, which it sets. A clash of
@@ -209,7 +270,12 @@ func (k *Keys) Verify(ctx context.Context, bearer string) (*Identity, error) {
 	if c.revoked {
 		return nil, errRevoked
 	}
-	return &Identity{KeyName: c.name}, nil
+	now := k.now()
+	if !c.expires.IsZero() && !now.Before(c.expires) {
+		return nil, errExpired
+	}
+	k.noteUse(id, now)
+	return &Identity{KeyName: c.name, Scopes: c.scopes}, nil
 }
 
 // lookup returns the record for id, from the cache while it is fresh.
@@ -226,7 +292,10 @@ func (k *Keys) lookup(ctx context.Context, id string) (*cached, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cached{name: rec.Name, revoked: rec.RevokedAt != nil, fetched: now}
+	c := &cached{name: rec.Name, revoked: rec.RevokedAt != nil, scopes: rec.Scopes, fetched: now}
+	if rec.ExpiresAt != nil {
+		c.expires = *rec.ExpiresAt
+	}
 	if !strings.HasPrefix(rec.Hash, hashScheme) ||
 		hex.DecodedLen(len(rec.Hash)-len(hashScheme)) != sha256.Size {
 		return nil, fmt.Errorf("read key record: unknown hash scheme: %w", aegis.ErrUnavailable)
@@ -298,33 +367,158 @@ func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list api keys: %q: %w", name, err)
 		}
-		rec, err := k.get(ctx, id)
+		info, err := k.info(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("list api keys: %q: %w", name, err)
 		}
-		out = append(out, KeyInfo{
-			Name:      rec.Name,
-			ID:        rec.ID,
-			CreatedAt: rec.CreatedAt,
-			RevokedAt: rec.RevokedAt,
-			Revoked:   rec.RevokedAt != nil,
-		})
+		out = append(out, *info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
+// info describes the key whose newest generation is id.
+func (k *Keys) info(ctx context.Context, id string) (*KeyInfo, error) {
+	rec, err := k.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	used, err := k.lastUsed(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	info := &KeyInfo{
+		Name: rec.Name, ID: rec.ID, CreatedAt: rec.CreatedAt,
+		RevokedAt: rec.RevokedAt, Revoked: rec.RevokedAt != nil,
+		Scopes: rec.Scopes, Labels: rec.Labels, ExpiresAt: rec.ExpiresAt, LastUsedAt: used,
+	}
+	if rec.Previous == "" || rec.RevokedAt != nil {
+		return info, nil
+	}
+	prev, err := k.get(ctx, rec.Previous)
+	if errors.Is(err, aegis.ErrNotFound) {
+		return info, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if prev.RevokedAt != nil || prev.ExpiresAt != nil && !k.now().Before(*prev.ExpiresAt) {
+		return info, nil // no longer verifies: nothing to show
+	}
+	prevUsed, err := k.lastUsed(ctx, prev.ID)
+	if err != nil {
+		return nil, err
+	}
+	info.Previous = &KeyGeneration{ID: prev.ID, CreatedAt: prev.CreatedAt, ExpiresAt: prev.ExpiresAt, LastUsedAt: prevUsed}
+	return info, nil
+}
+
+// Rotate gives the key called name a new secret, under a new id, and
+// returns its plaintext. The old secret keeps verifying until now+overlap
+// (sooner if it was due to expire sooner), so callers can switch without a
+// gap; after that it is refused as expired. The new secret has the key's
+// scopes and labels and, if the key expires, the same lifetime from now.
+// A generation older than the one replaced stops verifying at once: at
+// most two secrets of a key are ever valid. An unknown name is
+// aegis.ErrNotFound; a revoked key is aegis.ErrConflict.
+func (k *Keys) Rotate(ctx context.Context, name string, overlap time.Duration) (string, error) {
+	if err := validateName(name); err != nil {
+		return "", fmt.Errorf("rotate api key: %w", err)
+	}
+	if overlap < 0 {
+		return "", fmt.Errorf("rotate api key %q: overlap must not be negative: %w", name, aegis.ErrInvalidArgument)
+	}
+	k.rotating.Lock()
+	defer k.rotating.Unlock()
+	oldID, err := k.idForName(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("rotate api key %q: %w", name, err)
+	}
+	old, err := k.get(ctx, oldID)
+	if err != nil {
+		return "", fmt.Errorf("rotate api key %q: %w", name, err)
+	}
+	if old.RevokedAt != nil {
+		return "", fmt.Errorf("rotate api key %q: key is revoked: %w", name, aegis.ErrConflict)
+	}
+	now := k.now().UTC()
+	rec := record{Name: name, CreatedAt: now, Scopes: old.Scopes, Labels: old.Labels, Previous: oldID}
+	if old.ExpiresAt != nil {
+		exp := now.Add(old.ExpiresAt.Sub(old.CreatedAt))
+		rec.ExpiresAt = &exp
+	}
+	secret, err := newSecret(&rec)
+	if err != nil {
+		return "", fmt.Errorf("rotate api key %q: %w", name, err)
+	}
+	if err := k.createRecord(ctx, &rec); err != nil {
+		return "", fmt.Errorf("rotate api key %q: %w", name, err)
+	}
+	// Until the index points at the new record nobody holds its secret, so
+	// a failure here leaves the old key as it was.
+	if _, err := k.store.Put(ctx, namePrefix+name, []byte(rec.ID)); err != nil {
+		return "", fmt.Errorf("rotate api key %q: index name: %w", name, err)
+	}
+	if err := k.expireBy(ctx, oldID, now.Add(overlap)); err != nil {
+		return "", fmt.Errorf("rotate api key %q: end overlap: %w", name, err)
+	}
+	if old.Previous != "" {
+		if err := k.expireBy(ctx, old.Previous, now); err != nil && !errors.Is(err, aegis.ErrNotFound) {
+			return "", fmt.Errorf("rotate api key %q: expire older generation: %w", name, err)
+		}
+	}
+	return keyPrefix + rec.ID + "_" + b32Encode(secret[:]), nil
+}
+
+// expireBy makes record id expire at t unless it expires (or was revoked)
+// earlier, and drops it from this node's cache.
+func (k *Keys) expireBy(ctx context.Context, id string, t time.Time) error {
+	defer k.forget(id)
+	rec, err := k.get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if rec.RevokedAt != nil || rec.ExpiresAt != nil && !rec.ExpiresAt.After(t) {
+		return nil
+	}
+	rec.ExpiresAt = &t
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode record: %w", err)
+	}
+	_, err = k.store.Put(ctx, recordPrefix+id, b)
+	return err
+}
+
 // Revoke stops the key called name from verifying: at once on this node, and
-// within CacheTTL on others. Revoking a revoked key is not an error and keeps
-// the first revocation time. An unknown name is aegis.ErrNotFound.
+// within CacheTTL on others. A generation still inside its rotation overlap
+// is revoked with it. Revoking a revoked key is not an error and keeps the
+// first revocation time. An unknown name is aegis.ErrNotFound.
 func (k *Keys) Revoke(ctx context.Context, name string) error {
 	if err := validateName(name); err != nil {
 		return fmt.Errorf("revoke api key: %w", err)
 	}
+	k.rotating.Lock()
+	defer k.rotating.Unlock()
 	id, err := k.idForName(ctx, name)
 	if err != nil {
 		return fmt.Errorf("revoke api key %q: %w", name, err)
 	}
+	prev, err := k.revokeRecord(ctx, id)
+	if err != nil {
+		return fmt.Errorf("revoke api key %q: %w", name, err)
+	}
+	if prev != "" {
+		if _, err := k.revokeRecord(ctx, prev); err != nil && !errors.Is(err, aegis.ErrNotFound) {
+			return fmt.Errorf("revoke api key %q: previous generation: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// revokeRecord marks record id revoked, unless it already is, and returns
+// the id of the generation it replaced, if any.
+func (k *Keys) revokeRecord(ctx context.Context, id string) (previous string, err error) {
 	// Dropped from the cache once the write is done (or found unneeded), so
 	// this node stops trusting the key the moment Revoke returns. A Verify
 	// that read the old record before the write cannot put it back: forget
@@ -332,21 +526,21 @@ func (k *Keys) Revoke(ctx context.Context, name string) error {
 	defer k.forget(id)
 	rec, err := k.get(ctx, id)
 	if err != nil {
-		return fmt.Errorf("revoke api key %q: %w", name, err)
+		return "", err
 	}
 	if rec.RevokedAt != nil {
-		return nil
+		return rec.Previous, nil
 	}
 	now := k.now().UTC()
 	rec.RevokedAt = &now
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("revoke api key %q: encode record: %w", name, err)
+		return "", fmt.Errorf("encode record: %w", err)
 	}
 	if _, err := k.store.Put(ctx, recordPrefix+id, b); err != nil {
-		return fmt.Errorf("revoke api key %q: %w", name, err)
+		return "", err
 	}
-	return nil
+	return rec.Previous, nil
 }
 
 // validateName accepts 1–64 of [A-Za-z0-9_.-]. A name is also a token of the

@@ -10,7 +10,9 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -223,20 +225,39 @@ func (c *cli) routesCommand() *cobra.Command {
 }
 
 func (c *cli) keysCommand() *cobra.Command {
-	var createOut, listOut format
+	var (
+		createOut, listOut, rotateOut format
+		scopes, labels                []string
+		expiresIn, overlap            time.Duration
+	)
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create an API key for the gateway and print it (shown only this once)",
 		Example: `  aegis keys create mobile-app
   KEY=$(aegis keys create ci)
+  aegis keys create diary-client --scope diary --scope photos/make-thumbnail --expires-in 720h --label owner=mobile
   aegis keys create ci -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := client.KeyOptions{Scopes: scopes, ExpiresIn: expiresIn}
+			if expiresIn < 0 {
+				return fmt.Errorf("create key %s: --expires-in must be positive", args[0])
+			}
+			for _, l := range labels {
+				k, v, ok := strings.Cut(l, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("create key %s: --label %q: want key=value", args[0], l)
+				}
+				if opts.Labels == nil {
+					opts.Labels = map[string]string{}
+				}
+				opts.Labels[k] = v
+			}
 			ac, err := c.adminClient()
 			if err != nil {
 				return err
 			}
-			k, err := ac.CreateKey(cmd.Context(), args[0])
+			k, err := ac.CreateKeyWithOptions(cmd.Context(), args[0], opts)
 			if err != nil {
 				return fmt.Errorf("create key %s: %w", args[0], err)
 			}
@@ -250,6 +271,38 @@ func (c *cli) keysCommand() *cobra.Command {
 	}
 	createOut = formatTable
 	create.Flags().VarP(&createOut, "output", "o", "output format: table (the key alone) or json")
+	create.Flags().StringArrayVar(&scopes, "scope", nil, `app or app/function the key may call (repeatable; default: all)`)
+	create.Flags().DurationVar(&expiresIn, "expires-in", 0, "lifetime of the key, such as 720h (default: never expires)")
+	create.Flags().StringArrayVar(&labels, "label", nil, "key=value note on the key (repeatable)")
+
+	rotate := &cobra.Command{
+		Use:   "rotate NAME",
+		Short: "Give an API key a new secret and print it; the old one works for the overlap",
+		Example: `  aegis keys rotate mobile-app
+  KEY=$(aegis keys rotate ci --overlap 1h)`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if overlap < 0 {
+				return fmt.Errorf("rotate key %s: --overlap must not be negative", args[0])
+			}
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			k, err := ac.RotateKey(cmd.Context(), args[0], overlap)
+			if err != nil {
+				return fmt.Errorf("rotate key %s: %w", args[0], err)
+			}
+			if rotateOut == formatJSON {
+				return writeJSON(c.stdout, k)
+			}
+			_, err = fmt.Fprintln(c.stdout, k.Key)
+			return err
+		},
+	}
+	rotateOut = formatTable
+	rotate.Flags().VarP(&rotateOut, "output", "o", "output format: table (the key alone) or json")
+	rotate.Flags().DurationVar(&overlap, "overlap", 24*time.Hour, "how long the old secret keeps working (0: stops at once)")
 
 	list := &cobra.Command{
 		Use:     "list",
@@ -287,7 +340,7 @@ func (c *cli) keysCommand() *cobra.Command {
 			return err
 		},
 	}
-	return group("keys", "Manage the API keys callers present to the gateway", create, list, revoke)
+	return group("keys", "Manage the API keys callers present to the gateway", create, list, rotate, revoke)
 }
 
 func (c *cli) dlqCommand() *cobra.Command {

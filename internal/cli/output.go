@@ -100,13 +100,37 @@ func writeRoutes(w io.Writer, f format, routes []client.Route) error {
 }
 
 func writeKeys(w io.Writer, f format, keys []client.Key) error {
-	return render(w, f, keys, []string{"NAME", "CREATED", "STATUS"}, func(k client.Key) []string {
+	header := []string{"NAME", "CREATED", "STATUS", "SCOPES", "EXPIRES", "LAST USED", "LABELS"}
+	return render(w, f, keys, header, func(k client.Key) []string {
 		status := "active"
-		if k.Revoked {
+		switch {
+		case k.Revoked:
 			status = "revoked"
+		case k.Expired:
+			status = "expired"
+		case k.Previous != nil:
+			// The replaced secret still works until its overlap ends.
+			status = "rotating (old until " + timePtrCell(k.Previous.ExpiresAt) + ")"
 		}
-		return []string{k.Name, timeCell(k.CreatedAt), status}
+		scopes := "all"
+		if len(k.Scopes) > 0 {
+			scopes = strings.Join(k.Scopes, ",")
+		}
+		var labels []string
+		for _, name := range slices.Sorted(maps.Keys(k.Labels)) {
+			labels = append(labels, name+"="+k.Labels[name])
+		}
+		return []string{k.Name, timeCell(k.CreatedAt), status, scopes, timePtrCell(k.ExpiresAt),
+			timePtrCell(k.LastUsedAt), oneLine(strings.Join(labels, ","))}
 	})
+}
+
+// timePtrCell is timeCell for an optional time.
+func timePtrCell(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return timeCell(*t)
 }
 
 func writeDeadLetters(w io.Writer, f format, dls []client.DeadLetter) error {

@@ -77,12 +77,17 @@ func TestTables(t *testing.T) {
 				return writeKeys(b, formatTable, []client.Key{
 					{Name: "ci", CreatedAt: t0},
 					{Name: "old-phone", CreatedAt: t0, Revoked: true},
+					{Name: "diary", CreatedAt: t0, Scopes: []string{"diary", "photos/thumb"}, ExpiresAt: &t0, Expired: true,
+						Labels: map[string]string{"team": "b", "owner": "a"}, LastUsedAt: &t0},
+					{Name: "mobile", CreatedAt: t0, Previous: &client.KeyGeneration{CreatedAt: t0, ExpiresAt: &t0}},
 				})
 			},
 			want: "" +
-				"NAME       CREATED              STATUS\n" +
-				"ci         2025-03-04 05:06:07  active\n" +
-				"old-phone  2025-03-04 05:06:07  revoked\n",
+				"NAME       CREATED              STATUS                                    SCOPES              EXPIRES              LAST USED            LABELS\n" +
+				"ci         2025-03-04 05:06:07  active                                    all                 -                    -                    -\n" +
+				"old-phone  2025-03-04 05:06:07  revoked                                   all                 -                    -                    -\n" +
+				"diary      2025-03-04 05:06:07  expired                                   diary,photos/thumb  2025-03-04 05:06:07  2025-03-04 05:06:07  owner=a,team=b\n" +
+				"mobile     2025-03-04 05:06:07  rotating (old until 2025-03-04 05:06:07)  all                 -                    -                    -\n",
 		},
 		{
 			name: "dead letters, error kept on one line",
@@ -107,7 +112,7 @@ func TestTables(t *testing.T) {
 		{
 			name:  "empty list prints the header",
 			write: func(b *bytes.Buffer) error { return writeKeys(b, formatTable, nil) },
-			want:  "NAME  CREATED  STATUS\n",
+			want:  "NAME  CREATED  STATUS  SCOPES  EXPIRES  LAST USED  LABELS\n",
 		},
 	}
 	for _, tt := range tests {

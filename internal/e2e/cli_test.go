@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCLIAgainstRealServer(t *testing.T) {
@@ -43,9 +44,14 @@ func TestCLIAgainstRealServer(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &routes) != nil || len(routes) == 0 {
 		t.Errorf("routes -o json: %d %s", code, out)
 	}
-	if code, out, _ := aegisCLI(t, in, "logs", "--app", "probe"); code != 0 || !strings.Contains(out, "invocation") {
-		t.Errorf("logs: %d %.300s", code, out)
-	}
+	// The invocation record of the invoke above is written in the background.
+	eventually(t, 5*time.Second, "aegis logs to show the invocation", func() bool {
+		code, out, _ := aegisCLI(t, in, "logs", "--app", "probe")
+		if code != 0 {
+			t.Fatalf("logs: exit %d", code)
+		}
+		return strings.Contains(out, "invocation")
+	})
 	if code, _, _ := aegisCLI(t, in, "dlq", "list", "-o", "json"); code != 0 {
 		t.Errorf("dlq list: %d", code)
 	}

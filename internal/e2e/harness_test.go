@@ -145,6 +145,19 @@ func startServer(t testing.TB, dataDir string) *instance {
 func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) *instance {
 	t.Helper()
 	logs := &logBuffer{}
+	// When a test fails, its server's warnings and errors are the first
+	// thing to read; print them rather than lose them with the process.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, l := range logs.lines() {
+			if lvl, _ := l["level"].(string); lvl == "WARN" || lvl == "ERROR" {
+				b, _ := json.Marshal(l)
+				t.Logf("server log: %s", b)
+			}
+		}
+	})
 	guard := &egressGuard{allowed: map[string]bool{}}
 	cfg := server.Config{
 		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",

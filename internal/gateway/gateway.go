@@ -18,6 +18,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/dispatch"
+	"github.com/aegis-platform/aegis/internal/policy"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -99,6 +100,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ident, body, ok = g.authenticate(w, r, reqID, rt, fn); !ok {
 			return
 		}
+		if !g.authorizeKeyScope(w, r, reqID, rt, ident) {
+			return
+		}
+	}
+	if rt.Rule != nil && !g.authorize(w, r, reqID, rt, params, ident) {
+		return
 	}
 	if body == nil {
 		if body, ok = g.readBody(w, r, reqID, fn); !ok {
@@ -178,6 +185,62 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 
 var defaultAuth = []string{manifest.AuthAPIKey}
 
+// ruleTimeout bounds one rule evaluation on top of its cost limit.
+const ruleTimeout = 100 * time.Millisecond
+
+// authorize evaluates the route's rule for an authenticated request, or
+// answers 403 and returns false. A rule that fails to evaluate denies; its
+// error goes to the security log, never to the client.
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route, params map[string]string, ident *sandbox.Identity) bool {
+	req := &policy.Request{Method: r.Method, Path: r.URL.Path, Params: params, Headers: map[string][]string{}}
+	if r.URL.RawQuery != "" {
+		req.Query = r.URL.Query()
+	}
+	// The rule sees the headers the function would, so never a credential.
+	for k, v := range forwardHeaders(r.Header, rt) {
+		req.Headers[strings.ToLower(k)] = v
+	}
+	var id *policy.Identity
+	if ident != nil {
+		id = &policy.Identity{Scheme: ident.Scheme, Subject: ident.Subject, Issuer: ident.Issuer, Claims: ident.Claims}
+		if ident.Scheme == manifest.AuthAPIKey {
+			id.KeyName = ident.Subject
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), ruleTimeout)
+	defer cancel()
+	ok, err := rt.Rule.Allow(ctx, req, id)
+	if ok {
+		return true
+	}
+	reason := "rule false"
+	if err != nil {
+		reason = err.Error() // "rule error: …"
+	}
+	g.log.Warn("authorization denied", "security", true, "request_id", reqID, "app", rt.App,
+		"function", rt.Function, "route", rt.Method+" "+rt.Path, "reason", reason,
+		"remote", r.RemoteAddr, "method", r.Method, "path", rt.Path)
+	writeError(w, http.StatusForbidden, "forbidden", reqID)
+	return false
+}
+
+// authorizeKeyScope refuses (403) an API key whose scopes do not cover the
+// route's function, and reports whether the request may go on. Other
+// schemes carry no scopes and pass.
+func (g *Gateway) authorizeKeyScope(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route, ident *sandbox.Identity) bool {
+	if ident == nil || ident.Scheme != manifest.AuthAPIKey {
+		return true
+	}
+	if (&auth.Identity{KeyName: ident.Subject, Scopes: ident.Scopes}).Allows(rt.App, rt.Function) {
+		return true
+	}
+	g.log.Warn("authorization denied", "security", true, "request_id", reqID, "app", rt.App,
+		"function", rt.Function, "reason", "key scope", "key_name", ident.Subject,
+		"remote", r.RemoteAddr, "method", r.Method, "path", rt.Path)
+	writeError(w, http.StatusForbidden, "forbidden", reqID)
+	return false
+}
+
 // errBodyAnswered: reading a webhook's body failed and the answer (413,
 // 400) has been written.
 var errBodyAnswered = errors.New("request answered while reading the body")
@@ -196,7 +259,7 @@ func (g *Gateway) verify(w http.ResponseWriter, r *http.Request, reqID string, r
 		if err != nil {
 			return nil, nil, true, err
 		}
-		return &sandbox.Identity{Scheme: scheme, Subject: id.KeyName}, nil, true, nil
+		return &sandbox.Identity{Scheme: scheme, Subject: id.KeyName, Scopes: id.Scopes}, nil, true, nil
 	case manifest.AuthJWT:
 		token, ok := auth.ParseBearerMax(r.Header.Get("Authorization"), auth.MaxJWTLen)
 		if !ok || rt.JWT == nil || g.cfg.JWT == nil ||

@@ -33,6 +33,9 @@ type Identity struct {
 	Issuer  string `json:"issuer,omitempty"`  // jwt: the token's "iss"
 	// Claims are every claim of a verified JWT; nil for other schemes.
 	Claims map[string]any `json:"claims,omitempty"`
+	// Scopes are an API key's scopes, for the gateway's authorization
+	// (empty: all). Not passed to the guest.
+	Scopes []string `json:"-"`
 }
 
 // Response is what a guest answers. Status 0 means 200.

@@ -44,6 +44,7 @@ type Server struct {
 	registry   *registry.Registry
 	scheduler  *schedule.Scheduler
 	gateway    *gateway.Gateway
+	keys       *auth.Keys
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -190,6 +191,7 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	keys := auth.NewKeys(keyBucket)
+	s.keys = keys
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
 	s.gateway = gateway.New(gateway.Config{
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
@@ -319,6 +321,9 @@ func (s *Server) close(ctx context.Context) error {
 	}
 	if s.gateway != nil {
 		s.gateway.Close()
+	}
+	if s.keys != nil {
+		s.keys.Close() // last-used writes, before the store goes
 	}
 	if s.registry != nil {
 		_ = s.registry.Close(ctx)

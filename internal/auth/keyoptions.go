@@ -1,0 +1,90 @@
+package auth
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aegis-platform/aegis"
+)
+
+// KeyOptions narrow what a new API key may do. The zero value is a key that
+// may call every route that accepts API keys and never expires, which is
+// what Create makes.
+type KeyOptions struct {
+	// Scopes are the apps ("diary") and functions ("diary/save-entry") the
+	// key may call. Empty means all.
+	Scopes []string
+	// ExpiresIn is the key's lifetime from its creation; 0 means it never
+	// expires. A rotation gives the new secret the same lifetime.
+	ExpiresIn time.Duration
+	// Labels are free-form notes for people ("owner": "mobile-team"); they
+	// grant nothing.
+	Labels map[string]string
+}
+
+// Limits on key options, so that a record stays small and cheap to cache.
+const (
+	maxScopes       = 64
+	maxLabels       = 32
+	maxLabelKeyLen  = 63
+	maxLabelValLen  = 256
+	lastUsedSpacing = time.Minute
+)
+
+// scopeNameRE is the manifest's rule for app and function names.
+var scopeNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// validate checks opts once, before anything is stored.
+func (o *KeyOptions) validate() error {
+	if len(o.Scopes) > maxScopes {
+		return fmt.Errorf("at most %d scopes: %w", maxScopes, aegis.ErrInvalidArgument)
+	}
+	for _, s := range o.Scopes {
+		if err := validateScope(s); err != nil {
+			return err
+		}
+	}
+	if o.ExpiresIn < 0 {
+		return fmt.Errorf("expiry must not be negative: %w", aegis.ErrInvalidArgument)
+	}
+	if len(o.Labels) > maxLabels {
+		return fmt.Errorf("at most %d labels: %w", maxLabels, aegis.ErrInvalidArgument)
+	}
+	for k, v := range o.Labels {
+		if !labelKeyRE.MatchString(k) {
+			return fmt.Errorf("label %q: keys are 1-%d of A-Z a-z 0-9 _ . - : %w", k, maxLabelKeyLen, aegis.ErrInvalidArgument)
+		}
+		if len(v) > maxLabelValLen {
+			return fmt.Errorf("label %q: value longer than %d bytes: %w", k, maxLabelValLen, aegis.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+// validateScope accepts "app" and "app/function" with manifest names.
+func validateScope(s string) error {
+	app, fn, hasFn := strings.Cut(s, "/")
+	if !scopeNameRE.MatchString(app) || hasFn && !scopeNameRE.MatchString(fn) {
+		return fmt.Errorf("scope %q: want \"app\" or \"app/function\": %w", s, aegis.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Allows reports whether the key may call function of app: when it has no
+// scopes, or one names the app or the function.
+func (id *Identity) Allows(app, function string) bool {
+	if len(id.Scopes) == 0 {
+		return true
+	}
+	for _, s := range id.Scopes {
+		a, fn, hasFn := strings.Cut(s, "/")
+		if a == app && (!hasFn || fn == function) {
+			return true
+		}
+	}
+	return false
+}
