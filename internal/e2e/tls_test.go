@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -275,50 +274,17 @@ func TestPlainHeaders(t *testing.T) {
 // TestUpTLS runs `aegis up --tls-self-signed`: it must print https URLs and a
 // curl command that trusts the written certificate.
 func TestUpTLS(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	data := t.TempDir()
-	var out, errs logBuffer
-	code := make(chan int, 1)
-	go func() {
-		code <- cli.Run(ctx, []string{"up", "../../examples/echo", "--data", data, "--tls-self-signed",
-			"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, strings.NewReader(""), &out, &errs, func(string) string { return "" })
-	}()
-	gatewayRe := regexp.MustCompile(`gateway\s+(https://127\.0\.0\.1:\d+)`)
-	keyRe := regexp.MustCompile(`API key\s+(aegis_\S+)`)
-	var gw, key string
-	eventually(t, 3*time.Minute, "aegis up to print the gateway and key", func() bool {
-		select {
-		case c := <-code:
-			t.Fatalf("aegis up exited with %d: %s", c, errs.String())
-		default:
-		}
-		s := out.String()
-		if m := gatewayRe.FindStringSubmatch(s); m != nil {
-			gw = m[1]
-		}
-		if m := keyRe.FindStringSubmatch(s); m != nil {
-			key = m[1]
-		}
-		return gw != "" && key != ""
-	})
+	up := startUp(t, "https", "../../examples/echo", "--data", data, "--tls-self-signed", "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
 	certPath := server.SelfSignedCertFile(data)
-	if !strings.Contains(out.String(), "curl --cacert "+certPath) {
-		t.Errorf("aegis up output lacks a curl with --cacert %s:\n%s", certPath, out.String())
+	if !strings.Contains(up.out.String(), "curl --cacert "+certPath) {
+		t.Errorf("aegis up output lacks a curl with --cacert %s:\n%s", certPath, up.out.String())
 	}
 	hc := rootsClient(rootsFromFile(t, certPath))
-	if st, body, _ := get(t, hc, "POST", gw+"/echo", key, []byte(`{"message":"hi"}`)); st != 200 || !strings.Contains(body, `"hi"`) {
+	if st, body, _ := get(t, hc, "POST", up.gateway+"/echo", up.key, []byte(`{"message":"hi"}`)); st != 200 || !strings.Contains(body, `"hi"`) {
 		t.Errorf("echo through aegis up over TLS: %d %s", st, body)
 	}
-	cancel()
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Errorf("aegis up exit code %d after stop: %s", c, errs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("aegis up did not stop")
-	}
+	up.stop(t)
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -10,50 +10,67 @@ import (
 	"github.com/aegis-platform/aegis/internal/cli"
 )
 
+// upRun is an `aegis up` running in-process until stop is called.
+type upRun struct {
+	gateway, key string
+	out, errs    *logBuffer
+	stop         func(t *testing.T) // cancels, as Ctrl-C would, and checks a clean exit
+}
+
+// startUp runs `aegis up` with args and waits until it prints the gateway
+// URL (scheme http or https) and the API key.
+func startUp(t *testing.T, scheme string, args ...string) *upRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	r := &upRun{out: &logBuffer{}, errs: &logBuffer{}}
+	code := make(chan int, 1)
+	go func() {
+		code <- cli.Run(ctx, append([]string{"up"}, args...), strings.NewReader(""), r.out, r.errs, func(string) string { return "" })
+	}()
+	gatewayRe := regexp.MustCompile(`gateway\s+(` + scheme + `://127\.0\.0\.1:\d+)`)
+	keyRe := regexp.MustCompile(`API key\s+(aegis_\S+)`)
+	eventually(t, 3*time.Minute, "aegis up to print the gateway and key", func() bool {
+		select {
+		case c := <-code:
+			t.Fatalf("aegis up exited with %d: %s", c, r.errs.String())
+		default:
+		}
+		s := r.out.String()
+		if m := gatewayRe.FindStringSubmatch(s); m != nil {
+			r.gateway = m[1]
+		}
+		if m := keyRe.FindStringSubmatch(s); m != nil {
+			r.key = m[1]
+		}
+		return r.gateway != "" && r.key != ""
+	})
+	r.stop = func(t *testing.T) {
+		t.Helper()
+		cancel()
+		select {
+		case c := <-code:
+			if c != 0 {
+				t.Errorf("aegis up exit code %d after stop: %s", c, r.errs.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("aegis up did not stop")
+		}
+	}
+	return r
+}
+
 // TestUp runs the command the README gives for the main job, on the echo
 // example: it must build, start a server, deploy, print a working URL and
 // key, and stop cleanly when its context ends (as on Ctrl-C).
 func TestUp(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errs logBuffer
-	code := make(chan int, 1)
-	go func() {
-		code <- cli.Run(ctx, []string{"up", "../../examples/echo", "--data", t.TempDir(),
-			"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"}, strings.NewReader(""), &out, &errs, func(string) string { return "" })
-	}()
-	gatewayRe := regexp.MustCompile(`gateway\s+(http://127\.0\.0\.1:\d+)`)
-	keyRe := regexp.MustCompile(`API key\s+(aegis_\S+)`)
-	var gw, key string
-	eventually(t, 3*time.Minute, "aegis up to print the gateway and key", func() bool {
-		select {
-		case c := <-code:
-			t.Fatalf("aegis up exited with %d: %s", c, errs.String())
-		default:
-		}
-		s := out.String()
-		if m := gatewayRe.FindStringSubmatch(s); m != nil {
-			gw = m[1]
-		}
-		if m := keyRe.FindStringSubmatch(s); m != nil {
-			key = m[1]
-		}
-		return gw != "" && key != ""
-	})
-	st, body, _ := call(t, gw, "POST", "/echo", key, `{"message":"hi"}`)
+	up := startUp(t, "http", "../../examples/echo", "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	st, body, _ := call(t, up.gateway, "POST", "/echo", up.key, `{"message":"hi"}`)
 	if st != 200 || !strings.Contains(string(body), `"hi"`) {
 		t.Fatalf("echo through aegis up: %d %s", st, body)
 	}
-	if st, _, _ := call(t, gw, "POST", "/echo", "", `{"message":"hi"}`); st != 401 {
+	if st, _, _ := call(t, up.gateway, "POST", "/echo", "", `{"message":"hi"}`); st != 401 {
 		t.Errorf("echo without key: %d", st)
 	}
-	cancel()
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Errorf("aegis up exit code %d after stop: %s", c, errs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("aegis up did not stop")
-	}
+	up.stop(t)
 }
