@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -104,4 +105,31 @@ func sentinel(err error) error {
 		}
 	}
 	return nil
+}
+
+// storeCreateErrCode is JetStream's "error creating store for stream". The
+// embedded server has been seen to return it now and then, under load, for
+// a stream it then creates fine a moment later; it is not a configuration
+// error, so creation retries it a few times before giving up.
+const storeCreateErrCode = 10049
+
+// retryStoreCreate runs create, retrying while it fails with
+// storeCreateErrCode, up to three attempts with a short pause between.
+func retryStoreCreate(ctx context.Context, create func() error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = create(); err == nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != storeCreateErrCode {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+	}
+	return err
 }

@@ -77,14 +77,18 @@ func (n *Node) Bucket(ctx context.Context, name string, opts BucketOptions) (*Bu
 	if maxValue <= 0 {
 		maxValue = -1
 	}
-	kv, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:       name,
-		Description:  opts.Description,
-		History:      uint8(history),
-		TTL:          opts.TTL,
-		MaxValueSize: maxValue,
-		Storage:      storage,
-		Replicas:     n.replicas,
+	var kv jetstream.KeyValue
+	err := retryStoreCreate(ctx, func() (err error) {
+		kv, err = n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:       name,
+			Description:  opts.Description,
+			History:      uint8(history),
+			TTL:          opts.TTL,
+			MaxValueSize: maxValue,
+			Storage:      storage,
+			Replicas:     n.replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, wrap(op, err)

@@ -45,10 +45,13 @@ func (n *Node) ObjectStore(ctx context.Context, name string) (*ObjectStore, erro
 
 	os, err := n.js.ObjectStore(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		os, err = n.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket:   name,
-			Storage:  storage,
-			Replicas: n.replicas,
+		err = retryStoreCreate(ctx, func() (err error) {
+			os, err = n.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket:   name,
+				Storage:  storage,
+				Replicas: n.replicas,
+			})
+			return err
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Created concurrently by another node or goroutine.

@@ -39,17 +39,21 @@ func (n *Node) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 	if maxBytes <= 0 {
 		maxBytes = -1
 	}
-	s, err := n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       cfg.Name,
-		Subjects:   cfg.Subjects,
-		MaxAge:     cfg.MaxAge,
-		MaxBytes:   maxBytes,
-		Duplicates: cfg.Duplicates,
-		Storage:    storage,
-		Replicas:   n.replicas,
-		// Direct gets serve StreamMessage(s) from any replica without
-		// going through the stream leader.
-		AllowDirect: true,
+	var s jetstream.Stream
+	err := retryStoreCreate(ctx, func() (err error) {
+		s, err = n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:       cfg.Name,
+			Subjects:   cfg.Subjects,
+			MaxAge:     cfg.MaxAge,
+			MaxBytes:   maxBytes,
+			Duplicates: cfg.Duplicates,
+			Storage:    storage,
+			Replicas:   n.replicas,
+			// Direct gets serve StreamMessage(s) from any replica without
+			// going through the stream leader.
+			AllowDirect: true,
+		})
+		return err
 	})
 	if err != nil {
 		return wrap(op, err)
