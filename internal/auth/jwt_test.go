@@ -75,15 +75,7 @@ func wantJWTRefused(t *testing.T, id *JWTIdentity, err error, reason string) {
 	if id != nil {
 		t.Fatalf("got identity %+v, want none", id)
 	}
-	if !errors.Is(err, ErrUnauthenticated) {
-		t.Fatalf("err = %v, want ErrUnauthenticated", err)
-	}
-	if got := Reason(err); got != reason {
-		t.Fatalf("Reason = %q, want %q", got, reason)
-	}
-	if err.Error() != "unauthenticated" {
-		t.Fatalf("error text %q says more than the sentinel", err.Error())
-	}
+	wantUnauthenticated(t, nil, err, reason)
 }
 
 // encodeSegment is one base64url part of a compact JWS.
