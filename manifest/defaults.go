@@ -24,8 +24,14 @@ func (m *Manifest) WithDefaults() *Manifest {
 		for _, t := range fn.Triggers {
 			switch {
 			case t.HTTP != nil:
-				if !t.HTTP.Public && len(t.HTTP.Auth) == 0 {
+				// A private route is never reached from outside, so it has
+				// no scheme to default to: its callers are named by invoke
+				// grants.
+				if !t.HTTP.Public && !t.HTTP.Private && len(t.HTTP.Auth) == 0 {
 					t.HTTP.Auth = []string{AuthAPIKey}
+				}
+				if t.HTTP.Schema != nil && t.HTTP.Schema.Body != "" && len(t.HTTP.ContentTypes) == 0 {
+					t.HTTP.ContentTypes = slices.Clone(DefaultContentTypes)
 				}
 				if j := t.HTTP.JWT; j != nil {
 					if len(j.Algorithms) == 0 {
@@ -98,6 +104,11 @@ func (t Trigger) clone() Trigger {
 	if t.HTTP != nil {
 		h := *t.HTTP
 		h.Auth = slices.Clone(h.Auth)
+		h.ContentTypes = slices.Clone(h.ContentTypes)
+		if h.Schema != nil {
+			sc := *h.Schema
+			h.Schema = &sc
+		}
 		if h.JWT != nil {
 			j := *h.JWT
 			j.Algorithms = slices.Clone(j.Algorithms)
@@ -130,5 +141,6 @@ func (g Grants) clone() Grants {
 	g.Objects = ReadWrite{Read: slices.Clone(g.Objects.Read), Write: slices.Clone(g.Objects.Write)}
 	g.Events.Publish = slices.Clone(g.Events.Publish)
 	g.Egress.Hosts = slices.Clone(g.Egress.Hosts)
+	g.Invoke = slices.Clone(g.Invoke)
 	return g
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -193,7 +194,20 @@ func TestParseBad(t *testing.T) {
 			"app: demo\nfunctions:\n  b:\n    source: b.wasm\n    triggers: [ { http: { method: POST, path: /x } } ]\n  a:\n    source: a.wasm\n    triggers: [ { http: { method: POST, path: /x } } ]\n",
 			"aegis.yaml:5: functions.b.triggers[0].http.path: route POST /x is already claimed by functions.a.triggers[0].http",
 		},
-		{"schema not yet supported", withFunction("    triggers:\n      - http: { method: GET, path: /, schema: entry.json }\n"), `unknown field "schema"`},
+		{"schema is a mapping", withFunction("    triggers:\n      - http: { method: GET, path: /, schema: entry.json }\n"), `http.schema: expected a mapping`},
+		{"schema escapes", withFunction("    triggers:\n      - http: { method: POST, path: /, schema: { body: ../x.json } }\n"), `functions.f.triggers[0].http.schema.body: invalid schema file "../x.json": must not contain empty, "." or ".." segments`},
+		{"schema absolute", withFunction("    triggers:\n      - event: { topic: a, schema: /etc/x.json }\n"), `event.schema: invalid schema file "/etc/x.json": must be a relative path`},
+		{"schema not json", withFunction("    triggers:\n      - object: { prefix: a, schema: meta.yaml }\n"), `object.schema: invalid schema file "meta.yaml": must end in .json`},
+		{"schema url", withFunction("    triggers:\n      - http: { method: GET, path: /, schema: { query: \"https://x/q.json\" } }\n"), `not a URL`},
+		{"bad content type", withFunction("    triggers:\n      - http: { method: POST, path: /, content_types: [\"application/json; charset=utf-8\"] }\n"), `content_types[0]: invalid media type`},
+		{"duplicate content type", withFunction("    triggers:\n      - http: { method: POST, path: /, content_types: [text/plain, Text/Plain] }\n"), `content_types[1]: duplicate media type "Text/Plain"`},
+		{"private and public", withFunction("    triggers:\n      - http: { method: GET, path: /, private: true, public: true }\n"), `http.private: a route cannot be both private and public`},
+		{"private with auth", withFunction("    triggers:\n      - http: { method: GET, path: /, private: true, auth: [api-key] }\n"), `http.private: a private route is called only by functions with an invoke grant: remove auth`},
+		{"private with rule", withFunction("    triggers:\n      - http: { method: GET, path: /, private: true, rule: \"true\" }\n"), `remove rule`},
+		{"invoke self", withFunction("    triggers:\n      - http: { method: GET, path: / }\n    grants: { invoke: [f] }\n"), `functions.f.grants.invoke[0]: a function cannot invoke itself`},
+		{"invoke unknown", withFunction("    grants: { invoke: [g] }\n"), `invoke grant names "g", which is not a function of this app`},
+		{"invoke without route", "app: demo\nfunctions:\n  a:\n    source: a.wasm\n    grants: { invoke: [b, b] }\n  b:\n    source: b.wasm\n",
+			`function "b" has no http trigger to invoke`},
 		{"no topic", withFunction("    triggers:\n      - event: { max_attempts: 1 }\n"), "functions.f.triggers[0].event.topic: topic is required"},
 		{"bad topic", withFunction("    triggers:\n      - event: { topic: a..b }\n"), `invalid topic "a..b"`},
 		{"long topic", withFunction("    triggers:\n      - event: { topic: " + strings.Repeat("a", 129) + " }\n"), "topic is longer than 128 characters"},
@@ -472,6 +486,32 @@ func TestParseNotAMapping(t *testing.T) {
 		var list Errors
 		if !errors.As(err, &list) || len(list) != 1 || !strings.HasPrefix(list[0].Error(), "aegis.yaml:1: expected a mapping") {
 			t.Errorf("Parse(%q) = %v", src, err)
+		}
+	}
+}
+
+func TestSchemaFiles(t *testing.T) {
+	data, err := os.ReadFile("testdata/good/everything.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse("everything.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.SchemaFiles()
+	want := []string{"schemas/id.json", "schemas/note-query.json", "schemas/note.json", "schemas/order-created.json", "schemas/recalc.json", "schemas/upload.json"}
+	if !slices.Equal(got, want) {
+		t.Errorf("SchemaFiles() = %q, want %q", got, want)
+	}
+	d := m.WithDefaults()
+	for _, tr := range d.Functions["api"].Triggers {
+		h := tr.HTTP
+		switch {
+		case h.Path == "/internal/recalc" && (len(h.Auth) != 0 || !slices.Equal(h.ContentTypes, DefaultContentTypes)):
+			t.Errorf("private route with a body schema: auth %q, content types %q; want none and the default", h.Auth, h.ContentTypes)
+		case h.Path == "/health" && len(h.ContentTypes) != 0:
+			t.Errorf("route without a body schema got content types %q", h.ContentTypes)
 		}
 	}
 }

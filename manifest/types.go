@@ -45,14 +45,51 @@ type Trigger struct {
 // them. Public opts out of authentication entirely. Rule, when set, is a CEL
 // expression over request and identity that must be true for an
 // authenticated request to reach the function (docs/identity.md).
+//
+// Private keeps the route off the gateway altogether: it answers 404 from
+// outside and is reachable only by functions of the same app that hold an
+// invoke grant naming this function.
+//
+// Schema names JSON Schema files validating the body, query and path
+// parameters; ContentTypes lists the media types a request body may have
+// (default application/json when Schema.Body is set).
 type HTTPTrigger struct {
-	Method string    `yaml:"method" json:"method"`
-	Path   string    `yaml:"path" json:"path"`
-	Auth   []string  `yaml:"auth,omitempty" json:"auth,omitempty"`
-	Public bool      `yaml:"public,omitempty" json:"public,omitempty"`
-	JWT    *JWTAuth  `yaml:"jwt,omitempty" json:"jwt,omitempty"`
-	HMAC   *HMACAuth `yaml:"hmac,omitempty" json:"hmac,omitempty"`
-	Rule   string    `yaml:"rule,omitempty" json:"rule,omitempty"`
+	Method       string      `yaml:"method" json:"method"`
+	Path         string      `yaml:"path" json:"path"`
+	Auth         []string    `yaml:"auth,omitempty" json:"auth,omitempty"`
+	Public       bool        `yaml:"public,omitempty" json:"public,omitempty"`
+	Private      bool        `yaml:"private,omitempty" json:"private,omitempty"`
+	JWT          *JWTAuth    `yaml:"jwt,omitempty" json:"jwt,omitempty"`
+	HMAC         *HMACAuth   `yaml:"hmac,omitempty" json:"hmac,omitempty"`
+	Rule         string      `yaml:"rule,omitempty" json:"rule,omitempty"`
+	Schema       *HTTPSchema `yaml:"schema,omitempty" json:"schema,omitempty"`
+	ContentTypes []string    `yaml:"content_types,omitempty" json:"content_types,omitempty"`
+}
+
+// HTTPSchema names the JSON Schema (draft 2020-12) files a request must
+// satisfy. Each is a path relative to the manifest; the CLI sends the
+// files' contents with the deploy, so the server never reads the caller's
+// file system. Query and Params validate an object whose properties are the
+// query parameters and the path parameters, every value a string (a query
+// parameter given more than once is an array of strings).
+type HTTPSchema struct {
+	Body   string `yaml:"body,omitempty" json:"body,omitempty"`
+	Query  string `yaml:"query,omitempty" json:"query,omitempty"`
+	Params string `yaml:"params,omitempty" json:"params,omitempty"`
+}
+
+// Files lists the schema files the trigger names, in a fixed order.
+func (s *HTTPSchema) Files() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range []string{s.Body, s.Query, s.Params} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // MaxRuleLen caps an HTTP trigger's rule.
@@ -94,15 +131,21 @@ type HMACAuth struct {
 }
 
 // EventTrigger consumes a topic with a durable consumer.
+// Schema, when set, names a JSON Schema file every event's payload must
+// satisfy; an event that does not is dead-lettered with the reason.
 type EventTrigger struct {
 	Topic       string `yaml:"topic" json:"topic"`
 	MaxAttempts int    `yaml:"max_attempts,omitempty" json:"max_attempts,omitempty"` // 0 = default (3)
+	Schema      string `yaml:"schema,omitempty" json:"schema,omitempty"`
 }
 
 // ObjectTrigger fires on put and/or delete of objects under Prefix.
+// Schema, when set, names a JSON Schema file the object event (its
+// metadata document, docs/events.md) must satisfy.
 type ObjectTrigger struct {
 	Prefix     string   `yaml:"prefix" json:"prefix"`
 	Operations []string `yaml:"operations,omitempty" json:"operations,omitempty"` // "put", "delete"; empty = both
+	Schema     string   `yaml:"schema,omitempty" json:"schema,omitempty"`
 }
 
 // ScheduleTrigger fires on a standard 5-field cron expression (or @every 1m).
@@ -116,6 +159,9 @@ type Grants struct {
 	Objects ReadWrite    `yaml:"objects" json:"objects"` // key patterns: "images/*" or an exact key
 	Events  EventGrants  `yaml:"events" json:"events"`
 	Egress  EgressGrants `yaml:"egress" json:"egress"`
+	// Invoke names functions of the same app whose HTTP routes (private
+	// ones included) this function may call directly.
+	Invoke []string `yaml:"invoke,omitempty" json:"invoke,omitempty"`
 }
 
 // ReadWrite lists names or patterns granted for reading and for writing.
@@ -145,6 +191,17 @@ type Limits struct {
 	MaxBody     ByteSize `yaml:"max_body,omitempty" json:"max_body,omitempty"`         // request body cap
 	MaxResponse ByteSize `yaml:"max_response,omitempty" json:"max_response,omitempty"` // response cap
 }
+
+// Limits on schema files, enforced where they are read (CLI) and where
+// they arrive (deploy).
+const (
+	MaxSchemaFileSize = 256 << 10
+	MaxSchemaFiles    = 64
+)
+
+// DefaultContentTypes are the media types a route with a body schema
+// accepts when the manifest names none.
+var DefaultContentTypes = []string{"application/json"}
 
 // Defaults applied by WithDefaults.
 const (

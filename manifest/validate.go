@@ -36,6 +36,8 @@ var (
 	segRE   = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 	paramRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 	labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// mediaTypeRE is type "/" subtype of RFC 6838 restricted names.
+	mediaTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
 )
 
 const nameRule = "use 1-63 lowercase letters, digits and '-', starting with a letter"
@@ -120,6 +122,34 @@ func (v *validator) manifest(m *Manifest) {
 			v.add(path, "function name %q does not match its key %q", fn.Name, name)
 		}
 		v.function(path, fn)
+	}
+	v.invokeGrants(m)
+}
+
+// invokeGrants checks that every invoke grant names another function of
+// the same app that has an HTTP route to call.
+func (v *validator) invokeGrants(m *Manifest) {
+	for _, name := range m.FunctionNames() {
+		fn := m.Functions[name]
+		if fn == nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for i, target := range fn.Grants.Invoke {
+			p := fmt.Sprintf("functions.%s.grants.invoke[%d]", name, i)
+			tf, ok := m.Functions[target]
+			switch {
+			case target == name:
+				v.add(p, "a function cannot invoke itself")
+			case seen[target]:
+				v.add(p, "duplicate invoke grant %q", target)
+			case !ok || tf == nil:
+				v.add(p, "invoke grant names %q, which is not a function of this app", target)
+			case !slices.ContainsFunc(tf.Triggers, func(t Trigger) bool { return t.HTTP != nil }):
+				v.add(p, "function %q has no http trigger to invoke", target)
+			}
+			seen[target] = true
+		}
 	}
 }
 
@@ -208,6 +238,32 @@ func (v *validator) http(path string, h *HTTPTrigger) {
 	}
 	if h.Public && len(h.Auth) > 0 {
 		v.add(path+".public", "a public route cannot also list auth schemes")
+	}
+	switch {
+	case !h.Private:
+	case h.Public:
+		v.add(path+".private", "a route cannot be both private and public")
+	case len(h.Auth) > 0:
+		v.add(path+".private", "a private route is called only by functions with an invoke grant: remove auth")
+	case h.Rule != "":
+		v.add(path+".private", "a private route is called only by functions with an invoke grant: remove rule")
+	}
+	if h.Schema != nil {
+		v.schemaFile(path+".schema.body", h.Schema.Body)
+		v.schemaFile(path+".schema.query", h.Schema.Query)
+		v.schemaFile(path+".schema.params", h.Schema.Params)
+	}
+	ctSeen := map[string]bool{}
+	for i, ct := range h.ContentTypes {
+		p := fmt.Sprintf("%s.content_types[%d]", path, i)
+		norm := strings.ToLower(ct)
+		switch {
+		case !mediaTypeRE.MatchString(ct):
+			v.add(p, "invalid media type %q (use type/subtype such as application/json, without parameters)", ct)
+		case ctSeen[norm]:
+			v.add(p, "duplicate media type %q", ct)
+		}
+		ctSeen[norm] = true
 	}
 	// The rule itself is compiled at deploy (internal/policy); here only
 	// what needs no CEL.
@@ -399,6 +455,68 @@ func (v *validator) event(path string, e *EventTrigger) {
 	if e.MaxAttempts < 0 || e.MaxAttempts > maxAttempts {
 		v.add(path+".max_attempts", "max_attempts must be between 0 and %d, got %d", maxAttempts, e.MaxAttempts)
 	}
+	v.schemaFile(path+".schema", e.Schema)
+}
+
+// schemaFile checks a schema reference: a relative path to a .json file
+// inside the manifest's directory. The CLI reads it; the server only
+// matches the name against the files sent with the deploy, so a name that
+// could climb out of the directory is refused here for both.
+func (v *validator) schemaFile(path, name string) {
+	if name == "" {
+		return
+	}
+	if err := CheckSchemaFile(name); err != nil {
+		v.add(path, "invalid schema file %q: %s", name, err.Error())
+	}
+}
+
+// CheckSchemaFile reports whether name is an acceptable schema file
+// reference: relative, forward slashes, no "." or ".." segments, ending in
+// .json.
+func CheckSchemaFile(name string) error {
+	switch {
+	case len(name) > 256:
+		return errors.New("longer than 256 bytes")
+	case strings.Contains(name, "://"):
+		return errors.New("must be a file next to the manifest, not a URL")
+	case !utf8.ValidString(name), hasControl(name):
+		return errors.New("contains control characters or invalid UTF-8")
+	case strings.HasPrefix(name, "/"), strings.Contains(name, `\`), len(name) > 1 && name[1] == ':':
+		return errors.New("must be a relative path with forward slashes")
+	case !strings.HasSuffix(name, ".json"):
+		return errors.New("must end in .json")
+	}
+	for _, seg := range strings.Split(name, "/") {
+		switch seg {
+		case "", ".", "..":
+			return errors.New("must not contain empty, \".\" or \"..\" segments")
+		}
+	}
+	return nil
+}
+
+// SchemaFiles lists every schema file the manifest names, sorted and
+// without duplicates.
+func (m *Manifest) SchemaFiles() []string {
+	var out []string
+	for _, fn := range m.Functions {
+		if fn == nil {
+			continue
+		}
+		for _, t := range fn.Triggers {
+			switch {
+			case t.HTTP != nil:
+				out = append(out, t.HTTP.Schema.Files()...)
+			case t.Event != nil && t.Event.Schema != "":
+				out = append(out, t.Event.Schema)
+			case t.Object != nil && t.Object.Schema != "":
+				out = append(out, t.Object.Schema)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (v *validator) object(path string, o *ObjectTrigger) {
@@ -419,6 +537,7 @@ func (v *validator) object(path string, o *ObjectTrigger) {
 		}
 		seen[op] = true
 	}
+	v.schemaFile(path+".schema", o.Schema)
 }
 
 func (v *validator) schedule(path string, s *ScheduleTrigger) {
