@@ -62,7 +62,8 @@ func TestDeployRefusalsKeepTheActiveVersion(t *testing.T) {
 
 	// Bytes that are not wasm at all.
 	_, err = deployWith(in, writeManifest(t, versionedApp), []byte("not a module"))
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity {
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity ||
+		!strings.Contains(apiErr.Message, "not a WebAssembly binary") {
 		t.Fatalf("garbage module: %v", err)
 	}
 	serving()

@@ -179,6 +179,18 @@ type Module struct {
 // Style reports whether the module is a reactor or a command.
 func (m *Module) Style() Style { return m.style }
 
+// compileFailure says in our words why bytes did not compile.
+func compileFailure(wasm []byte) string {
+	switch {
+	case len(wasm) < 8 || string(wasm[:4]) != "\x00asm":
+		return "not a WebAssembly binary (it does not start with the \\0asm header)"
+	case string(wasm[4:8]) != "\x01\x00\x00\x00":
+		return "unsupported WebAssembly binary version (want 1)"
+	default:
+		return "the WebAssembly binary is malformed or uses features the sandbox does not support (the server log has the compiler's message)"
+	}
+}
+
 // Close releases the compiled code. Functions using the module must be
 // closed first.
 func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
@@ -190,7 +202,11 @@ func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx)
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	cm, err := e.runtime.CompileModule(ctx, wasm)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+		// The compiler's own message names wazero internals (sections,
+		// offsets, opcodes); it goes to the server log, and the deploy's
+		// caller gets a message of ours.
+		e.logger.Warn("module does not compile", "err", err)
+		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, compileFailure(wasm))
 	}
 	m, err := e.validate(cm)
 	if err != nil {

@@ -139,7 +139,11 @@ func TestCompileRefuses(t *testing.T) {
 		errs []error
 		msg  string
 	}{
-		{"not wasm", func(*testing.T) []byte { return []byte("#!/bin/sh\necho hi\n") }, []error{ErrInvalidModule, aegis.ErrInvalidArgument}, ""},
+		{"not wasm", func(*testing.T) []byte { return []byte("#!/bin/sh\necho hi\n") }, []error{ErrInvalidModule, aegis.ErrInvalidArgument}, "not a WebAssembly binary"},
+		{"wasm version 2", func(*testing.T) []byte { return []byte("\x00asm\x02\x00\x00\x00") }, []error{ErrInvalidModule}, "unsupported WebAssembly binary version"},
+		// A type section claiming more bytes than follow: the compiler's
+		// message (section names, offsets) stays in the log.
+		{"malformed", func(*testing.T) []byte { return []byte("\x00asm\x01\x00\x00\x00\x01\x7f\x01") }, []error{ErrInvalidModule}, "malformed or uses features the sandbox does not support"},
 		{"empty module", func(*testing.T) []byte { return []byte("\x00asm\x01\x00\x00\x00") }, []error{ErrInvalidModule}, "neither aegis_handle"},
 		{"unknown import", func(t *testing.T) []byte { return wasmbuild.CReactor(t, "testdata/c/badimport.c") }, []error{ErrUnknownImport, aegis.ErrInvalidArgument}, `module "env" function "forbidden"`},
 	}
@@ -149,6 +153,11 @@ func TestCompileRefuses(t *testing.T) {
 			requireErrorIs(t, err, tt.errs...)
 			if !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("error %q does not mention %q", err, tt.msg)
+			}
+			for _, leak := range []string{"section", "offset", "wazero", "0x"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("error %q passes on the compiler's wording (%q)", err, leak)
+				}
 			}
 		})
 	}
