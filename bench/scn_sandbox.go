@@ -287,6 +287,9 @@ func (noHost) Publish(context.Context, *sandbox.Caller, string, []byte) error { 
 func (noHost) Fetch(context.Context, *sandbox.Caller, *sandbox.FetchRequest) (*sandbox.FetchResponse, error) {
 	return nil, errNoHost
 }
+func (noHost) Invoke(context.Context, *sandbox.Caller, *sandbox.InvokeRequest) (*sandbox.InvokeResponse, error) {
+	return nil, errNoHost
+}
 func (noHost) Log(context.Context, *sandbox.Caller, slog.Level, string) {}
 
 // runIsolation compares a fresh instance per request with a reused one, and

@@ -1,7 +1,8 @@
 // Package client is the Go client of the Aegis admin API (docs/admin-api.md):
 // the API the aegis CLI and any automation use to deploy apps, manage API
 // keys, invoke functions and read logs. It holds no state beyond the base URL
-// and the admin token, and never logs or prints the token.
+// and the admin token (and, for step-up, a TOTP code), and never logs or
+// prints either.
 package client
 
 import (
@@ -21,10 +22,14 @@ import (
 // bound.
 const MaxResponseSize = 64 << 20
 
+// OTPHeader carries a TOTP code for a call that needs step-up.
+const OTPHeader = "Aegis-OTP"
+
 // Client calls one Aegis admin API. It is safe for concurrent use.
 type Client struct {
 	baseURL string
 	token   string
+	otp     string
 	hc      *http.Client
 }
 
@@ -37,6 +42,14 @@ type Option func(*Client)
 // their context instead.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.hc = hc }
+}
+
+// WithOTP sends code, a current code of the server's enrolled
+// authenticator, in the Aegis-OTP header of every call, for the dangerous
+// changes that need one (step-up). The server uses a code up the first
+// time a call needs it, so a client is good for one such change per code.
+func WithOTP(code string) Option {
+	return func(c *Client) { c.otp = code }
 }
 
 // New returns a client for the admin API at baseURL (for example
@@ -62,6 +75,9 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.otp != "" {
+		req.Header.Set(OTPHeader, c.otp)
 	}
 	return req, nil
 }

@@ -11,11 +11,14 @@ import (
 // DeployRequest is the body of a deploy: the manifest exactly as written
 // (so the server's errors can name its lines), the file name to use in
 // those errors, and the module (by SHA-256, uploaded beforehand) of every
-// function.
+// function. Schemas carries the JSON Schema files the manifest names (and
+// those they reach by $ref), by the name the manifest uses, so the server
+// never reads the caller's file system.
 type DeployRequest struct {
 	Manifest string            `json:"manifest"`
 	File     string            `json:"file"`
-	Modules  map[string]string `json:"modules"` // function name → hex SHA-256
+	Modules  map[string]string `json:"modules"`           // function name → hex SHA-256
+	Schemas  map[string]string `json:"schemas,omitempty"` // schema file name → contents
 }
 
 // DeployResult is the version of an app a deploy or a rollback made active.

@@ -1,12 +1,17 @@
 // Package admin serves the admin REST API (docs/admin-api.md) that the CLI
-// uses: deploys, rollbacks, keys, logs, dead letters. Every call but the
-// health check needs the admin token; every answer to an error is the same
+// uses: deploys, rollbacks, deletes, keys, admin tokens, the authenticator,
+// logs, dead letters. Every call but the health check needs an admin token
+// (the bootstrap one in DATA/admin.token or a named one with a role), and
+// every route declares the permission it needs (access.go): a call beyond
+// the token's role or apps is refused, and a dangerous change also needs a
+// current TOTP code (step-up). Every answer to an error is the same
 // sanitized JSON shape the gateway uses.
 package admin
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,10 +24,9 @@ import (
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
-	"github.com/aegis-platform/aegis/internal/gateway"
+	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
-	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -37,6 +41,18 @@ type Config struct {
 	Logs           *funclog.Log
 	Dispatcher     *dispatch.Dispatcher
 	Logger         *slog.Logger
+
+	// AdminTokens are the named admin tokens with a role; Token above is
+	// the bootstrap principal (role admin, every app, named "root").
+	AdminTokens *auth.AdminTokens
+	// MFA is the authenticator whose codes dangerous changes need.
+	MFA *auth.Authenticator
+	// StepUp says when they need one ("" is auto).
+	StepUp rbac.StepUpMode
+	// Metrics, when set, is served at GET /metrics in the Prometheus text
+	// format. The series name every app, so only tokens without an app set
+	// may read them.
+	Metrics http.Handler
 }
 
 // API is the admin http.Handler.
@@ -48,57 +64,62 @@ type API struct {
 
 const maxJSONBody = 2 << 20
 
+// maxDeployBody admits a manifest and every schema file it may name, each
+// at its cap, with room for JSON escaping to double the schema text.
+const maxDeployBody = maxJSONBody + 2*manifest.MaxSchemaFiles*manifest.MaxSchemaFileSize
+
 // New builds the API.
 func New(cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.StepUp == "" {
+		cfg.StepUp = rbac.StepUpAuto
+	}
 	a := &API{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
-	a.mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+	// Every route names what it needs (access.go); handle refuses one that
+	// does not.
+	a.handle("GET /v1/health", public(), func(w http.ResponseWriter, r *http.Request, _ string) error {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return nil
 	})
-	a.handle("HEAD /v1/modules/{sha}", a.hasModule)
-	a.handle("PUT /v1/modules/{sha}", a.putModule)
-	a.handle("POST /v1/apps/{app}/deploy", a.deploy)
-	a.handle("POST /v1/apps/{app}/rollback", a.rollback)
-	a.handle("GET /v1/apps", a.apps)
-	a.handle("GET /v1/functions", a.functions)
-	a.handle("GET /v1/routes", a.routes)
-	a.handle("POST /v1/keys", a.createKey)
-	a.handle("GET /v1/keys", a.listKeys)
-	a.handle("DELETE /v1/keys/{name}", a.revokeKey)
-	a.handle("POST /v1/keys/{name}/rotate", a.rotateKey)
-	a.handle("POST /v1/apps/{app}/webhook-secrets/{name}", a.createWebhookSecret)
-	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", a.invoke)
-	a.handle("GET /v1/logs", a.logs)
-	a.handle("GET /v1/dlq", a.dlq)
-	a.handle("POST /v1/dlq/{id}/replay", a.replay)
+	// Modules are content-addressed and hold nothing of an app until a
+	// deploy names them, so a deployer limited to some apps may upload any.
+	a.handle("HEAD /v1/modules/{sha}", anyApp(rbac.UploadModules), a.hasModule)
+	a.handle("PUT /v1/modules/{sha}", anyApp(rbac.UploadModules), a.putModule)
+	a.handle("POST /v1/apps/{app}/deploy", onApp(rbac.Deploy), a.deploy)
+	a.handle("POST /v1/apps/{app}/rollback", onApp(rbac.Rollback), a.rollback)
+	a.handle("DELETE /v1/apps/{app}", onApp(rbac.DeleteApps), a.deleteApp)
+	a.handle("GET /v1/apps", listing(rbac.Read), a.apps)
+	a.handle("GET /v1/functions", listing(rbac.Read), a.functions)
+	a.handle("GET /v1/routes", listing(rbac.Read), a.routes)
+	if cfg.Metrics != nil {
+		a.handle("GET /metrics", platform(rbac.Read), func(w http.ResponseWriter, r *http.Request, _ string) error {
+			cfg.Metrics.ServeHTTP(w, r)
+			return nil
+		})
+	}
+	a.handle("POST /v1/keys", platform(rbac.ManageKeys), a.createKey)
+	// API keys are the platform's, not an app's (an unscoped key calls
+	// every app), so even listing them needs a token without an app set.
+	a.handle("GET /v1/keys", platform(rbac.Read), a.listKeys)
+	a.handle("DELETE /v1/keys/{name}", platform(rbac.ManageKeys), a.revokeKey)
+	a.handle("POST /v1/keys/{name}/rotate", platform(rbac.ManageKeys), a.rotateKey)
+	a.handle("POST /v1/apps/{app}/webhook-secrets/{name}", onApp(rbac.CreateWebhookSecrets), a.createWebhookSecret)
+	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
+	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)
+	a.handle("GET /v1/dlq", listing(rbac.Read), a.dlq)
+	// The dead letter's app is known only once it is read; replay checks it.
+	a.handle("POST /v1/dlq/{id}/replay", listing(rbac.ReplayDeadLetters), a.replay)
+	a.handle("POST /v1/tokens", platform(rbac.ManageTokens), a.createToken)
+	a.handle("GET /v1/tokens", platform(rbac.ManageTokens), a.listTokens)
+	a.handle("DELETE /v1/tokens/{name}", platform(rbac.ManageTokens), a.revokeToken)
+	// Whether step-up applies is no secret, and every caller may need to
+	// know before a dangerous change.
+	a.handle("GET /v1/mfa", anyApp(rbac.Read), a.mfaStatus)
+	a.handle("POST /v1/mfa/enroll", platform(rbac.ManageMFA), a.mfaEnroll)
+	a.handle("POST /v1/mfa/confirm", platform(rbac.ManageMFA), a.mfaConfirm)
 	return a
-}
-
-type handlerFunc func(w http.ResponseWriter, r *http.Request, reqID string) error
-
-// handle adds the admin token check, the request id and error mapping.
-func (a *API) handle(pattern string, h handlerFunc) {
-	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		reqID := telemetry.NewRequestID()
-		w.Header().Set("X-Request-Id", reqID)
-		token, ok := auth.ParseBearer(r.Header.Get("Authorization"))
-		if !ok || !auth.AdminTokenMatches(a.cfg.Token, token) {
-			a.log.Warn("admin authentication failed", "security", true, "request_id", reqID,
-				"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="aegis-admin"`)
-			gateway.WriteError(w, http.StatusUnauthorized, "unauthorized", reqID)
-			return
-		}
-		if err := h(w, r, reqID); err != nil {
-			status, msg := a.classify(err)
-			if status >= 500 {
-				a.log.Error("admin call failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "err", err)
-			}
-			gateway.WriteError(w, status, msg, reqID)
-		}
-	})
 }
 
 // userError is an error whose message is written for the caller (a bad
@@ -168,6 +189,7 @@ type deployRequest struct {
 	Manifest string            `json:"manifest"`
 	File     string            `json:"file"`
 	Modules  map[string]string `json:"modules"`
+	Schemas  map[string]string `json:"schemas,omitempty"` // schema file name → contents
 }
 
 // AppInfo describes one active app.
@@ -182,13 +204,16 @@ func appInfo(app *registry.App) AppInfo {
 	return AppInfo{App: app.Name, Version: app.VersionLabel(), Functions: app.Manifest.FunctionNames(), DeployedAt: app.DeployedAt}
 }
 
-func (a *API) deploy(w http.ResponseWriter, r *http.Request, _ string) error {
+func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error {
 	var req deployRequest
-	if err := decodeJSON(w, r, &req); err != nil {
+	if err := decodeJSONLimit(w, r, &req, maxDeployBody); err != nil {
+		return err
+	}
+	if err := a.stepUp(r, reqID, a.deployDangers(r.PathValue("app"), req.File, req.Manifest)); err != nil {
 		return err
 	}
 	app, err := a.cfg.Registry.Deploy(r.Context(), registry.DeployRequest{
-		App: r.PathValue("app"), File: req.File, Manifest: []byte(req.Manifest), Modules: req.Modules,
+		App: r.PathValue("app"), File: req.File, Manifest: []byte(req.Manifest), Modules: req.Modules, Schemas: req.Schemas,
 	})
 	if err != nil {
 		return deployError(err)
@@ -204,8 +229,13 @@ func deployError(err error) error {
 	var merrs manifest.Errors
 	var merr *manifest.Error
 	switch {
-	case errors.As(err, &merrs), errors.As(err, &merr):
-		return &userError{http.StatusBadRequest, err.Error()}
+	// The manifest's own errors already name file, line and field; the
+	// chain around them ("deploy app: invalid argument: …") is ours and
+	// tells the author nothing more.
+	case errors.As(err, &merrs):
+		return &userError{http.StatusBadRequest, merrs.Error()}
+	case errors.As(err, &merr):
+		return &userError{http.StatusBadRequest, merr.Error()}
 	case errors.Is(err, sandbox.ErrUnknownImport), errors.Is(err, sandbox.ErrInvalidModule):
 		return &userError{http.StatusUnprocessableEntity, err.Error()}
 	case errors.Is(err, aegis.ErrConflict):
@@ -235,6 +265,9 @@ func (a *API) apps(w http.ResponseWriter, r *http.Request, _ string) error {
 	snap := a.cfg.Registry.Snapshot()
 	out := []AppInfo{}
 	for _, name := range snap.AppNames() {
+		if !canSee(r, name) {
+			continue
+		}
 		out = append(out, appInfo(snap.Apps[name]))
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -255,6 +288,9 @@ func (a *API) functions(w http.ResponseWriter, r *http.Request, _ string) error 
 	snap := a.cfg.Registry.Snapshot()
 	out := []FunctionInfo{}
 	for _, name := range snap.AppNames() {
+		if !canSee(r, name) {
+			continue
+		}
 		app := snap.Apps[name]
 		for _, fn := range app.Manifest.FunctionNames() {
 			f := app.Functions[fn]
@@ -266,13 +302,15 @@ func (a *API) functions(w http.ResponseWriter, r *http.Request, _ string) error 
 	return nil
 }
 
-// RouteInfo describes one gateway route.
+// RouteInfo describes one HTTP route. A private one is not served by the
+// gateway; only functions of its app with an invoke grant can call it.
 type RouteInfo struct {
 	Method   string   `json:"method"`
 	Path     string   `json:"path"`
 	App      string   `json:"app"`
 	Function string   `json:"function"`
 	Public   bool     `json:"public"`
+	Private  bool     `json:"private,omitempty"`
 	Auth     []string `json:"auth"`
 }
 
@@ -280,11 +318,14 @@ func (a *API) routes(w http.ResponseWriter, r *http.Request, _ string) error {
 	snap := a.cfg.Registry.Snapshot()
 	out := []RouteInfo{}
 	for _, name := range snap.AppNames() {
+		if !canSee(r, name) {
+			continue
+		}
 		app := snap.Apps[name]
 		for _, fn := range app.Manifest.FunctionNames() {
 			for _, t := range app.Manifest.Functions[fn].Triggers {
 				if t.HTTP != nil {
-					out = append(out, RouteInfo{Method: t.HTTP.Method, Path: t.HTTP.Path, App: name, Function: fn, Public: t.HTTP.Public, Auth: t.HTTP.Auth})
+					out = append(out, RouteInfo{Method: t.HTTP.Method, Path: t.HTTP.Path, App: name, Function: fn, Public: t.HTTP.Public, Private: t.HTTP.Private, Auth: t.HTTP.Auth})
 				}
 			}
 		}
@@ -333,7 +374,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error 
 
 // rotateKey gives a key a new secret; the old one keeps working for the
 // overlap (default none), so callers can switch without a gap.
-func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, _ string) error {
+func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, reqID string) error {
 	name := r.PathValue("name")
 	var req struct {
 		Overlap string `json:"overlap"`
@@ -350,6 +391,11 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, _ string) error 
 			return &userError{http.StatusBadRequest, "overlap must be a duration such as \"24h\""}
 		}
 		overlap = d
+	}
+	// Rotating hands out a new secret for a key that may be in wide use:
+	// a dangerous change.
+	if err := a.stepUp(r, reqID, []string{"rotate api key " + strconv.Quote(name)}); err != nil {
+		return err
 	}
 	key, err := a.cfg.Keys.Rotate(r.Context(), name, overlap)
 	switch {
@@ -486,12 +532,19 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
+	app, err := a.listedApp(r, q.Get("app"))
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)
-	err := a.cfg.Logs.Read(r.Context(), funclog.Query{App: q.Get("app"), Function: q.Get("function"), Limit: limit, Follow: follow},
+	err = a.cfg.Logs.Read(r.Context(), funclog.Query{App: app, Function: q.Get("function"), Limit: limit, Follow: follow},
 		func(rec *funclog.Record) error {
+			if !canSee(r, rec.App) {
+				return nil
+			}
 			if err := enc.Encode(rec); err != nil {
 				return err
 			}
@@ -507,12 +560,37 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {
 }
 
 func (a *API) dlq(w http.ResponseWriter, r *http.Request, _ string) error {
-	out, err := a.cfg.Bus.DeadLetters(r.Context(), r.URL.Query().Get("app"))
+	app, err := a.listedApp(r, r.URL.Query().Get("app"))
 	if err != nil {
 		return err
 	}
+	all, err := a.cfg.Bus.DeadLetters(r.Context(), app)
+	if err != nil {
+		return err
+	}
+	out := all[:0]
+	for _, dl := range all {
+		if canSee(r, dl.App) {
+			out = append(out, dl)
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// listedApp is the app a listing asks for: refused when the caller may not
+// see it, and, for a token limited to one app that names none, that app
+// (so limits such as ?limit= count its records only). Listings still
+// filter what they return by the caller's apps.
+func (a *API) listedApp(r *http.Request, app string) (string, error) {
+	who := principal(r)
+	switch {
+	case app != "" && !who.CanSee(app):
+		return "", &rbac.Denied{Msg: fmt.Sprintf("forbidden: token %s may not act on app %q", who.Name, app), Reason: rbac.ReasonAppSet}
+	case app == "" && len(who.Apps) == 1:
+		return who.Apps[0], nil
+	}
+	return app, nil
 }
 
 func (a *API) replay(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -520,9 +598,22 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request, _ string) error {
 	if err != nil || id == 0 {
 		return &userError{http.StatusBadRequest, "dead letter id must be a positive number"}
 	}
+	notFound := &userError{http.StatusNotFound, "no dead letter with id " + strconv.FormatUint(id, 10)}
+	if who := principal(r); who.Restricted() {
+		// The id alone does not say whose dead letter it is: look for it
+		// among the caller's apps' only, and answer as for an unknown id
+		// otherwise, so others' dead letters are not even confirmed.
+		mine, err := a.ownDeadLetter(r.Context(), who, id)
+		if err != nil {
+			return err
+		}
+		if !mine {
+			return notFound
+		}
+	}
 	if _, err := a.cfg.Bus.Replay(r.Context(), id); err != nil {
 		if errors.Is(err, aegis.ErrNotFound) {
-			return &userError{http.StatusNotFound, "no dead letter with id " + strconv.FormatUint(id, 10)}
+			return notFound
 		}
 		return err
 	}
@@ -531,9 +622,16 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request, _ string) error {
 }
 
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	return decodeJSONLimit(w, r, v, maxJSONBody)
+}
+
+func decodeJSONLimit(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return &userError{http.StatusRequestEntityTooLarge, "request body larger than " + strconv.FormatInt(limit>>20, 10) + " MiB"}
+		}
 		return &userError{http.StatusBadRequest, "request body is not valid JSON for this call"}
 	}
 	return nil

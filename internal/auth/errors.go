@@ -32,6 +32,10 @@ const (
 	ReasonReplayed        = "replayed"
 	ReasonStaleTimestamp  = "stale timestamp"
 	ReasonFutureTimestamp = "timestamp in the future"
+
+	// TOTP step-up (ReasonReplayed serves as well).
+	ReasonWrongCode       = "wrong code"
+	ReasonNoAuthenticator = "no authenticator"
 )
 
 // verifyError is ErrUnauthenticated with its cause attached. Its message is
@@ -65,6 +69,8 @@ var (
 	errReplayed        = &verifyError{ReasonReplayed}
 	errStaleTimestamp  = &verifyError{ReasonStaleTimestamp}
 	errFutureTimestamp = &verifyError{ReasonFutureTimestamp}
+	errWrongCode       = &verifyError{ReasonWrongCode}
+	errNoAuthenticator = &verifyError{ReasonNoAuthenticator}
 )
 
 // Reason returns why a verification failed ("malformed", "unknown key",

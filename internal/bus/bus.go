@@ -28,6 +28,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/capability"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
@@ -70,6 +71,9 @@ type Config struct {
 	// HopLimit is the highest hop delivered to a function (default
 	// DefaultHopLimit); events beyond it are dead-lettered.
 	HopLimit int
+	// Metrics counts events refused by a trigger's schema; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Bus publishes events and runs triggers.
@@ -163,6 +167,9 @@ type desired struct {
 	concurrency int
 	ackWait     time.Duration
 	object      *objectFilter
+	// trigger finds the trigger's schema in registry.Function.Schemas and
+	// labels its violations.
+	trigger string
 }
 
 type objectFilter struct {
@@ -186,6 +193,7 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 					d := desired{
 						durable: durableName("ev", appName, fnName, t.Event.Topic),
 						filter:  eventPrefix + appName + "." + t.Event.Topic,
+						trigger: registry.EventTriggerKey(t.Event),
 						app:     appName, function: fnName, maxAttempts: t.Event.MaxAttempts, ackWait: ackWait,
 						concurrency: spec.Limits.Concurrency,
 					}
@@ -201,6 +209,7 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 						app:     appName, function: fnName, maxAttempts: manifestDefaultAttempts, ackWait: ackWait,
 						concurrency: spec.Limits.Concurrency,
 						object:      &objectFilter{prefix: t.Object.Prefix, ops: ops},
+						trigger:     registry.ObjectTriggerKey(t.Object),
 					}
 					want[d.durable] = d
 				}
@@ -290,6 +299,11 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 	}
 	if env.Hop > b.cfg.HopLimit {
 		b.reject(ctx, d, m, errHopLimit)
+		return
+	}
+	// Only an authentic event is checked against the schema: a forged one
+	// is rejected as forged above, whatever it contains.
+	if !b.checkSchema(ctx, d, m, fn) {
 		return
 	}
 	_, err = b.cfg.Dispatcher.Invoke(ctx, fn, req)

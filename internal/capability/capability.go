@@ -1,6 +1,7 @@
 // Package capability owns grant checks and the host-side implementation of
 // every capability a guest can reach: key-value tables, objects, events,
-// outbound HTTP (fetch) and function logs. Every method checks the caller's
+// outbound HTTP (fetch), calls to other functions of the same app (invoke)
+// and function logs. Every method checks the caller's
 // grants before it touches anything and denies by default. It never logs
 // values, bodies, headers or secrets: only names (tables, keys, topics,
 // hosts) and outcomes.
@@ -90,6 +91,13 @@ type Config struct {
 	FetchMaxResponse int64         // response body cap, bytes
 	FetchMaxRequest  int64         // request body cap, bytes
 	MaxValueSize     int           // kv value and event payload cap, bytes
+
+	// Functions resolves and runs what invoke calls; nil makes invoke
+	// answer ErrUnavailable (after the grant check).
+	Functions Functions
+	// HopLimit is the highest hop an invoke call may reach (default
+	// DefaultHopLimit); the server sets the bus's limit.
+	HopLimit int
 }
 
 // Host implements sandbox.Host. It is safe for concurrent use.
@@ -105,7 +113,7 @@ func New(cfg Config) (*Host, error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("new capability host: Logger is required")
 	}
-	if cfg.FetchTimeout < 0 || cfg.FetchMaxResponse < 0 || cfg.FetchMaxRequest < 0 || cfg.MaxValueSize < 0 {
+	if cfg.FetchTimeout < 0 || cfg.FetchMaxResponse < 0 || cfg.FetchMaxRequest < 0 || cfg.MaxValueSize < 0 || cfg.HopLimit < 0 {
 		return nil, fmt.Errorf("new capability host: limits must not be negative")
 	}
 	if cfg.FetchTimeout == 0 {
@@ -119,6 +127,9 @@ func New(cfg Config) (*Host, error) {
 	}
 	if cfg.MaxValueSize == 0 {
 		cfg.MaxValueSize = DefaultMaxValueSize
+	}
+	if cfg.HopLimit == 0 {
+		cfg.HopLimit = DefaultHopLimit
 	}
 	if cfg.Dial == nil {
 		d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}

@@ -468,6 +468,9 @@ func TestNoCallerOrGrants(t *testing.T) {
 		if _, err := hs.host.Fetch(ctx, c, &sandbox.FetchRequest{URL: "https://example.com/"}); !errors.Is(err, aegis.ErrPermissionDenied) {
 			t.Errorf("Fetch with caller %v: %v", c, err)
 		}
+		if _, err := hs.host.Invoke(ctx, c, &sandbox.InvokeRequest{Path: "/x"}); !errors.Is(err, aegis.ErrPermissionDenied) {
+			t.Errorf("Invoke with caller %v: %v", c, err)
+		}
 		hs.host.Log(ctx, c, slog.LevelInfo, "x") // must not panic
 	}
 }

@@ -64,8 +64,8 @@ func grantsOf(c *sandbox.Caller) *manifest.Grants {
 
 // denial describes one refused host call for the guest and the security log.
 type denial struct {
-	capability string // "kv.put", "objects.get", "events.publish", "fetch"
-	resource   string // table/key, object key, topic, host
+	capability string // "kv.put", "objects.get", "events.publish", "fetch", "invoke"
+	resource   string // table/key, object key, topic, host, function
 	reason     string // short, for the log; the guest gets msg
 	msg        string // e.g. `kv write to table "secrets" not granted`
 }

@@ -176,7 +176,29 @@ func (c *cli) appsCommand() *cobra.Command {
 		},
 	}
 	addOutputFlag(list, &out)
-	return group("apps", "Inspect deployed apps", list)
+
+	del := &cobra.Command{
+		Use:   "delete APP",
+		Short: "Remove an app: its routes, triggers and versions (its data is kept)",
+		Long: `Remove an app: its routes stop answering (404), its event, object and
+schedule triggers stop, and its versions are forgotten, so a later deploy of the
+same name starts at v1. Its tables, objects and webhook secrets are kept.
+Deleting is a dangerous change: with an authenticator enrolled it needs --otp.`,
+		Example: "  aegis apps delete travel-diary --otp 123456",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			if err := ac.DeleteApp(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("delete app %s: %w", args[0], err)
+			}
+			_, err = fmt.Fprintf(c.stdout, "deleted app %s\n", args[0])
+			return err
+		},
+	}
+	return group("apps", "Inspect and delete deployed apps", list, del)
 }
 
 func (c *cli) functionsCommand() *cobra.Command {

@@ -1,7 +1,8 @@
 // Package cli is the aegis command line: it parses arguments, calls the
 // build step, the server or the admin API client, and prints the result.
-// Commands hold no logic beyond that. The CLI never prints the admin token;
-// it prints an API key only when asked to create one.
+// Commands hold no logic beyond that. The CLI never prints the admin token
+// file's token; it prints an API key or an admin token only when asked to
+// create one, and an authenticator's otpauth URI only when enrolling it.
 package cli
 
 import (
@@ -60,6 +61,7 @@ type cli struct {
 	env            func(string) string
 
 	dataDir string // --data
+	otp     string // --otp, or AEGIS_OTP
 
 	// started is set once cobra has parsed flags and validated arguments
 	// and a command begins to run: every error before that is a usage
@@ -93,6 +95,8 @@ func (c *cli) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	root.PersistentFlags().StringVar(&c.dataDir, "data", defaultDataDir,
 		"data directory: where the server keeps its state and admin.token")
+	root.PersistentFlags().StringVar(&c.otp, "otp", "",
+		"current code of the server's authenticator, for dangerous changes (step-up); default $AEGIS_OTP")
 
 	root.AddCommand(
 		c.upCommand(),
@@ -103,6 +107,8 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.invokeCommand(),
 		c.logsCommand(),
 		c.appsCommand(),
+		c.tokensCommand(),
+		c.mfaCommand(),
 		c.functionsCommand(),
 		c.routesCommand(),
 		c.keysCommand(),
@@ -148,7 +154,20 @@ func (c *cli) adminClient() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(url, token, opts...), nil
+	return client.New(url, token, append(opts, c.otpOptions()...)...), nil
+}
+
+// otpOptions send the step-up code of --otp or, failing that, AEGIS_OTP.
+// The server looks at it only for a dangerous change.
+func (c *cli) otpOptions() []client.Option {
+	code := strings.TrimSpace(c.otp)
+	if code == "" {
+		code = strings.TrimSpace(c.env("AEGIS_OTP"))
+	}
+	if code == "" {
+		return nil
+	}
+	return []client.Option{client.WithOTP(code)}
 }
 
 // adminToken prefers the environment so that a remote server can be used

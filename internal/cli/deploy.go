@@ -89,7 +89,8 @@ AEGIS_TOKEN or the admin.token file in the --data directory.`,
 }
 
 // deploy uploads the modules the server lacks, then asks it to activate the
-// manifest at manifestPath with those modules. Modules are addressed by
+// manifest at manifestPath with those modules and the schema files it
+// names. Modules are addressed by
 // their SHA-256, so an unchanged function costs one HEAD request.
 func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []build.Artifact, progress io.Writer) (*client.DeployResult, error) {
 	text, err := os.ReadFile(manifestPath)
@@ -99,6 +100,12 @@ func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []
 	m, err := manifest.Load(manifestPath)
 	if err != nil {
 		return nil, err
+	}
+	// Schemas are read before any upload: a missing file should not cost
+	// a round of module uploads.
+	schemas, err := readSchemas(manifestPath, m)
+	if err != nil {
+		return nil, fmt.Errorf("deploy %s: %w", m.App, err)
 	}
 	modules := make(map[string]string, len(arts))
 	for _, a := range arts {
@@ -111,6 +118,7 @@ func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []
 		Manifest: string(text),
 		File:     filepath.ToSlash(filepath.Clean(manifestPath)),
 		Modules:  modules,
+		Schemas:  schemas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", m.App, err)

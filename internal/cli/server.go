@@ -18,6 +18,7 @@ import (
 
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/build"
+	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/server"
 )
 
@@ -52,6 +53,23 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	fs.StringVar(&cfg.NATSCert, "nats-cert", "", "client certificate for mutual TLS with the external NATS")
 	fs.StringVar(&cfg.NATSKey, "nats-key", "", "client key for mutual TLS with the external NATS")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", defaultDrainTimeout, "how long shutdown waits for in-flight work")
+	cfg.StepUp = rbac.StepUpAuto
+	fs.Var((*stepUpFlag)(&cfg.StepUp), "step-up",
+		"when dangerous admin changes need an authenticator code: auto (once one is enrolled), always, or off")
+}
+
+// stepUpFlag is --step-up; a wrong value is a flag error (exit 2).
+type stepUpFlag rbac.StepUpMode
+
+func (f *stepUpFlag) String() string { return string(*f) }
+func (f *stepUpFlag) Type() string   { return "mode" }
+func (f *stepUpFlag) Set(s string) error {
+	m, err := rbac.ParseStepUpMode(s)
+	if err != nil || s == "" {
+		return errors.New("must be auto, always or off")
+	}
+	*f = stepUpFlag(m)
+	return nil
 }
 
 func (c *cli) serverCommand() *cobra.Command {
@@ -158,7 +176,7 @@ one), print the gateway URL, the key and a curl example, then serve until Ctrl-C
 // upReady deploys to the freshly started server and prints how to call it.
 func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, manifestPath string, arts []build.Artifact) error {
 	dataDir := cfg.DataDir
-	ac := localClient(s)
+	ac := localClient(s, c.otpOptions()...)
 	res, err := deploy(ctx, ac, manifestPath, arts, c.stderr)
 	if err != nil {
 		return err

@@ -65,10 +65,10 @@ func httpsClient(cfg *tls.Config) *http.Client {
 // localClient is a client for a server in this process. With TLS it trusts
 // exactly the certificate the server presents, under a name the certificate
 // holds, since the listen address may not be one of them.
-func localClient(s *server.Server) *client.Client {
+func localClient(s *server.Server, opts ...client.Option) *client.Client {
 	cert := s.Certificate()
 	if cert == nil {
-		return client.New(s.AdminURL(), s.AdminToken())
+		return client.New(s.AdminURL(), s.AdminToken(), opts...)
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(cert)
@@ -81,7 +81,7 @@ func localClient(s *server.Server) *client.Client {
 			cfg.ServerName = cert.IPAddresses[0].String()
 		}
 	}
-	return client.New(s.AdminURL(), s.AdminToken(), client.WithHTTPClient(httpsClient(cfg)))
+	return client.New(s.AdminURL(), s.AdminToken(), append(opts, client.WithHTTPClient(httpsClient(cfg)))...)
 }
 
 // tlsHint explains the TLS mistakes a CLI user makes: an untrusted

@@ -38,11 +38,15 @@ func TestErrorHygiene(t *testing.T) {
 		{"admin without token", admin, "GET", "/v1/apps", "", nil, http.StatusUnauthorized, ""},
 		{"admin bad JSON", admin, "POST", "/v1/keys", adminToken, []byte("{not json"), http.StatusBadRequest, ""},
 		{"admin unknown fields", admin, "POST", "/v1/keys", adminToken, []byte(`{"name":"x","sudo":true}`), http.StatusBadRequest, ""},
+		{"admin body too large", admin, "POST", "/v1/keys", adminToken, append([]byte(`{"name":"`), bytes.Repeat([]byte("x"), 3<<20)...), http.StatusRequestEntityTooLarge, ""},
 		{"admin bad module hash", admin, "PUT", "/v1/modules/not-a-hash", adminToken, []byte("\x00asm\x01\x00\x00\x00"), http.StatusBadRequest, ""},
 		{"admin unknown dead letter", admin, "POST", "/v1/dlq/999999/replay", adminToken, nil, http.StatusNotFound, ""},
 		{"admin unknown function", admin, "POST", "/v1/apps/probe/functions/nope/invoke", adminToken, []byte("{}"), http.StatusNotFound, ""},
 		{"admin manifest for nothing", admin, "POST", "/v1/apps/ghost/deploy", adminToken, []byte(`{"manifest":"app: ghost\nfunctions: {}\n"}`), http.StatusBadRequest, ""},
 	}
+	// A manifest error is answered as the manifest's own message, without
+	// our wrapping around it.
+	wantMsg := map[string]string{"admin manifest for nothing": "aegis.yaml:2: functions: at least one function is required"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var r *bytes.Reader
@@ -75,6 +79,9 @@ func TestErrorHygiene(t *testing.T) {
 				t.Errorf("Content-Type %q", ct)
 			}
 			msg, id := errorBody(t, buf.Bytes())
+			if want := wantMsg[tt.name]; want != "" && msg != want {
+				t.Errorf("message %q, want %q", msg, want)
+			}
 			if hdr := resp.Header.Get("X-Request-Id"); hdr != id {
 				t.Errorf("X-Request-Id %q differs from the body's request_id %q", hdr, id)
 			}

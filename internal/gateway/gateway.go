@@ -1,6 +1,7 @@
 // Package gateway is the HTTP ingress for functions: it routes a request by
 // the active manifests, authenticates it (deny by default), caps its body,
-// invokes the function and turns every failure into a sanitized JSON error
+// checks it against the route's content types and schemas, invokes the
+// function and turns every failure into a sanitized JSON error
 // that carries the request id and nothing internal.
 package gateway
 
@@ -18,6 +19,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/dispatch"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/policy"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
@@ -37,6 +39,9 @@ type Config struct {
 	Logger     *slog.Logger
 	// MaxAsync bounds invocations running in the background (default 256).
 	MaxAsync int
+	// Metrics counts requests refused by a route's schema; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Gateway is an http.Handler.
@@ -111,6 +116,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if body, ok = g.readBody(w, r, reqID, fn); !ok {
 			return
 		}
+	}
+	if rt.Schema != nil && !g.checkSchema(w, r, reqID, rt, params, body) {
+		return
 	}
 	req := &sandbox.Request{
 		Kind: sandbox.KindHTTP, RequestID: reqID, Method: r.Method, Path: r.URL.Path,

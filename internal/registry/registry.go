@@ -25,6 +25,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/policy"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/schema"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -75,9 +76,21 @@ type Registry struct {
 
 // Snapshot is an immutable view of every active app; swapped atomically.
 type Snapshot struct {
-	Apps   map[string]*App
+	Apps map[string]*App
+	// Routes is what the gateway serves: every HTTP route of every app
+	// except private ones.
 	Routes *route.Table
+	// appRoutes holds, per app, every HTTP route of that app, private ones
+	// included: what the invoke capability matches against. Its route
+	// values are the ones in Routes, so whatever travels with a route (the
+	// rule, …) applies on both paths.
+	appRoutes map[string]*route.Table
 }
+
+// AppRoutes returns the route table of an active app, private routes
+// included, for function-to-function calls (invoke); nil, which matches
+// nothing, when the app is not active. Never serve it to the outside.
+func (s *Snapshot) AppRoutes(app string) *route.Table { return s.appRoutes[app] }
 
 // App is one active app version.
 type App struct {
@@ -93,6 +106,10 @@ type App struct {
 	// rules are the compiled authorization rules of the version's HTTP
 	// triggers, by function and trigger index.
 	rules map[ruleKey]*policy.Rule
+	// requests are the compiled request checks (content types and
+	// schemas) of the version's HTTP triggers, by function and trigger
+	// index, like rules.
+	requests map[ruleKey]*schema.Request
 }
 
 type ruleKey struct {
@@ -107,6 +124,9 @@ type Function struct {
 	Version  string // "v3"
 	SHA256   string
 	Instance *sandbox.Function
+	// Schemas validate what the function's event and object triggers
+	// deliver, by TriggerKey; a trigger without a schema has no entry.
+	Schemas map[string]*schema.Schema
 }
 
 // Function looks up an active function.
@@ -138,12 +158,15 @@ type appRecord struct {
 }
 
 type versionRecord struct {
-	App       string             `json:"app"`
-	Version   int                `json:"version"`
-	File      string             `json:"file"`
-	Manifest  *manifest.Manifest `json:"manifest"`
-	Modules   map[string]string  `json:"modules"`
-	CreatedAt time.Time          `json:"created_at"`
+	App      string             `json:"app"`
+	Version  int                `json:"version"`
+	File     string             `json:"file"`
+	Manifest *manifest.Manifest `json:"manifest"`
+	Modules  map[string]string  `json:"modules"`
+	// Schemas are the schema files the version's schemas need (file name →
+	// contents), kept so a rollback or restart compiles the same schemas.
+	Schemas   map[string]string `json:"schemas,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
 }
 
 // New returns an empty registry; call Restore to load persisted apps.
@@ -200,6 +223,9 @@ type DeployRequest struct {
 	File     string // name used in error messages, e.g. "aegis.yaml"
 	Manifest []byte
 	Modules  map[string]string // function name → sha256
+	// Schemas are the schema files the manifest names (and those they
+	// reach by $ref): file name → contents.
+	Schemas map[string]string
 }
 
 // Deploy validates, compiles and activates a new version of an app.
@@ -239,7 +265,7 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (*App, error) 
 	if rec == nil {
 		rec = &appRecord{App: req.App}
 	}
-	ver := &versionRecord{App: req.App, Version: rec.Latest + 1, File: req.File, Manifest: m, Modules: req.Modules, CreatedAt: time.Now().UTC()}
+	ver := &versionRecord{App: req.App, Version: rec.Latest + 1, File: req.File, Manifest: m, Modules: req.Modules, Schemas: req.Schemas, CreatedAt: time.Now().UTC()}
 	app, err := r.build(ctx, ver)
 	if err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", req.App, err)
@@ -356,6 +382,12 @@ func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) 
 		return nil, err
 	}
 	app.rules = rules
+	// Schemas too: a bad one refuses the deploy before any module compiles.
+	schemas, err := compileSchemas(ver)
+	if err != nil {
+		return nil, err
+	}
+	app.requests = schemas.requests
 	compiled := map[string]*sandbox.Module{}
 	for _, name := range ver.Manifest.FunctionNames() {
 		spec := ver.Manifest.Functions[name]
@@ -374,7 +406,7 @@ func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) 
 			r.closeApp(app)
 			return nil, fmt.Errorf("instantiate %s: %w", name, err)
 		}
-		app.Functions[name] = &Function{App: ver.App, Spec: spec, Version: label, SHA256: sum, Instance: inst}
+		app.Functions[name] = &Function{App: ver.App, Spec: spec, Version: label, SHA256: sum, Instance: inst, Schemas: schemas.triggers[name]}
 	}
 	return app, nil
 }
@@ -421,8 +453,10 @@ func (r *Registry) module(ctx context.Context, compiled map[string]*sandbox.Modu
 	return mod, nil
 }
 
-// withApp returns the snapshot that results from replacing app, with a route
-// table rebuilt from every active app (route conflicts across apps refuse).
+// withApp returns the snapshot that results from replacing app, with the
+// gateway's route table rebuilt from every active app (route conflicts
+// across apps refuse; private routes left out) and each app's own table,
+// private routes included, for invoke.
 func (r *Registry) withApp(app *App) (*Snapshot, error) {
 	cur := r.snap.Load()
 	apps := make(map[string]*App, len(cur.Apps)+1)
@@ -430,24 +464,50 @@ func (r *Registry) withApp(app *App) (*Snapshot, error) {
 		apps[k] = v
 	}
 	apps[app.Name] = app
+	return snapshotOf(apps)
+}
+
+// snapshotOf builds the snapshot serving exactly apps: withApp after a
+// deploy, Delete after a removal, so both derive routes the same way.
+func snapshotOf(apps map[string]*App) (*Snapshot, error) {
 	var routes []route.Route
+	appRoutes := make(map[string]*route.Table, len(apps))
 	for _, name := range sortedKeys(apps) {
 		a := apps[name]
+		own := len(routes) // where this app's routes start
 		for _, fn := range a.Manifest.FunctionNames() {
 			for i, t := range a.Manifest.Functions[fn].Triggers {
 				if t.HTTP == nil {
 					continue
 				}
 				routes = append(routes, route.Route{Method: t.HTTP.Method, Path: t.HTTP.Path, App: a.Name, Function: fn, Public: t.HTTP.Public, Auth: t.HTTP.Auth,
-					JWT: t.HTTP.JWT, HMAC: t.HTTP.HMAC, Rule: a.rules[ruleKey{fn, i}]})
+					JWT: t.HTTP.JWT, HMAC: t.HTTP.HMAC, Rule: a.rules[ruleKey{fn, i}], Private: t.HTTP.Private,
+					Schema: a.requests[ruleKey{fn, i}]})
 			}
 		}
+		// An app's own table holds its private routes too. They never meet
+		// other apps' routes, so a private route cannot conflict with (or
+		// be discovered through) another app's public one.
+		tbl, err := route.New(routes[own:])
+		if err != nil {
+			return nil, err
+		}
+		appRoutes[name] = tbl
 	}
-	table, err := route.New(routes)
+	// Private routes stay out of the gateway's table entirely: from outside
+	// they are indistinguishable from paths nobody declared, 404 and 405
+	// (Allow) alike.
+	served := make([]route.Route, 0, len(routes))
+	for _, rt := range routes {
+		if !rt.Private {
+			served = append(served, rt)
+		}
+	}
+	table, err := route.New(served)
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{Apps: apps, Routes: table}, nil
+	return &Snapshot{Apps: apps, Routes: table, appRoutes: appRoutes}, nil
 }
 
 // activate swaps in next and retires the instances of the app version it replaced.
@@ -538,4 +598,59 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Delete removes an app. Its routes leave the gateway and its event,
+// object and schedule triggers stop with the new snapshot (OnChange runs
+// as after a deploy); its instances close after the retire grace period,
+// like a replaced version's. Its app record and version records are
+// deleted from state, so a restart does not bring it back and a later
+// deploy of the same name starts over at v1 with nothing to roll back to.
+// What the app stored (tables, objects), its webhook secrets and the
+// modules it ran are kept: a redeploy finds them, and erasing data is a
+// separate decision. An app with no record is aegis.ErrNotFound.
+func (r *Registry) Delete(ctx context.Context, appName string) error {
+	// StateStore has no Delete, so that other implementations of it need
+	// not grow one for this; the JetStream bucket used in production has it.
+	state, ok := r.cfg.State.(interface {
+		Delete(ctx context.Context, key string) error
+	})
+	if !ok {
+		return fmt.Errorf("delete %s: the state store cannot delete: %w", appName, aegis.ErrUnavailable)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.loadAppRecord(ctx, appName); err != nil {
+		return fmt.Errorf("delete %s: %w", appName, err)
+	}
+	cur := r.snap.Load()
+	apps := make(map[string]*App, len(cur.Apps))
+	for name, a := range cur.Apps {
+		if name != appName {
+			apps[name] = a
+		}
+	}
+	next, err := snapshotOf(apps)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", appName, err)
+	}
+	// The app record goes first: once it is gone a restart no longer
+	// restores the app, whatever happens after.
+	if err := state.Delete(ctx, appKey(appName)); err != nil {
+		return fmt.Errorf("delete %s: remove app record: %w", appName, err)
+	}
+	r.activate(next, appName)
+	// Version records are unreachable without the app record; removing
+	// them is tidiness, so a failure is logged, not returned.
+	keys, err := r.cfg.State.Keys(ctx, "ver."+appName+".")
+	if err != nil {
+		r.log.Warn("app deleted, but its versions could not be listed", "app", appName, "err", err)
+	}
+	for _, k := range keys {
+		if err := state.Delete(ctx, k); err != nil {
+			r.log.Warn("app deleted, but a version record remains", "app", appName, "key", k, "err", err)
+		}
+	}
+	r.log.Info("app deleted", "app", appName)
+	return nil
 }

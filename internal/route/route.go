@@ -18,6 +18,7 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/policy"
+	"github.com/aegis-platform/aegis/internal/schema"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -38,6 +39,11 @@ type Route struct {
 	Function string
 	// Public routes need no credential; all others do (deny by default).
 	Public bool
+	// Private routes are reachable only through the invoke capability. The
+	// table does not look at it: the registry keeps private routes out of
+	// the gateway's table altogether (so neither a 404 nor a 405's Allow
+	// can reveal them) and puts them only in the table of their app.
+	Private bool
 	// Auth lists the credential kinds the route accepts (e.g. "api-key").
 	Auth []string
 	// JWT and HMAC configure the "jwt" and "hmac" kinds when Auth lists
@@ -49,6 +55,11 @@ type Route struct {
 	// reaches the function. Like JWT and HMAC it only travels with the
 	// route; a compiled rule is immutable and safe to share.
 	Rule *policy.Rule
+	// Schema, when set, checks the content type, path parameters, query
+	// and body of a request before it reaches the function (the gateway
+	// for public routes, the invoke capability for private ones). It
+	// travels with the route like Rule and is as immutable.
+	Schema *schema.Request
 }
 
 // owner names a route for error messages.

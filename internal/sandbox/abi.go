@@ -35,7 +35,7 @@ const (
 // usually smaller, limits per resource on top.
 const (
 	maxNameLen    = 4 << 10  // table, key, prefix, topic
-	maxDataLen    = 16 << 20 // kv value, object, event payload, fetch request
+	maxDataLen    = 16 << 20 // kv value, object, event payload, fetch or invoke request, any result
 	maxMetaLen    = 64 << 10 // response meta JSON
 	maxLogLine    = 16 << 10 // one log line; longer ones are cut
 	maxErrMessage = 1 << 10  // error message placed in the result buffer
@@ -70,6 +70,7 @@ var hostFuncs = []hostFunc{
 	{name: "object_list", params: 2, result: true, call: abiObjectList},
 	{name: "publish", params: 4, result: true, call: abiPublish},
 	{name: "fetch", params: 2, result: true, call: abiFetch},
+	{name: "invoke", params: 2, result: true, call: abiInvoke},
 	{name: "log", params: 3, result: false, call: abiLog},
 }
 
@@ -467,6 +468,31 @@ func abiFetch(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) 
 		resp = &FetchResponse{}
 	}
 	return inv.okJSON("egress", resp)
+}
+
+// abiInvoke calls a route of another function of the caller's app. The
+// answer goes through the result buffer like fetch's, so it is held to
+// maxDataLen whatever the callee's max_response allows.
+func abiInvoke(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+	raw, err := guestBytes(mem, uint32(p[0]), uint32(p[1]), maxDataLen)
+	if err != nil {
+		return inv.fail("invoke", err)
+	}
+	req, err := decodeInvokeRequest(raw)
+	if err != nil {
+		return inv.fail("invoke", err)
+	}
+	if inv.host == nil {
+		return inv.fail("invoke", errNoHost)
+	}
+	resp, err := inv.host.Invoke(ctx, &inv.caller, req)
+	if err != nil {
+		return inv.fail("invoke", err)
+	}
+	if resp == nil {
+		resp = &InvokeResponse{Status: 200}
+	}
+	return inv.okJSON("invoke", resp)
 }
 
 func abiLog(_ context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {

@@ -145,6 +145,29 @@ func decodeFetchRequest(b []byte) (*FetchRequest, error) {
 	return &r, nil
 }
 
+// decodeInvokeRequest parses invoke's request document. The capability
+// matches the path against the caller's app and checks the grant; this
+// only guarantees a well-formed request.
+func decodeInvokeRequest(b []byte) (*InvokeRequest, error) {
+	var r InvokeRequest
+	if err := strictUnmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%w: invoke request: %w", aegis.ErrInvalidArgument, err)
+	}
+	if r.Method == "" {
+		r.Method = "GET"
+	}
+	if !isToken(r.Method) {
+		return nil, fmt.Errorf("%w: invoke method %q is not a valid HTTP method", aegis.ErrInvalidArgument, r.Method)
+	}
+	if r.Path == "" || len(r.Path) > maxURLLen || strings.ContainsFunc(r.Path, isCTL) {
+		return nil, fmt.Errorf("%w: invoke path is empty, too long or has control characters", aegis.ErrInvalidArgument)
+	}
+	if err := checkHeaders(r.Headers); err != nil {
+		return nil, fmt.Errorf("%w: invoke %w", aegis.ErrInvalidArgument, err)
+	}
+	return &r, nil
+}
+
 // strictUnmarshal decodes exactly one JSON value into v, refusing unknown
 // fields and anything after the value.
 func strictUnmarshal(b []byte, v any) error {

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aegis-platform/aegis"
@@ -130,6 +131,64 @@ func FuzzDecodeFetchRequest(f *testing.F) {
 		}
 		if !isToken(req.Method) || req.URL == "" {
 			t.Fatalf("accepted %+v", req)
+		}
+	})
+}
+
+func TestDecodeInvokeRequest(t *testing.T) {
+	tests := []struct {
+		in      string
+		method  string
+		path    string
+		wantErr bool
+	}{
+		{`{"path":"/thumbs/7"}`, "GET", "/thumbs/7", false},
+		{`{"method":"POST","path":"/thumbs/7?size=small","headers":{"Content-Type":"image/png"},"body":"aGk="}`, "POST", "/thumbs/7?size=small", false},
+		{`{"method":"GE T","path":"/a"}`, "", "", true},
+		{`{"path":""}`, "", "", true},
+		{`{"method":"GET"}`, "", "", true},
+		{`{"path":"/a\r\nX-Injected: 1"}`, "", "", true},
+		{`{"path":"/a","headers":{"Bad Name":"x"}}`, "", "", true},
+		{`{"path":"/a","headers":{"A":"line\nbreak"}}`, "", "", true},
+		{`{"path":"/a","body":"not base64!"}`, "", "", true},
+		{`{"path":"/a","url":"https://example.com"}`, "", "", true},
+		{`{"path":"/a"} {}`, "", "", true},
+		{`null`, "", "", true},
+	}
+	for _, tt := range tests {
+		req, err := decodeInvokeRequest([]byte(tt.in))
+		if tt.wantErr {
+			if !errors.Is(err, aegis.ErrInvalidArgument) {
+				t.Errorf("%q: err = %v, want invalid argument", tt.in, err)
+			}
+			continue
+		}
+		if err != nil || req.Method != tt.method || req.Path != tt.path {
+			t.Errorf("%q: got %+v, %v", tt.in, req, err)
+		}
+	}
+	long := `{"path":"/` + strings.Repeat("a", maxURLLen) + `"}`
+	if _, err := decodeInvokeRequest([]byte(long)); !errors.Is(err, aegis.ErrInvalidArgument) {
+		t.Errorf("a path over %d bytes: err = %v", maxURLLen, err)
+	}
+}
+
+func FuzzDecodeInvokeRequest(f *testing.F) {
+	f.Add([]byte(`{"method":"POST","path":"/internal/thumb/7?size=s","headers":{"A":"b"},"body":"cGluZw=="}`))
+	f.Add([]byte(`{"path":"/%2e%2e/admin"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := decodeInvokeRequest(b)
+		if err != nil {
+			if !errors.Is(err, aegis.ErrInvalidArgument) {
+				t.Fatalf("error %v is not invalid argument", err)
+			}
+			return
+		}
+		if !isToken(req.Method) || req.Path == "" || len(req.Path) > maxURLLen || strings.ContainsFunc(req.Path, isCTL) {
+			t.Fatalf("accepted %+v", req)
+		}
+		if err := checkHeaders(req.Headers); err != nil {
+			t.Fatalf("accepted headers %v: %v", req.Headers, err)
 		}
 	})
 }

@@ -114,6 +114,7 @@ type recorder struct {
 	objects   map[string][]byte
 	published []string
 	fetches   []*FetchRequest
+	invokes   []*InvokeRequest
 	logs      []logLine
 	callers   []Caller
 }
@@ -225,6 +226,19 @@ func (r *recorder) Fetch(_ context.Context, c *Caller, req *FetchRequest) (*Fetc
 	defer r.mu.Unlock()
 	r.fetches = append(r.fetches, req)
 	return &FetchResponse{Status: 201, Headers: map[string]string{"X-Up": "1"}, Body: append([]byte("pong:"), req.Body...)}, nil
+}
+
+// Invoke answers 203 with the path and body it was given; path "/nope"
+// is not granted.
+func (r *recorder) Invoke(_ context.Context, c *Caller, req *InvokeRequest) (*InvokeResponse, error) {
+	r.enter(c)
+	defer r.mu.Unlock()
+	r.invokes = append(r.invokes, req)
+	if req.Path == "/nope" {
+		return nil, fmt.Errorf("invoke of function %q not granted: %w", "nope", aegis.ErrPermissionDenied)
+	}
+	return &InvokeResponse{Status: 203, Headers: map[string]string{"X-Callee": "back"},
+		Body: append([]byte(req.Method+" "+req.Path+":"), req.Body...)}, nil
 }
 
 func (r *recorder) Log(_ context.Context, c *Caller, level slog.Level, msg string) {

@@ -15,8 +15,9 @@ type Caller struct {
 	Function  string
 	Version   string
 	RequestID string
-	// Hop is the hop of the event being handled (0 outside events); what
-	// the function publishes carries Hop+1.
+	// Hop is the hop of the event or invoke call being handled (0 for a
+	// request from outside); what the function publishes or invokes
+	// carries Hop+1.
 	Hop    int
 	Grants *manifest.Grants
 }
@@ -31,6 +32,23 @@ type FetchRequest struct {
 
 // FetchResponse is what fetch hands back to the guest.
 type FetchResponse struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// InvokeRequest is a call to an HTTP route of another function of the
+// same app, asked for by a guest. Path is the escaped path as a client
+// would send it and may carry a "?query".
+type InvokeRequest struct {
+	Method  string            `json:"method"`
+	Path    string            `json:"path"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// InvokeResponse is the called function's answer, handed back to the guest.
+type InvokeResponse struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    []byte            `json:"body,omitempty"`
@@ -54,6 +72,9 @@ type Host interface {
 
 	Publish(ctx context.Context, c *Caller, topic string, data []byte) error
 	Fetch(ctx context.Context, c *Caller, req *FetchRequest) (*FetchResponse, error)
+	// Invoke calls a route of another function of the caller's app, private
+	// routes included. ctx carries the caller's deadline.
+	Invoke(ctx context.Context, c *Caller, req *InvokeRequest) (*InvokeResponse, error)
 
 	// Log records a guest log line (also used for guest stdout/stderr).
 	Log(ctx context.Context, c *Caller, level slog.Level, msg string)

@@ -4,10 +4,11 @@ package sandbox
 // travels raw and everything else as the JSON "request meta" document
 // (docs/abi.md), so large bodies are never re-encoded.
 //
-// Hop counts the events in the chain that led to an event or object
-// delivery: 1 for an event published by an HTTP or scheduled invocation,
-// h+1 for one published while handling an event of hop h. The bus stops
-// events beyond its hop limit, which ends recursive loops.
+// Hop counts the events and function-to-function calls (invoke) in the
+// chain that led to an invocation: 0 for a request from outside, 1 for an
+// event published or a function invoked by such a request, h+1 for one
+// published or invoked while handling hop h. The bus and the invoke
+// capability stop chains beyond the hop limit, which ends recursive loops.
 type Request struct {
 	Kind      string              `json:"kind"` // "http", "event", "object", "schedule"
 	RequestID string              `json:"request_id"`
@@ -21,15 +22,15 @@ type Request struct {
 	Operation string              `json:"operation,omitempty"` // object: "put" or "delete"
 	Attempt   int                 `json:"attempt,omitempty"`   // event: 1 for the first delivery
 	Identity  *Identity           `json:"identity,omitempty"`  // http: the verified caller
-	Hop       int                 `json:"hop,omitempty"`       // event, object: events in the chain so far
+	Hop       int                 `json:"hop,omitempty"`       // events and invoke calls in the chain so far
 	Body      []byte              `json:"-"`
 }
 
 // Identity is the verified caller of an HTTP invocation: only what the
 // platform checked, never the credential itself.
 type Identity struct {
-	Scheme  string `json:"scheme"`            // "api-key", "jwt" or "hmac"
-	Subject string `json:"subject,omitempty"` // key name, token "sub", or webhook secret name
+	Scheme  string `json:"scheme"`            // "api-key", "jwt", "hmac" or "function" (SchemeFunction)
+	Subject string `json:"subject,omitempty"` // key name, token "sub", webhook secret name, or "app/function"
 	Issuer  string `json:"issuer,omitempty"`  // jwt: the token's "iss"
 	// Claims are every claim of a verified JWT; nil for other schemes.
 	Claims map[string]any `json:"claims,omitempty"`
@@ -37,6 +38,11 @@ type Identity struct {
 	// (empty: all). Not passed to the guest.
 	Scopes []string `json:"-"`
 }
+
+// SchemeFunction is the Identity scheme of a call made by another function
+// of the same app through invoke; Subject is then "app/function". It can
+// never come from outside: the gateway only sets the schemes it verifies.
+const SchemeFunction = "function"
 
 // Response is what a guest answers. Status 0 means 200.
 type Response struct {

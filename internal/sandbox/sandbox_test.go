@@ -195,6 +195,9 @@ func TestHostCalls(t *testing.T) {
 	check("object_delete", "", "")
 	check("publish", "", "")
 	check("fetch", "pong:ping", "")
+	check("invoke", "POST /internal/thumb?size=s:pic|back", "")
+	check("invoke_denied", "", "permission_denied")
+	check("invoke_bad", "", "invalid_argument")
 	check("internal", "", "internal")
 	if got := out["kv_list"].List; len(got) != 1 || got[0] != "a" {
 		t.Errorf("kv_list = %v", got)
@@ -204,6 +207,12 @@ func TestHostCalls(t *testing.T) {
 	}
 	if out["fetch"].Status != 201 {
 		t.Errorf("fetch status = %d", out["fetch"].Status)
+	}
+	if out["invoke"].Status != 203 {
+		t.Errorf("invoke status = %d", out["invoke"].Status)
+	}
+	if msg := out["invoke_denied"].Err; !strings.Contains(msg, `"nope" not granted`) {
+		t.Errorf("invoke denial message %q", msg)
 	}
 	if msg := out["kv_denied"].Err; !strings.Contains(msg, "permission denied") {
 		t.Errorf("denied message %q", msg)
@@ -222,6 +231,10 @@ func TestHostCalls(t *testing.T) {
 	}
 	if len(env.host.fetches) != 1 || env.host.fetches[0].Method != "POST" || env.host.fetches[0].URL != "https://api.example.com/x" {
 		t.Errorf("fetches = %+v", env.host.fetches)
+	}
+	// The malformed invoke never reached the host.
+	if len(env.host.invokes) != 2 || env.host.invokes[0].Headers["X-A"] != "1" || env.host.invokes[1].Method != "GET" {
+		t.Errorf("invokes = %+v", env.host.invokes)
 	}
 	for _, c := range env.host.callers {
 		if c.App != "a1" || c.Function != "f1" || c.Version != "v9" || c.RequestID != "req-/" || c.Grants == nil || c.Grants.KV.Write[0] != "notes" {

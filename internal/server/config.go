@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/aegis-platform/aegis/internal/rbac"
 )
 
 // Config is everything `aegis server` and `aegis up` can set. The zero value
@@ -35,6 +38,12 @@ type Config struct {
 
 	DrainTimeout time.Duration // bound on draining in-flight work at shutdown, default 10s
 
+	// StepUp says when dangerous admin changes (deleting an app, making a
+	// route public, granting a wildcard, raising a limit, rotating an API
+	// key) need a current code of the enrolled authenticator: auto (the
+	// default) once one is enrolled, always, or off.
+	StepUp rbac.StepUpMode
+
 	// RetryBase and RetryMax shape event retries (defaults 1s and 1m).
 	RetryBase, RetryMax time.Duration
 
@@ -58,6 +67,9 @@ func (c Config) validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("configure server: --tls-cert and --tls-key go together")
+	}
+	if _, err := rbac.ParseStepUpMode(string(c.StepUp)); err != nil {
+		return fmt.Errorf("configure server: --step-up: %w", err)
 	}
 	if c.TLSSelfSigned && c.TLSCert != "" {
 		return errors.New("configure server: --tls-self-signed and --tls-cert exclude each other")

@@ -24,6 +24,8 @@ import (
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/gateway"
 	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/metrics"
+	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schedule"
@@ -45,6 +47,7 @@ type Server struct {
 	scheduler  *schedule.Scheduler
 	gateway    *gateway.Gateway
 	keys       *auth.Keys
+	metrics    *metrics.Metrics
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -73,6 +76,9 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
+	if c.StepUp == "" {
+		c.StepUp = rbac.StepUpAuto
+	}
 	return c
 }
 
@@ -82,7 +88,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2)}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2), metrics: metrics.New()}, nil
 }
 
 // Start opens storage, restores deployed apps and starts both listeners. It
@@ -138,6 +144,12 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Admin tokens (hashes) and the step-up authenticator share a bucket:
+	// both say who may change the platform.
+	adminBucket, err := s.node.Bucket(ctx, "aegis_admin_tokens", jetstream.BucketOptions{History: 1, Description: "admin token hashes and the step-up authenticator"})
+	if err != nil {
+		return err
+	}
 	invocations, err := s.node.Bucket(ctx, "aegis_invocations", jetstream.BucketOptions{History: 1, TTL: time.Hour, Description: "async invocation results"})
 	if err != nil {
 		return err
@@ -159,7 +171,7 @@ func (s *Server) wire(ctx context.Context) error {
 		s.log.Info("event signing key created", "file", filepath.Join(s.cfg.DataDir, eventKeyFile))
 	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
-		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey}, snapshot); err != nil {
+		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics}, snapshot); err != nil {
 		return err
 	}
 	host, err := capability.New(capability.Config{
@@ -170,6 +182,10 @@ func (s *Server) wire(ctx context.Context) error {
 		Logger:   s.log,
 		Dial:     s.cfg.EgressDial,
 		Resolver: s.cfg.EgressResolver,
+		// Calls between functions share the bus's hop limit, so a chain
+		// mixing events and calls ends at the same depth.
+		Functions: &functions{snapshot: snapshot, dispatcher: s.dispatcher},
+		HopLimit:  bus.DefaultHopLimit,
 	})
 	if err != nil {
 		return err
@@ -196,9 +212,11 @@ func (s *Server) wire(ctx context.Context) error {
 	s.gateway = gateway.New(gateway.Config{
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
 		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets),
-		Async: gateway.NewAsyncStore(invocations), Logger: s.log,
+		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Metrics: s.metrics,
 	})
-	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log})
+	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
+		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
+		Metrics: s.metrics.Handler()})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.log)
 	s.adminSrv = newHTTPServer(api, s.log)
 	return nil
@@ -275,6 +293,11 @@ func (s *Server) Certificate() *x509.Certificate {
 	}
 	return s.tls.Certificates[0].Leaf
 }
+
+// Metrics is the server's Prometheus registry and the metrics on it; its
+// Handler serves them in the exposition format. Not mounted on any
+// listener here.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // AdminToken is the admin bearer token (also in DataDir/admin.token).
 func (s *Server) AdminToken() string { return s.token }

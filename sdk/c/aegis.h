@@ -15,8 +15,8 @@
  * memory; the host copies what it needs during the call and keeps no
  * pointer. A negative result is an error code (AEGIS_E*), and the host's
  * message is then in the result buffer (aegis_result_len/read). A
- * non-negative result of kv_get, kv_list, object_get, object_list and
- * fetch is the length of the result waiting in the result buffer.
+ * non-negative result of kv_get, kv_list, object_get, object_list, fetch
+ * and invoke is the length of the result waiting in the result buffer.
  */
 #ifndef AEGIS_H
 #define AEGIS_H
@@ -33,7 +33,7 @@ extern "C" {
 
 /* Result codes. */
 #define AEGIS_EPERM (-1)    /* not granted in aegis.yaml */
-#define AEGIS_ENOTFOUND (-2) /* no such key or object */
+#define AEGIS_ENOTFOUND (-2) /* no such key, object or route */
 #define AEGIS_EINVAL (-3)   /* malformed argument or pointer out of range */
 #define AEGIS_ELIMIT (-4)   /* a size or rate limit was hit */
 #define AEGIS_EUNAVAIL (-5) /* the platform cannot serve this now */
@@ -89,6 +89,15 @@ int32_t aegis_publish(const char *topic, uint32_t topic_len, const void *data, u
 /* Outbound HTTP: request JSON {"method","url","headers","body"(base64)};
  * leaves response JSON {"status","headers","body"(base64)}. */
 AEGIS_IMPORT("fetch") int32_t aegis_fetch(const char *request_json, uint32_t len);
+
+/* Calls a route of another function of the same app, private routes
+ * included; that function must be named in grants.invoke. Request JSON
+ * {"method","path" (may end in ?query),"headers","body"(base64)}; leaves
+ * response JSON {"status","headers","body"(base64)}. Any status the
+ * function answers is a success; AEGIS_EPERM: not granted,
+ * AEGIS_ENOTFOUND: no such route, AEGIS_ELIMIT: max_body, max_response,
+ * busy, timed out or hop limit, AEGIS_EUNAVAIL: the function failed. */
+AEGIS_IMPORT("invoke") int32_t aegis_invoke(const char *request_json, uint32_t len);
 
 /* Logs one line. stdout and stderr are logged too (as info and warn). */
 AEGIS_IMPORT("log") void aegis_log(int32_t level, const char *msg, uint32_t len);

@@ -23,4 +23,5 @@ func hostObjectDelete(string) int32         { return CodeUnavailable }
 func hostObjectList(string) int32           { return CodeUnavailable }
 func hostPublish(string, []byte) int32      { return CodeUnavailable }
 func hostFetch([]byte) int32                { return CodeUnavailable }
+func hostInvoke([]byte) int32               { return CodeUnavailable }
 func hostLog(int32, string)                 {}

@@ -59,6 +59,9 @@ func wasmPublish(topicPtr unsafe.Pointer, topicLen uint32, dataPtr unsafe.Pointe
 //go:wasmimport aegis fetch
 func wasmFetch(reqPtr unsafe.Pointer, reqLen uint32) int32
 
+//go:wasmimport aegis invoke
+func wasmInvoke(reqPtr unsafe.Pointer, reqLen uint32) int32
+
 //go:wasmimport aegis log
 func wasmLog(level int32, msgPtr unsafe.Pointer, msgLen uint32)
 
@@ -157,6 +160,11 @@ func hostPublish(topic string, data []byte) int32 {
 func hostFetch(req []byte) int32 {
 	p, n := buf(req)
 	return wasmFetch(p, n)
+}
+
+func hostInvoke(req []byte) int32 {
+	p, n := buf(req)
+	return wasmInvoke(p, n)
 }
 
 func hostLog(level int32, msg string) {

@@ -16,7 +16,8 @@
 //	func main() {}
 //
 // Everything a function can reach outside its own memory goes through the
-// calls in this package (key-value tables, objects, events, fetch, logs),
+// calls in this package (key-value tables, objects, events, fetch, calls to
+// other functions of the app with Invoke, logs),
 // and the platform checks each against the grants in aegis.yaml. A call
 // that is not granted fails with an error matching ErrPermissionDenied.
 //

@@ -22,14 +22,19 @@ type Request struct {
 	RequestID string // the correlation id; include it in logs and errors
 	// Identity is the caller as the platform verified it; nil on a public
 	// route. The credential itself (API key, token, signature) is never
-	// passed to the function.
+	// passed to the function. A call from another function of the app
+	// (Invoke) has scheme "function" and subject "app/function".
 	Identity *Identity
+	// Hop counts the function calls (Invoke) and events in the chain that
+	// led here: 0 for a request from outside, 1 for a call made while
+	// handling one, and so on.
+	Hop int
 }
 
 // Identity is a verified caller.
 type Identity struct {
-	Scheme  string         `json:"scheme"`            // "api-key", "jwt" or "hmac"
-	Subject string         `json:"subject,omitempty"` // the key's name, the token's "sub", or the webhook secret's name
+	Scheme  string         `json:"scheme"`            // "api-key", "jwt", "hmac" or "function"
+	Subject string         `json:"subject,omitempty"` // the key's name, the token's "sub", the webhook secret's name, or the calling "app/function"
 	Issuer  string         `json:"issuer,omitempty"`  // jwt: the token's "iss"
 	Claims  map[string]any `json:"claims,omitempty"`  // jwt: every claim of the verified token
 }
@@ -172,6 +177,7 @@ func dispatch(meta *requestMeta, body []byte) int32 {
 			Body:      body,
 			RequestID: meta.RequestID,
 			Identity:  meta.Identity,
+			Hop:       meta.Hop,
 		})
 		return respond(resp)
 	case eventHandler != nil:

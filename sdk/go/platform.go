@@ -81,6 +81,50 @@ func Fetch(req *FetchRequest) (*FetchResponse, error) {
 	return &resp, nil
 }
 
+// InvokeRequest is a call to an HTTP route of another function of the same
+// app, private routes included. That function must be named in the
+// caller's invoke grants.
+type InvokeRequest struct {
+	Method  string            `json:"method"` // "" means GET
+	Path    string            `json:"path"`   // as a client would send it, with an optional "?query"
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// InvokeResponse is the called function's answer.
+type InvokeResponse struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// Invoke calls another function of the same app directly, without going
+// through the gateway: it runs with the request id of this invocation and
+// sees this function as its caller (Identity scheme "function", subject
+// "app/function"). Any status the function answers, 4xx and 5xx included,
+// is a response, not an error. Errors: ErrPermissionDenied when the
+// function is not in the invoke grants (or its route's rule refuses),
+// ErrNotFound when no route of the app matches the method and path,
+// ErrLimitExceeded for a body over its max_body, a response over its
+// max_response, a function at its concurrency limit or timed out, or a
+// chain of calls and events deeper than the platform allows (16), and
+// ErrUnavailable when the function failed.
+func Invoke(req *InvokeRequest) (*InvokeResponse, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode invoke request: %w", err)
+	}
+	out, err := result(hostInvoke(in))
+	if err != nil {
+		return nil, err
+	}
+	var resp InvokeResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return nil, fmt.Errorf("decode invoke response: %w", err)
+	}
+	return &resp, nil
+}
+
 // Log writes a line to the function's log, joined to the request id by
 // the platform. level is "debug", "info", "warn" or "error"; anything else
 // is info. Writing to stdout (info) and stderr (warn) works too.

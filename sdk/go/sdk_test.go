@@ -119,6 +119,9 @@ func TestOffPlatformCallsAreUnavailable(t *testing.T) {
 	if _, err := Fetch(&FetchRequest{URL: "https://example.com"}); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Fetch: %v", err)
 	}
+	if _, err := Invoke(&InvokeRequest{Method: "POST", Path: "/internal/x"}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Invoke: %v", err)
+	}
 }
 
 func TestResponseHelpers(t *testing.T) {

@@ -65,6 +65,14 @@ func init() {
 			s.Value, s.Status = string(resp.Body), resp.Status
 		}
 		out["fetch"] = s
+		ir, err := aegis.Invoke(&aegis.InvokeRequest{Method: "POST", Path: "/internal/thumb?size=s", Headers: map[string]string{"X-A": "1"}, Body: []byte("pic")})
+		s = report(nil, err)
+		if ir != nil {
+			s.Value, s.Status = string(ir.Body)+"|"+ir.Headers["X-Callee"], ir.Status
+		}
+		out["invoke"] = s
+		out["invoke_denied"] = report(nil, func() error { _, err := aegis.Invoke(&aegis.InvokeRequest{Path: "/nope"}); return err }())
+		out["invoke_bad"] = report(nil, func() error { _, err := aegis.Invoke(&aegis.InvokeRequest{Path: "/a\nb", Method: "GE T"}); return err }())
 		out["internal"] = report(aegis.KV("boom").Get("x"))
 		return aegis.JSON(200, out)
 	})

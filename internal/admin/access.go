@@ -1,0 +1,221 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aegis-platform/aegis/internal/auth"
+	"github.com/aegis-platform/aegis/internal/gateway"
+	"github.com/aegis-platform/aegis/internal/rbac"
+	"github.com/aegis-platform/aegis/internal/telemetry"
+)
+
+// OTPHeader carries the current TOTP code of the enrolled authenticator on
+// a call that makes a dangerous change.
+const OTPHeader = "Aegis-OTP"
+
+// access is what a route demands of its caller: a permission, and how the
+// token's app set applies (rbac.Scope). Build one with public, onApp,
+// listing, anyApp or platform; the zero value is refused by handle, so a
+// route cannot be registered without saying who may call it.
+type access struct {
+	perm   rbac.Permission
+	scope  rbac.Scope
+	public bool
+}
+
+// public: no token at all (the health check only).
+func public() access { return access{public: true} }
+
+// onApp: perm on the app the path names ({app}).
+func onApp(p rbac.Permission) access { return access{perm: p, scope: rbac.ScopeApp} }
+
+// listing: perm over many apps; the handler shows only the token's apps.
+func listing(p rbac.Permission) access { return access{perm: p, scope: rbac.ScopeList} }
+
+// anyApp: perm on nothing app-specific; the app set does not narrow it.
+func anyApp(p rbac.Permission) access { return access{perm: p, scope: rbac.ScopeAnyApp} }
+
+// platform: perm on the whole platform; needs a token without an app set.
+func platform(p rbac.Permission) access { return access{perm: p, scope: rbac.ScopePlatform} }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, reqID string) error
+
+// handle registers h for pattern behind the request id, authentication,
+// the authorization acc declares, and error mapping. A route that declares
+// no permission, or an app scope without {app} in its pattern, is a
+// programming error caught when the API is built.
+func (a *API) handle(pattern string, acc access, h handlerFunc) {
+	if !acc.public && (acc.perm == "" || acc.scope == 0) {
+		panic("admin: route " + pattern + " declares no permission")
+	}
+	if acc.scope == rbac.ScopeApp && !strings.Contains(pattern, "{app}") {
+		panic("admin: route " + pattern + " is scoped to an app but has no {app}")
+	}
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		reqID := telemetry.NewRequestID()
+		w.Header().Set("X-Request-Id", reqID)
+		if !acc.public {
+			who, ok := a.authenticate(w, r, reqID)
+			if !ok {
+				return
+			}
+			if err := who.Authorize(acc.perm, acc.scope, r.PathValue("app")); err != nil {
+				a.refuse(w, r, reqID, who, err)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who))
+		}
+		if err := h(w, r, reqID); err != nil {
+			var d *rbac.Denied
+			if errors.As(err, &d) {
+				a.refuse(w, r, reqID, principal(r), d)
+				return
+			}
+			status, msg := a.classify(err)
+			if status >= 500 {
+				a.log.Error("admin call failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			gateway.WriteError(w, status, msg, reqID)
+		}
+	})
+}
+
+// authenticate finds the principal of the call's bearer token: the
+// bootstrap token (root) or a named admin token. It answers 401 (or 503
+// when the token store cannot be read) and returns false otherwise.
+func (a *API) authenticate(w http.ResponseWriter, r *http.Request, reqID string) (*rbac.Principal, bool) {
+	token, ok := auth.ParseBearer(r.Header.Get("Authorization"))
+	reason := auth.ReasonMalformed
+	switch {
+	case !ok:
+	case auth.AdminTokenMatches(a.cfg.Token, token):
+		// Checked first, so a hand-written token file that happens to
+		// start like a named token still works.
+		return rbac.Root(), true
+	case auth.IsAdminToken(token) && a.cfg.AdminTokens != nil:
+		who, err := a.cfg.AdminTokens.Verify(r.Context(), token)
+		if err == nil {
+			return who, true
+		}
+		if !errors.Is(err, auth.ErrUnauthenticated) {
+			a.log.Error("admin token check failed", "request_id", reqID, "err", err)
+			gateway.WriteError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
+			return nil, false
+		}
+		reason = auth.Reason(err)
+	default:
+		reason = auth.ReasonWrongSecret
+	}
+	a.log.Warn("admin authentication failed", "security", true, "request_id", reqID, "reason", reason,
+		"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis-admin"`)
+	gateway.WriteError(w, http.StatusUnauthorized, "unauthorized", reqID)
+	return nil, false
+}
+
+// refuse answers 403 with the denial's message and writes the security log
+// line every refusal gets.
+func (a *API) refuse(w http.ResponseWriter, r *http.Request, reqID string, who *rbac.Principal, err error) {
+	var d *rbac.Denied
+	if !errors.As(err, &d) {
+		d = &rbac.Denied{Msg: "forbidden", Reason: "unknown"}
+	}
+	attrs := []any{"security", true, "request_id", reqID, "reason", d.Reason,
+		"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path}
+	if who != nil {
+		attrs = append(attrs, "token_name", who.Name, "role", string(who.Role))
+	}
+	a.log.Warn("admin call denied", attrs...)
+	gateway.WriteError(w, http.StatusForbidden, d.Msg, reqID)
+}
+
+type principalKey struct{}
+
+// principal is the caller of an authenticated call. A handler only runs
+// after authentication, so nil means a public route.
+func principal(r *http.Request) *rbac.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*rbac.Principal)
+	return p
+}
+
+// canSee reports whether the caller may see app (listings filter with it).
+func canSee(r *http.Request, app string) bool {
+	p := principal(r)
+	return p != nil && p.CanSee(app)
+}
+
+// maxReasons bounds how many reasons a step-up refusal lists; a deploy of
+// a large manifest could otherwise make a message of any size.
+const maxReasons = 8
+
+// stepUp demands a current TOTP code for a change that reasons say is
+// dangerous (none: it is not), according to the server's mode:
+//
+//   - off: never;
+//   - auto: when an authenticator is enrolled;
+//   - always: always, and without an authenticator the change is refused
+//     until one is enrolled.
+//
+// The code comes in the Aegis-OTP header and is used up by this check, on
+// every node, so a code seen on the wire cannot be replayed. A refusal is
+// an *rbac.Denied (403 and a security log line); a store failure an error
+// that fails the call closed.
+func (a *API) stepUp(r *http.Request, reqID string, reasons []string) error {
+	if len(reasons) == 0 || a.cfg.StepUp == rbac.StepUpOff {
+		return nil
+	}
+	what := reasonList(reasons)
+	enrolled, err := a.enrolled(r.Context())
+	if err != nil {
+		return err
+	}
+	if !enrolled {
+		if a.cfg.StepUp != rbac.StepUpAlways {
+			return nil
+		}
+		return &rbac.Denied{Reason: "step-up without authenticator",
+			Msg: "forbidden: step-up required (" + what + "), but no authenticator is enrolled: enroll one with `aegis mfa enroll` first"}
+	}
+	code := r.Header.Get(OTPHeader)
+	if code == "" {
+		return &rbac.Denied{Reason: "step-up code missing",
+			Msg: "forbidden: step-up required (" + what + "): pass a current code of the enrolled authenticator with --otp CODE or AEGIS_OTP (header " + OTPHeader + ")"}
+	}
+	err = a.cfg.MFA.Verify(r.Context(), code)
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return &rbac.Denied{Reason: "step-up " + auth.Reason(err),
+			Msg: "forbidden: step-up refused (" + what + "): the authenticator code is wrong, expired or already used; pass a fresh one"}
+	}
+	if err != nil {
+		return fmt.Errorf("step-up: %w", err)
+	}
+	who := principal(r)
+	a.log.Info("step-up accepted", "security", true, "request_id", reqID, "token_name", who.Name,
+		"method", r.Method, "path", r.URL.Path, "changes", reasons)
+	return nil
+}
+
+// enrolled reports whether an authenticator is enrolled.
+func (a *API) enrolled(ctx context.Context) (bool, error) {
+	if a.cfg.MFA == nil {
+		return false, nil
+	}
+	st, err := a.cfg.MFA.Status(ctx)
+	if err != nil {
+		return false, err
+	}
+	return st.Enrolled, nil
+}
+
+// reasonList joins reasons for a message, at most maxReasons of them.
+func reasonList(reasons []string) string {
+	if len(reasons) > maxReasons {
+		rest := len(reasons) - maxReasons
+		reasons = append(reasons[:maxReasons:maxReasons], fmt.Sprintf("%d more change(s)", rest))
+	}
+	return strings.Join(reasons, "; ")
+}

@@ -1,0 +1,44 @@
+package metrics
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestSchemaViolationsAreCountedPerLabelSet(t *testing.T) {
+	m := New()
+	m.SchemaViolation("shop", "orders", "POST /orders", "body")
+	m.SchemaViolation("shop", "orders", "POST /orders", "body")
+	m.SchemaViolation("shop", "orders", "POST /orders", "content_type")
+	if got := testutil.ToFloat64(m.schemaViolations.WithLabelValues("shop", "orders", "POST /orders", "body")); got != 2 {
+		t.Errorf("body violations = %v, want 2", got)
+	}
+	if got := testutil.CollectAndCount(m.schemaViolations); got != 2 {
+		t.Errorf("%d series, want 2", got)
+	}
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	want := `aegis_schema_violations_total{app="shop",function="orders",kind="body",trigger="POST /orders"} 2`
+	if !strings.Contains(string(body), want) {
+		t.Errorf("exposition lacks %s:\n%s", want, body)
+	}
+}
+
+func TestNilMetricsRecordNothing(t *testing.T) {
+	var m *Metrics
+	m.SchemaViolation("a", "f", "t", "body") // must not panic
+	if m.Registry() != nil {
+		t.Error("nil metrics have a registry")
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 404 {
+		t.Errorf("nil metrics handler answered %d", rec.Code)
+	}
+}
