@@ -49,6 +49,7 @@ type Route struct {
 	App      string   `json:"app"`
 	Function string   `json:"function"`
 	Public   bool     `json:"public"`
+	Private  bool     `json:"private,omitempty"` // reachable only through invoke grants
 	Auth     []string `json:"auth"`
 }
 

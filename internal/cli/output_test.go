@@ -223,6 +223,10 @@ func TestCurlCommand(t *testing.T) {
 	if got := curlCommand("http://h", "", "KEY", "none", routes); got != "" {
 		t.Errorf("app without routes: got %q, want empty", got)
 	}
+	private := []client.Route{{Method: "GET", Path: "/internal", App: "d", Private: true}, {Method: "POST", Path: "/entries", App: "d"}}
+	if got := curlCommand("http://h", "", "KEY", "d", private); strings.Contains(got, "/internal") {
+		t.Errorf("suggests a private route, which answers 404 from outside: %s", got)
+	}
 }
 
 func TestShellQuote(t *testing.T) {

@@ -250,8 +250,8 @@ func curlCommand(gatewayURL, caFile, key, app string, routes []client.Route) str
 	var pick *client.Route
 	for i := range routes {
 		r := &routes[i]
-		if r.App != app {
-			continue
+		if r.App != app || r.Private {
+			continue // a private route answers 404 from outside
 		}
 		if pick == nil || (r.Method == "GET" && pick.Method != "GET") {
 			pick = r
