@@ -69,8 +69,13 @@ func TestTravelDiary(t *testing.T) {
 	if st, _, _ := call(t, in.gateway, "POST", "/entries", "", entry); st != 401 {
 		t.Errorf("POST /entries without a key: %d", st)
 	}
-	if st, body, _ := call(t, in.gateway, "POST", "/entries", k.Key, map[string]string{"title": "x"}); st != 400 {
+	// The manifest's body schema answers before save-entry runs.
+	if st, body, _ := call(t, in.gateway, "POST", "/entries", k.Key, map[string]string{"title": "x"}); st != 400 ||
+		!strings.Contains(string(body), "body.image: required") {
 		t.Errorf("entry without image: %d %s", st, body)
+	}
+	if st, body, _ := call(t, in.gateway, "POST", "/entries", k.Key, "title=x", "Content-Type", "application/x-www-form-urlencoded"); st != 415 {
+		t.Errorf("form-encoded entry: %d %s", st, body)
 	}
 
 	var got map[string]any
