@@ -161,6 +161,25 @@ func TestRBAC(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics need a token without an app set", func(t *testing.T) {
+		scrape := func(token string) int {
+			req, _ := http.NewRequest("GET", in.srv.AdminURL()+"/metrics", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if st := scrape(token("scraper", client.RoleViewer)); st != http.StatusOK {
+			t.Errorf("viewer scraping metrics: %d", st)
+		}
+		if st := scrape(token("scraper-x", client.RoleViewer, "rbac-x")); st != http.StatusForbidden {
+			t.Errorf("app-limited viewer scraping every app's metrics: %d", st)
+		}
+	})
+
 	t.Run("operator rolls back but creates no API key", func(t *testing.T) {
 		// rbac-x has two versions by now (root's, then the deployer's).
 		res, err := operator.Rollback(ctx, "rbac-x")

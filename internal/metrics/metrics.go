@@ -12,6 +12,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -35,7 +36,11 @@ func New() *Metrics {
 			Help: "Requests and events refused because they did not match a trigger's schema or content types, by app, function, trigger and kind (body, query, params, content_type, event, object).",
 		}, []string{"app", "function", "trigger", "kind"}),
 	}
-	m.reg.MustRegister(m.schemaViolations)
+	// The runtime and process collectors come with every Prometheus
+	// endpoint users know; memory and goroutines are the first things to
+	// look at when a server misbehaves.
+	m.reg.MustRegister(m.schemaViolations, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
