@@ -137,6 +137,17 @@ func TestPrivateRouteFromOutside(t *testing.T) {
 	}
 	same("PUT on the shared path", look("PUT", "/private-e2e/doc", key), undeclared)
 
+	// The caller learns nothing, but the log does: probing an internal
+	// path is worth an operator's attention.
+	if lines := in.logs.lines("private route called from outside", `"path":"/private-e2e/back/{op}"`); len(lines) == 0 {
+		t.Errorf("no security log line for a private route called from outside")
+	} else if lines[0]["security"] != true || lines[0]["function"] != "back" {
+		t.Errorf("log line: %v", lines[0])
+	}
+	if lines := in.logs.lines("private route called from outside", `"method":"GET","path":"/private-e2e/ping/{op}"`); len(lines) != 0 {
+		t.Errorf("a method no private route has is logged as a probe: %v", lines)
+	}
+
 	// Nothing ran: a private route from outside never reaches a function.
 	if lines := in.logs.lines(`"msg":"invocation failed"`, `"app":"private"`); len(lines) != 0 {
 		t.Errorf("an outside request reached a function of the app: %v", lines)
