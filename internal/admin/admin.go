@@ -246,8 +246,23 @@ func deployError(err error) error {
 	return err
 }
 
-func (a *API) rollback(w http.ResponseWriter, r *http.Request, _ string) error {
-	app, err := a.cfg.Registry.Rollback(r.Context(), r.PathValue("app"))
+func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) error {
+	// Going back can open up what a deploy can: the same step-up applies,
+	// comparing the active manifest with the one rolled back to. As with a
+	// deploy, a rollback racing this one at worst compares against a
+	// version one step off, never skips the check.
+	name := r.PathValue("app")
+	var dangers []string
+	target, err := a.cfg.Registry.RollbackTarget(r.Context(), name)
+	if err == nil {
+		if cur, ok := a.cfg.Registry.Snapshot().Apps[name]; ok {
+			dangers = rbac.DangerousChanges(cur.Manifest, target)
+		}
+	}
+	if err := a.stepUp(r, reqID, dangers); err != nil {
+		return err
+	}
+	app, err := a.cfg.Registry.Rollback(r.Context(), name)
 	if err != nil {
 		if errors.Is(err, aegis.ErrConflict) {
 			return &userError{http.StatusConflict, "no previous version to roll back to"}

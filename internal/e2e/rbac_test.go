@@ -324,6 +324,19 @@ func TestStepUpMFA(t *testing.T) {
 		}
 	})
 
+	t.Run("rollback to a public route", func(t *testing.T) {
+		// Tightening needs no code; going back to the public version does.
+		if _, err := deployText(t, in.admin, app); err != nil {
+			t.Fatalf("deploy without the public route: %v", err)
+		}
+		_, err := in.admin.Rollback(ctx, "stepup")
+		reqID := wantRefused(t, "rollback without a code", err, http.StatusForbidden, "route POST /stepup/{op} becomes public")
+		wantDenialLogged(t, in, reqID, "admin call denied", "root")
+		if st, _, _ := call(t, in.gateway, "POST", "/stepup/echo", "", []byte("x")); st != http.StatusUnauthorized {
+			t.Errorf("route after the refused rollback: %d, want it still private (401)", st)
+		}
+	})
+
 	t.Run("delete app", func(t *testing.T) {
 		code, _, errs := aegisCLI(t, in, "apps", "delete", "stepup")
 		if code != 1 || !strings.Contains(errs, "step-up required (delete app stepup)") || !strings.Contains(errs, "HTTP 403") {

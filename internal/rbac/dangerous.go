@@ -15,6 +15,8 @@ import (
 //
 //   - a route becomes public: an HTTP trigger with public: true whose method
 //     and path were not public before (a new public route counts);
+//   - a route is exposed: one that was private is now served by the
+//     gateway, or one that had an authorization rule has none;
 //   - a function gains a wildcard grant: a kv, objects, events or egress
 //     pattern containing "*" that the same function did not hold before
 //     (for reads, a write grant of the same pattern counts as held);
@@ -38,6 +40,7 @@ func DangerousChanges(old, next *manifest.Manifest) []string {
 		old = old.WithDefaults()
 	}
 	out := publicRoutes(old, next)
+	out = append(out, exposedRoutes(old, next)...)
 	defaults := defaultLimits()
 	for _, name := range next.FunctionNames() {
 		fn := next.Functions[name]
@@ -88,6 +91,48 @@ func publicRoutes(old, next *manifest.Manifest) []string {
 			}
 			seen[k] = true
 			out = append(out, fmt.Sprintf("route %s %s becomes public", t.HTTP.Method, t.HTTP.Path))
+		}
+	}
+	return out
+}
+
+// exposedRoutes reports routes of old that next serves with less
+// protection, short of making them public (publicRoutes reports that): a
+// private route now served by the gateway, a rule dropped.
+func exposedRoutes(old, next *manifest.Manifest) []string {
+	if old == nil {
+		return nil
+	}
+	before := map[string]*manifest.HTTPTrigger{}
+	for _, fn := range old.Functions {
+		if fn == nil {
+			continue
+		}
+		for _, t := range fn.Triggers {
+			if t.HTTP != nil {
+				before[routeKey(t.HTTP)] = t.HTTP
+			}
+		}
+	}
+	var out []string
+	for _, name := range next.FunctionNames() {
+		fn := next.Functions[name]
+		if fn == nil {
+			continue
+		}
+		for _, t := range fn.Triggers {
+			h := t.HTTP
+			if h == nil || h.Public {
+				continue
+			}
+			was, ok := before[routeKey(h)]
+			switch {
+			case !ok:
+			case was.Private && !h.Private:
+				out = append(out, fmt.Sprintf("route %s %s is no longer private", h.Method, h.Path))
+			case was.Rule != "" && h.Rule == "" && !h.Private:
+				out = append(out, fmt.Sprintf("route %s %s loses its rule", h.Method, h.Path))
+			}
 		}
 	}
 	return out

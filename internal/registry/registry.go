@@ -331,6 +331,26 @@ func (r *Registry) Rollback(ctx context.Context, appName string) (*App, error) {
 	return app, nil
 }
 
+// RollbackTarget is the manifest Rollback would activate for appName: the
+// version before the active one. The admin API compares it with the active
+// manifest, since going back can open up as much as a deploy can (a route
+// that was public then, a wider grant).
+func (r *Registry) RollbackTarget(ctx context.Context, appName string) (*manifest.Manifest, error) {
+	rec, err := r.loadAppRecord(ctx, appName)
+	if err != nil {
+		return nil, fmt.Errorf("roll back %s: %w", appName, err)
+	}
+	if len(rec.History) == 0 {
+		return nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
+	}
+	prev := rec.History[len(rec.History)-1]
+	var ver versionRecord
+	if err := r.getJSON(ctx, versionKey(appName, prev), &ver); err != nil {
+		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
+	}
+	return ver.Manifest, nil
+}
+
 // Restore loads and activates every persisted app (at server start). An app
 // whose active version no longer builds is logged and skipped, so one bad
 // record cannot keep the others from serving.
