@@ -16,6 +16,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 )
 
@@ -98,6 +99,9 @@ type Config struct {
 	// HopLimit is the highest hop an invoke call may reach (default
 	// DefaultHopLimit); the server sets the bus's limit.
 	HopLimit int
+	// Metrics counts invoke requests a route's schema refuses, as the
+	// gateway counts its own; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Host implements sandbox.Host. It is safe for concurrent use.

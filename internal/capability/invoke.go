@@ -297,6 +297,7 @@ func (h *Host) checkSchema(ctx context.Context, c *sandbox.Caller, rt *route.Rou
 	if errors.As(err, &se) {
 		status, kind = se.Status(), se.Kind
 	}
+	h.cfg.Metrics.SchemaViolation(rt.App, rt.Function, rt.Method+" "+rt.Path, kind)
 	h.log.LogAttrs(ctx, slog.LevelWarn, "request refused by schema",
 		slog.Bool(logkey.Security, true),
 		slog.String(logkey.RequestID, c.RequestID),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/policy"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -78,7 +79,7 @@ func mustRule(t *testing.T, src string) *policy.Rule {
 
 // newInvokeHarness is the app "diary" (the test caller's app) and an app
 // "other" that has a route of the same shape, which diary must never reach.
-func newInvokeHarness(t *testing.T) (*harness, *fakeFunctions) {
+func newInvokeHarness(t *testing.T, adjust ...func(*Config)) (*harness, *fakeFunctions) {
 	t.Helper()
 	diary, err := route.New([]route.Route{
 		{Method: "POST", Path: "/thumbs/{id}", App: "diary", Function: "thumb", Private: true},
@@ -99,7 +100,12 @@ func newInvokeHarness(t *testing.T) (*harness, *fakeFunctions) {
 		tables: map[string]*route.Table{"diary": diary, "other": other},
 		limits: map[string]manifest.Limits{"small": {MaxBody: 4, MaxResponse: 8}},
 	}
-	return newHarness(t, func(c *Config) { c.Functions = fns }), fns
+	return newHarness(t, func(c *Config) {
+		c.Functions = fns
+		for _, a := range adjust {
+			a(c)
+		}
+	}), fns
 }
 
 func invokeGrants(fns ...string) manifest.Grants { return manifest.Grants{Invoke: fns} }
@@ -367,7 +373,8 @@ func TestInvokeChecksTheRouteSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := schema.NewRequest([]string{"application/json"}, compiled["entry.json"], nil, compiled["id.json"])
-	hs, fns := newInvokeHarness(t)
+	m := metrics.New()
+	hs, fns := newInvokeHarness(t, func(c *Config) { c.Metrics = m })
 	typed, err := route.New([]route.Route{{Method: "POST", Path: "/typed/{id}", App: "diary", Function: "typed", Private: true, Schema: check}})
 	if err != nil {
 		t.Fatal(err)
@@ -409,5 +416,13 @@ func TestInvokeChecksTheRouteSchema(t *testing.T) {
 				t.Errorf("headers %v", resp.Headers)
 			}
 		})
+	}
+	// Three refusals, counted as the gateway counts its own.
+	var refused float64
+	for _, kind := range []string{schema.KindBody, schema.KindParams, schema.KindContentType} {
+		refused += m.SchemaViolations("diary", "typed", "POST /typed/{id}", kind)
+	}
+	if refused != 3 {
+		t.Errorf("counted %v schema violations, want 3", refused)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics is the registry of one server and the metrics on it. A nil
@@ -52,6 +53,19 @@ func (m *Metrics) SchemaViolation(app, function, trigger, kind string) {
 		return
 	}
 	m.schemaViolations.WithLabelValues(app, function, trigger, kind).Inc()
+}
+
+// SchemaViolations is the count SchemaViolation has reached for one label
+// set, for tests and tools that read a value without scraping.
+func (m *Metrics) SchemaViolations(app, function, trigger, kind string) float64 {
+	if m == nil {
+		return 0
+	}
+	var out dto.Metric
+	if err := m.schemaViolations.WithLabelValues(app, function, trigger, kind).Write(&out); err != nil {
+		return 0
+	}
+	return out.GetCounter().GetValue()
 }
 
 // Registry is the Prometheus registry, for serving and for tests that

@@ -186,6 +186,7 @@ func (s *Server) wire(ctx context.Context) error {
 		// mixing events and calls ends at the same depth.
 		Functions: &functions{snapshot: snapshot, dispatcher: s.dispatcher},
 		HopLimit:  bus.DefaultHopLimit,
+		Metrics:   s.metrics,
 	})
 	if err != nil {
 		return err
