@@ -49,6 +49,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "aegis: %s\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return exitUsage
 	}
+	if code, again := c.askStepUp(err); again {
+		// The refused call changed nothing, and what ran before it in the
+		// command (uploading modules, say) is idempotent: run it again.
+		return Run(ctx, append([]string{"--otp", code}, args...), stdin, stdout, stderr, env)
+	}
 	fmt.Fprintf(stderr, "aegis: %s\n", errorMessage(err))
 	return exitFailure
 }
@@ -160,14 +165,19 @@ func (c *cli) adminClient() (*client.Client, error) {
 // otpOptions send the step-up code of --otp or, failing that, AEGIS_OTP.
 // The server looks at it only for a dangerous change.
 func (c *cli) otpOptions() []client.Option {
-	code := strings.TrimSpace(c.otp)
-	if code == "" {
-		code = strings.TrimSpace(c.env("AEGIS_OTP"))
-	}
+	code := c.otpCode()
 	if code == "" {
 		return nil
 	}
 	return []client.Option{client.WithOTP(code)}
+}
+
+// otpCode is the step-up code of --otp or, failing that, AEGIS_OTP.
+func (c *cli) otpCode() string {
+	if code := strings.TrimSpace(c.otp); code != "" {
+		return code
+	}
+	return strings.TrimSpace(c.env("AEGIS_OTP"))
 }
 
 // adminToken prefers the environment so that a remote server can be used
