@@ -237,15 +237,7 @@ func (t *AdminTokens) get(ctx context.Context, id string) (*adminRecord, error) 
 }
 
 func (t *AdminTokens) idForName(ctx context.Context, name string) (string, error) {
-	b, _, err := t.store.Get(ctx, adminNamePrefix+name)
-	if err != nil {
-		return "", err
-	}
-	id := string(b)
-	if !validID(id) {
-		return "", fmt.Errorf("name index points at a malformed id: %w", aegis.ErrUnavailable)
-	}
-	return id, nil
+	return lookupID(ctx, t.store, adminNamePrefix+name)
 }
 
 // List returns every admin token, revoked ones included, sorted by name.

@@ -338,7 +338,13 @@ func (k *Keys) forget(id string) {
 
 // idForName resolves the name index.
 func (k *Keys) idForName(ctx context.Context, name string) (string, error) {
-	b, _, err := k.store.Get(ctx, namePrefix+name)
+	return lookupID(ctx, k.store, namePrefix+name)
+}
+
+// lookupID reads a name index entry (API keys and admin tokens both keep
+// one: name → id), refusing an id that is not of our making.
+func lookupID(ctx context.Context, store Store, key string) (string, error) {
+	b, _, err := store.Get(ctx, key)
 	if err != nil {
 		return "", err
 	}

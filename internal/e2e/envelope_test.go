@@ -50,9 +50,10 @@ func eventKey(t *testing.T, in *instance) []byte {
 	return key
 }
 
-func deadLetterOf(t *testing.T, in *instance, reqID, function string) (client.DeadLetter, bool) {
+// deadLetterOf finds the dead letter of app's function under reqID.
+func deadLetterOf(t *testing.T, in *instance, app, reqID, function string) (client.DeadLetter, bool) {
 	t.Helper()
-	list, err := in.admin.DLQ(context.Background(), "probe")
+	list, err := in.admin.DLQ(context.Background(), app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +65,11 @@ func deadLetterOf(t *testing.T, in *instance, reqID, function string) (client.De
 	return client.DeadLetter{}, false
 }
 
-// invoked reports whether fn has an invocation record under reqID.
-func invoked(t *testing.T, in *instance, fn, reqID string) bool {
+// invoked reports whether app's fn has an invocation record under reqID.
+func invoked(t *testing.T, in *instance, app, fn, reqID string) bool {
 	t.Helper()
 	found := false
-	err := in.admin.Logs(context.Background(), client.LogQuery{App: "probe", Function: fn, Limit: 2000}, func(r client.LogRecord) error {
+	err := in.admin.Logs(context.Background(), client.LogQuery{App: app, Function: fn, Limit: 2000}, func(r client.LogRecord) error {
 		found = found || r.RequestID == reqID
 		return nil
 	})
@@ -174,7 +175,7 @@ func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
 			var dl client.DeadLetter
 			eventually(t, 10*time.Second, "the event in the dead-letter stream", func() bool {
 				var ok bool
-				dl, ok = deadLetterOf(t, in, reqID, tc.function)
+				dl, ok = deadLetterOf(t, in, "probe", reqID, tc.function)
 				return ok
 			})
 			if dl.Error != tc.reason || dl.Attempts != 1 {
@@ -184,7 +185,7 @@ func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
 			if o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": reqID}); o.OK {
 				t.Errorf("the function ran with the event: %+v", o)
 			}
-			if invoked(t, in, tc.function, reqID) {
+			if invoked(t, in, "probe", tc.function, reqID) {
 				t.Errorf("%s has an invocation record for the event", tc.function)
 			}
 			lines := in.logs.lines(`"event rejected"`, reqID)
@@ -212,7 +213,7 @@ func TestEventLoopStopsAtHopLimit(t *testing.T) {
 	var dl client.DeadLetter
 	eventually(t, 20*time.Second, "the loop to be stopped", func() bool {
 		var ok bool
-		dl, ok = deadLetterOf(t, in, reqID, "ping") // hop 17 is pong's answer, on loop.ping
+		dl, ok = deadLetterOf(t, in, "probe", reqID, "ping") // hop 17 is pong's answer, on loop.ping
 		return ok
 	})
 	if dl.Error != "hop limit exceeded" || dl.Topic != "loop.ping" {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -197,14 +198,14 @@ func TestSchemaValidation(t *testing.T) {
 		var dl client.DeadLetter
 		eventually(t, 15*time.Second, "the invalid event in the dead-letter stream", func() bool {
 			var ok bool
-			dl, ok = schemaDeadLetter(t, in, badID, "consumer")
+			dl, ok = deadLetterOf(t, in, schemaApp, badID, "consumer")
 			return ok
 		})
 		if dl.Function != "consumer" || dl.Topic != "sch.entry" || dl.Attempts != 1 ||
 			dl.Error != "event does not match schema: event.id: type: want integer" {
 			t.Errorf("dead letter: %+v", dl)
 		}
-		if schemaAppInvoked(t, in, "consumer", badID) {
+		if invoked(t, in, schemaApp, "consumer", badID) {
 			t.Error("the consumer ran with an event that violates its schema")
 		}
 		lines := in.logs.lines("event rejected", badID)
@@ -242,7 +243,7 @@ func TestSchemaValidation(t *testing.T) {
 		var dl client.DeadLetter
 		eventually(t, 10*time.Second, "the invalid object event in the dead-letter stream", func() bool {
 			var ok bool
-			dl, ok = schemaDeadLetter(t, in, badID, "watcher")
+			dl, ok = deadLetterOf(t, in, schemaApp, badID, "watcher")
 			return ok
 		})
 		if dl.Error != "object event does not match schema: object.key: pattern: does not match ^sch/ok/" || dl.Attempts != 1 {
@@ -275,9 +276,9 @@ func TestSchemaValidation(t *testing.T) {
 			_, err := in.admin.Deploy(ctx, schemaApp, client.DeployRequest{Manifest: string(text), File: "aegis.yaml", Modules: modules, Schemas: schemas})
 			return err
 		}
-		broken := cloneMap(schemas)
+		broken := maps.Clone(schemas)
 		broken["schemas/entry-event.json"] = `{"type": "integr"}`
-		missing := cloneMap(schemas)
+		missing := maps.Clone(schemas)
 		delete(missing, "schemas/defs/common.json")
 		for name, tt := range map[string]struct {
 			schemas map[string]string
@@ -327,41 +328,4 @@ func probeRoute(t *testing.T, gw, key, path string, in any) (outcome, string) {
 		t.Fatalf("POST %s: %v: %s", path, err, body)
 	}
 	return o, hdr.Get("X-Request-Id")
-}
-
-func schemaDeadLetter(t *testing.T, in *instance, reqID, function string) (client.DeadLetter, bool) {
-	t.Helper()
-	list, err := in.admin.DLQ(context.Background(), schemaApp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range list {
-		if d.RequestID == reqID && d.Function == function {
-			return d, true
-		}
-	}
-	return client.DeadLetter{}, false
-}
-
-// schemaAppInvoked reports whether fn of the schema app has an invocation
-// record under reqID.
-func schemaAppInvoked(t *testing.T, in *instance, fn, reqID string) bool {
-	t.Helper()
-	found := false
-	err := in.admin.Logs(context.Background(), client.LogQuery{App: schemaApp, Function: fn, Limit: 2000}, func(r client.LogRecord) error {
-		found = found || r.RequestID == reqID
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -299,19 +299,12 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (*App, error) 
 func (r *Registry) Rollback(ctx context.Context, appName string) (*App, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rec, err := r.loadAppRecord(ctx, appName)
+	rec, ver, err := r.previousVersion(ctx, appName)
 	if err != nil {
-		return nil, fmt.Errorf("roll back %s: %w", appName, err)
+		return nil, err
 	}
-	if len(rec.History) == 0 {
-		return nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
-	}
-	prev := rec.History[len(rec.History)-1]
-	var ver versionRecord
-	if err := r.getJSON(ctx, versionKey(appName, prev), &ver); err != nil {
-		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
-	}
-	app, err := r.build(ctx, &ver)
+	prev := ver.Version
+	app, err := r.build(ctx, ver)
 	if err != nil {
 		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
 	}
@@ -336,19 +329,29 @@ func (r *Registry) Rollback(ctx context.Context, appName string) (*App, error) {
 // manifest, since going back can open up as much as a deploy can (a route
 // that was public then, a wider grant).
 func (r *Registry) RollbackTarget(ctx context.Context, appName string) (*manifest.Manifest, error) {
+	_, ver, err := r.previousVersion(ctx, appName)
+	if err != nil {
+		return nil, err
+	}
+	return ver.Manifest, nil
+}
+
+// previousVersion reads the app's record and the version before its active
+// one: what a rollback goes back to.
+func (r *Registry) previousVersion(ctx context.Context, appName string) (*appRecord, *versionRecord, error) {
 	rec, err := r.loadAppRecord(ctx, appName)
 	if err != nil {
-		return nil, fmt.Errorf("roll back %s: %w", appName, err)
+		return nil, nil, fmt.Errorf("roll back %s: %w", appName, err)
 	}
 	if len(rec.History) == 0 {
-		return nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
+		return nil, nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
 	}
 	prev := rec.History[len(rec.History)-1]
 	var ver versionRecord
 	if err := r.getJSON(ctx, versionKey(appName, prev), &ver); err != nil {
-		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
+		return nil, nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
 	}
-	return ver.Manifest, nil
+	return rec, &ver, nil
 }
 
 // Restore loads and activates every persisted app (at server start). An app
