@@ -160,7 +160,7 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 	})
 	guard := &egressGuard{allowed: map[string]bool{}}
 	cfg := server.Config{
-		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		DataDir: dataDir, CacheDir: compileCache, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		// A NATS port lets a test write into the streams as an outsider
 		// would (envelope_test.go).
 		NATSListen: "127.0.0.1:0",
@@ -232,7 +232,18 @@ func sharedServer(t *testing.T) (*instance, string) {
 	return shared, sharedKey
 }
 
+// compileCache is the compiled-module cache every test server shares:
+// compiling the probe under the race detector takes seconds, and each
+// server would otherwise pay it again in its own data directory.
+var compileCache string
+
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "aegis-e2e-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	compileCache = dir
 	code := m.Run()
 	if shared != nil {
 		if len(shared.egress.violations) > 0 {
@@ -242,6 +253,7 @@ func TestMain(m *testing.M) {
 		_ = shared.srv.Close(context.Background())
 		_ = os.RemoveAll(sharedDir)
 	}
+	_ = os.RemoveAll(compileCache)
 	os.Exit(code)
 }
 

@@ -14,7 +14,11 @@ import (
 // Config is everything `aegis server` and `aegis up` can set. The zero value
 // of every field is the safe default (see WithDefaults).
 type Config struct {
-	DataDir   string // default ./.aegis
+	DataDir string // default ./.aegis
+	// CacheDir keeps compiled modules across restarts, keyed by the
+	// module's hash and the runtime's version, so servers may share one;
+	// default DataDir/cache.
+	CacheDir  string
 	HTTPAddr  string // gateway listener, default 127.0.0.1:8080 ("127.0.0.1:0" picks a port)
 	AdminAddr string // admin listener, default 127.0.0.1:8081
 

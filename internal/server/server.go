@@ -191,7 +191,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: filepath.Join(s.cfg.DataDir, "cache"), Host: host, Logger: s.log}); err != nil {
+	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: s.cacheDir(), Host: host, Logger: s.log}); err != nil {
 		return err
 	}
 	s.scheduler = schedule.New(s.dispatcher, snapshot, s.log)
@@ -369,4 +369,12 @@ func (s *Server) close(ctx context.Context) error {
 		s.log.Info("aegis stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// cacheDir is where compiled modules are kept.
+func (s *Server) cacheDir() string {
+	if s.cfg.CacheDir != "" {
+		return s.cfg.CacheDir
+	}
+	return filepath.Join(s.cfg.DataDir, "cache")
 }
