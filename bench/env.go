@@ -135,6 +135,12 @@ func (in *Instance) Close() { _ = in.Srv.Close(context.Background()) }
 // Deploy uploads wasm and deploys manifest (YAML text) with every named
 // function running that module.
 func (in *Instance) Deploy(ctx context.Context, app, manifest string, wasm []byte, functions ...string) (*client.DeployResult, error) {
+	return in.DeployWithSchemas(ctx, app, manifest, nil, wasm, functions...)
+}
+
+// DeployWithSchemas is Deploy with the schema files (name → contents) the
+// manifest names.
+func (in *Instance) DeployWithSchemas(ctx context.Context, app, manifest string, schemas map[string]string, wasm []byte, functions ...string) (*client.DeployResult, error) {
 	sum := sha256.Sum256(wasm)
 	hexsum := hex.EncodeToString(sum[:])
 	if err := in.Admin.UploadModule(ctx, hexsum, wasm); err != nil {
@@ -144,7 +150,7 @@ func (in *Instance) Deploy(ctx context.Context, app, manifest string, wasm []byt
 	for _, f := range functions {
 		mods[f] = hexsum
 	}
-	return in.Admin.Deploy(ctx, app, client.DeployRequest{Manifest: manifest, File: "aegis.yaml", Modules: mods})
+	return in.Admin.Deploy(ctx, app, client.DeployRequest{Manifest: manifest, File: "aegis.yaml", Modules: mods, Schemas: schemas})
 }
 
 // Key creates an API key.
