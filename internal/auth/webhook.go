@@ -104,12 +104,27 @@ type Webhooks struct {
 	now     func() time.Time
 	window  time.Duration
 	seen    *seenSignatures
+	shared  SeenStore
 }
 
+// SeenStore remembers accepted signatures where every server verifying
+// the same apps' webhooks sees them, so a request captured on its way to
+// one server cannot be replayed to another. Create must fail with
+// aegis.ErrConflict when key is already there; entries need to live at
+// least SeenTTL.
+type SeenStore interface {
+	Create(ctx context.Context, key string, v []byte) (uint64, error)
+}
+
+// SeenTTL is how long a shared entry must live: a timestamp may be up to
+// WebhookWindow in the future and stays acceptable WebhookWindow after it.
+const SeenTTL = 2 * WebhookWindow
+
 // NewWebhooks returns a verifier using secrets, remembering up to
-// DefaultSeenSignatures signatures.
-func NewWebhooks(secrets *WebhookSecrets) *Webhooks {
-	return &Webhooks{secrets: secrets, now: time.Now, window: WebhookWindow, seen: newSeenSignatures(DefaultSeenSignatures)}
+// DefaultSeenSignatures signatures in this process and, when shared is not
+// nil, every signature in shared as well.
+func NewWebhooks(secrets *WebhookSecrets, shared SeenStore) *Webhooks {
+	return &Webhooks{secrets: secrets, now: time.Now, window: WebhookWindow, seen: newSeenSignatures(DefaultSeenSignatures), shared: shared}
 }
 
 // CheckTimestamp parses the header and checks its timestamp, which costs
@@ -162,7 +177,23 @@ func (w *Webhooks) Verify(ctx context.Context, app, name, header string, body []
 	// secret can fill it. The entry lives as long as the timestamp would
 	// be accepted.
 	expires := time.Unix(sh.Timestamp, 0).Add(w.window)
-	return w.seen.add(app+"\x00"+name, mac, expires, w.now())
+	if err := w.seen.add(app+"\x00"+name, mac, expires, w.now()); err != nil {
+		return err
+	}
+	if w.shared == nil {
+		return nil
+	}
+	// The local cache answers a replay to this server at no cost; the
+	// shared store catches one sent to another server. App and secret
+	// names are validated, so the key stays within the KV key alphabet.
+	_, err = w.shared.Create(ctx, "sig."+app+"."+name+"."+hex.EncodeToString(mac[:]), []byte(strconv.FormatInt(sh.Timestamp, 10)))
+	switch {
+	case errors.Is(err, aegis.ErrConflict):
+		return errReplayed
+	case err != nil:
+		return fmt.Errorf("record webhook signature: %w: %w", aegis.ErrUnavailable, err)
+	}
+	return nil
 }
 
 // seenSignatures remembers accepted signatures until their timestamps

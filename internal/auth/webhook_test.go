@@ -26,7 +26,7 @@ func newTestWebhooks(t *testing.T) (*Webhooks, []byte, *fakeClock, *memStore) {
 	if err != nil || len(secret) != 32 {
 		t.Fatalf("secret %q: %v", enc, err)
 	}
-	w := NewWebhooks(secrets)
+	w := NewWebhooks(secrets, nil)
 	w.now = clk.Now
 	return w, secret, clk, store
 }
@@ -63,6 +63,31 @@ func TestWebhookAcceptsOnce(t *testing.T) {
 	two := SignWebhook(secret, clk.Now(), body) + ",v1=" + strings.Repeat("ab", 32)
 	if err := w.Verify(ctx, "shop", "payments", two, body); err != nil {
 		t.Fatalf("header with two signatures: %v", err)
+	}
+}
+
+// TestWebhookReplayToAnotherServer: two verifiers sharing a seen store
+// stand for two servers on one NATS. A request accepted by one is a replay
+// to the other, and a shared store that cannot be written fails closed.
+func TestWebhookReplayToAnotherServer(t *testing.T) {
+	first, secret, clk, store := newTestWebhooks(t)
+	shared := newMemStore()
+	first.shared = shared
+	second := NewWebhooks(NewWebhookSecrets(store), shared)
+	second.now = clk.Now
+	ctx := context.Background()
+	body := []byte(`{"event":"paid"}`)
+	sig := SignWebhook(secret, clk.Now(), body)
+	if err := first.Verify(ctx, "shop", "payments", sig, body); err != nil {
+		t.Fatal(err)
+	}
+	wantWebhookRefused(t, second.Verify(ctx, "shop", "payments", sig, body), ReasonReplayed)
+
+	shared.setFail(errors.New("nats down"))
+	clk.Advance(time.Second)
+	err := second.Verify(ctx, "shop", "payments", SignWebhook(secret, clk.Now(), body), body)
+	if err == nil || errors.Is(err, ErrUnauthenticated) || !errors.Is(err, aegis.ErrUnavailable) {
+		t.Fatalf("shared store down: %v, want unavailable (fail closed)", err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/aegis-platform/aegis/internal/auth"
+	"github.com/aegis-platform/aegis/internal/server"
 	"github.com/aegis-platform/aegis/internal/testkit/oidctest"
 )
 
@@ -237,4 +238,33 @@ func TestJWTIssuerDownFailsClosed(t *testing.T) {
 		t.Fatalf("status %d, want 503 (%s)", st, body)
 	}
 	errorBody(t, body)
+}
+
+// TestWebhookReplayToAnotherServer: two servers on one NATS share the
+// record of accepted signatures, so a webhook captured on its way to one
+// cannot be replayed to the other.
+func TestWebhookReplayToAnotherServer(t *testing.T) {
+	f := newIdentityFixture(t)
+	second := startServerWith(t, t.TempDir(), func(c *server.Config) {
+		c.NATSURL, c.NATSListen = f.in.srv.NATSURL(), ""
+	})
+	defer second.close(t)
+	body := `{"event":"paid","amount":100}`
+	sig := auth.SignWebhook(f.secret, time.Now(), []byte(body))
+	if st, out, _ := f.send(t, "/id/hook/echo", body, "Aegis-Signature", sig); st != http.StatusOK {
+		t.Fatalf("first delivery: %d %s", st, out)
+	}
+	st, out, hdr := call(t, second.gateway, "POST", "/id/hook/echo", "", body, "Aegis-Signature", sig)
+	if st != http.StatusUnauthorized {
+		t.Fatalf("replay to the second server: %d %s, want 401", st, out)
+	}
+	id := hdr.Get("X-Request-Id")
+	if l := second.logs.lines(id, `"reason":"replayed"`, `"security":true`); len(l) != 1 {
+		t.Errorf("no security line with reason replayed on the second server: %v", l)
+	}
+	// A fresh signature is a new delivery, on either server.
+	fresh := auth.SignWebhook(f.secret, time.Now().Add(time.Second), []byte(body))
+	if st, out, _ := call(t, second.gateway, "POST", "/id/hook/echo", "", body, "Aegis-Signature", fresh); st != http.StatusOK {
+		t.Fatalf("fresh delivery to the second server: %d %s", st, out)
+	}
 }

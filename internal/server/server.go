@@ -144,6 +144,13 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Accepted webhook signatures, shared by every server on this NATS so
+	// a captured request cannot be replayed to another one.
+	seenBucket, err := s.node.Bucket(ctx, "aegis_webhook_seen", jetstream.BucketOptions{History: 1, TTL: auth.SeenTTL,
+		Description: "accepted webhook signatures, kept for the replay window"})
+	if err != nil {
+		return err
+	}
 	// Admin tokens (hashes) and the step-up authenticator share a bucket:
 	// both say who may change the platform.
 	adminBucket, err := s.node.Bucket(ctx, "aegis_admin_tokens", jetstream.BucketOptions{History: 1, Description: "admin token hashes and the step-up authenticator"})
@@ -212,7 +219,7 @@ func (s *Server) wire(ctx context.Context) error {
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
 	s.gateway = gateway.New(gateway.Config{
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
-		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets),
+		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets, seenBucket),
 		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Metrics: s.metrics,
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
