@@ -171,3 +171,31 @@ func TestAdminTokenList(t *testing.T) {
 		t.Errorf("used entry %+v", list[1])
 	}
 }
+
+// FuzzVerifyAdminToken: whatever a caller puts after "Bearer " on the
+// admin API, Verify refuses it as unauthenticated with a reason, and never
+// panics; only the real token passes.
+func FuzzVerifyAdminToken(f *testing.F) {
+	at, _, _ := newTestAdminTokens(f)
+	ctx := context.Background()
+	real, err := at.Create(ctx, "ci", rbac.RoleViewer, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		"", "aegisadm_", "aegisadm__", real[:len(real)-1], real + "a", strings.ToUpper(real),
+		"aegisadm_" + strings.Repeat("a", 16) + "_" + strings.Repeat("a", 52),
+		"aegis_" + strings.Repeat("7", 16) + "_" + strings.Repeat("7", 52),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, bearer string) {
+		if bearer == real {
+			t.Skip()
+		}
+		p, err := at.Verify(ctx, bearer)
+		if p != nil || !errors.Is(err, ErrUnauthenticated) || Reason(err) == "" {
+			t.Fatalf("Verify(%q) = %v, %v", bearer, p, err)
+		}
+	})
+}

@@ -65,7 +65,7 @@ func (s *casStore) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-func newTestAuthenticator(t *testing.T) (*Authenticator, *casStore, *fakeClock) {
+func newTestAuthenticator(t testing.TB) (*Authenticator, *casStore, *fakeClock) {
 	t.Helper()
 	s := newCASStore()
 	// 10 s into a step, so ±1 step is unambiguous.
@@ -76,7 +76,7 @@ func newTestAuthenticator(t *testing.T) (*Authenticator, *casStore, *fakeClock) 
 }
 
 // enroll runs Begin and Confirm and returns the secret from the URI.
-func enroll(t *testing.T, a *Authenticator, clk *fakeClock) string {
+func enroll(t testing.TB, a *Authenticator, clk *fakeClock) string {
 	t.Helper()
 	ctx := context.Background()
 	uri, err := a.Begin(ctx, "test")
@@ -96,7 +96,7 @@ func enroll(t *testing.T, a *Authenticator, clk *fakeClock) string {
 	return key.Secret()
 }
 
-func codeAt(t *testing.T, secret string, at time.Time) string {
+func codeAt(t testing.TB, secret string, at time.Time) string {
 	t.Helper()
 	c, err := totp.GenerateCode(secret, at)
 	if err != nil {
@@ -251,4 +251,26 @@ func TestTOTPReEnroll(t *testing.T) {
 	if err := a.Verify(ctx, codeAt(t, key.Secret(), clk.Now())); err != nil {
 		t.Fatalf("new authenticator: %v", err)
 	}
+}
+
+// FuzzVerifyCode: whatever arrives in Aegis-OTP, a code that is not one of
+// the three current ones is refused as a wrong code, without a panic and
+// without using up a step.
+func FuzzVerifyCode(f *testing.F) {
+	a, _, clk := newTestAuthenticator(f)
+	secret := enroll(f, a, clk)
+	valid := map[string]bool{}
+	for d := -1; d <= 1; d++ {
+		valid[codeAt(f, secret, clk.Now().Add(time.Duration(d)*30*time.Second))] = true
+	}
+	for _, s := range []string{"", "000000", "12345", "1234567", "12345a", "١٢٣٤٥٦", " 12345", "123456\n", strings.Repeat("9", 4096)} {
+		f.Add(s)
+	}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, code string) {
+		if valid[code] {
+			t.Skip()
+		}
+		wantCodeRefused(t, a.Verify(ctx, code), ReasonWrongCode)
+	})
 }
