@@ -14,6 +14,13 @@ type nodeUnmarshaler interface {
 	UnmarshalYAML(*yaml.Node) error
 }
 
+// shorthand is implemented by mappings that may also be written as one
+// string (an HTTP trigger's schema: a file name is its body schema). The
+// mapping form is still decoded field by field, strictly.
+type shorthand interface {
+	fromScalar(s string)
+}
+
 // decoder fills the manifest types from a yaml.Node tree instead of using
 // yaml.Unmarshal, because only the node tree knows where each value was
 // written: every problem can then name its line and field path, and the
@@ -71,6 +78,10 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 		if err := u.UnmarshalYAML(n); err != nil {
 			d.fail(n.Line, path, "%s", err.Error())
 		}
+		return
+	}
+	if sh, ok := v.Addr().Interface().(shorthand); ok && n.Kind == yaml.ScalarNode {
+		sh.fromScalar(n.Value)
 		return
 	}
 	switch v.Kind() {

@@ -194,7 +194,8 @@ func TestParseBad(t *testing.T) {
 			"app: demo\nfunctions:\n  b:\n    source: b.wasm\n    triggers: [ { http: { method: POST, path: /x } } ]\n  a:\n    source: a.wasm\n    triggers: [ { http: { method: POST, path: /x } } ]\n",
 			"aegis.yaml:5: functions.b.triggers[0].http.path: route POST /x is already claimed by functions.a.triggers[0].http",
 		},
-		{"schema is a mapping", withFunction("    triggers:\n      - http: { method: GET, path: /, schema: entry.json }\n"), `http.schema: expected a mapping`},
+		{"schema is a file or a mapping", withFunction("    triggers:\n      - http: { method: GET, path: /, schema: [entry.json] }\n"), `http.schema: expected a mapping`},
+		{"shorthand schema not a file", withFunction("    triggers:\n      - http: { method: POST, path: /, schema: 5 }\n"), `aegis.yaml:6: functions.f.triggers[0].http.schema.body: invalid schema file "5": must end in .json`},
 		{"schema escapes", withFunction("    triggers:\n      - http: { method: POST, path: /, schema: { body: ../x.json } }\n"), `functions.f.triggers[0].http.schema.body: invalid schema file "../x.json": must not contain empty, "." or ".." segments`},
 		{"schema absolute", withFunction("    triggers:\n      - event: { topic: a, schema: /etc/x.json }\n"), `event.schema: invalid schema file "/etc/x.json": must be a relative path`},
 		{"schema not json", withFunction("    triggers:\n      - object: { prefix: a, schema: meta.yaml }\n"), `object.schema: invalid schema file "meta.yaml": must end in .json`},
@@ -490,6 +491,20 @@ func TestParseNotAMapping(t *testing.T) {
 	}
 }
 
+func TestHTTPSchemaShorthand(t *testing.T) {
+	m, err := Parse("aegis.yaml", []byte(withFunction("    triggers:\n      - http: { method: POST, path: /entries, schema: schemas/entry.json }\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.Functions["f"].Triggers[0].HTTP.Schema
+	if got == nil || *got != (HTTPSchema{Body: "schemas/entry.json"}) {
+		t.Fatalf("schema: FILE decoded as %+v, want the body schema", got)
+	}
+	if ct := m.WithDefaults().Functions["f"].Triggers[0].HTTP.ContentTypes; !slices.Equal(ct, DefaultContentTypes) {
+		t.Errorf("content types %q, want the default of a body schema", ct)
+	}
+}
+
 func TestSchemaFiles(t *testing.T) {
 	data, err := os.ReadFile("testdata/good/everything.yaml")
 	if err != nil {
@@ -500,7 +515,7 @@ func TestSchemaFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := m.SchemaFiles()
-	want := []string{"schemas/id.json", "schemas/note-query.json", "schemas/note.json", "schemas/order-created.json", "schemas/recalc.json", "schemas/upload.json"}
+	want := []string{"schemas/id.json", "schemas/note-query.json", "schemas/note.json", "schemas/order-created.json", "schemas/order.json", "schemas/recalc.json", "schemas/upload.json"}
 	if !slices.Equal(got, want) {
 		t.Errorf("SchemaFiles() = %q, want %q", got, want)
 	}

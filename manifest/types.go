@@ -51,8 +51,9 @@ type Trigger struct {
 // invoke grant naming this function.
 //
 // Schema names JSON Schema files validating the body, query and path
-// parameters; ContentTypes lists the media types a request body may have
-// (default application/json when Schema.Body is set).
+// parameters ("schema: FILE" is short for "schema: {body: FILE}");
+// ContentTypes lists the media types a request body may have (default
+// application/json when Schema.Body is set).
 type HTTPTrigger struct {
 	Method       string      `yaml:"method" json:"method"`
 	Path         string      `yaml:"path" json:"path"`
@@ -77,6 +78,9 @@ type HTTPSchema struct {
 	Query  string `yaml:"query,omitempty" json:"query,omitempty"`
 	Params string `yaml:"params,omitempty" json:"params,omitempty"`
 }
+
+// fromScalar reads the shorthand "schema: FILE", a body schema alone.
+func (s *HTTPSchema) fromScalar(file string) { s.Body = file }
 
 // Files lists the schema files the trigger names, in a fixed order.
 func (s *HTTPSchema) Files() []string {
