@@ -133,25 +133,7 @@ func (t *AdminTokens) Create(ctx context.Context, name string, role rbac.Role, a
 
 // createRecord stores rec under a fresh random id, which it sets.
 func (t *AdminTokens) createRecord(ctx context.Context, rec *adminRecord) error {
-	for range 3 {
-		var raw [idBytes]byte
-		if err := randomBytes(raw[:]); err != nil {
-			return err
-		}
-		rec.ID = b32Encode(raw[:])
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return fmt.Errorf("encode record: %w", err)
-		}
-		_, err = t.store.Create(ctx, adminRecordPrefix+rec.ID, b)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, aegis.ErrConflict) {
-			return fmt.Errorf("store record: %w", err)
-		}
-	}
-	return fmt.Errorf("store record: no free id after 3 tries: %w", aegis.ErrConflict)
+	return createUnderFreshID(ctx, t.store, adminRecordPrefix, rec, func(id string) { rec.ID = id })
 }
 
 // IsAdminToken reports whether s has the shape of an admin token (not

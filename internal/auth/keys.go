@@ -213,21 +213,29 @@ func newSecret(rec *record) ([secretBytes]byte, error) {
 	return secret, nil
 }
 
-// createRecord stores rec under a fresh random id, which it sets. A clash of
-// 80-bit ids will not happen in practice, but if it does the store says so
-// and a new id is drawn rather than overwriting another key.
+// createRecord stores rec under a fresh random id, which it sets.
 func (k *Keys) createRecord(ctx context.Context, rec *record) error {
+	return createUnderFreshID(ctx, k.store, recordPrefix, rec, func(id string) { rec.ID = id })
+}
+
+// createUnderFreshID stores rec, encoded as JSON, under prefix and a fresh
+// random id that setID writes into it first (API keys and admin tokens keep
+// their id in the record). A clash of 80-bit ids will not happen in
+// practice, but if it does the store says so and a new id is drawn rather
+// than overwriting another record.
+func createUnderFreshID(ctx context.Context, store Store, prefix string, rec any, setID func(id string)) error {
 	for range 3 {
 		var raw [idBytes]byte
 		if err := randomBytes(raw[:]); err != nil {
 			return err
 		}
-		rec.ID = b32Encode(raw[:])
+		id := b32Encode(raw[:])
+		setID(id)
 		b, err := json.Marshal(rec)
 		if err != nil {
 			return fmt.Errorf("encode record: %w", err)
 		}
-		_, err = k.store.Create(ctx, recordPrefix+rec.ID, b)
+		_, err = store.Create(ctx, prefix+id, b)
 		if err == nil {
 			return nil
 		}
