@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
+	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 )
 
 // kv is every store interface the API's parts need, over a map with a
@@ -94,46 +94,17 @@ func (s *kv) Keys(_ context.Context, prefix string) ([]string, error) {
 	return out, nil
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// lines returns the log records holding every needle.
-func (b *syncBuffer) lines(needles ...string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(b.b.String(), "\n") {
-		ok := l != ""
-		for _, n := range needles {
-			ok = ok && strings.Contains(l, n)
-		}
-		var rec map[string]any
-		if ok && json.Unmarshal([]byte(l), &rec) == nil {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 const rootToken = "root-token-0123456789abcdef0123456789abcdef"
 
 type testAPI struct {
 	srv    *httptest.Server
 	tokens *auth.AdminTokens
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 }
 
 func newTestAPI(t *testing.T, mode rbac.StepUpMode) *testAPI {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := logbuf.New()
 	store := newKV()
 	tokens := auth.NewAdminTokens(store)
 	reg := registry.New(registry.Config{State: newKV()})
@@ -251,11 +222,11 @@ func TestAuthorization(t *testing.T) {
 			}
 			switch status {
 			case 401:
-				if len(ta.logs.lines(`"admin authentication failed"`, reqID, `"security":true`)) != 1 {
+				if len(ta.logs.Lines(`"admin authentication failed"`, reqID, `"security":true`)) != 1 {
 					t.Error("no security log line for the 401")
 				}
 			case 403:
-				lines := ta.logs.lines(`"admin call denied"`, reqID, `"security":true`)
+				lines := ta.logs.Lines(`"admin call denied"`, reqID, `"security":true`)
 				if len(lines) != 1 || lines[0]["level"] != "WARN" || lines[0]["token_name"] == "" {
 					t.Errorf("security log lines for the 403: %v", lines)
 				}
@@ -264,7 +235,7 @@ func TestAuthorization(t *testing.T) {
 	}
 	// No token ever reaches the log.
 	for _, tok := range []string{viewer, operator, deployerX, adminX, revoked, rootToken} {
-		if len(ta.logs.lines(tok)) > 0 {
+		if len(ta.logs.Lines(tok)) > 0 {
 			t.Error("a token was logged")
 		}
 	}
@@ -289,7 +260,7 @@ func (ta *testAPI) enroll(t *testing.T) string {
 	if status, msg, _ := ta.do(t, rootToken, "POST", "/v1/mfa/confirm", `{"code":"`+code+`"}`); status != 200 {
 		t.Fatalf("confirm: %d %s", status, msg)
 	}
-	if len(ta.logs.lines(key.Secret())) > 0 {
+	if len(ta.logs.Lines(key.Secret())) > 0 {
 		t.Error("the TOTP secret was logged")
 	}
 	return key.Secret()
@@ -307,7 +278,7 @@ func TestStepUp(t *testing.T) {
 	if status != 403 || !strings.Contains(msg, "step-up required (delete app x)") || !strings.Contains(msg, "--otp") {
 		t.Fatalf("without a code: %d %q", status, msg)
 	}
-	if l := ta.logs.lines(reqID, `"security":true`, "step-up code missing"); len(l) != 1 {
+	if l := ta.logs.Lines(reqID, `"security":true`, "step-up code missing"); len(l) != 1 {
 		t.Errorf("security line: %v", l)
 	}
 	if status, msg, _ := ta.do(t, rootToken, "DELETE", "/v1/apps/x", "", OTPHeader, "000000"); status != 403 || !strings.Contains(msg, "wrong, expired or already used") {
@@ -318,7 +289,7 @@ func TestStepUp(t *testing.T) {
 		t.Fatalf("right code: %d %q", status, msg)
 	}
 	status, msg, reqID = ta.do(t, rootToken, "DELETE", "/v1/apps/x", "", OTPHeader, code)
-	if status != 403 || len(ta.logs.lines(reqID, "step-up replayed")) != 1 {
+	if status != 403 || len(ta.logs.Lines(reqID, "step-up replayed")) != 1 {
 		t.Fatalf("replayed code: %d %q", status, msg)
 	}
 	// Replacing the authenticator is a step-up change too.

@@ -1,9 +1,7 @@
 package capability
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -14,6 +12,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -150,51 +149,12 @@ func (l *memLogs) FunctionLog(_ context.Context, _ *sandbox.Caller, _ slog.Level
 	l.msgs = append(l.msgs, msg)
 }
 
-// logBuffer collects the JSON lines of the injected logger.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the decoded log lines whose msg is msg.
-func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line is not JSON: %q", l)
-		}
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (b *logBuffer) security(t *testing.T) []map[string]any {
-	t.Helper()
-	return b.lines(t, "capability denied")
-}
+// security returns the capability's denial lines.
+func security(logs *logbuf.Buffer) []map[string]any { return logs.Messages("capability denied") }
 
 type harness struct {
 	host    *Host
-	logs    *logBuffer
+	logs    *logbuf.Buffer
 	tables  *memTables
 	objects *memObjects
 	events  *memEvents
@@ -203,7 +163,7 @@ type harness struct {
 
 func newHarness(t *testing.T, modify func(*Config)) *harness {
 	t.Helper()
-	hs := &harness{logs: &logBuffer{}, tables: &memTables{}, objects: &memObjects{}, events: &memEvents{}, flogs: &memLogs{}}
+	hs := &harness{logs: logbuf.New(), tables: &memTables{}, objects: &memObjects{}, events: &memEvents{}, flogs: &memLogs{}}
 	cfg := Config{
 		Tables: hs.tables, Objects: hs.objects, Events: hs.events, Logs: hs.flogs,
 		Logger: slog.New(slog.NewJSONHandler(hs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -241,9 +201,9 @@ func requireErrorIs(t *testing.T, err, want error) {
 }
 
 // requireOneDenial checks the single security line written for a denial.
-func requireOneDenial(t *testing.T, logs *logBuffer, capability, resource string) {
+func requireOneDenial(t *testing.T, logs *logbuf.Buffer, capability, resource string) {
 	t.Helper()
-	lines := logs.security(t)
+	lines := security(logs)
 	if len(lines) != 1 {
 		t.Fatalf("got %d security log lines, want 1:\n%s", len(lines), logs.String())
 	}
@@ -424,7 +384,7 @@ func TestGrants(t *testing.T) {
 			err := tt.op(context.Background(), hs.host, caller(tt.grants))
 			if !tt.denied {
 				requireErrorIs(t, err, nil)
-				if n := len(hs.logs.security(t)); n != 0 {
+				if n := len(security(hs.logs)); n != 0 {
 					t.Fatalf("allowed call wrote %d security lines", n)
 				}
 				return
@@ -536,7 +496,7 @@ func TestValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			hs := newHarness(t, func(c *Config) { c.MaxValueSize = 64 })
 			requireErrorIs(t, tt.op(hs.host, caller(all)), tt.want)
-			if n := len(hs.logs.security(t)); n != 0 {
+			if n := len(security(hs.logs)); n != 0 {
 				t.Fatalf("invalid argument wrote %d security lines", n)
 			}
 		})

@@ -517,7 +517,7 @@ func TestFetchLogsOutboundCall(t *testing.T) {
 		Body:    []byte("BODY-SECRET"),
 	})
 	requireErrorIs(t, err, nil)
-	lines := env.hs.logs.lines(t, "fetch")
+	lines := env.hs.logs.Messages("fetch")
 	if len(lines) != 1 {
 		t.Fatalf("got %d fetch log lines:\n%s", len(lines), env.hs.logs)
 	}

@@ -148,10 +148,10 @@ func TestInvokeCallsGrantedRoute(t *testing.T) {
 	if dl := fns.deadline[0]; dl.IsZero() || !dl.Before(callerDeadline) {
 		t.Errorf("callee deadline %v is not before the caller's %v", dl, callerDeadline)
 	}
-	if n := len(hs.logs.security(t)); n != 0 {
+	if n := len(security(hs.logs)); n != 0 {
 		t.Errorf("an allowed call wrote %d security lines", n)
 	}
-	if lines := hs.logs.lines(t, "invoke"); len(lines) != 1 || lines[0]["route"] != "POST /thumbs/{id}" || lines[0]["resource"] != "thumb" {
+	if lines := hs.logs.Messages("invoke"); len(lines) != 1 || lines[0]["route"] != "POST /thumbs/{id}" || lines[0]["resource"] != "thumb" {
 		t.Errorf("invoke log lines = %v", lines)
 	}
 }
@@ -164,7 +164,7 @@ func TestInvokeRuleSeesTheCallingFunction(t *testing.T) {
 	_, err = hs.host.Invoke(ctx, caller(invokeGrants("ruled")), &sandbox.InvokeRequest{Method: "POST", Path: "/ruled", Headers: map[string]string{"X-Kind": "b"}})
 	requireErrorIs(t, err, aegis.ErrPermissionDenied)
 	requireOneDenial(t, hs.logs, "invoke", "ruled")
-	if r := hs.logs.security(t)[0]["reason"]; r != "rule false" {
+	if r := security(hs.logs)[0]["reason"]; r != "rule false" {
 		t.Errorf("reason = %v", r)
 	}
 	if fns.invocations() != 1 {
@@ -214,7 +214,7 @@ func TestInvokeRefused(t *testing.T) {
 				t.Errorf("route table consulted: %v, want %v", fns.resolves > 0, tt.resolved)
 			}
 			if tt.resource == "" {
-				if n := len(hs.logs.security(t)); n != 0 {
+				if n := len(security(hs.logs)); n != 0 {
 					t.Errorf("%d security lines, want none:\n%s", n, hs.logs)
 				}
 				return
@@ -241,7 +241,7 @@ func TestInvokeHopLimitBoundary(t *testing.T) {
 	if !strings.Contains(err.Error(), "hop") {
 		t.Errorf("message %q does not name the hop limit", err)
 	}
-	if r := hs.logs.security(t)[0]["reason"]; r != "hop limit" {
+	if r := security(hs.logs)[0]["reason"]; r != "hop limit" {
 		t.Errorf("reason = %v", r)
 	}
 }

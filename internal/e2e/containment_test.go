@@ -59,7 +59,7 @@ func TestContainment(t *testing.T) {
 	if st, _, _ := call(t, in.gateway, "POST", "/hungry/echo", key, []byte("ok")); st != 200 {
 		t.Errorf("hungry after memory bomb: %d", st)
 	}
-	if len(in.logs.lines("invocation failed", `"function":"slow"`)) == 0 {
+	if len(in.logs.Lines("invocation failed", `"function":"slow"`)) == 0 {
 		t.Errorf("the timeout was not logged")
 	}
 }
@@ -105,7 +105,7 @@ func TestPanicIsContainedAndSanitized(t *testing.T) {
 	if msg != "function failed" {
 		t.Errorf("message %q", msg)
 	}
-	if len(in.logs.lines("invocation failed", id)) == 0 {
+	if len(in.logs.Lines("invocation failed", id)) == 0 {
 		t.Errorf("the failure is not in the log under request id %s", id)
 	}
 	if st, _, _ := call(t, in.gateway, "POST", "/probe/echo", key, []byte("x")); st != 200 {

@@ -188,7 +188,7 @@ func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
 			if invoked(t, in, "probe", tc.function, reqID) {
 				t.Errorf("%s has an invocation record for the event", tc.function)
 			}
-			lines := in.logs.lines(`"event rejected"`, reqID)
+			lines := in.logs.Lines(`"event rejected"`, reqID)
 			if len(lines) == 0 {
 				t.Fatalf("no security log line for %s", reqID)
 			}
@@ -219,7 +219,7 @@ func TestEventLoopStopsAtHopLimit(t *testing.T) {
 	if dl.Error != "hop limit exceeded" || dl.Topic != "loop.ping" {
 		t.Errorf("dead letter: %+v", dl)
 	}
-	if lines := in.logs.lines(`"event rejected"`, `"hop limit exceeded"`, reqID); len(lines) == 0 || lines[0]["security"] != true {
+	if lines := in.logs.Lines(`"event rejected"`, `"hop limit exceeded"`, reqID); len(lines) == 0 || lines[0]["security"] != true {
 		t.Errorf("no security log line for the stopped loop: %v", lines)
 	}
 

@@ -24,45 +24,12 @@ import (
 
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/server"
+	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 )
 
-// logBuffer collects the server's JSON log lines so tests can look for the
-// security line a denial must write.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if os.Getenv("AEGIS_TEST_LOG") != "" {
-		os.Stderr.Write(p)
-	}
-	return b.buf.Write(p)
-}
-
-// lines returns the decoded log records that contain every needle.
-func (b *logBuffer) lines(needles ...string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(b.buf.String(), "\n") {
-		ok := line != ""
-		for _, n := range needles {
-			ok = ok && strings.Contains(line, n)
-		}
-		if !ok {
-			continue
-		}
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
+// logBuffer holds a test server's log lines.
+type logBuffer = logbuf.Buffer
 
 // egressGuard is the only dialer the test servers' fetch may use. It lets
 // through loopback addresses a test explicitly allowed and records anything
@@ -144,14 +111,14 @@ func startServer(t testing.TB, dataDir string) *instance {
 // the server's certificate.
 func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) *instance {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := logbuf.New()
 	// When a test fails, its server's warnings and errors are the first
 	// thing to read; print them rather than lose them with the process.
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
 		}
-		for _, l := range logs.lines() {
+		for _, l := range logs.Lines() {
 			if lvl, _ := l["level"].(string); lvl == "WARN" || lvl == "ERROR" {
 				b, _ := json.Marshal(l)
 				t.Logf("server log: %s", b)
@@ -403,10 +370,4 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s", within, what)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -91,7 +91,7 @@ func TestErrorHygiene(t *testing.T) {
 				}
 			}
 			if tt.logHint != "" {
-				eventually(t, 10*time.Second, "log line under "+id, func() bool { return len(in.logs.lines(tt.logHint, id)) > 0 })
+				eventually(t, 10*time.Second, "log line under "+id, func() bool { return len(in.logs.Lines(tt.logHint, id)) > 0 })
 			}
 		})
 	}

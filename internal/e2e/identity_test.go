@@ -207,7 +207,7 @@ func TestIdentityAttacks(t *testing.T) {
 				t.Errorf("message %q says more than unauthorized", msg)
 			}
 			bodies = append(bodies, strings.Replace(string(body), id, "ID", 1))
-			lines := f.in.logs.lines("authentication failed", id)
+			lines := f.in.logs.Lines("authentication failed", id)
 			if len(lines) != 1 {
 				t.Fatalf("%d security log lines for request %s, want 1", len(lines), id)
 			}
@@ -259,7 +259,7 @@ func TestWebhookReplayToAnotherServer(t *testing.T) {
 		t.Fatalf("replay to the second server: %d %s, want 401", st, out)
 	}
 	id := hdr.Get("X-Request-Id")
-	if l := second.logs.lines(id, `"reason":"replayed"`, `"security":true`); len(l) != 1 {
+	if l := second.logs.Lines(id, `"reason":"replayed"`, `"security":true`); len(l) != 1 {
 		t.Errorf("no security line with reason replayed on the second server: %v", l)
 	}
 	// A fresh signature is a new delivery, on either server.

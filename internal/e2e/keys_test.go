@@ -37,7 +37,7 @@ func TestKeyScopes(t *testing.T) {
 		t.Errorf("out of scope: message %q", msg)
 	}
 	reqID := hdr.Get("X-Request-Id")
-	lines := in.logs.lines("authorization denied", reqID)
+	lines := in.logs.Lines("authorization denied", reqID)
 	if len(lines) != 1 {
 		t.Fatalf("want one security log line for request %s, got %d", reqID, len(lines))
 	}
@@ -66,7 +66,7 @@ func TestKeyExpires(t *testing.T) {
 	if st != 401 {
 		t.Fatalf("expired key: %d %s, want 401", st, body)
 	}
-	if lines := in.logs.lines("authentication failed", hdr.Get("X-Request-Id"), `"reason":"expired"`); len(lines) != 1 {
+	if lines := in.logs.Lines("authentication failed", hdr.Get("X-Request-Id"), `"reason":"expired"`); len(lines) != 1 {
 		t.Errorf("want one security line with reason expired, got %d", len(lines))
 	}
 }

@@ -50,7 +50,7 @@ func TestCELDenial(t *testing.T) {
 				t.Fatalf("status %d, want %d (%s)", st, c.status, body)
 			}
 			id := hdr.Get("X-Request-Id")
-			lines := in.logs.lines("authorization denied", id)
+			lines := in.logs.Lines("authorization denied", id)
 			if c.status != 403 {
 				if len(lines) != 0 {
 					t.Errorf("denial logged for a request that was not denied: %v", lines)

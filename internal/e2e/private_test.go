@@ -139,17 +139,17 @@ func TestPrivateRouteFromOutside(t *testing.T) {
 
 	// The caller learns nothing, but the log does: probing an internal
 	// path is worth an operator's attention.
-	if lines := in.logs.lines("private route called from outside", `"path":"/private-e2e/back/{op}"`); len(lines) == 0 {
+	if lines := in.logs.Lines("private route called from outside", `"path":"/private-e2e/back/{op}"`); len(lines) == 0 {
 		t.Errorf("no security log line for a private route called from outside")
 	} else if lines[0]["security"] != true || lines[0]["function"] != "back" {
 		t.Errorf("log line: %v", lines[0])
 	}
-	if lines := in.logs.lines("private route called from outside", `"method":"GET","path":"/private-e2e/ping/{op}"`); len(lines) != 0 {
+	if lines := in.logs.Lines("private route called from outside", `"method":"GET","path":"/private-e2e/ping/{op}"`); len(lines) != 0 {
 		t.Errorf("a method no private route has is logged as a probe: %v", lines)
 	}
 
 	// Nothing ran: a private route from outside never reaches a function.
-	if lines := in.logs.lines(`"msg":"invocation failed"`, `"app":"private"`); len(lines) != 0 {
+	if lines := in.logs.Lines(`"msg":"invocation failed"`, `"app":"private"`); len(lines) != 0 {
 		t.Errorf("an outside request reached a function of the app: %v", lines)
 	}
 }
@@ -200,7 +200,7 @@ func TestPrivateInvoke(t *testing.T) {
 		if rep.OK || rep.Kind != "permission_denied" {
 			t.Fatalf("rogue → back: %+v, want permission denied", rep)
 		}
-		lines := in.logs.lines(`"capability denied"`, reqID)
+		lines := in.logs.Lines(`"capability denied"`, reqID)
 		if len(lines) != 1 {
 			t.Fatalf("%d security lines for the denial, want 1", len(lines))
 		}
@@ -231,7 +231,7 @@ func TestPrivateInvoke(t *testing.T) {
 		if rep.OK || rep.Kind != "not_found" {
 			t.Errorf("another app's route: %+v, want not found", rep)
 		}
-		if lines := in.logs.lines(`"capability denied"`, reqID); len(lines) != 0 {
+		if lines := in.logs.Lines(`"capability denied"`, reqID); len(lines) != 0 {
 			t.Errorf("a missing route wrote a security line: %v", lines)
 		}
 	})
@@ -265,7 +265,7 @@ func TestPrivateInvoke(t *testing.T) {
 		if d := time.Since(start); d > 15*time.Second {
 			t.Errorf("the loop took %s to stop", d)
 		}
-		lines := in.logs.lines(`"capability denied"`, `"hop limit"`, reqID)
+		lines := in.logs.Lines(`"capability denied"`, `"hop limit"`, reqID)
 		if len(lines) != 1 || lines[0]["function"] != "pong" {
 			t.Errorf("security lines for the stopped loop: %v", lines)
 		}

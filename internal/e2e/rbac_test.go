@@ -73,7 +73,7 @@ func wantRefused(t *testing.T, what string, err error, status int, msg string) s
 // wantDenialLogged checks the one security line of a refused admin call.
 func wantDenialLogged(t *testing.T, in *instance, reqID, msg, token string) {
 	t.Helper()
-	lines := in.logs.lines(`"`+msg+`"`, reqID)
+	lines := in.logs.Lines(`"`+msg+`"`, reqID)
 	if len(lines) != 1 {
 		t.Fatalf("want one %q line for request %s, got %d", msg, reqID, len(lines))
 	}
@@ -219,13 +219,13 @@ func TestRBAC(t *testing.T) {
 		}
 		_, err := as(in, tok).Apps(ctx)
 		reqID := wantRefused(t, "revoked token", err, http.StatusUnauthorized, "unauthorized")
-		if l := in.logs.lines(`"admin authentication failed"`, reqID, `"reason":"revoked"`, `"security":true`); len(l) != 1 {
+		if l := in.logs.Lines(`"admin authentication failed"`, reqID, `"reason":"revoked"`, `"security":true`); len(l) != 1 {
 			t.Errorf("want one security line with reason revoked, got %v", l)
 		}
 	})
 	// Not one token in the log.
 	for _, c := range []string{"aegisadm_"} {
-		if l := in.logs.lines(c); len(l) > 0 {
+		if l := in.logs.Lines(c); len(l) > 0 {
 			t.Errorf("a token reached the log: %v", l[0])
 		}
 	}
@@ -273,7 +273,7 @@ func TestStepUpMFA(t *testing.T) {
 	if st, err := in.admin.ConfirmMFA(ctx, codeAt(t, secret, time.Now().Add(-30*time.Second))); err != nil || !st.Enrolled || !st.Required {
 		t.Fatalf("confirm: %+v, %v", st, err)
 	}
-	if l := in.logs.lines(secret); len(l) > 0 {
+	if l := in.logs.Lines(secret); len(l) > 0 {
 		t.Fatalf("the TOTP secret reached the log: %v", l[0])
 	}
 	code, out, _ := aegisCLI(t, in, "mfa", "status", "-o", "json")
@@ -298,7 +298,7 @@ func TestStepUpMFA(t *testing.T) {
 	t.Run("wrong code", func(t *testing.T) {
 		_, err := deployText(t, as(in, in.srv.AdminToken(), client.WithOTP(codeAt(t, secret, now.Add(time.Hour)))), public)
 		reqID := wantRefused(t, "public route with a wrong code", err, http.StatusForbidden, "wrong, expired or already used")
-		if l := in.logs.lines(reqID, `"step-up wrong code"`, `"security":true`); len(l) != 1 {
+		if l := in.logs.Lines(reqID, `"step-up wrong code"`, `"security":true`); len(l) != 1 {
 			t.Errorf("security line: %v", l)
 		}
 	})
@@ -319,7 +319,7 @@ func TestStepUpMFA(t *testing.T) {
 `
 		_, err := deployText(t, as(in, in.srv.AdminToken(), client.WithOTP(current)), another)
 		reqID := wantRefused(t, "replayed code", err, http.StatusForbidden, "already used")
-		if l := in.logs.lines(reqID, `"step-up replayed"`); len(l) != 1 {
+		if l := in.logs.Lines(reqID, `"step-up replayed"`); len(l) != 1 {
 			t.Errorf("security line: %v", l)
 		}
 	})

@@ -45,7 +45,7 @@ func TestRestartKeepsAppsKeysAndData(t *testing.T) {
 	if err != nil || len(apps) != 1 || apps[0].App != "probe" {
 		t.Fatalf("apps after restart: %v %v", apps, err)
 	}
-	for _, l := range first.logs.lines() {
+	for _, l := range first.logs.Lines() {
 		for _, v := range l {
 			if s, ok := v.(string); ok && (s == token || s == k.Key) {
 				t.Fatalf("a secret reached the log: %v", l)

@@ -113,7 +113,7 @@ func TestSchemaValidation(t *testing.T) {
 		if id != hdr.Get("X-Request-Id") {
 			t.Errorf("request id %q, header %q", id, hdr.Get("X-Request-Id"))
 		}
-		lines := in.logs.lines("request refused by schema", id)
+		lines := in.logs.Lines("request refused by schema", id)
 		if len(lines) != 1 || lines[0]["security"] != true || lines[0]["app"] != schemaApp || lines[0]["function"] != "entries" || lines[0]["level"] != "WARN" {
 			t.Errorf("security log line: %v", lines)
 		}
@@ -208,7 +208,7 @@ func TestSchemaValidation(t *testing.T) {
 		if invoked(t, in, schemaApp, "consumer", badID) {
 			t.Error("the consumer ran with an event that violates its schema")
 		}
-		lines := in.logs.lines("event rejected", badID)
+		lines := in.logs.Lines("event rejected", badID)
 		if len(lines) != 1 || lines[0]["security"] != true || lines[0]["function"] != "consumer" ||
 			lines[0]["reason"] != "event does not match schema: event.id: type: want integer" {
 			t.Errorf("security log line: %v", lines)

@@ -43,7 +43,7 @@ func TestAuthenticationDeniedByDefault(t *testing.T) {
 				t.Errorf("request id header %q differs from body %q", hdr.Get("X-Request-Id"), id)
 			}
 			bodies = append(bodies, strings.Replace(string(body), id, "ID", 1))
-			if len(in.logs.lines("authentication failed", id)) != 1 {
+			if len(in.logs.Lines("authentication failed", id)) != 1 {
 				t.Errorf("no security log line for request %s", id)
 			}
 		})
@@ -53,7 +53,7 @@ func TestAuthenticationDeniedByDefault(t *testing.T) {
 			t.Errorf("401 bodies differ, so they reveal why: %q vs %q", b, bodies[0])
 		}
 	}
-	if lines := in.logs.lines("authentication failed", `"reason":"revoked"`); len(lines) == 0 {
+	if lines := in.logs.Lines("authentication failed", `"reason":"revoked"`); len(lines) == 0 {
 		t.Errorf("the log does not say the key was revoked")
 	}
 }
@@ -118,7 +118,7 @@ func TestGrantsAreEnforcedByTheSandbox(t *testing.T) {
 			if o.OK || !o.Denied {
 				t.Fatalf("got %+v, want a permission error in the guest", o)
 			}
-			lines := in.logs.lines("capability denied", reqID)
+			lines := in.logs.Lines("capability denied", reqID)
 			if len(lines) != 1 {
 				t.Fatalf("want one security log line for request %s, got %d", reqID, len(lines))
 			}

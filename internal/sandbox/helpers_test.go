@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 )
 
@@ -25,12 +25,12 @@ func testCacheDir() string { return filepath.Join(os.TempDir(), "aegis-sandbox-t
 type testEnv struct {
 	engine *Engine
 	host   *recorder
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 }
 
 func newEnv(t testing.TB) *testEnv {
 	t.Helper()
-	env := &testEnv{host: newRecorder(), logs: &syncBuffer{}}
+	env := &testEnv{host: newRecorder(), logs: logbuf.New()}
 	logger := slog.New(slog.NewTextHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := New(context.Background(), Config{CacheDir: testCacheDir(), Host: env.host, Logger: logger})
 	if err != nil {
@@ -85,24 +85,6 @@ func requireErrorIs(t testing.TB, err error, targets ...error) {
 			t.Fatalf("error %v does not match %v", err, target)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // recorder is a Host test double: in-memory kv and objects, recording
