@@ -268,3 +268,48 @@ func TestWebhookReplayToAnotherServer(t *testing.T) {
 		t.Fatalf("fresh delivery to the second server: %d %s", st, out)
 	}
 }
+
+// TestAsyncResultOfAJWTCall: the bearer of a JWT reads back the result of
+// an asynchronous call with any valid token of the same subject; another
+// subject, an API key and no credentials do not.
+func TestAsyncResultOfAJWTCall(t *testing.T) {
+	f := newIdentityFixture(t)
+	st, body, hdr := call(t, f.in.gateway, "POST", "/id/jwt/echo", "", "later", "Authorization", "Bearer "+f.token(t, nil), "X-Aegis-Async", "true")
+	if st != http.StatusAccepted {
+		t.Fatalf("async jwt call: %d %s", st, body)
+	}
+	id := hdr.Get("X-Request-Id")
+	result := func(hdr ...string) (int, string) {
+		st, body, _ := call(t, f.in.gateway, "GET", "/_aegis/invocations/"+id, "", nil, hdr...)
+		var res struct {
+			Status   string
+			Response struct{ Body []byte }
+		}
+		_ = json.Unmarshal(body, &res)
+		if st == http.StatusOK && res.Status == "done" {
+			return st, string(res.Response.Body)
+		}
+		return st, res.Status
+	}
+	// A new token of the same subject: tokens expire, results outlive them.
+	same := func() []string { return []string{"Authorization", "Bearer " + f.token(t, map[string]any{"iat": time.Now().Unix()})} }
+	eventually(t, 10*time.Second, "the async result", func() bool {
+		st, got := result(same()...)
+		if st != http.StatusOK {
+			t.Fatalf("owner reading the result: %d", st)
+		}
+		return got == "later"
+	})
+	if st, _ := result("Authorization", "Bearer "+f.token(t, map[string]any{"sub": "user-8"})); st != http.StatusNotFound {
+		t.Errorf("another subject read the result: %d", st)
+	}
+	if st, _ := result("Authorization", "Bearer "+f.key); st != http.StatusNotFound {
+		t.Errorf("an API key read a JWT caller's result: %d", st)
+	}
+	if st, _ := result(); st != http.StatusUnauthorized {
+		t.Errorf("no credentials: %d", st)
+	}
+	if st, _ := result("Authorization", "Bearer "+f.token(t, map[string]any{"aud": "another-app"})); st != http.StatusUnauthorized {
+		t.Errorf("a token for another audience: %d", st)
+	}
+}

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/registry"
+	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -42,14 +44,25 @@ type AsyncResponse struct {
 	Body    []byte            `json:"body"` // base64 in JSON
 }
 
-// stored adds the owner, which the client never sees.
+// stored adds what the client never sees: the owner and, for a JWT owner,
+// how the route checked the token, so a reader's token is checked the same
+// way.
 type stored struct {
 	AsyncResult
-	Owner string `json:"owner"`
+	Owner string    `json:"owner"`
+	JWT   *ownerJWT `json:"jwt,omitempty"`
 }
 
-func (a *AsyncStore) put(ctx context.Context, id string, r AsyncResult) error {
-	b, err := json.Marshal(stored{AsyncResult: r, Owner: r.Owner})
+// ownerJWT is the route's JWT configuration when the result was asked for.
+type ownerJWT struct {
+	Issuer     string        `json:"issuer"`
+	Audience   string        `json:"audience"`
+	Algorithms []string      `json:"algorithms"`
+	Skew       time.Duration `json:"skew"`
+}
+
+func (a *AsyncStore) put(ctx context.Context, id string, r AsyncResult, jwt *ownerJWT) error {
+	b, err := json.Marshal(stored{AsyncResult: r, Owner: r.Owner, JWT: jwt})
 	if err != nil {
 		return err
 	}
@@ -57,23 +70,24 @@ func (a *AsyncStore) put(ctx context.Context, id string, r AsyncResult) error {
 	return err
 }
 
-func (a *AsyncStore) get(ctx context.Context, id string) (*AsyncResult, error) {
+func (a *AsyncStore) get(ctx context.Context, id string) (*AsyncResult, *ownerJWT, error) {
 	b, _, err := a.store.Get(ctx, "inv."+id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var s stored
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("decode invocation %s: %w", id, err)
+		return nil, nil, fmt.Errorf("decode invocation %s: %w", id, err)
 	}
 	s.AsyncResult.Owner = s.Owner
-	return &s.AsyncResult, nil
+	return &s.AsyncResult, s.JWT, nil
 }
 
-// ownerOf names who may read an async result. An API key's name is checked
-// by serveInternal; "jwt:…" and "hmac:…" owners match no key name (names
-// cannot hold ':'), so those results cannot be read back by anyone yet,
-// which is safer than readable by everyone.
+// ownerOf names who may read an async result: an API key by its name, a
+// JWT bearer by issuer and subject ("jwt:…"; key names cannot hold ':'). A
+// signed webhook's sender ("hmac:…") matches neither, so such results
+// cannot be read back: webhooks are delivered, not polled, and readable by
+// no one is safer than readable by everyone.
 func ownerOf(ident *sandbox.Identity) string {
 	switch {
 	case ident == nil:
@@ -88,7 +102,7 @@ func ownerOf(ident *sandbox.Identity) string {
 }
 
 // startAsync answers 202 at once and runs the invocation in the background.
-func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, fn *registry.Function, req *sandbox.Request, ident *sandbox.Identity) {
+func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Route, fn *registry.Function, req *sandbox.Request, ident *sandbox.Identity) {
 	if g.cfg.Async == nil {
 		writeError(w, http.StatusNotImplemented, "asynchronous invocation is not enabled", reqID)
 		return
@@ -100,7 +114,12 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, fn *registry.F
 		return
 	}
 	owner := ownerOf(ident)
-	if err := g.cfg.Async.put(context.Background(), reqID, AsyncResult{Status: "pending", Owner: owner}); err != nil {
+	var jwt *ownerJWT
+	if ident != nil && ident.Scheme == manifest.AuthJWT && rt.JWT != nil {
+		c := rt.JWT
+		jwt = &ownerJWT{Issuer: c.Issuer, Audience: c.Audience, Algorithms: c.Algorithms, Skew: c.Skew.Std()}
+	}
+	if err := g.cfg.Async.put(context.Background(), reqID, AsyncResult{Status: "pending", Owner: owner}, jwt); err != nil {
 		<-g.asyncSem
 		g.log.Error("async invocation not recorded", "request_id", reqID, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
@@ -122,7 +141,7 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, fn *registry.F
 			}
 			res.Response = &AsyncResponse{Status: st, Headers: resp.Headers, Body: resp.Body}
 		}
-		if err := g.cfg.Async.put(context.Background(), reqID, res); err != nil {
+		if err := g.cfg.Async.put(context.Background(), reqID, res, jwt); err != nil {
 			g.log.Error("async result not recorded", "request_id", reqID, "err", err)
 		}
 	}()
@@ -139,25 +158,22 @@ func (g *Gateway) serveInternal(w http.ResponseWriter, r *http.Request, reqID st
 		writeError(w, http.StatusNotFound, "not found", reqID)
 		return
 	}
-	res, err := g.cfg.Async.get(r.Context(), id)
+	res, jwt, err := g.cfg.Async.get(r.Context(), id)
 	if err != nil && !errors.Is(err, aegis.ErrNotFound) {
 		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
 		return
 	}
-	// A result owned by an API key needs that key; an unknown id and a
-	// result owned by someone else look the same (404).
+	// A result owned by an API key needs that key, one owned by a JWT
+	// bearer a token of the same issuer and subject, checked as the route
+	// checked the first; an unknown id and a result owned by someone else
+	// look the same (404).
 	if res != nil && res.Owner != "" {
-		token, ok := auth.ParseBearer(r.Header.Get("Authorization"))
+		reader, ok := g.asyncReader(r, jwt)
 		if !ok {
 			writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
 			return
 		}
-		ident, verr := g.cfg.Keys.Verify(r.Context(), token)
-		if verr != nil {
-			writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
-			return
-		}
-		if ident.KeyName != res.Owner {
+		if reader != res.Owner {
 			res = nil
 		}
 	}
@@ -168,4 +184,28 @@ func (g *Gateway) serveInternal(w http.ResponseWriter, r *http.Request, reqID st
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// asyncReader is who is asking for a result, named as ownerOf names an
+// owner: a valid API key's name or, when the result's route took JWTs, a
+// valid token's issuer and subject. False when the request proves neither.
+func (g *Gateway) asyncReader(r *http.Request, jwt *ownerJWT) (string, bool) {
+	token, ok := auth.ParseBearerMax(r.Header.Get("Authorization"), auth.MaxJWTLen)
+	if !ok {
+		return "", false
+	}
+	if jwt != nil && g.cfg.JWT != nil && auth.LooksLikeJWT(token) {
+		id, err := g.cfg.JWT.Verify(r.Context(), token, auth.JWTConfig{
+			Issuer: jwt.Issuer, Audience: jwt.Audience, Algorithms: jwt.Algorithms, Skew: jwt.Skew,
+		})
+		if err != nil {
+			return "", false
+		}
+		return ownerOf(&sandbox.Identity{Scheme: manifest.AuthJWT, Issuer: id.Issuer, Subject: id.Subject}), true
+	}
+	ident, err := g.cfg.Keys.Verify(r.Context(), token)
+	if err != nil {
+		return "", false
+	}
+	return ident.KeyName, true
 }

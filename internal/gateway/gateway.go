@@ -131,7 +131,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Query = r.URL.Query()
 	}
 	if strings.EqualFold(r.Header.Get(HeaderAsync), "true") {
-		g.startAsync(w, reqID, fn, req, ident)
+		g.startAsync(w, reqID, rt, fn, req, ident)
 		return
 	}
 	resp, err := g.cfg.Dispatcher.Invoke(r.Context(), fn, req)
