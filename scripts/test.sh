@@ -32,8 +32,8 @@ go vet ./...
 echo "== go test (platform)"
 go test -count=1 -timeout 12m $(go list ./... | grep -v /internal/e2e)
 
-# The end-to-end tests and the concurrency-heavy packages run under the race
-# detector: they start real servers and hammer pools, keys and routes.
+# The end-to-end tests and the packages with goroutines of their own run under
+# the race detector: they start real servers and hammer pools, keys and routes.
 echo "== go test -race (end to end, and concurrency-heavy packages)"
 # (internal/jetstream runs without it: under the race detector the embedded
 # NATS server intermittently fails to create a stream's file store.)
@@ -42,7 +42,8 @@ echo "== go test -race (end to end, and concurrency-heavy packages)"
 # their time is the module compiler's, which is not our code, and the server
 # paths they take are the ones the other tests race-check already.
 slow_compiles='TestTravelDiary|TestUp|TestUpTLS|TestCLIAgainstRealServer'
-go test -count=1 -race -timeout 12m -skip "^($slow_compiles)\$" ./internal/e2e/ ./internal/sandbox/ ./internal/auth/ ./internal/route/
+go test -count=1 -race -timeout 12m -skip "^($slow_compiles)\$" ./internal/e2e/ ./internal/sandbox/ ./internal/auth/ ./internal/route/ \
+  ./internal/admin/ ./internal/bus/ ./internal/capability/ ./internal/cli/ ./internal/gateway/ ./internal/registry/ ./internal/schema/
 go test -count=1 -timeout 10m -run "^($slow_compiles)\$" ./internal/e2e/
 
 echo "== go test (sdk and examples)"

@@ -174,7 +174,7 @@ func writeLogRecord(w io.Writer, f format, r client.LogRecord) error {
 		return err
 	}
 	var b strings.Builder
-	b.WriteString(r.Time.Local().Format("2006-01-02 15:04:05.000"))
+	b.WriteString(r.Time.In(displayZone).Format("2006-01-02 15:04:05.000"))
 	fmt.Fprintf(&b, " %-5s", r.Level)
 	if r.App != "" || r.Function != "" {
 		b.WriteString(" " + r.App)
@@ -244,8 +244,13 @@ func timeCell(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	return t.In(displayZone).Format("2006-01-02 15:04:05")
 }
+
+// displayZone is the zone tables and log lines show times in: the
+// machine's. A variable of our own, so tests can pin it without touching
+// time.Local, which every goroutine of the process reads.
+var displayZone = time.Local
 
 func orDash(s string) string {
 	if s == "" {

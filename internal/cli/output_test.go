@@ -15,9 +15,9 @@ import (
 // Tables print times in the local zone; pin it so expectations hold anywhere.
 func pinLocalTime(t *testing.T) {
 	t.Helper()
-	old := time.Local
-	time.Local = time.UTC
-	t.Cleanup(func() { time.Local = old })
+	old := displayZone
+	displayZone = time.UTC
+	t.Cleanup(func() { displayZone = old })
 }
 
 var t0 = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
