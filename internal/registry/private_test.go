@@ -102,3 +102,41 @@ functions:
 		t.Errorf("an app that is not active matched: %v", err)
 	}
 }
+
+// Apps may share a private path; the snapshot still builds, and a request
+// the gateway does not serve is recognized as aimed at a private route.
+func TestPrivateRouteLookupAcrossApps(t *testing.T) {
+	r := New(Config{})
+	first, err := r.withApp(testApp(t, shopApp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.snap.Store(first)
+	snap, err := r.withApp(testApp(t, `app: copy
+functions:
+  back:
+    source: ./back
+    triggers:
+      - http: { method: POST, path: "/internal/{key}", private: true }
+      - http: { method: GET, path: /internal/list }
+`))
+	if err != nil {
+		t.Fatalf("two apps with the same private path: %v", err)
+	}
+	for _, tt := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/internal/7", true},
+		{"PUT", "/doc", true},
+		{"GET", "/doc", false},           // served: not a probe
+		{"GET", "/internal/list", false}, // served by copy
+		{"DELETE", "/internal/7", false}, // no private route has DELETE
+		{"POST", "/nothing", false},
+	} {
+		rt, ok := snap.PrivateRoute(tt.method, tt.path)
+		if ok != tt.want || (ok && !rt.Private) {
+			t.Errorf("PrivateRoute(%s %s) = %+v, %v; want %v", tt.method, tt.path, rt, ok, tt.want)
+		}
+	}
+}

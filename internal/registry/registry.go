@@ -85,12 +85,26 @@ type Snapshot struct {
 	// values are the ones in Routes, so whatever travels with a route (the
 	// rule, …) applies on both paths.
 	appRoutes map[string]*route.Table
+	// private holds one route per private method and path shape of all
+	// apps, for the gateway to recognize a probe of one (PrivateRoute).
+	private *route.Table
 }
 
 // AppRoutes returns the route table of an active app, private routes
 // included, for function-to-function calls (invoke); nil, which matches
 // nothing, when the app is not active. Never serve it to the outside.
 func (s *Snapshot) AppRoutes(app string) *route.Table { return s.appRoutes[app] }
+
+// PrivateRoute reports the private route, of any app, that method and path
+// would reach if the gateway served private routes; the gateway logs such
+// a request as a probe. With several apps sharing the path, one of them.
+func (s *Snapshot) PrivateRoute(method, path string) (*route.Route, bool) {
+	if s.private == nil {
+		return nil, false
+	}
+	rt, _, err := s.private.Match(method, path)
+	return rt, err == nil
+}
 
 // App is one active app version.
 type App struct {
@@ -530,7 +544,37 @@ func snapshotOf(apps map[string]*App) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{Apps: apps, Routes: table, appRoutes: appRoutes}, nil
+	private, err := route.New(privateShapes(routes))
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{Apps: apps, Routes: table, appRoutes: appRoutes, private: private}, nil
+}
+
+// privateShapes is every private route of every app, one per method and
+// path shape: apps may share a private path, and the table they build only
+// answers whether a request the gateway does not serve would have reached
+// one (logPrivateProbe), so the first app's route stands for the others.
+func privateShapes(routes []route.Route) []route.Route {
+	seen := map[string]bool{}
+	var out []route.Route
+	for _, rt := range routes {
+		if !rt.Private {
+			continue
+		}
+		segs := strings.Split(rt.Path, "/")
+		for i, seg := range segs {
+			if strings.HasPrefix(seg, "{") {
+				segs[i] = "{}"
+			}
+		}
+		key := strings.ToUpper(rt.Method) + " " + strings.Join(segs, "/")
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, rt)
+		}
+	}
+	return out
 }
 
 // activate swaps in next and retires the instances of the app version it replaced.
