@@ -292,7 +292,9 @@ func TestAsyncResultOfAJWTCall(t *testing.T) {
 		return st, res.Status
 	}
 	// A new token of the same subject: tokens expire, results outlive them.
-	same := func() []string { return []string{"Authorization", "Bearer " + f.token(t, map[string]any{"iat": time.Now().Unix()})} }
+	same := func() []string {
+		return []string{"Authorization", "Bearer " + f.token(t, map[string]any{"iat": time.Now().Unix()})}
+	}
 	eventually(t, 10*time.Second, "the async result", func() bool {
 		st, got := result(same()...)
 		if st != http.StatusOK {
