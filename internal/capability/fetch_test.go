@@ -21,6 +21,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/testkit/netguard"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -91,7 +92,8 @@ func (g *guardDial) dial(ctx context.Context, network, addr string) (net.Conn, e
 	g.dialed = append(g.dialed, addr)
 	g.mu.Unlock()
 	for _, a := range g.allowed {
-		if a == addr {
+		// Allowed or not, nothing but loopback is dialed.
+		if a == addr && netguard.Loopback(addr) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, addr)
 		}
