@@ -14,7 +14,12 @@ if need_wasm_c || ! command -v wrk >/dev/null; then
   echo "== installing clang, lld, wasi-libc (C functions) and wrk (benchmark harness)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang lld wasi-libc libclang-rt-14-dev-wasm32 wrk >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang lld wasi-libc wrk >/dev/null
+  # The wasm32 builtins come in a package named after clang's major version
+  # (14 on Debian 12), so ask the clang just installed which one it needs.
+  clang_major=$(clang -dumpversion | cut -d. -f1)
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "libclang-rt-${clang_major}-dev-wasm32" >/dev/null
+  if need_wasm_c; then echo "clang still cannot build wasm32-wasi programs"; exit 1; fi
 fi
 
 echo "== gofmt"
