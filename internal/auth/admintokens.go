@@ -190,32 +190,9 @@ func (t *AdminTokens) noteUse(ctx context.Context, id string) {
 	_, _ = t.store.Put(ctx, adminUsedPrefix+id, []byte(now.UTC().Format(time.RFC3339Nano)))
 }
 
-func decodeHash(h string) ([sha256.Size]byte, error) {
-	var out [sha256.Size]byte
-	if !strings.HasPrefix(h, hashScheme) || hex.DecodedLen(len(h)-len(hashScheme)) != sha256.Size {
-		return out, fmt.Errorf("unknown hash scheme: %w", aegis.ErrUnavailable)
-	}
-	if _, err := hex.Decode(out[:], []byte(h[len(hashScheme):])); err != nil {
-		return out, fmt.Errorf("bad hash: %w", aegis.ErrUnavailable)
-	}
-	return out, nil
-}
-
-// get reads the record for id; one that cannot be read or decoded is
-// ErrUnavailable (fail closed), not "unknown".
+// get reads the record for id.
 func (t *AdminTokens) get(ctx context.Context, id string) (*adminRecord, error) {
-	b, _, err := t.store.Get(ctx, adminRecordPrefix+id)
-	if errors.Is(err, aegis.ErrNotFound) {
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read admin token record: %w: %w", aegis.ErrUnavailable, err)
-	}
-	var rec adminRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("read admin token record: %w: %w", aegis.ErrUnavailable, err)
-	}
-	return &rec, nil
+	return getRecord[adminRecord](ctx, t.store, adminRecordPrefix+id, "admin token record")
 }
 
 func (t *AdminTokens) idForName(ctx context.Context, name string) (string, error) {

@@ -304,12 +304,8 @@ func (k *Keys) lookup(ctx context.Context, id string) (*cached, error) {
 	if rec.ExpiresAt != nil {
 		c.expires = *rec.ExpiresAt
 	}
-	if !strings.HasPrefix(rec.Hash, hashScheme) ||
-		hex.DecodedLen(len(rec.Hash)-len(hashScheme)) != sha256.Size {
-		return nil, fmt.Errorf("read key record: unknown hash scheme: %w", aegis.ErrUnavailable)
-	}
-	if _, err := hex.Decode(c.hash[:], []byte(rec.Hash[len(hashScheme):])); err != nil {
-		return nil, fmt.Errorf("read key record: bad hash: %w", aegis.ErrUnavailable)
+	if c.hash, err = decodeHash(rec.Hash); err != nil {
+		return nil, fmt.Errorf("read key record: %w", err)
 	}
 	k.mu.Lock()
 	if k.gen.Load() == gen {
@@ -322,18 +318,38 @@ func (k *Keys) lookup(ctx context.Context, id string) (*cached, error) {
 // get reads and decodes the record for id. A record that cannot be read or
 // decoded is ErrUnavailable (fail closed), not "unknown key".
 func (k *Keys) get(ctx context.Context, id string) (*record, error) {
-	b, _, err := k.store.Get(ctx, recordPrefix+id)
+	return getRecord[record](ctx, k.store, recordPrefix+id, "key record")
+}
+
+// getRecord reads and decodes the JSON record at key (API keys and admin
+// tokens alike). A missing one is aegis.ErrNotFound; one that cannot be
+// read or decoded is ErrUnavailable, so callers fail closed.
+func getRecord[R any](ctx context.Context, store Store, key, what string) (*R, error) {
+	b, _, err := store.Get(ctx, key)
 	if errors.Is(err, aegis.ErrNotFound) {
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read key record: %w: %w", aegis.ErrUnavailable, err)
+		return nil, fmt.Errorf("read %s: %w: %w", what, aegis.ErrUnavailable, err)
 	}
-	var rec record
+	var rec R
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("read key record: %w: %w", aegis.ErrUnavailable, err)
+		return nil, fmt.Errorf("read %s: %w: %w", what, aegis.ErrUnavailable, err)
 	}
 	return &rec, nil
+}
+
+// decodeHash reads a stored "sha256:<hex>" hash; anything else is
+// ErrUnavailable (a damaged record verifies nothing).
+func decodeHash(h string) ([sha256.Size]byte, error) {
+	var out [sha256.Size]byte
+	if !strings.HasPrefix(h, hashScheme) || hex.DecodedLen(len(h)-len(hashScheme)) != sha256.Size {
+		return out, fmt.Errorf("unknown hash scheme: %w", aegis.ErrUnavailable)
+	}
+	if _, err := hex.Decode(out[:], []byte(h[len(hashScheme):])); err != nil {
+		return out, fmt.Errorf("bad hash: %w", aegis.ErrUnavailable)
+	}
+	return out, nil
 }
 
 // forget drops id from the cache and stops in-flight reads from putting it back.
