@@ -105,35 +105,26 @@ func (t Trigger) clone() Trigger {
 		h := *t.HTTP
 		h.Auth = slices.Clone(h.Auth)
 		h.ContentTypes = slices.Clone(h.ContentTypes)
-		if h.Schema != nil {
-			sc := *h.Schema
-			h.Schema = &sc
-		}
-		if h.JWT != nil {
-			j := *h.JWT
-			j.Algorithms = slices.Clone(j.Algorithms)
-			h.JWT = &j
-		}
-		if h.HMAC != nil {
-			m := *h.HMAC
-			h.HMAC = &m
+		h.Schema, h.HMAC = shallow(h.Schema), shallow(h.HMAC)
+		if h.JWT = shallow(h.JWT); h.JWT != nil {
+			h.JWT.Algorithms = slices.Clone(h.JWT.Algorithms)
 		}
 		t.HTTP = &h
 	}
-	if t.Event != nil {
-		e := *t.Event
-		t.Event = &e
-	}
-	if t.Object != nil {
-		o := *t.Object
-		o.Operations = slices.Clone(o.Operations)
-		t.Object = &o
-	}
-	if t.Schedule != nil {
-		s := *t.Schedule
-		t.Schedule = &s
+	t.Event, t.Schedule = shallow(t.Event), shallow(t.Schedule)
+	if t.Object = shallow(t.Object); t.Object != nil {
+		t.Object.Operations = slices.Clone(t.Object.Operations)
 	}
 	return t
+}
+
+// shallow copies *p (nil stays nil); the caller deep-copies any slices.
+func shallow[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }
 
 func (g Grants) clone() Grants {

@@ -530,3 +530,57 @@ func TestSchemaFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestWithDefaultsCopiesDeeply: changing what WithDefaults returns, down to
+// nested lists and pointers, leaves the manifest as written untouched.
+func TestWithDefaultsCopiesDeeply(t *testing.T) {
+	data, err := os.ReadFile("testdata/good/everything.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse("everything.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := json.Marshal(m)
+	d := m.WithDefaults()
+	for _, fn := range d.Functions {
+		for _, tr := range fn.Triggers {
+			if h := tr.HTTP; h != nil {
+				h.Path += "x"
+				if len(h.Auth) > 0 {
+					h.Auth[0] = "changed"
+				}
+				if len(h.ContentTypes) > 0 {
+					h.ContentTypes[0] = "changed/changed"
+				}
+				if h.Schema != nil {
+					h.Schema.Body = "changed.json"
+				}
+				if h.JWT != nil {
+					h.JWT.Issuer, h.JWT.Algorithms[0] = "changed", "changed"
+				}
+				if h.HMAC != nil {
+					h.HMAC.Secret = "changed"
+				}
+			}
+			if tr.Event != nil {
+				tr.Event.Topic = "changed"
+			}
+			if o := tr.Object; o != nil {
+				o.Prefix, o.Operations[0] = "changed", "changed"
+			}
+			if tr.Schedule != nil {
+				tr.Schedule.Cron = "changed"
+			}
+		}
+		for _, list := range [][]string{fn.Grants.KV.Read, fn.Grants.KV.Write, fn.Grants.Objects.Write, fn.Grants.Events.Publish, fn.Grants.Egress.Hosts, fn.Grants.Invoke} {
+			if len(list) > 0 {
+				list[0] = "changed"
+			}
+		}
+	}
+	if after, _ := json.Marshal(m); string(after) != string(before) {
+		t.Errorf("changing WithDefaults' result changed the manifest:\nbefore %s\nafter  %s", before, after)
+	}
+}
