@@ -3,96 +3,23 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
-	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
+	"github.com/aegis-platform/aegis/internal/testkit/memkv"
 )
-
-// kv is every store interface the API's parts need, over a map with a
-// revision per key.
-type kv struct {
-	mu   sync.Mutex
-	m    map[string][]byte
-	revs map[string]uint64
-	rev  uint64
-}
-
-func newKV() *kv { return &kv{m: map[string][]byte{}, revs: map[string]uint64{}} }
-
-func (s *kv) Get(_ context.Context, key string) ([]byte, uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[key]
-	if !ok {
-		return nil, 0, fmt.Errorf("get %s: %w", key, aegis.ErrNotFound)
-	}
-	return append([]byte(nil), v...), s.revs[key], nil
-}
-
-func (s *kv) put(key string, v []byte) uint64 {
-	s.rev++
-	s.m[key], s.revs[key] = append([]byte(nil), v...), s.rev
-	return s.rev
-}
-
-func (s *kv) Put(_ context.Context, key string, v []byte) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.put(key, v), nil
-}
-
-func (s *kv) Create(_ context.Context, key string, v []byte) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[key]; ok {
-		return 0, fmt.Errorf("create %s: %w", key, aegis.ErrConflict)
-	}
-	return s.put(key, v), nil
-}
-
-func (s *kv) Update(_ context.Context, key string, v []byte, rev uint64) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.revs[key] != rev {
-		return 0, fmt.Errorf("update %s: %w", key, aegis.ErrConflict)
-	}
-	return s.put(key, v), nil
-}
-
-func (s *kv) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, key)
-	delete(s.revs, key)
-	return nil
-}
-
-func (s *kv) Keys(_ context.Context, prefix string) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []string{}
-	for k := range s.m {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-	}
-	return out, nil
-}
 
 const rootToken = "root-token-0123456789abcdef0123456789abcdef"
 
@@ -105,9 +32,9 @@ type testAPI struct {
 func newTestAPI(t *testing.T, mode rbac.StepUpMode) *testAPI {
 	t.Helper()
 	logs := logbuf.New()
-	store := newKV()
+	store := memkv.New()
 	tokens := auth.NewAdminTokens(store)
-	reg := registry.New(registry.Config{State: newKV()})
+	reg := registry.New(registry.Config{State: memkv.New()})
 	api := New(Config{
 		Token: rootToken, Registry: reg, AdminTokens: tokens, MFA: auth.NewAuthenticator(store), StepUp: mode,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),

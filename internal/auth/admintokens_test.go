@@ -40,13 +40,11 @@ func TestAdminTokenCreateVerify(t *testing.T) {
 	}
 	// Only a hash is stored: the secret part appears nowhere in the store.
 	secret := tok[strings.LastIndexByte(tok, '_')+1:]
-	store.mu.Lock()
-	for k, v := range store.m {
+	for k, v := range store.Contents() {
 		if strings.Contains(string(v), secret) || strings.Contains(k, secret) {
 			t.Errorf("store entry %s holds the secret", k)
 		}
 	}
-	store.mu.Unlock()
 }
 
 func TestAdminTokenVerifyFailures(t *testing.T) {
@@ -96,7 +94,7 @@ func TestAdminTokenStoreDownFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store.setFail(errors.New("nats down"))
+	store.SetFail(errors.New("nats down"))
 	p, err := at.Verify(context.Background(), tok)
 	if p != nil || err == nil || errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("store down: %v, %v; want an error that is not a 401", p, err)

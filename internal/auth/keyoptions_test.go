@@ -88,8 +88,8 @@ func TestCreateWithOptionsValidates(t *testing.T) {
 			t.Errorf("%+v: err = %v, want ErrInvalidArgument", opts, err)
 		}
 	}
-	if len(s.m) != 0 {
-		t.Fatalf("refused options left %d store entries", len(s.m))
+	if n := len(s.Contents()); n != 0 {
+		t.Fatalf("refused options left %d store entries", n)
 	}
 }
 
@@ -246,11 +246,7 @@ func TestLastUsed(t *testing.T) {
 	}
 
 	// Within a minute of the last write, uses are not written again.
-	writes := func() int {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return int(s.rev)
-	}
+	writes := func() int { return int(s.Writes()) }
 	before := writes()
 	for range 10 {
 		clk.Advance(5 * time.Second)

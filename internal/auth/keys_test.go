@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,80 +11,14 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/testkit/memkv"
 )
 
-// memStore is Store over a map. The real bucket has its own contract tests;
-// this one only has to honour the interface's documented errors.
-type memStore struct {
-	mu   sync.Mutex
-	m    map[string][]byte
-	rev  uint64
-	gets atomic.Int64
-	fail error // returned by every call when set
-}
+// memStore is the tests' Store: an in-memory map keeping the bucket's
+// contract.
+type memStore = memkv.Store
 
-func newMemStore() *memStore { return &memStore{m: map[string][]byte{}} }
-
-func (s *memStore) Get(_ context.Context, key string) ([]byte, uint64, error) {
-	s.gets.Add(1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return nil, 0, s.fail
-	}
-	v, ok := s.m[key]
-	if !ok {
-		return nil, 0, fmt.Errorf("get %s: %w", key, aegis.ErrNotFound)
-	}
-	return append([]byte(nil), v...), s.rev, nil
-}
-
-func (s *memStore) Create(_ context.Context, key string, v []byte) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return 0, s.fail
-	}
-	if _, ok := s.m[key]; ok {
-		return 0, fmt.Errorf("create %s: %w", key, aegis.ErrConflict)
-	}
-	s.rev++
-	s.m[key] = append([]byte(nil), v...)
-	return s.rev, nil
-}
-
-func (s *memStore) Put(_ context.Context, key string, v []byte) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return 0, s.fail
-	}
-	s.rev++
-	s.m[key] = append([]byte(nil), v...)
-	return s.rev, nil
-}
-
-func (s *memStore) Keys(_ context.Context, prefix string) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return nil, s.fail
-	}
-	var out []string
-	for k := range s.m {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func (s *memStore) setFail(err error) {
-	s.mu.Lock()
-	s.fail = err
-	s.mu.Unlock()
-}
+func newMemStore() *memStore { return memkv.New() }
 
 // fakeClock is a settable clock for cache TTL tests.
 type fakeClock struct {
@@ -158,7 +91,7 @@ func TestCreateVerify(t *testing.T) {
 
 	// The store never holds the secret, only its hash.
 	secret := key[len(keyPrefix)+idChars+1:]
-	for name, v := range s.m {
+	for name, v := range s.Contents() {
 		if strings.Contains(string(v), secret) || strings.Contains(name, secret) {
 			t.Fatalf("store entry %s holds the secret", name)
 		}
@@ -213,7 +146,7 @@ func TestVerifyStoreDownFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	k, s, _ := newTestKeys(t)
 	key := mustCreate(t, k, "app")
-	s.setFail(fmt.Errorf("nats: %w", aegis.ErrUnavailable))
+	s.SetFail(fmt.Errorf("nats: %w", aegis.ErrUnavailable))
 	id, err := k.Verify(ctx, key)
 	if id != nil || err == nil {
 		t.Fatalf("Verify with store down = %v, %v; want an error", id, err)
@@ -230,7 +163,7 @@ func TestCorruptRecordFailsClosed(t *testing.T) {
 	key := mustCreate(t, k, "app")
 	id := key[len(keyPrefix) : len(keyPrefix)+idChars]
 	for _, v := range []string{`{`, `{"name":"app","hash":"md5:00"}`, `{"name":"app","hash":"sha256:zz"}`} {
-		s.m[recordPrefix+id] = []byte(v)
+		s.Set(recordPrefix+id, []byte(v))
 		if _, err := k.Verify(ctx, key); !errors.Is(err, aegis.ErrUnavailable) {
 			t.Fatalf("record %s: err = %v, want ErrUnavailable", v, err)
 		}
@@ -275,12 +208,12 @@ func TestCreateRaceLeavesNoUsableOrphan(t *testing.T) {
 	k, s, _ := newTestKeys(t)
 	// Simulate losing the race: the name index appears between the early
 	// check and the index write.
-	k2 := NewKeys(raceStore{s, func() { s.m[namePrefix+"app"] = []byte("aaaaaaaaaaaaaaaa") }})
+	k2 := NewKeys(raceStore{s, func() { s.Set(namePrefix+"app", []byte("aaaaaaaaaaaaaaaa")) }})
 	if _, err := k2.Create(ctx, "app"); !errors.Is(err, aegis.ErrConflict) {
 		t.Fatalf("Create = %v, want ErrConflict", err)
 	}
 	revoked := 0
-	for name := range s.m {
+	for name := range s.Contents() {
 		if strings.HasPrefix(name, recordPrefix) {
 			rec, err := k.get(ctx, strings.TrimPrefix(name, recordPrefix))
 			if err != nil {
@@ -305,9 +238,7 @@ type raceStore struct {
 
 func (r raceStore) Create(ctx context.Context, key string, v []byte) (uint64, error) {
 	if strings.HasPrefix(key, namePrefix) {
-		r.mu.Lock()
 		r.before()
-		r.mu.Unlock()
 	}
 	return r.memStore.Create(ctx, key, v)
 }
@@ -387,13 +318,13 @@ func TestCacheTTL(t *testing.T) {
 	if _, err := k.Verify(ctx, key); err != nil {
 		t.Fatal(err)
 	}
-	gets := s.gets.Load()
+	gets := s.Gets()
 	for range 100 {
 		if _, err := k.Verify(ctx, key); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := s.gets.Load() - gets; n != 0 {
+	if n := s.Gets() - gets; n != 0 {
 		t.Fatalf("cached verifications read the store %d times", n)
 	}
 

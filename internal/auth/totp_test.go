@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -13,61 +12,12 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/testkit/memkv"
 )
 
-// casStore is MFAStore over a map with a revision per key, honouring
-// Update's compare-and-swap.
-type casStore struct {
-	mu   sync.Mutex
-	m    map[string][]byte
-	revs map[string]uint64
-	rev  uint64
-}
-
-func newCASStore() *casStore {
-	return &casStore{m: map[string][]byte{}, revs: map[string]uint64{}}
-}
-
-func (s *casStore) Get(_ context.Context, key string) ([]byte, uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[key]
-	if !ok {
-		return nil, 0, fmt.Errorf("get %s: %w", key, aegis.ErrNotFound)
-	}
-	return append([]byte(nil), v...), s.revs[key], nil
-}
-
-func (s *casStore) Put(_ context.Context, key string, v []byte) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rev++
-	s.m[key], s.revs[key] = append([]byte(nil), v...), s.rev
-	return s.rev, nil
-}
-
-func (s *casStore) Update(_ context.Context, key string, v []byte, rev uint64) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.revs[key] != rev {
-		return 0, fmt.Errorf("update %s: %w", key, aegis.ErrConflict)
-	}
-	s.rev++
-	s.m[key], s.revs[key] = append([]byte(nil), v...), s.rev
-	return s.rev, nil
-}
-
-func (s *casStore) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, key)
-	delete(s.revs, key)
-	return nil
-}
-
-func newTestAuthenticator(t testing.TB) (*Authenticator, *casStore, *fakeClock) {
+func newTestAuthenticator(t testing.TB) (*Authenticator, *memkv.Store, *fakeClock) {
 	t.Helper()
-	s := newCASStore()
+	s := memkv.New()
 	// 10 s into a step, so ±1 step is unambiguous.
 	clk := &fakeClock{t: time.Unix(1_700_000_010, 0)}
 	a := NewAuthenticator(s)

@@ -83,7 +83,7 @@ func TestWebhookReplayToAnotherServer(t *testing.T) {
 	}
 	wantWebhookRefused(t, second.Verify(ctx, "shop", "payments", sig, body), ReasonReplayed)
 
-	shared.setFail(errors.New("nats down"))
+	shared.SetFail(errors.New("nats down"))
 	clk.Advance(time.Second)
 	err := second.Verify(ctx, "shop", "payments", SignWebhook(secret, clk.Now(), body), body)
 	if err == nil || errors.Is(err, ErrUnauthenticated) || !errors.Is(err, aegis.ErrUnavailable) {
@@ -148,7 +148,7 @@ func TestWebhookSecretsAreScopedByApp(t *testing.T) {
 
 func TestWebhookStoreDownFailsClosed(t *testing.T) {
 	w, secret, clk, store := newTestWebhooks(t)
-	store.setFail(errors.New("nats down"))
+	store.SetFail(errors.New("nats down"))
 	body := []byte("x")
 	err := w.Verify(context.Background(), "shop", "payments", SignWebhook(secret, clk.Now(), body), body)
 	if err == nil || errors.Is(err, ErrUnauthenticated) || !errors.Is(err, aegis.ErrUnavailable) {

@@ -14,44 +14,11 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schema"
+	"github.com/aegis-platform/aegis/internal/testkit/memkv"
 )
 
-// memState and memModules are in-memory stores for deploys in tests.
-type memState struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *memState) Get(_ context.Context, key string) ([]byte, uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[key]
-	if !ok {
-		return nil, 0, aegis.ErrNotFound
-	}
-	return v, 1, nil
-}
-
-func (s *memState) Put(_ context.Context, key string, v []byte) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[key] = v
-	return 1, nil
-}
-
-func (s *memState) Keys(_ context.Context, prefix string) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for k := range s.m {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
+// memModules is an in-memory module store for deploys in tests; state is
+// a memkv.Store.
 type memModules struct {
 	mu sync.Mutex
 	m  map[string][]byte
@@ -94,7 +61,7 @@ var emptyCommand = []byte{
 
 type testRegistry struct {
 	*Registry
-	state   *memState
+	state   *memkv.Store
 	modules *memModules
 	engine  *sandbox.Engine
 	sum     string
@@ -108,7 +75,7 @@ func newTestRegistry(t *testing.T) *testRegistry {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = engine.Close(ctx) })
-	tr := &testRegistry{state: &memState{m: map[string][]byte{}}, modules: &memModules{m: map[string][]byte{}}, engine: engine}
+	tr := &testRegistry{state: memkv.New(), modules: &memModules{m: map[string][]byte{}}, engine: engine}
 	tr.Registry = tr.reopen(t)
 	h := sha256.Sum256(emptyCommand)
 	tr.sum = hex.EncodeToString(h[:])
