@@ -160,6 +160,14 @@ func newError(kind string, v any, all []Violation) *Error {
 // alternatives of anyOf and oneOf are not, since which alternative was
 // meant is unknowable, so those report themselves.
 func violations(root string, inst any, e *jsonschema.ValidationError, out []Violation) []Violation {
+	// under names a property of the failing object: a missing or extra
+	// one is reported at its own path.
+	under := func(names []string, reason string) []Violation {
+		for _, n := range names {
+			out = append(out, Violation{Field: fieldPath(root, inst, append(slices.Clone(e.InstanceLocation), n)), Reason: reason})
+		}
+		return out
+	}
 	switch k := e.ErrorKind.(type) {
 	case *kind.Schema, *kind.Group, *kind.Reference, *kind.AllOf:
 		if len(e.Causes) == 0 {
@@ -170,27 +178,15 @@ func violations(root string, inst any, e *jsonschema.ValidationError, out []Viol
 		}
 		return out
 	case *kind.Required:
-		for _, m := range k.Missing {
-			out = append(out, Violation{Field: fieldPath(root, inst, append(slices.Clone(e.InstanceLocation), m)), Reason: "required"})
-		}
-		return out
+		return under(k.Missing, "required")
 	case *kind.DependentRequired:
-		for _, m := range k.Missing {
-			out = append(out, Violation{Field: fieldPath(root, inst, append(slices.Clone(e.InstanceLocation), m)), Reason: "required when " + keyName(k.Prop) + " is present"})
-		}
-		return out
+		return under(k.Missing, "required when "+keyName(k.Prop)+" is present")
 	case *kind.Dependency:
-		for _, m := range k.Missing {
-			out = append(out, Violation{Field: fieldPath(root, inst, append(slices.Clone(e.InstanceLocation), m)), Reason: "required when " + keyName(k.Prop) + " is present"})
-		}
-		return out
+		return under(k.Missing, "required when "+keyName(k.Prop)+" is present")
 	case *kind.AdditionalProperties:
-		for _, p := range k.Properties {
-			out = append(out, Violation{Field: fieldPath(root, inst, append(slices.Clone(e.InstanceLocation), p)), Reason: "not allowed"})
-		}
-		return out
+		return under(k.Properties, "not allowed")
 	case *kind.PropertyNames:
-		return append(out, Violation{Field: fieldPath(root, inst, append(slices.Clone(e.InstanceLocation), k.Property)), Reason: "propertyNames: name not allowed"})
+		return under([]string{k.Property}, "propertyNames: name not allowed")
 	}
 	return append(out, Violation{Field: fieldPath(root, inst, e.InstanceLocation), Reason: reason(e.ErrorKind)})
 }
