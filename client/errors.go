@@ -32,6 +32,9 @@ var (
 	ErrLimitExceeded = aegis.ErrLimitExceeded
 	// ErrUnavailable: the server cannot serve now (HTTP 503).
 	ErrUnavailable = aegis.ErrUnavailable
+	// ErrStepUpRequired: a dangerous change sent without an authenticator
+	// code while one is required (HTTP 403 with Aegis-Step-Up: required).
+	ErrStepUpRequired = errors.New("step-up code required")
 )
 
 // APIError is an error answer of the admin API: its HTTP status, the
@@ -41,6 +44,9 @@ type APIError struct {
 	Status    int
 	Message   string
 	RequestID string
+	// StepUp: the change needs a current authenticator code (--otp); the
+	// same call with one would go through.
+	StepUp bool
 }
 
 func (e *APIError) Error() string {
@@ -56,6 +62,9 @@ func (e *APIError) Error() string {
 
 // Is maps the status to the sentinel errors above.
 func (e *APIError) Is(target error) bool {
+	if target == ErrStepUpRequired {
+		return e.StepUp
+	}
 	switch e.Status {
 	case http.StatusUnauthorized:
 		return target == ErrUnauthorized
@@ -83,7 +92,8 @@ const maxErrorBody = 64 << 10
 // not the API's JSON shape (from a proxy, say) still give a useful message.
 func decodeError(resp *http.Response) error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	e := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
+	e := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"),
+		StepUp: resp.StatusCode == http.StatusForbidden && resp.Header.Get("Aegis-Step-Up") == "required"}
 	var body struct {
 		Error     string `json:"error"`
 		RequestID string `json:"request_id"`

@@ -17,6 +17,10 @@ import (
 // a call that makes a dangerous change.
 const OTPHeader = "Aegis-OTP"
 
+// StepUpHeader marks a 403 that a current authenticator code would turn
+// into a success ("required"), so clients need not read the message.
+const StepUpHeader = "Aegis-Step-Up"
+
 // access is what a route demands of its caller: a permission, and how the
 // token's app set applies (rbac.Scope). Build one with public, onApp,
 // listing, anyApp or platform; the zero value is refused by handle, so a
@@ -130,6 +134,9 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, reqID string, who *
 		attrs = append(attrs, "token_name", who.Name, "role", string(who.Role))
 	}
 	a.log.Warn("admin call denied", attrs...)
+	if d.CodeMissing {
+		w.Header().Set(StepUpHeader, "required")
+	}
 	gateway.WriteError(w, http.StatusForbidden, d.Msg, reqID)
 }
 
@@ -182,7 +189,7 @@ func (a *API) stepUp(r *http.Request, reqID string, reasons []string) error {
 	}
 	code := r.Header.Get(OTPHeader)
 	if code == "" {
-		return &rbac.Denied{Reason: "step-up code missing",
+		return &rbac.Denied{Reason: "step-up code missing", CodeMissing: true,
 			Msg: "forbidden: step-up required (" + what + "): pass a current code of the enrolled authenticator with --otp CODE or AEGIS_OTP (header " + OTPHeader + ")"}
 	}
 	err = a.cfg.MFA.Verify(r.Context(), code)

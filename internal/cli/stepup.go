@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"strings"
 
 	"golang.org/x/term"
 
@@ -26,9 +24,7 @@ var isTerminal = func(r io.Reader) bool {
 // Scripts (stdin not a terminal) keep the plain refusal and its exit code.
 func (c *cli) askStepUp(err error) (string, bool) {
 	var apiErr *client.APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusForbidden ||
-		!strings.Contains(apiErr.Message, "step-up required") ||
-		strings.Contains(apiErr.Message, "no authenticator is enrolled") {
+	if !errors.As(err, &apiErr) || !errors.Is(err, client.ErrStepUpRequired) {
 		return "", false
 	}
 	if c.otpCode() != "" || !isTerminal(c.stdin) {

@@ -18,7 +18,7 @@ import (
 )
 
 func TestAskStepUpDecides(t *testing.T) {
-	refusal := &client.APIError{Status: http.StatusForbidden, Message: "forbidden: step-up required (rotate key k): pass a current code"}
+	refusal := &client.APIError{Status: http.StatusForbidden, Message: "forbidden: step-up required (rotate key k): pass a current code", StepUp: true}
 	for _, tt := range []struct {
 		name     string
 		err      error
@@ -33,6 +33,7 @@ func TestAskStepUpDecides(t *testing.T) {
 		{"nothing typed", refusal, true, "", "\n", ""},
 		{"another refusal", &client.APIError{Status: http.StatusForbidden, Message: "forbidden: role viewer may not deploy"}, true, "", "123456\n", ""},
 		{"no authenticator", &client.APIError{Status: http.StatusForbidden, Message: "forbidden: step-up required (x), but no authenticator is enrolled: enroll one"}, true, "", "123456\n", ""},
+		{"step-up message, no marker", &client.APIError{Status: http.StatusForbidden, Message: "forbidden: step-up required (x)"}, true, "", "123456\n", ""},
 		{"not an API error", io.EOF, true, "", "123456\n", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

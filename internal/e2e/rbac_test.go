@@ -285,6 +285,9 @@ func TestStepUpMFA(t *testing.T) {
 	t.Run("dangerous admin change without TOTP", func(t *testing.T) {
 		_, err := deployText(t, in.admin, public)
 		reqID := wantRefused(t, "public route without a code", err, http.StatusForbidden, "route POST /stepup/{op} becomes public")
+		if !errors.Is(err, client.ErrStepUpRequired) {
+			t.Errorf("the refusal is not marked as wanting a code (Aegis-Step-Up): %v", err)
+		}
 		if !strings.Contains(err.Error(), "--otp") {
 			t.Errorf("refusal does not say how to pass a code: %v", err)
 		}
@@ -298,6 +301,9 @@ func TestStepUpMFA(t *testing.T) {
 	t.Run("wrong code", func(t *testing.T) {
 		_, err := deployText(t, as(in, in.srv.AdminToken(), client.WithOTP(codeAt(t, secret, now.Add(time.Hour)))), public)
 		reqID := wantRefused(t, "public route with a wrong code", err, http.StatusForbidden, "wrong, expired or already used")
+		if errors.Is(err, client.ErrStepUpRequired) {
+			t.Errorf("a wrong code is marked as a missing one: %v", err)
+		}
 		if l := in.logs.Lines(reqID, `"step-up wrong code"`, `"security":true`); len(l) != 1 {
 			t.Errorf("security line: %v", l)
 		}

@@ -151,6 +151,9 @@ func (p *Principal) CanSee(app string) bool {
 type Denied struct {
 	Msg    string
 	Reason string
+	// CodeMissing: the call would go through with a current authenticator
+	// code; a client may ask its user for one and try again.
+	CodeMissing bool
 }
 
 func (d *Denied) Error() string { return d.Msg }
