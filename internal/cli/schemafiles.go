@@ -64,7 +64,15 @@ func readSchemaFile(root *os.Root, name string) ([]byte, error) {
 		return nil, err
 	}
 	f, err := root.Open(filepath.FromSlash(name))
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, notFoundError{root.Name()}
+	case err != nil && strings.Contains(err.Error(), "escapes from parent"):
+		// os.Root's refusal of a symbolic link (or "..") leading out.
+		return nil, fmt.Errorf("leads outside %s (a symbolic link?); schema files must be inside the manifest's directory", root.Name())
+	case errors.Is(err, fs.ErrPermission):
+		return nil, errors.New("permission denied")
+	case err != nil:
 		return nil, err
 	}
 	defer f.Close()
@@ -134,3 +142,10 @@ func localRef(from, ref string) (string, bool) {
 	}
 	return resolved, true
 }
+
+// notFoundError is a schema file missing from the manifest's directory; it
+// is fs.ErrNotExist without the generic text.
+type notFoundError struct{ dir string }
+
+func (e notFoundError) Error() string        { return "not found in " + e.dir }
+func (e notFoundError) Is(target error) bool { return target == fs.ErrNotExist }

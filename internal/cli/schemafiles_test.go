@@ -80,7 +80,7 @@ func TestReadSchemasRefusals(t *testing.T) {
 	}{
 		{"missing file", func(t *testing.T, dir string) {
 			writeFiles(t, dir, map[string]string{"schemas/order.json": `{}`})
-		}, "schemas/placed.json"},
+		}, "schema file schemas/placed.json: not found in "},
 		{"oversize file", func(t *testing.T, dir string) {
 			writeFiles(t, dir, map[string]string{"schemas/order.json": `{}`, "schemas/placed.json": `"` + strings.Repeat("x", manifest.MaxSchemaFileSize) + `"`})
 		}, "larger than"},
@@ -89,7 +89,7 @@ func TestReadSchemasRefusals(t *testing.T) {
 			if err := os.Symlink(filepath.Join(outside, "secret.json"), filepath.Join(dir, "schemas", "placed.json")); err != nil {
 				t.Skip(err)
 			}
-		}, "schemas/placed.json"},
+		}, "schema file schemas/placed.json: leads outside "},
 		{"$ref through a symlink out of the directory", func(t *testing.T, dir string) {
 			writeFiles(t, dir, map[string]string{"schemas/order.json": `{"$ref": "link/secret.json"}`, "schemas/placed.json": `{}`})
 			if err := os.Symlink(outside, filepath.Join(dir, "schemas", "link")); err != nil {

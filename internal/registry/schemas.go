@@ -31,9 +31,12 @@ func compileSchemas(ver *versionRecord) (*compiledSchemas, error) {
 	for name, text := range ver.Schemas {
 		files[name] = []byte(text)
 	}
+	// Refusals are manifest errors: they name the manifest, the field
+	// naming the schema file and what is wrong with the file, and reach the
+	// author as they are.
 	c, err := schema.NewCompiler(files)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ver.File, err)
+		return nil, &manifest.Error{File: ver.File, Msg: err.Error()}
 	}
 	out := &compiledSchemas{requests: map[ruleKey]*schema.Request{}, triggers: map[string]map[string]*schema.Schema{}}
 	compile := func(field, name string) (*schema.Schema, error) {
@@ -42,7 +45,7 @@ func compileSchemas(ver *versionRecord) (*compiledSchemas, error) {
 		}
 		s, err := c.Compile(name)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", ver.File, field, err)
+			return nil, &manifest.Error{File: ver.File, Field: field, Msg: err.Error()}
 		}
 		return s, nil
 	}

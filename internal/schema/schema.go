@@ -58,6 +58,20 @@ const maxNumberLen = 128
 // and anything resolving elsewhere is refused by the loader.
 const baseURL = "file:///"
 
+// InvalidError is a schema file the deploy cannot use. Its message is
+// written for the author (it names the file and what is wrong with it) and
+// it matches aegis.ErrInvalidArgument without saying so in the text.
+type InvalidError struct{ Msg string }
+
+func (e *InvalidError) Error() string { return e.Msg }
+
+// Is makes the error an aegis.ErrInvalidArgument.
+func (e *InvalidError) Is(target error) bool { return target == aegis.ErrInvalidArgument }
+
+func invalidf(format string, args ...any) error {
+	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
+}
+
 // Schema is one compiled schema file, safe for concurrent use.
 type Schema struct {
 	name string
@@ -82,14 +96,14 @@ type Compiler struct {
 // for them. Errors are aegis.ErrInvalidArgument and name the file.
 func NewCompiler(files map[string][]byte) (*Compiler, error) {
 	if len(files) > manifest.MaxSchemaFiles {
-		return nil, fmt.Errorf("schema files: %w: %d files, at most %d", aegis.ErrInvalidArgument, len(files), manifest.MaxSchemaFiles)
+		return nil, invalidf("too many schema files: %d files, at most %d", len(files), manifest.MaxSchemaFiles)
 	}
 	for _, name := range sortedNames(files) {
 		if err := manifest.CheckSchemaFile(name); err != nil {
-			return nil, fmt.Errorf("schema file %q: %w: %w", name, aegis.ErrInvalidArgument, err)
+			return nil, invalidf("schema file %q: %s", name, err)
 		}
 		if len(files[name]) > manifest.MaxSchemaFileSize {
-			return nil, fmt.Errorf("schema file %s: %w: larger than %d bytes", name, aegis.ErrInvalidArgument, manifest.MaxSchemaFileSize)
+			return nil, invalidf("schema file %s: larger than %d bytes", name, manifest.MaxSchemaFileSize)
 		}
 	}
 	l := &loader{files: files, used: map[string]bool{}}
@@ -111,13 +125,13 @@ func (c *Compiler) Compile(name string) (s *Schema, err error) {
 		return s, nil
 	}
 	if _, ok := c.files[name]; !ok {
-		return nil, fmt.Errorf("schema file %s: %w: not sent with the deploy", name, aegis.ErrInvalidArgument)
+		return nil, invalidf("schema file %s was not sent with the deploy", name)
 	}
 	// The validator walks documents it did not write; a bug of its own on
 	// hostile input must refuse the deploy, not take down the admin API.
 	defer func() {
 		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("compile schema %s: %w: the validator failed on this schema", name, aegis.ErrInvalidArgument)
+			s, err = nil, invalidf("schema file %s: the validator failed on it", name)
 		}
 	}()
 	c.loader.failed = nil
@@ -125,9 +139,13 @@ func (c *Compiler) Compile(name string) (s *Schema, err error) {
 	if err != nil {
 		if c.loader.failed != nil {
 			// The loader's own error names the file it refused.
-			return nil, fmt.Errorf("compile schema %s: %w: %w", name, aegis.ErrInvalidArgument, c.loader.failed)
+			msg := c.loader.failed.Error()
+			if !strings.Contains(msg, name) {
+				msg = "schema file " + name + ": " + msg
+			}
+			return nil, &InvalidError{Msg: msg}
 		}
-		return nil, fmt.Errorf("compile schema %s: %w: %s", name, aegis.ErrInvalidArgument, describeCompileError(err))
+		return nil, invalidf("schema file %s: %s", name, describeCompileError(err))
 	}
 	s = &Schema{name: name, s: compiled}
 	c.compiled[name] = s
