@@ -274,11 +274,7 @@ func TestWebhookReplayToAnotherServer(t *testing.T) {
 // subject, an API key and no credentials do not.
 func TestAsyncResultOfAJWTCall(t *testing.T) {
 	f := newIdentityFixture(t)
-	st, body, hdr := call(t, f.in.gateway, "POST", "/id/jwt/echo", "", "later", "Authorization", "Bearer "+f.token(t, nil), "X-Aegis-Async", "true")
-	if st != http.StatusAccepted {
-		t.Fatalf("async jwt call: %d %s", st, body)
-	}
-	id := hdr.Get("X-Request-Id")
+	id, _ := asyncCall(t, f.in.gateway, "POST", "/id/jwt/echo", "", "later", "Authorization", "Bearer "+f.token(t, nil))
 	result := func(hdr ...string) (int, string) {
 		st, body, _ := call(t, f.in.gateway, "GET", "/_aegis/invocations/"+id, "", nil, hdr...)
 		var res struct {

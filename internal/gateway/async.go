@@ -14,13 +14,18 @@ import (
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
-// ResultStore keeps async invocation results (a JetStream KV bucket with a TTL).
+// ResultStore keeps async invocation results (a JetStream KV bucket with a
+// TTL). A record is created once, failing with aegis.ErrConflict when its
+// key exists, and then only updated at the revision its writer holds: no
+// write ever lands on someone else's record.
 type ResultStore interface {
 	Get(ctx context.Context, key string) ([]byte, uint64, error)
-	Put(ctx context.Context, key string, v []byte) (uint64, error)
+	Create(ctx context.Context, key string, v []byte) (uint64, error)
+	Update(ctx context.Context, key string, v []byte, rev uint64) (uint64, error)
 }
 
 // AsyncStore records async invocations and their results.
@@ -61,13 +66,45 @@ type ownerJWT struct {
 	Skew       time.Duration `json:"skew"`
 }
 
-func (a *AsyncStore) put(ctx context.Context, id string, r AsyncResult, jwt *ownerJWT) error {
-	b, err := json.Marshal(stored{AsyncResult: r, Owner: r.Owner, JWT: jwt})
+// create records a new pending invocation under a fresh id the server
+// mints, and returns the id and the record's revision. Ids are never taken
+// from a client: one that could choose an id could aim at someone else's
+// record. Creation refuses an existing key all the same, so even a
+// collision of random ids overwrites nothing; it is retried once with
+// another id.
+func (a *AsyncStore) create(ctx context.Context, r AsyncResult, jwt *ownerJWT) (string, uint64, error) {
+	b, err := encodeResult(r, jwt)
+	if err != nil {
+		return "", 0, err
+	}
+	for range 2 {
+		id := telemetry.NewRequestID()
+		rev, err := a.store.Create(ctx, "inv."+id, b)
+		if errors.Is(err, aegis.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return "", 0, fmt.Errorf("record invocation: %w", err)
+		}
+		return id, rev, nil
+	}
+	return "", 0, fmt.Errorf("record invocation: %w: fresh ids taken", aegis.ErrConflict)
+}
+
+// finish replaces the pending record created at rev with the outcome.
+func (a *AsyncStore) finish(ctx context.Context, id string, rev uint64, r AsyncResult, jwt *ownerJWT) error {
+	b, err := encodeResult(r, jwt)
 	if err != nil {
 		return err
 	}
-	_, err = a.store.Put(ctx, "inv."+id, b)
-	return err
+	if _, err := a.store.Update(ctx, "inv."+id, b, rev); err != nil {
+		return fmt.Errorf("record result of invocation %s: %w", id, err)
+	}
+	return nil
+}
+
+func encodeResult(r AsyncResult, jwt *ownerJWT) ([]byte, error) {
+	return json.Marshal(stored{AsyncResult: r, Owner: r.Owner, JWT: jwt})
 }
 
 func (a *AsyncStore) get(ctx context.Context, id string) (*AsyncResult, *ownerJWT, error) {
@@ -119,7 +156,8 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Rout
 		c := rt.JWT
 		jwt = &ownerJWT{Issuer: c.Issuer, Audience: c.Audience, Algorithms: c.Algorithms, Skew: c.Skew.Std()}
 	}
-	if err := g.cfg.Async.put(context.Background(), reqID, AsyncResult{Status: "pending", Owner: owner}, jwt); err != nil {
+	invID, rev, err := g.cfg.Async.create(context.Background(), AsyncResult{Status: "pending", Owner: owner}, jwt)
+	if err != nil {
 		<-g.asyncSem
 		g.log.Error("async invocation not recorded", "request_id", reqID, "err", err)
 		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
@@ -141,20 +179,21 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Rout
 			}
 			res.Response = &AsyncResponse{Status: st, Headers: resp.Headers, Body: resp.Body}
 		}
-		if err := g.cfg.Async.put(context.Background(), reqID, res, jwt); err != nil {
-			g.log.Error("async result not recorded", "request_id", reqID, "err", err)
+		if err := g.cfg.Async.finish(context.Background(), invID, rev, res, jwt); err != nil {
+			g.log.Error("async result not recorded", "request_id", reqID, "invocation_id", invID, "err", err)
 		}
 	}()
+	g.log.Debug("async invocation accepted", "request_id", reqID, "invocation_id", invID, "app", rt.App, "function", rt.Function)
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Location", "/_aegis/invocations/"+reqID)
+	w.Header().Set("Location", "/_aegis/invocations/"+invID)
 	w.WriteHeader(http.StatusAccepted)
-	_ = json.NewEncoder(w).Encode(map[string]string{"invocation_id": reqID, "request_id": reqID})
+	_ = json.NewEncoder(w).Encode(map[string]string{"invocation_id": invID, "request_id": reqID})
 }
 
 // serveInternal answers the gateway's own endpoints under /_aegis/.
 func (g *Gateway) serveInternal(w http.ResponseWriter, r *http.Request, reqID string) {
 	id, ok := strings.CutPrefix(r.URL.Path, "/_aegis/invocations/")
-	if !ok || r.Method != http.MethodGet || g.cfg.Async == nil {
+	if !ok || r.Method != http.MethodGet || g.cfg.Async == nil || !validInvocationID(id) {
 		writeError(w, http.StatusNotFound, "not found", reqID)
 		return
 	}
@@ -184,6 +223,21 @@ func (g *Gateway) serveInternal(w http.ResponseWriter, r *http.Request, reqID st
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// validInvocationID reports whether id has the shape of an id create
+// mints (32 lower-case hex characters), so a made-up one is answered as
+// unknown without reaching the store.
+func validInvocationID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // asyncReader is who is asking for a result, named as ownerOf names an
