@@ -324,10 +324,12 @@ func (p *eventPump) run(ctx context.Context, m int, wait time.Duration) (rate fl
 	for i := 0; i < m; i++ {
 		msg := nats.NewMsg(eventsSubject)
 		msg.Data = []byte(`{"n":` + strconv.Itoa(p.sent) + `}`)
-		env := bus.Envelope{Producer: eventsApp + "/source@v1", RequestID: fmt.Sprintf("bench-%016x", p.sent), Hop: 1}
+		env := bus.NewEnvelope(eventsApp+"/source@v1", fmt.Sprintf("bench-%016x", p.sent), 1)
 		for k, v := range env.Headers(p.key, eventsSubject, msg.Data) {
 			msg.Header.Set(k, v)
 		}
+		// As the bus publishes: the event id is the message id.
+		msg.Header.Set(natsjs.MsgIDHeader, env.ID)
 		p.sent++
 		// A busy machine can hold the window full for longer than the
 		// default 200 ms stall wait; waiting is the point, not an error.

@@ -626,9 +626,12 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request, _ string) error {
 			return notFound
 		}
 	}
-	if _, err := a.cfg.Bus.Replay(r.Context(), id); err != nil {
+	if _, err := a.cfg.Bus.Replay(r.Context(), id, principal(r).Name); err != nil {
 		if errors.Is(err, aegis.ErrNotFound) {
 			return notFound
+		}
+		if errors.Is(err, bus.ErrForgedDeadLetter) {
+			return &userError{http.StatusConflict, "dead letter " + strconv.FormatUint(id, 10) + ": " + bus.ErrForgedDeadLetter.Error()}
 		}
 		return err
 	}

@@ -74,6 +74,9 @@ type Config struct {
 	// Metrics counts events refused by a trigger's schema; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
+	// Seen keeps the triggers' replay records (replay.go); nil opens the
+	// bucket aegis_events_seen on Node.
+	Seen SeenStore
 }
 
 // Bus publishes events and runs triggers.
@@ -81,6 +84,7 @@ type Bus struct {
 	cfg  Config
 	log  *slog.Logger
 	snap func() *registry.Snapshot
+	seen SeenStore
 
 	mu   sync.Mutex
 	subs map[string]*trigger // by durable name
@@ -116,7 +120,7 @@ func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (
 	}
 	if err := cfg.Node.EnsureStream(ctx, jetstream.StreamConfig{
 		Name: EventStream, Subjects: []string{eventPrefix + ">", objectPrefix + ">"},
-		MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+		MaxAge: 7 * 24 * time.Hour, Duplicates: DedupeWindow,
 	}); err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
@@ -125,36 +129,45 @@ func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (
 	}); err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
-	return &Bus{cfg: cfg, log: cfg.Logger, snap: snapshot, subs: map[string]*trigger{}}, nil
+	seen := cfg.Seen
+	if seen == nil {
+		bucket, err := openSeen(ctx, cfg.Node, cfg.RetryMax)
+		if err != nil {
+			return nil, fmt.Errorf("open bus: %w", err)
+		}
+		seen = bucket
+	}
+	return &Bus{cfg: cfg, log: cfg.Logger, snap: snapshot, seen: seen, subs: map[string]*trigger{}}, nil
 }
 
 // Publish implements capability.Events: grants were checked by the caller.
 func (b *Bus) Publish(ctx context.Context, c *sandbox.Caller, topic string, data []byte) error {
-	subject := eventPrefix + c.App + "." + topic
-	if _, err := b.cfg.Node.Publish(ctx, subject, data, b.envelope(c).Headers(b.cfg.SigningKey, subject, data), ""); err != nil {
+	if err := b.publish(ctx, eventPrefix+c.App+"."+topic, data, b.envelope(c)); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
 	return nil
 }
 
+// publish signs an event and stores it under its id, so JetStream keeps
+// one copy of it within the de-duplication window.
+func (b *Bus) publish(ctx context.Context, subject string, data []byte, env Envelope) error {
+	_, err := b.cfg.Node.Publish(ctx, subject, data, env.Headers(b.cfg.SigningKey, subject, data), env.ID)
+	return err
+}
+
 // ObjectChanged announces a put or delete of an object to object triggers.
 func (b *Bus) ObjectChanged(ctx context.Context, c *sandbox.Caller, key, op string) error {
 	data, _ := json.Marshal(objectEvent{Key: key, Operation: op})
-	subject := objectPrefix + c.App
-	if _, err := b.cfg.Node.Publish(ctx, subject, data, b.envelope(c).Headers(b.cfg.SigningKey, subject, data), ""); err != nil {
+	if err := b.publish(ctx, objectPrefix+c.App, data, b.envelope(c)); err != nil {
 		return fmt.Errorf("announce object %s: %w", op, err)
 	}
 	return nil
 }
 
-// envelope is what an event published by c carries: one hop more than the
-// event c is handling, 1 outside event handlers.
+// envelope is what an event published by c carries: a new id, one hop
+// more than the event c is handling, 1 outside event handlers.
 func (b *Bus) envelope(c *sandbox.Caller) Envelope {
-	return Envelope{
-		Producer:  c.App + "/" + c.Function + "@" + c.Version,
-		RequestID: c.RequestID,
-		Hop:       max(c.Hop, 0) + 1,
-	}
+	return NewEnvelope(c.App+"/"+c.Function+"@"+c.Version, c.RequestID, max(c.Hop, 0)+1)
 }
 
 // desired is one consumer the active snapshot needs.
@@ -186,7 +199,7 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 		app := snap.Apps[appName]
 		for _, fnName := range app.Manifest.FunctionNames() {
 			spec := app.Manifest.Functions[fnName]
-			ackWait := spec.Limits.Timeout.Std() + 30*time.Second
+			ackWait := spec.Limits.Timeout.Std() + ackMargin
 			for _, t := range spec.Triggers {
 				switch {
 				case t.Event != nil:
@@ -259,6 +272,10 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 
 const manifestDefaultAttempts = 3
 
+// ackMargin is how much longer than the function's timeout a consumer waits
+// for an event's acknowledgement before delivering it again.
+const ackMargin = 30 * time.Second
+
 func (b *Bus) handler(d desired) func(context.Context, *jetstream.Message) {
 	return func(ctx context.Context, m *jetstream.Message) {
 		b.handle(ctx, d, m)
@@ -267,8 +284,15 @@ func (b *Bus) handler(d desired) func(context.Context, *jetstream.Message) {
 
 func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 	env, err := Verify(b.cfg.SigningKey, m.Subject, m.Headers, m.Data)
+	if err == nil && env.ID == "" {
+		err = errNoID // version 1: dead-lettered, so `aegis dlq replay` can re-sign it
+	}
 	if err != nil {
 		b.reject(ctx, d, m, err)
+		return
+	}
+	if err := checkFresh(env, m); err != nil {
+		b.refuseCopy(ctx, d, m, env, err)
 		return
 	}
 	reqID := env.RequestID
@@ -286,6 +310,19 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		req.Kind, req.Key, req.Operation, req.Body = sandbox.KindObject, oe.Key, oe.Operation, nil
 	} else {
 		req.Topic = strings.TrimPrefix(m.Subject, eventPrefix+d.app+".")
+	}
+	if err := b.firstDelivery(ctx, d, m, env); err != nil {
+		if errors.Is(err, errReplayed) {
+			b.refuseCopy(ctx, d, m, env, err)
+			return
+		}
+		b.log.Error("replay record unavailable; event will be redelivered", "request_id", reqID, "app", d.app, "function", d.function, "err", err)
+		_ = m.Nak(ctx, b.cfg.RetryBase)
+		return
+	}
+	if env.ReplayedBy != "" && m.NumDelivered == 1 {
+		b.log.Info("replayed event delivered", "request_id", reqID, "app", d.app, "function", d.function,
+			"event_id", env.ID, "replayed_by", env.ReplayedBy)
 	}
 	snap := b.snap()
 	fn, ok := snap.Function(d.app, d.function)
@@ -414,8 +451,8 @@ func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, r
 		HeaderFunction:  d.function,
 		HeaderTopic:     strings.TrimPrefix(m.Subject, eventPrefix+d.app+"."),
 	}
-	// The envelope travels unchanged, so a replayed event still verifies.
-	for _, h := range []string{HeaderProducer, HeaderHop, HeaderSignature} {
+	// The envelope travels unchanged, so a replay can check it was genuine.
+	for _, h := range envelopeHeaders {
 		if v := m.Headers[h]; v != "" {
 			hdr[h] = v
 		}
@@ -471,11 +508,18 @@ func toDeadLetter(m *jetstream.Message) DeadLetter {
 	}
 }
 
-// Replay publishes a dead-lettered event again on its original subject with
-// its original envelope (request id, producer, hop, signature), so it
-// verifies as it did the first time, then removes it from the dead-letter
-// stream.
-func (b *Bus) Replay(ctx context.Context, id uint64) (*DeadLetter, error) {
+// envelopeHeaders are the headers of the signed envelope, which a dead
+// letter keeps as they came.
+var envelopeHeaders = []string{HeaderProducer, HeaderHop, HeaderSignature, HeaderEventID, HeaderEventTime, HeaderReplayedBy}
+
+// Replay publishes a dead-lettered event again on its original subject,
+// then removes it from the dead-letter stream. The dead letter's envelope
+// must verify: only a genuine event is replayed. It is re-signed with the
+// original producer, request id and hop, a new id (the dead letter's own,
+// see replayID) and the current time, and names by, the admin replaying
+// it; triggers see a new event, which the replay records of the first
+// delivery do not stop.
+func (b *Bus) Replay(ctx context.Context, id uint64, by string) (*DeadLetter, error) {
 	m, err := b.cfg.Node.StreamMessage(ctx, DLQStream, id)
 	if err != nil {
 		return nil, fmt.Errorf("replay dead letter %d: %w", id, err)
@@ -484,19 +528,27 @@ func (b *Bus) Replay(ctx context.Context, id uint64) (*DeadLetter, error) {
 	if !strings.HasPrefix(subject, eventPrefix) && !strings.HasPrefix(subject, objectPrefix) {
 		return nil, fmt.Errorf("replay dead letter %d: %w: no original subject", id, aegis.ErrInvalidArgument)
 	}
-	hdr := map[string]string{}
-	for _, h := range []string{HeaderRequestID, HeaderProducer, HeaderHop, HeaderSignature} {
+	hdr := map[string]string{HeaderRequestID: m.Headers[HeaderRequestID]}
+	for _, h := range envelopeHeaders {
 		if v := m.Headers[h]; v != "" {
 			hdr[h] = v
 		}
 	}
-	if _, err := b.cfg.Node.Publish(ctx, subject, m.Data, hdr, ""); err != nil {
+	orig, err := Verify(b.cfg.SigningKey, subject, hdr, m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("replay dead letter %d: %w (%v)", id, ErrForgedDeadLetter, err)
+	}
+	env := Envelope{Producer: orig.Producer, RequestID: orig.RequestID, Hop: orig.Hop,
+		ID: replayID(id, orig), Time: time.UnixMilli(time.Now().UnixMilli()), ReplayedBy: by}
+	if err := b.publish(ctx, subject, m.Data, env); err != nil {
 		return nil, fmt.Errorf("replay dead letter %d: %w", id, err)
 	}
 	if err := b.cfg.Node.DeleteStreamMessage(ctx, DLQStream, id); err != nil {
 		return nil, fmt.Errorf("replay dead letter %d: remove: %w", id, err)
 	}
 	dl := toDeadLetter(m)
+	b.log.Info("dead letter replayed", "request_id", dl.RequestID, "app", dl.App, "function", dl.Function,
+		"dead_letter", id, "event_id", env.ID, "replaced_event_id", orig.ID, "replayed_by", by)
 	return &dl, nil
 }
 

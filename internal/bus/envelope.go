@@ -2,24 +2,33 @@ package bus
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The envelope is what the bus stamps on every event it publishes: the
-// producer, the request id of the chain, the hop count and an HMAC-SHA256
-// over them, the subject and the payload, keyed by the event signing key
+// producer, the request id of the chain, the hop count, the event's own id
+// and the time it was signed, and, for an event replayed from the
+// dead-letter stream, who replayed it; then an HMAC-SHA256 over them, the
+// subject and the payload, keyed by the event signing key
 // (docs/events.md). Only the platform holds the key, so a message written
 // straight into NATS by anyone else does not verify, and a trigger never
-// invokes a function with it.
+// invokes a function with it. The id and time make a genuine event usable
+// once: a copy published again is recognised by its id (replay.go).
 const (
-	HeaderHop       = "Aegis-Hop"
-	HeaderSignature = "Aegis-Signature"
+	HeaderHop        = "Aegis-Hop"
+	HeaderSignature  = "Aegis-Signature"
+	HeaderEventID    = "Aegis-Event-Id"
+	HeaderEventTime  = "Aegis-Event-Time" // unix milliseconds
+	HeaderReplayedBy = "Aegis-Replayed-By"
 )
 
 // KeySize is the size of the event signing key in bytes; a shorter key is
@@ -30,14 +39,24 @@ const KeySize = 32
 // otherwise.
 const DefaultHopLimit = 16
 
-// signatureV1 prefixes a version 1 signature: HMAC-SHA256 over the
-// canonical encoding below, base64url without padding. A new encoding gets
-// a new prefix, so both sides can tell which one a message uses.
-const signatureV1 = "v1="
+// Signature versions: HMAC-SHA256 over the canonical encoding below,
+// base64url without padding, after a prefix naming the encoding, so both
+// sides can tell which one a message uses. Version 1 carried no event id
+// and no time, so it cannot be told from its own replay: triggers refuse
+// it, and only a dead letter signed before version 2 is still checked
+// with it, so that `aegis dlq replay` can re-sign it.
+const (
+	signatureV1 = "v1="
+	signatureV2 = "v2="
+)
 
 // maxHop bounds the hop header a verifier accepts, far above any limit, so
 // that parsing it can never overflow.
 const maxHop = 1 << 20
+
+// maxReplayedBy bounds the replayed-by header: an admin token's name is at
+// most 64 characters.
+const maxReplayedBy = 128
 
 // Rejection reasons. Each is the error of the dead letter and the reason
 // of the security log line.
@@ -46,6 +65,7 @@ var (
 	errSignatureVersion  = errors.New("unsupported signature version")
 	errSignatureMismatch = errors.New("signature mismatch")
 	errMalformedHop      = errors.New("malformed hop")
+	errMalformedEnvelope = errors.New("malformed event id or time")
 	errUnknownProducer   = errors.New("unknown producer")
 	errTopicNotGranted   = errors.New("producer not granted topic")
 	errKeyNotGranted     = errors.New("producer not granted object key")
@@ -57,60 +77,107 @@ type Envelope struct {
 	Producer  string // "app/function@version"
 	RequestID string // the request that started the chain
 	Hop       int    // 1 for an event published outside any event handler
+	// ID is unique to this event: 32 lower-case hex characters, random. It
+	// is also the message's Nats-Msg-Id. Empty only in a version 1
+	// signature.
+	ID string
+	// Time is when the event was signed, to the millisecond.
+	Time time.Time
+	// ReplayedBy names the admin who replayed the event from the
+	// dead-letter stream; empty for an event as first published.
+	ReplayedBy string
+}
+
+// NewEnvelope returns the envelope of a new event: a fresh random id, and
+// the current time.
+func NewEnvelope(producer, requestID string, hop int) Envelope {
+	return Envelope{Producer: producer, RequestID: requestID, Hop: hop, ID: newEventID(), Time: time.UnixMilli(time.Now().UnixMilli())}
+}
+
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }
 
 // Sign returns the Aegis-Signature header of an event with this envelope,
 // published on subject with data.
 func (e Envelope) Sign(key []byte, subject string, data []byte) string {
-	return signatureV1 + base64.RawURLEncoding.EncodeToString(e.mac(key, subject, data))
+	return signatureV2 + base64.RawURLEncoding.EncodeToString(e.mac(key, subject, data))
 }
 
 // Headers returns every envelope header of an event, signature included.
 func (e Envelope) Headers(key []byte, subject string, data []byte) map[string]string {
-	return map[string]string{
+	h := map[string]string{
 		HeaderProducer:  e.Producer,
 		HeaderRequestID: e.RequestID,
 		HeaderHop:       strconv.Itoa(e.Hop),
+		HeaderEventID:   e.ID,
+		HeaderEventTime: strconv.FormatInt(e.Time.UnixMilli(), 10),
 		HeaderSignature: e.Sign(key, subject, data),
 	}
+	if e.ReplayedBy != "" {
+		h[HeaderReplayedBy] = e.ReplayedBy
+	}
+	return h
 }
 
 // mac computes HMAC-SHA256 over a canonical encoding of the envelope: a
 // version label, then subject, producer, request id, hop (8 bytes, big
-// endian) and data, each preceded by its length as 8 bytes, big endian.
-// Length prefixes make the encoding unambiguous: no two different
+// endian), event id, time (unix milliseconds, 8 bytes, big endian),
+// replayed-by and data, each preceded by its length as 8 bytes, big
+// endian. Length prefixes make the encoding unambiguous: no two different
 // envelopes encode to the same bytes, whatever their fields contain.
 func (e Envelope) mac(key []byte, subject string, data []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	writeField(m, []byte("aegis-event-v2"))
+	writeField(m, []byte(subject))
+	writeField(m, []byte(e.Producer))
+	writeField(m, []byte(e.RequestID))
+	writeField(m, uint64Field(uint64(e.Hop)))
+	writeField(m, []byte(e.ID))
+	writeField(m, uint64Field(uint64(e.Time.UnixMilli())))
+	writeField(m, []byte(e.ReplayedBy))
+	writeField(m, data)
+	return m.Sum(nil)
+}
+
+// macV1 is the version 1 encoding: label, subject, producer, request id,
+// hop and data.
+func (e Envelope) macV1(key []byte, subject string, data []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	writeField(m, []byte("aegis-event-v1"))
 	writeField(m, []byte(subject))
 	writeField(m, []byte(e.Producer))
 	writeField(m, []byte(e.RequestID))
-	var hop [8]byte
-	binary.BigEndian.PutUint64(hop[:], uint64(e.Hop))
-	writeField(m, hop[:])
+	writeField(m, uint64Field(uint64(e.Hop)))
 	writeField(m, data)
 	return m.Sum(nil)
 }
 
+func uint64Field(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
 func writeField(h hash.Hash, b []byte) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-	h.Write(n[:])
+	h.Write(uint64Field(uint64(len(b))))
 	h.Write(b)
 }
 
 // Verify checks the envelope headers of a message on subject and returns
 // what they say. The error is one of the rejection reasons. A missing
 // header signs as empty, so dropping the producer or request id breaks the
-// signature like changing them does.
+// signature like changing them does. A version 1 signature verifies with
+// an empty ID: callers delivering events refuse it (Bus.handle).
 func Verify(key []byte, subject string, hdr map[string]string, data []byte) (Envelope, error) {
 	sig := hdr[HeaderSignature]
 	if sig == "" {
 		return Envelope{}, errUnsigned
 	}
-	enc, ok := strings.CutPrefix(sig, signatureV1)
-	if !ok {
+	version, enc := sig[:min(len(sig), len(signatureV2))], sig[min(len(sig), len(signatureV2)):]
+	if version != signatureV1 && version != signatureV2 {
 		return Envelope{}, errSignatureVersion
 	}
 	got, err := base64.RawURLEncoding.DecodeString(enc)
@@ -122,10 +189,53 @@ func Verify(key []byte, subject string, hdr map[string]string, data []byte) (Env
 		return Envelope{}, errMalformedHop
 	}
 	e := Envelope{Producer: hdr[HeaderProducer], RequestID: hdr[HeaderRequestID], Hop: hop}
+	if version == signatureV1 {
+		if !hmac.Equal(got, e.macV1(key, subject, data)) {
+			return Envelope{}, errSignatureMismatch
+		}
+		return e, nil
+	}
+	ms, ok := parseMillis(hdr[HeaderEventTime])
+	if !ok || !validEventID(hdr[HeaderEventID]) || len(hdr[HeaderReplayedBy]) > maxReplayedBy {
+		return Envelope{}, errMalformedEnvelope
+	}
+	e.ID, e.Time, e.ReplayedBy = hdr[HeaderEventID], time.UnixMilli(ms), hdr[HeaderReplayedBy]
 	if !hmac.Equal(got, e.mac(key, subject, data)) {
 		return Envelope{}, errSignatureMismatch
 	}
 	return e, nil
+}
+
+// validEventID reports whether id has the shape newEventID gives it, which
+// also makes it a valid Nats-Msg-Id and key-value key.
+func validEventID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseMillis accepts only the canonical decimal form of a positive
+// millisecond time of at most 15 digits (past the year 30000), so one
+// header value stands for one time.
+func parseMillis(s string) (int64, bool) {
+	if s == "" || len(s) > 15 || s[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // parseHop accepts only the canonical decimal form of 1..maxHop, so one

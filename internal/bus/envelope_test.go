@@ -2,10 +2,12 @@ package bus
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -19,10 +21,14 @@ var (
 
 const testSubject = "aegis.ev.diary.image.saved"
 
+var testEnvelope = Envelope{
+	Producer: "diary/save-entry@v3", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Hop: 2,
+	ID: "00112233445566778899aabbccddeeff", Time: time.UnixMilli(1_780_000_000_123),
+}
+
 func signedHeaders() (map[string]string, []byte) {
 	data := []byte(`{"id":"42"}`)
-	env := Envelope{Producer: "diary/save-entry@v3", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Hop: 2}
-	return env.Headers(testKey, testSubject, data), data
+	return testEnvelope.Headers(testKey, testSubject, data), data
 }
 
 func TestVerifyAcceptsWhatSignWrote(t *testing.T) {
@@ -31,12 +37,50 @@ func TestVerifyAcceptsWhatSignWrote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Envelope{Producer: "diary/save-entry@v3", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Hop: 2}
-	if env != want {
-		t.Errorf("envelope %+v, want %+v", env, want)
+	if env != testEnvelope {
+		t.Errorf("envelope %+v, want %+v", env, testEnvelope)
 	}
-	if !strings.HasPrefix(hdr[HeaderSignature], "v1=") {
+	if !strings.HasPrefix(hdr[HeaderSignature], "v2=") {
 		t.Errorf("signature %q lacks its version prefix", hdr[HeaderSignature])
+	}
+	if _, ok := hdr[HeaderReplayedBy]; ok {
+		t.Errorf("a first publication names a replayer: %v", hdr)
+	}
+	replayed := testEnvelope
+	replayed.ReplayedBy = "ops-alice"
+	hdr = replayed.Headers(testKey, testSubject, data)
+	if env, err := Verify(testKey, testSubject, hdr, data); err != nil || env != replayed {
+		t.Errorf("replayed envelope: %+v, %v", env, err)
+	}
+}
+
+func TestNewEnvelopesHaveFreshIDs(t *testing.T) {
+	a, b := NewEnvelope("diary/f@v1", "r", 1), NewEnvelope("diary/f@v1", "r", 1)
+	if !validEventID(a.ID) || a.ID == b.ID {
+		t.Errorf("ids %q and %q", a.ID, b.ID)
+	}
+	if d := time.Since(a.Time); d < 0 || d > time.Minute {
+		t.Errorf("time %s is not now", a.Time)
+	}
+}
+
+// A dead letter signed before event ids existed still verifies, with no
+// id, so that it can be replayed (and re-signed); nothing else about it
+// changed.
+func TestVerifyReadsVersion1(t *testing.T) {
+	data := []byte(`{"id":"42"}`)
+	old := Envelope{Producer: "diary/save-entry@v3", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Hop: 2}
+	hdr := map[string]string{
+		HeaderProducer: old.Producer, HeaderRequestID: old.RequestID, HeaderHop: "2",
+		HeaderSignature: "v1=" + base64.RawURLEncoding.EncodeToString(old.macV1(testKey, testSubject, data)),
+	}
+	env, err := Verify(testKey, testSubject, hdr, data)
+	if err != nil || env != old {
+		t.Fatalf("v1: %+v, %v", env, err)
+	}
+	hdr[HeaderHop] = "3"
+	if _, err := Verify(testKey, testSubject, hdr, data); !errors.Is(err, errSignatureMismatch) {
+		t.Errorf("tampered v1: %v", err)
 	}
 }
 
@@ -59,10 +103,20 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "other key", key: otherKey, want: errSignatureMismatch},
 		{name: "missing signature", edit: func(h map[string]string) { delete(h, HeaderSignature) }, want: errUnsigned},
 		{name: "empty signature", edit: func(h map[string]string) { h[HeaderSignature] = "" }, want: errUnsigned},
-		{name: "no version prefix", edit: func(h map[string]string) { h[HeaderSignature] = strings.TrimPrefix(h[HeaderSignature], "v1=") }, want: errSignatureVersion},
-		{name: "unknown version", edit: func(h map[string]string) { h[HeaderSignature] = "v2=" + strings.TrimPrefix(h[HeaderSignature], "v1=") }, want: errSignatureVersion},
+		{name: "no version prefix", edit: func(h map[string]string) { h[HeaderSignature] = strings.TrimPrefix(h[HeaderSignature], "v2=") }, want: errSignatureVersion},
+		{name: "unknown version", edit: func(h map[string]string) { h[HeaderSignature] = "v3=" + strings.TrimPrefix(h[HeaderSignature], "v2=") }, want: errSignatureVersion},
+		{name: "downgraded to v1", edit: func(h map[string]string) { h[HeaderSignature] = "v1=" + strings.TrimPrefix(h[HeaderSignature], "v2=") }, want: errSignatureMismatch},
+		{name: "tampered event id", edit: func(h map[string]string) { h[HeaderEventID] = "ffffffffffffffffffffffffffffffff" }, want: errSignatureMismatch},
+		{name: "tampered time", edit: func(h map[string]string) { h[HeaderEventTime] = "1780000000124" }, want: errSignatureMismatch},
+		{name: "replayer added", edit: func(h map[string]string) { h[HeaderReplayedBy] = "root" }, want: errSignatureMismatch},
+		{name: "event id dropped", edit: func(h map[string]string) { delete(h, HeaderEventID) }, want: errMalformedEnvelope},
+		{name: "event id upper case", edit: func(h map[string]string) { h[HeaderEventID] = strings.ToUpper(h[HeaderEventID]) }, want: errMalformedEnvelope},
+		{name: "time dropped", edit: func(h map[string]string) { delete(h, HeaderEventTime) }, want: errMalformedEnvelope},
+		{name: "time with leading zero", edit: func(h map[string]string) { h[HeaderEventTime] = "0" + h[HeaderEventTime] }, want: errMalformedEnvelope},
+		{name: "time not a number", edit: func(h map[string]string) { h[HeaderEventTime] = "soon" }, want: errMalformedEnvelope},
+		{name: "replayer too long", edit: func(h map[string]string) { h[HeaderReplayedBy] = strings.Repeat("a", 200) }, want: errMalformedEnvelope},
 		{name: "truncated signature", edit: func(h map[string]string) { h[HeaderSignature] = h[HeaderSignature][:20] }, want: errSignatureMismatch},
-		{name: "signature not base64url", edit: func(h map[string]string) { h[HeaderSignature] = "v1=" + strings.Repeat("!", 43) }, want: errSignatureMismatch},
+		{name: "signature not base64url", edit: func(h map[string]string) { h[HeaderSignature] = "v2=" + strings.Repeat("!", 43) }, want: errSignatureMismatch},
 		{name: "missing hop", edit: func(h map[string]string) { delete(h, HeaderHop) }, want: errMalformedHop},
 		{name: "hop with leading zero", edit: func(h map[string]string) { h[HeaderHop] = "02" }, want: errMalformedHop},
 		{name: "hop with sign", edit: func(h map[string]string) { h[HeaderHop] = "+2" }, want: errMalformedHop},
@@ -101,6 +155,11 @@ func TestSignatureKeepsFieldBoundaries(t *testing.T) {
 	b := Envelope{Producer: "diary/f@v1a", RequestID: "b", Hop: 1}
 	if a.Sign(testKey, "s", nil) == b.Sign(testKey, "s", nil) {
 		t.Error("producer and request id share a boundary")
+	}
+	c := Envelope{Producer: "diary/f@v1", ID: "ab", ReplayedBy: "c"}
+	d := Envelope{Producer: "diary/f@v1", ID: "a", ReplayedBy: "bc"}
+	if c.Sign(testKey, "s", nil) == d.Sign(testKey, "s", nil) {
+		t.Error("event id and replayer share a boundary")
 	}
 	if a.Sign(testKey, "s", []byte("x")) == a.Sign(testKey, "sx", nil) {
 		t.Error("subject and data share a boundary")

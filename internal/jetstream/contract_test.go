@@ -3,6 +3,7 @@ package jetstream
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -59,6 +60,7 @@ func TestContract(t *testing.T) {
 		{"StreamTail", testStreamTail},
 		{"Follow", testFollow},
 		{"DeleteConsumer", testDeleteConsumer},
+		{"KeyTTL", testKeyTTL},
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
@@ -132,6 +134,39 @@ func testKV(t *testing.T, n *Node) {
 	isErr(t, err, aegis.ErrInvalidArgument)
 	_, _, err = b.Get(ctx, "a..b")
 	isErr(t, err, aegis.ErrInvalidArgument)
+}
+
+// testKeyTTL: a key created with its own TTL outlives neither it nor the
+// bucket's, and is refused as a conflict while it lives.
+func testKeyTTL(t *testing.T, n *Node) {
+	ctx := testCtx(t)
+	name := uniq(t)
+	b, err := n.Bucket(ctx, name, BucketOptions{TTL: time.Hour, KeyTTLs: true})
+	noErr(t, err)
+	t.Cleanup(func() { _ = n.js.DeleteKeyValue(context.Background(), name) })
+
+	_, err = b.CreateTTL(ctx, "short", []byte("1"), time.Second)
+	noErr(t, err)
+	_, err = b.CreateTTL(ctx, "long", []byte("1"), time.Hour)
+	noErr(t, err)
+	_, err = b.CreateTTL(ctx, "short", []byte("2"), time.Second)
+	isErr(t, err, aegis.ErrConflict)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, err = b.Get(ctx, "short")
+		if errors.Is(err, aegis.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key with a 1s TTL still there after 10s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, _, err = b.Get(ctx, "long")
+	noErr(t, err)
+	// Once expired, the key can be created again.
+	_, err = b.CreateTTL(ctx, "short", []byte("3"), time.Second)
+	noErr(t, err)
 }
 
 func testKVKeys(t *testing.T, n *Node) {

@@ -44,7 +44,15 @@ type BucketOptions struct {
 	// MaxValueSize caps one value in bytes; zero means the server's limit.
 	MaxValueSize int32
 	Description  string
+	// KeyTTLs lets CreateTTL give each key its own, shorter, time to live
+	// (per-message TTLs, NATS 2.11 and later).
+	KeyTTLs bool
 }
+
+// keyTTLMarker is how long the server keeps the marker it writes when a
+// key with its own TTL expires: the marker only tells watchers, which no
+// caller of KeyTTLs buckets uses, so it goes as soon as allowed.
+const keyTTLMarker = time.Second
 
 // Bucket is a key-value bucket. It is safe for concurrent use.
 type Bucket struct {
@@ -77,17 +85,21 @@ func (n *Node) Bucket(ctx context.Context, name string, opts BucketOptions) (*Bu
 	if maxValue <= 0 {
 		maxValue = -1
 	}
+	cfg := jetstream.KeyValueConfig{
+		Bucket:       name,
+		Description:  opts.Description,
+		History:      uint8(history),
+		TTL:          opts.TTL,
+		MaxValueSize: maxValue,
+		Storage:      storage,
+		Replicas:     n.replicas,
+	}
+	if opts.KeyTTLs {
+		cfg.LimitMarkerTTL = keyTTLMarker
+	}
 	var kv jetstream.KeyValue
 	err := retryStoreCreate(ctx, func() (err error) {
-		kv, err = n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:       name,
-			Description:  opts.Description,
-			History:      uint8(history),
-			TTL:          opts.TTL,
-			MaxValueSize: maxValue,
-			Storage:      storage,
-			Replicas:     n.replicas,
-		})
+		kv, err = n.js.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})
 	if err != nil {
@@ -147,6 +159,17 @@ func (b *Bucket) Create(ctx context.Context, key string, v []byte) (uint64, erro
 		return 0, err
 	}
 	rev, err := b.kv.Create(ctx, key, v)
+	return rev, wrap(b.op("create", key), err)
+}
+
+// CreateTTL is Create for a key that expires ttl after it is written,
+// whatever the bucket's TTL. The bucket must have been opened with
+// KeyTTLs.
+func (b *Bucket) CreateTTL(ctx context.Context, key string, v []byte, ttl time.Duration) (uint64, error) {
+	if err := b.checkKey("create", key); err != nil {
+		return 0, err
+	}
+	rev, err := b.kv.Create(ctx, key, v, jetstream.KeyTTL(ttl))
 	return rev, wrap(b.op("create", key), err)
 }
 

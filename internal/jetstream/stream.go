@@ -98,6 +98,10 @@ func (n *Node) forgetStream(name string, err error) {
 	}
 }
 
+// HeaderMsgID is the header Publish sends a message id in; a consumed
+// message carries it among its headers.
+const HeaderMsgID = jetstream.MsgIDHeader
+
 // Publish stores data on subject in the stream that captures it and returns
 // its sequence. A non-empty msgID is sent as Nats-Msg-Id: the stream drops
 // a second message with the same id inside its Duplicates window and Publish
