@@ -3,6 +3,7 @@ module github.com/aegis-platform/aegis
 go 1.26.0
 
 require (
+	github.com/go-json-experiment/json v1.27.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/cel-go v0.31.0
 	github.com/mdp/qrterminal/v3 v3.2.1

@@ -101,6 +101,19 @@ type objectEvent struct {
 	Operation string `json:"operation"`
 }
 
+// decodeObjectEvent reads an object event document by its exact member
+// names. A struct would match "Key" as well as "key", so a document with
+// both could show a schema one key and the function another.
+func decodeObjectEvent(data []byte) (objectEvent, bool) {
+	var doc map[string]string
+	if err := json.Unmarshal(data, &doc); err != nil || len(doc) != 2 {
+		return objectEvent{}, false
+	}
+	key, ok1 := doc["key"]
+	op, ok2 := doc["operation"]
+	return objectEvent{Key: key, Operation: op}, ok1 && ok2
+}
+
 // Open ensures the streams exist. snapshot returns the active apps.
 func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (*Bus, error) {
 	if cfg.RetryBase <= 0 {
@@ -301,8 +314,8 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 	}
 	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Body: m.Data, Attempt: int(m.NumDelivered), Hop: env.Hop}
 	if d.object != nil {
-		var oe objectEvent
-		if err := json.Unmarshal(m.Data, &oe); err != nil || !strings.HasPrefix(oe.Key, d.object.prefix) ||
+		oe, ok := decodeObjectEvent(m.Data)
+		if !ok || !strings.HasPrefix(oe.Key, d.object.prefix) ||
 			(len(d.object.ops) > 0 && !d.object.ops[oe.Operation]) {
 			_ = m.Ack(ctx) // not for this trigger
 			return

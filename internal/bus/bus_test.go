@@ -46,3 +46,24 @@ func TestDurableNamesAreStableAndValid(t *testing.T) {
 		t.Errorf("two functions share a consumer")
 	}
 }
+
+func TestDecodeObjectEventReadsExactNames(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want objectEvent
+		ok   bool
+	}{
+		{`{"key":"a/b","operation":"put"}`, objectEvent{Key: "a/b", Operation: "put"}, true},
+		{`{"key":"a/b","Key":"c/d","operation":"put"}`, objectEvent{}, false},
+		{`{"KEY":"c/d","operation":"put"}`, objectEvent{}, false},
+		{`{"key":"a/b"}`, objectEvent{}, false},
+		{`{"key":1,"operation":"put"}`, objectEvent{}, false},
+		{`not json`, objectEvent{}, false},
+	}
+	for _, tc := range tests {
+		got, ok := decodeObjectEvent([]byte(tc.doc))
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("%s: %+v %v, want %+v %v", tc.doc, got, ok, tc.want, tc.ok)
+		}
+	}
+}

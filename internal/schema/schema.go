@@ -13,7 +13,9 @@
 // that failed, never the value (the validator's own messages quote values,
 // so they are not used for instances); a panic inside the validator
 // becomes an error; numbers outside float64's range are refused before the
-// validator turns them into big rationals.
+// validator turns them into big rationals; a JSON text that parsers could
+// read differently (duplicate member names, invalid UTF-8, lone surrogate
+// escapes) is refused before it is decoded (strict.go).
 package schema
 
 import (
@@ -201,7 +203,13 @@ func (l *loader) Load(u string) (any, error) {
 		return nil, l.failed
 	}
 	doc, err := decodeJSON(data)
-	if err != nil {
+	var amb *ambiguity
+	switch {
+	case errors.As(err, &amb):
+		// A schema read two ways is no schema: its author learns where.
+		l.failed = fmt.Errorf("schema file %s: %w", name, amb)
+		return nil, l.failed
+	case err != nil:
 		l.failed = fmt.Errorf("schema file %s is not valid JSON: %w", name, err)
 		return nil, l.failed
 	}
@@ -295,16 +303,22 @@ func sortedNames[V any](m map[string]V) []string {
 }
 
 // decodeJSON reads exactly one JSON value, numbers kept as json.Number
-// (the validator needs their exact text).
+// (the validator needs their exact text). A value that encoding/json reads
+// but another parser could read differently (a duplicate member name,
+// invalid UTF-8, an invalid surrogate escape) is refused with an
+// *ambiguity; anything else that is not one JSON value with another error.
 func decodeJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, errors.New("syntax error")
+		return nil, errSyntax
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("more than one value")
+	}
+	if err := checkUnambiguous(data); err != nil {
+		return nil, err
 	}
 	return v, nil
 }

@@ -155,6 +155,11 @@ func TestCompileRefusals(t *testing.T) {
 			[]string{"https://example.com/meta"}},
 		{"bad file name", map[string][]byte{"../x.json": []byte(`{}`)}, "../x.json", []string{"../x.json"}},
 		{"huge number in a schema", map[string][]byte{"s.json": []byte(`{"minimum": 1e999999}`)}, "s.json", []string{"s.json", "number out of range"}},
+		{"duplicate keyword", map[string][]byte{"s.json": []byte(`{"type": "string", "type": "integer"}`)}, "s.json",
+			[]string{"s.json", "duplicate member name at type"}},
+		{"duplicate property in a $ref target", map[string][]byte{"s.json": []byte(`{"$ref": "d.json"}`), "d.json": []byte(`{"properties": {"a": {}, "a": {"type": "string"}}}`)}, "s.json",
+			[]string{"d.json", "duplicate member name at properties.a"}},
+		{"invalid UTF-8 in a schema", map[string][]byte{"s.json": []byte("{\"description\": \"caf\xe9\"}")}, "s.json", []string{"s.json", "invalid UTF-8 at description"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -108,9 +108,19 @@ func subjectOf(k string, part bool) string {
 
 // ValidateJSON decodes data as one JSON value and validates it. kind
 // (KindBody, KindEvent, KindObject) is the root of the field paths.
+//
+// A text with a duplicate member name, invalid UTF-8 or an invalid
+// surrogate escape is a violation at the place it was found ("body.name:
+// duplicate member name"), whatever the schema says: the function gets
+// these bytes, and a parser other than ours could read in them a value the
+// schema never saw.
 func (s *Schema) ValidateJSON(kind string, data []byte) error {
 	v, err := decodeJSON(data)
-	if err != nil {
+	var amb *ambiguity
+	switch {
+	case errors.As(err, &amb):
+		return newError(kind, nil, []Violation{{Field: amb.field(kind), Reason: amb.reason}})
+	case err != nil:
 		return &Error{Kind: kind, cause: ErrNotJSON}
 	}
 	return s.Validate(kind, v)
