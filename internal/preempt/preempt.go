@@ -583,8 +583,12 @@ func opensWithLoop(code []byte) bool {
 			if r.skipBlockType() != nil {
 				return false
 			}
+		case op == 0x23 || op == 0x24: // global.get, global.set
+			if _, err := r.u32(); err != nil {
+				return false
+			}
 		case op == 0x01, op == 0x1A, op == 0x1B, // nop, drop, select
-			op >= 0x20 && op <= 0x24, // local and global access
+			op >= 0x20 && op <= 0x22, // local access
 			op >= 0x41 && op <= 0x44, // constants
 			op >= 0x45 && op <= 0xC4: // numeric
 			if skipImmediates(r, op) != nil {

@@ -26,6 +26,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/aegis-platform/aegis/internal/preempt"
 )
 
 // Config configures an Engine.
@@ -39,6 +41,11 @@ type Config struct {
 	Host Host
 	// Logger receives failures and, without a Host, guest output.
 	Logger *slog.Logger
+
+	// contextDone is for tests comparing the countdown with what it
+	// replaced: modules run as they come, on a runtime with wazero's
+	// WithCloseOnContextDone.
+	contextDone bool
 }
 
 // Engine compiles modules and creates Functions. One Engine serves every
@@ -52,10 +59,13 @@ type Config struct {
 // invocation failed for lack of memory, which a runtime-wide limit would
 // not.
 type Engine struct {
-	runtime wazero.Runtime
-	cache   wazero.CompilationCache
-	host    Host
-	logger  *slog.Logger
+	// instrument adds the countdown that lets a timeout stop the guest
+	// (preempt.go).
+	instrument func([]byte) ([]byte, error)
+	runtime    wazero.Runtime
+	cache      wazero.CompilationCache
+	host       Host
+	logger     *slog.Logger
 
 	// imports maps module name and function name to the definition the
 	// runtime provides, for Compile to check a module's imports against.
@@ -72,15 +82,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	rc := wazero.NewRuntimeConfig().
-		// Lets a timeout stop a guest spinning in a loop: compiled code
-		// checks for a closed module at every loop header. It is not
-		// cheap, and wazero 1.12 has no setting to make it cheaper: each
-		// check leaves the machine code for Go and comes back (about
-		// 30 ns), and Go's WebAssembly runs a loop header on every call
-		// and every taken jump, so Go guests run several times slower
-		// (sdk/go/meta.go writes its hot path around that).
-		WithCloseOnContextDone(true)
+	// WithCloseOnContextDone stays off: it would make every loop header
+	// leave machine code for Go and come back (about 30 ns each, and a Go
+	// guest passes thousands per request). Timeouts stop guests through
+	// the countdown every module is compiled with instead (preempt.go).
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.contextDone)
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		var err error
@@ -91,13 +97,18 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		rc = rc.WithCompilationCache(cache)
 	}
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
+	instrument := preempt.Instrument
+	if cfg.contextDone {
+		instrument = func(wasm []byte) ([]byte, error) { return wasm, nil }
+	}
 	e := &Engine{
-		runtime:   r,
-		cache:     cache,
-		host:      cfg.Host,
-		logger:    logger,
-		imports:   map[string]map[string]api.FunctionDefinition{},
-		functions: map[*Function]struct{}{},
+		instrument: instrument,
+		runtime:    r,
+		cache:      cache,
+		host:       cfg.Host,
+		logger:     logger,
+		imports:    map[string]map[string]api.FunctionDefinition{},
+		functions:  map[*Function]struct{}{},
 	}
 	if err := e.instantiateImports(ctx); err != nil {
 		_ = e.Close(ctx)
@@ -113,6 +124,10 @@ func (e *Engine) instantiateImports(ctx context.Context) error {
 	if err := instantiateHostModule(ctx, e.runtime); err != nil {
 		return fmt.Errorf("instantiate host functions: %w", err)
 	}
+	if err := instantiatePreemptModule(ctx, e.runtime); err != nil {
+		return fmt.Errorf("instantiate preemption: %w", err)
+	}
+	e.imports[preempt.ImportModule] = e.runtime.Module(preempt.ImportModule).ExportedFunctionDefinitions()
 	e.imports[wasi_snapshot_preview1.ModuleName] = e.runtime.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions()
 	e.imports[hostModuleName] = e.runtime.Module(hostModuleName).ExportedFunctionDefinitions()
 	return nil
@@ -191,6 +206,16 @@ func compileFailure(wasm []byte) string {
 	}
 }
 
+// instrumentFailure says why bytes could not be instrumented: a reserved
+// import is the author's to remove; anything else reads as a compile
+// failure.
+func instrumentFailure(wasm []byte, err error) string {
+	if errors.Is(err, preempt.ErrReservedImport) {
+		return fmt.Sprintf("module imports from %q, which is reserved for the sandbox", preempt.ImportModule)
+	}
+	return compileFailure(wasm)
+}
+
 // Close releases the compiled code. Functions using the module must be
 // closed first.
 func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
@@ -200,7 +225,12 @@ func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx)
 // imports the sandbox does not provide (named, so the author can see what
 // to remove), and a missing or mistyped entry point.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
-	cm, err := e.runtime.CompileModule(ctx, wasm)
+	instrumented, err := e.instrument(wasm)
+	if err != nil {
+		e.logger.Warn("module cannot be instrumented", "err", err)
+		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, instrumentFailure(wasm, err))
+	}
+	cm, err := e.runtime.CompileModule(ctx, instrumented)
 	if err != nil {
 		// The compiler's own message names wazero internals (sections,
 		// offsets, opcodes); it goes to the server log, and the deploy's

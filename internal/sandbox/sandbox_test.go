@@ -146,6 +146,7 @@ func TestCompileRefuses(t *testing.T) {
 		{"malformed", func(*testing.T) []byte { return []byte("\x00asm\x01\x00\x00\x00\x01\x7f\x01") }, []error{ErrInvalidModule}, "malformed or uses features the sandbox does not support"},
 		{"empty module", func(*testing.T) []byte { return []byte("\x00asm\x01\x00\x00\x00") }, []error{ErrInvalidModule}, "neither aegis_handle"},
 		{"unknown import", func(t *testing.T) []byte { return wasmbuild.CReactor(t, "testdata/c/badimport.c") }, []error{ErrUnknownImport, aegis.ErrInvalidArgument}, `module "env" function "forbidden"`},
+		{"the preemption import", func(t *testing.T) []byte { return wasmbuild.CReactor(t, "testdata/c/reserved.c") }, []error{ErrInvalidModule, aegis.ErrInvalidArgument}, `imports from "aegis_preempt", which is reserved`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
