@@ -92,6 +92,7 @@ type section struct {
 
 // module is what the rewrite needs to know about the input.
 type module struct {
+	reserved        bool
 	sections        []section
 	importedFuncs   uint32
 	importedGlobals uint32
@@ -103,19 +104,22 @@ type module struct {
 // Instrument returns wasm rewritten with the countdown. The input is not
 // modified.
 func Instrument(wasm []byte) ([]byte, error) {
-	m, err := parse(wasm)
+	m, err := parse(wasm, false)
 	if err != nil {
 		return nil, err
 	}
 	return m.rewrite()
 }
 
-func parse(wasm []byte) (*module, error) {
+// parse splits wasm into sections and counts what the rewrite needs;
+// imports from ImportModule are refused unless reserved allows them (to
+// read back a rewritten module).
+func parse(wasm []byte, reserved bool) (*module, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || string(wasm[4:8]) != "\x01\x00\x00\x00" {
 		return nil, invalidf("not a WebAssembly 1.0 binary")
 	}
 	r := &reader{b: wasm, pos: 8}
-	m := &module{}
+	m := &module{reserved: reserved}
 	last := 0
 	for !r.done() {
 		id, err := r.byte()
@@ -188,7 +192,7 @@ func (m *module) countImports(r *reader) error {
 		if _, err := r.vecBytes(); err != nil {
 			return err
 		}
-		if string(mod) == ImportModule {
+		if string(mod) == ImportModule && !m.reserved {
 			return ErrReservedImport
 		}
 		kind, err := r.byte()
