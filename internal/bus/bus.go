@@ -427,6 +427,13 @@ func (b *Bus) reject(ctx context.Context, d desired, m *jetstream.Message, reaso
 	if !telemetry.ValidRequestID(reqID) {
 		reqID = ""
 	}
+	b.log.LogAttrs(ctx, slog.LevelWarn, "event rejected", securityAttrs(d, m, reqID, reason)...)
+	b.deadLetter(ctx, d, m, reqID, int(m.NumDelivered), reason)
+}
+
+// securityAttrs are the attributes of a trigger's security log lines: why,
+// where, and the request id when it is well formed (reqID "" otherwise).
+func securityAttrs(d desired, m *jetstream.Message, reqID string, reason error) []slog.Attr {
 	attrs := []slog.Attr{
 		slog.Bool(logkey.Security, true),
 		slog.String(logkey.Reason, reason.Error()),
@@ -437,8 +444,7 @@ func (b *Bus) reject(ctx context.Context, d desired, m *jetstream.Message, reaso
 	if reqID != "" {
 		attrs = append(attrs, slog.String(logkey.RequestID, reqID))
 	}
-	b.log.LogAttrs(ctx, slog.LevelWarn, "event rejected", attrs...)
-	b.deadLetter(ctx, d, m, reqID, int(m.NumDelivered), reason)
+	return attrs
 }
 
 // backoff returns the delay before the next attempt: base·2^(attempt-1),

@@ -2,16 +2,16 @@ package bus
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"hash"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aegis-platform/aegis/internal/telemetry"
 )
 
 // The envelope is what the bus stamps on every event it publishes: the
@@ -91,13 +91,7 @@ type Envelope struct {
 // NewEnvelope returns the envelope of a new event: a fresh random id, and
 // the current time.
 func NewEnvelope(producer, requestID string, hop int) Envelope {
-	return Envelope{Producer: producer, RequestID: requestID, Hop: hop, ID: newEventID(), Time: time.UnixMilli(time.Now().UnixMilli())}
-}
-
-func newEventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
+	return Envelope{Producer: producer, RequestID: requestID, Hop: hop, ID: telemetry.NewID(), Time: time.UnixMilli(time.Now().UnixMilli())}
 }
 
 // Sign returns the Aegis-Signature header of an event with this envelope,
@@ -196,7 +190,7 @@ func Verify(key []byte, subject string, hdr map[string]string, data []byte) (Env
 		return e, nil
 	}
 	ms, ok := parseMillis(hdr[HeaderEventTime])
-	if !ok || !validEventID(hdr[HeaderEventID]) || len(hdr[HeaderReplayedBy]) > maxReplayedBy {
+	if !ok || !telemetry.IsID(hdr[HeaderEventID]) || len(hdr[HeaderReplayedBy]) > maxReplayedBy {
 		return Envelope{}, errMalformedEnvelope
 	}
 	e.ID, e.Time, e.ReplayedBy = hdr[HeaderEventID], time.UnixMilli(ms), hdr[HeaderReplayedBy]
@@ -204,20 +198,6 @@ func Verify(key []byte, subject string, hdr map[string]string, data []byte) (Env
 		return Envelope{}, errSignatureMismatch
 	}
 	return e, nil
-}
-
-// validEventID reports whether id has the shape newEventID gives it, which
-// also makes it a valid Nats-Msg-Id and key-value key.
-func validEventID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // parseMillis accepts only the canonical decimal form of a positive

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"testing"
+
+	"github.com/aegis-platform/aegis/internal/telemetry"
 )
 
 // FuzzVerify feeds arbitrary headers, as anyone able to write into NATS
@@ -34,7 +36,7 @@ func FuzzVerify(f *testing.F) {
 		if env.Hop < 1 {
 			t.Fatalf("verified hop %d", env.Hop)
 		}
-		if env.ID != "" && (!validEventID(env.ID) || env.Time.UnixMilli() <= 0) {
+		if env.ID != "" && (!telemetry.IsID(env.ID) || env.Time.UnixMilli() <= 0) {
 			t.Fatalf("verified id %q time %s", env.ID, env.Time)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -56,7 +57,7 @@ func TestVerifyAcceptsWhatSignWrote(t *testing.T) {
 
 func TestNewEnvelopesHaveFreshIDs(t *testing.T) {
 	a, b := NewEnvelope("diary/f@v1", "r", 1), NewEnvelope("diary/f@v1", "r", 1)
-	if !validEventID(a.ID) || a.ID == b.ID {
+	if !telemetry.IsID(a.ID) || a.ID == b.ID {
 		t.Errorf("ids %q and %q", a.ID, b.ID)
 	}
 	if d := time.Since(a.Time); d < 0 || d > time.Minute {

@@ -13,7 +13,6 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/telemetry"
-	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // A signature proves where an event comes from, not that it is new: a
@@ -134,18 +133,11 @@ func (b *Bus) firstDelivery(ctx context.Context, d desired, m *jetstream.Message
 // refuseCopy drops a copy of an event with a security log line. Nothing
 // is dead-lettered: the original was, or will be, delivered.
 func (b *Bus) refuseCopy(ctx context.Context, d desired, m *jetstream.Message, env Envelope, reason error) {
-	attrs := []slog.Attr{
-		slog.Bool(logkey.Security, true),
-		slog.String(logkey.Reason, reason.Error()),
-		slog.String(logkey.App, d.app),
-		slog.String(logkey.Function, d.function),
-		slog.String("subject", m.Subject),
-		slog.String("event_id", env.ID),
-		slog.Uint64("seq", m.Seq),
+	reqID := env.RequestID
+	if !telemetry.ValidRequestID(reqID) {
+		reqID = ""
 	}
-	if telemetry.ValidRequestID(env.RequestID) {
-		attrs = append(attrs, slog.String(logkey.RequestID, env.RequestID))
-	}
+	attrs := append(securityAttrs(d, m, reqID, reason), slog.String("event_id", env.ID), slog.Uint64("seq", m.Seq))
 	b.log.LogAttrs(ctx, slog.LevelWarn, "event replay refused", attrs...)
 	_ = m.Term(ctx)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 )
 
 // seenMap keeps replay records the way the bucket does: create-only, each
@@ -120,7 +121,7 @@ func TestReplayIDs(t *testing.T) {
 	if a != b {
 		t.Errorf("one dead letter replays under %s and %s", a, b)
 	}
-	if !validEventID(a) || a == orig.ID || a == replayID(8, orig) {
+	if !telemetry.IsID(a) || a == orig.ID || a == replayID(8, orig) {
 		t.Errorf("replay id %s: not a fresh, valid event id", a)
 	}
 }

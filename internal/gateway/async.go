@@ -78,7 +78,7 @@ func (a *AsyncStore) create(ctx context.Context, r AsyncResult, jwt *ownerJWT) (
 		return "", 0, err
 	}
 	for range 2 {
-		id := telemetry.NewRequestID()
+		id := telemetry.NewID()
 		rev, err := a.store.Create(ctx, "inv."+id, b)
 		if errors.Is(err, aegis.ErrConflict) {
 			continue
@@ -193,7 +193,7 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Rout
 // serveInternal answers the gateway's own endpoints under /_aegis/.
 func (g *Gateway) serveInternal(w http.ResponseWriter, r *http.Request, reqID string) {
 	id, ok := strings.CutPrefix(r.URL.Path, "/_aegis/invocations/")
-	if !ok || r.Method != http.MethodGet || g.cfg.Async == nil || !validInvocationID(id) {
+	if !ok || r.Method != http.MethodGet || g.cfg.Async == nil || !telemetry.IsID(id) {
 		writeError(w, http.StatusNotFound, "not found", reqID)
 		return
 	}
@@ -223,21 +223,6 @@ func (g *Gateway) serveInternal(w http.ResponseWriter, r *http.Request, reqID st
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(res)
-}
-
-// validInvocationID reports whether id has the shape of an id create
-// mints (32 lower-case hex characters), so a made-up one is answered as
-// unknown without reaching the store.
-func validInvocationID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // asyncReader is who is asking for a result, named as ownerOf names an

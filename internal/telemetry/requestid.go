@@ -10,10 +10,29 @@ import (
 
 // NewRequestID returns a W3C-trace-id-shaped id: 16 random bytes as 32
 // lower-case hex characters, so it can later become the trace id of a span.
-func NewRequestID() string {
+func NewRequestID() string { return NewID() }
+
+// NewID returns 16 random bytes from crypto/rand as 32 lower-case hex
+// characters: the shape of every id the platform mints (request ids,
+// asynchronous invocation ids, event ids).
+func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b[:])
+}
+
+// IsID reports whether s has the shape NewID gives an id. An id of that
+// shape is also a valid NATS message id and key-value key.
+func IsID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidRequestID reports whether an id taken from a client or a message
