@@ -89,10 +89,10 @@ func Text(status int, s string) *Response {
 // uses for its own errors, so a client can quote the id that joins its
 // answer to the log lines of every hop.
 func Error(status int, msg string) *Response {
-	if currentRequestID == "" {
-		return JSON(status, map[string]string{"error": msg})
-	}
-	return JSON(status, map[string]string{"error": msg, "request_id": currentRequestID})
+	// The body is what JSON would write for the map {"error": msg,
+	// "request_id": id}, without the map and the reflection.
+	return &Response{Status: status, Header: map[string]string{"Content-Type": "application/json"},
+		Body: errorBody(msg, currentRequestID)}
 }
 
 // currentRequestID is the id of the invocation being served. A package
@@ -142,33 +142,35 @@ func handle() (code int32) {
 			code = 1
 		}
 	}()
-	metaJSON, err := readRequest(hostRequestMetaLen, hostRequestMetaRead)
+	metaJSON, body, err := readRequest()
 	if err != nil {
-		Log("error", "read request meta: "+err.Error())
+		Log("error", err.Error())
 		return 1
 	}
-	meta, err := decodeMeta(metaJSON)
+	meta, req, err := decodeRequest(metaJSON)
 	if err != nil {
 		Log("error", "decode request meta: "+err.Error())
 		return 1
 	}
-	body, err := readRequest(hostRequestBodyLen, hostRequestBodyRead)
-	if err != nil {
-		Log("error", "read request body: "+err.Error())
-		return 1
-	}
-	return dispatch(&meta, body)
+	return serve(&meta, body, req)
 }
 
 // dispatch calls the handler that fits the invocation's kind, or the only
 // one registered.
-func dispatch(meta *requestMeta, body []byte) int32 {
+func dispatch(meta *requestMeta, body []byte) int32 { return serve(meta, body, nil) }
+
+// serve is dispatch with the Request to fill in for an HTTP handler, if
+// decoding allocated one already; nil allocates it here.
+func serve(meta *requestMeta, body []byte, req *Request) int32 {
 	currentRequestID = meta.RequestID
 	defer func() { currentRequestID = "" }()
 	useHTTP := httpHandler != nil && (meta.Kind == "http" || eventHandler == nil)
 	switch {
 	case useHTTP:
-		resp := httpHandler(&Request{
+		if req == nil {
+			req = new(Request)
+		}
+		*req = Request{
 			Method:    meta.Method,
 			Path:      meta.Path,
 			Params:    meta.Params,
@@ -178,8 +180,8 @@ func dispatch(meta *requestMeta, body []byte) int32 {
 			RequestID: meta.RequestID,
 			Identity:  meta.Identity,
 			Hop:       meta.Hop,
-		})
-		return respond(resp)
+		}
+		return respond(httpHandler(req))
 	case eventHandler != nil:
 		err := eventHandler(&Event{
 			Kind:      meta.Kind,
@@ -208,27 +210,59 @@ func respond(resp *Response) int32 {
 	if resp == nil {
 		return 0
 	}
-	meta := encodeResponseMeta(resp.Status, resp.Header)
-	if err := check(hostResponseSet(meta, resp.Body)); err != nil {
+	responseMetaBuf = appendResponseMeta(responseMetaBuf[:0], resp.Status, resp.Header)
+	err := check(hostResponseSet(responseMetaBuf, resp.Body))
+	if cap(responseMetaBuf) > maxResponseMeta {
+		// The host refuses such a meta anyway: do not keep its buffer
+		// for the life of the instance.
+		responseMetaBuf = nil
+	}
+	if err != nil {
 		Log("error", "set response: "+err.Error())
 		return 1
 	}
 	return 0
 }
 
-func readRequest(length func() int32, read func([]byte) int32) ([]byte, error) {
-	n := length()
+// maxResponseMeta is the largest response meta the host accepts
+// (docs/abi.md).
+const maxResponseMeta = 64 << 10
+
+// readRequest reads the request meta and body into one new buffer: one
+// allocation instead of two. It must be new for every invocation, because
+// the strings of the decoded meta share its memory and the handler may
+// keep them, and the body, after it returns. The body is a
+// capacity-limited window, so appending to it never touches the meta.
+func readRequest() (meta, body []byte, err error) {
+	m := hostRequestMetaLen()
+	if m < 0 {
+		return nil, nil, fmt.Errorf("read request meta: %w", resultError(m))
+	}
+	n := hostRequestBodyLen()
 	if n < 0 {
-		return nil, resultError(n)
+		return nil, nil, fmt.Errorf("read request body: %w", resultError(n))
 	}
-	buf := make([]byte, n)
-	if n > 0 {
-		if got := read(buf); got != n {
-			if got < 0 {
-				return nil, resultError(got)
-			}
-			return nil, fmt.Errorf("short read: %d of %d bytes", got, n)
+	buf := make([]byte, int(m)+int(n))
+	meta, body = buf[:m:m], buf[m:]
+	if err := readFull(meta, hostRequestMetaRead); err != nil {
+		return nil, nil, fmt.Errorf("read request meta: %w", err)
+	}
+	if err := readFull(body, hostRequestBodyRead); err != nil {
+		return nil, nil, fmt.Errorf("read request body: %w", err)
+	}
+	return meta, body, nil
+}
+
+// readFull fills b with one read call.
+func readFull(b []byte, read func([]byte) int32) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if got := read(b); got != int32(len(b)) {
+		if got < 0 {
+			return resultError(got)
 		}
+		return fmt.Errorf("short read: %d of %d bytes", got, len(b))
 	}
-	return buf, nil
+	return nil
 }
