@@ -49,10 +49,13 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 
 	start := time.Now()
 	resp, err := fn.Instance.Invoke(ctx, req)
-	rec := &funclog.Record{
-		Level: "info", Msg: "invocation", App: fn.App, Function: fn.Spec.Name, Version: fn.Version,
+	end := time.Now()
+	// A value, not a pointer: Write copies it into its queue, so the
+	// record per invocation stays off the heap.
+	rec := funclog.Record{
+		Time: end.UTC(), Level: "info", Msg: "invocation", App: fn.App, Function: fn.Spec.Name, Version: fn.Version,
 		RequestID: req.RequestID, Trigger: req.Kind,
-		DurationMS: float64(time.Since(start).Microseconds()) / 1000,
+		DurationMS: float64(end.Sub(start).Microseconds()) / 1000,
 	}
 	if err != nil {
 		rec.Level, rec.Msg, rec.Error = "error", "invocation failed", err.Error()
@@ -65,7 +68,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 		}
 	}
 	if d.logs != nil {
-		d.logs.Write(rec)
+		d.logs.Write(&rec)
 	}
 	return resp, err
 }

@@ -335,7 +335,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, reqID string,
 		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", reqID)
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAtMost(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -346,6 +346,28 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, reqID string,
 		return nil, false
 	}
 	return body, true
+}
+
+// presizeBody is the largest declared body read straight into a buffer of
+// its size. A larger one is read into a buffer growing as it arrives, so a
+// client declaring a large length and sending nothing cannot make the
+// gateway allocate it up front.
+const presizeBody = 64 << 10
+
+// readAtMost reads r's body, which may not exceed limit bytes; the caller
+// has refused a declared length over it. A small body of declared length
+// is read into one buffer of exactly its size: net/http ends a body at its
+// declared length, so it cannot overflow, and the general path's limiting
+// reader and 512-byte starting buffer are not needed.
+func readAtMost(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength >= 0 && r.ContentLength <= presizeBody {
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 }
 
 // classify maps an invocation error to a status and a message safe for clients.
@@ -368,20 +390,31 @@ func classify(err error) (int, string) {
 	}
 }
 
-// hopHeaders are never forwarded in either direction.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
-	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
+// isHopHeader reports the headers never forwarded in either direction (in
+// canonical form). A switch rather than a map: it runs for every header of
+// every request and response, and compares without hashing.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length":
+		return true
+	}
+	return false
 }
 
 // forwardHeaders copies request headers for the guest, minus hop-by-hop
 // headers and the caller's credentials: functions never see platform keys,
 // bearer tokens or webhook signatures, only the identity verified from them.
 func forwardHeaders(h http.Header, rt *route.Route) map[string][]string {
-	sig := http.CanonicalHeaderKey(signatureHeader(rt))
+	// The default signature header is a constant in canonical form; only a
+	// route's own needs canonicalizing.
+	sig := manifest.DefaultHMACHeader
+	if rt.HMAC != nil && rt.HMAC.Header != "" {
+		sig = http.CanonicalHeaderKey(rt.HMAC.Header)
+	}
 	out := make(map[string][]string, len(h))
 	for k, v := range h {
-		if hopHeaders[k] || k == "Authorization" || k == HeaderAsync || k == sig || k == manifest.DefaultHMACHeader {
+		if isHopHeader(k) || k == "Authorization" || k == HeaderAsync || k == sig || k == manifest.DefaultHMACHeader {
 			continue
 		}
 		out[k] = v
@@ -389,19 +422,27 @@ func forwardHeaders(h http.Header, rt *route.Route) map[string][]string {
 	return out
 }
 
+// Header values the gateway sets on most responses, shared rather than
+// allocated per response. Sharing is safe: net/http only reads them, Set
+// replaces a value, and Add appends to a full slice, which copies it.
+var (
+	octetStream = []string{"application/octet-stream"}
+	noSniff     = []string{"nosniff"}
+)
+
 func writeResponse(w http.ResponseWriter, resp *sandbox.Response) {
 	h := w.Header()
 	for k, v := range resp.Headers {
 		ck := http.CanonicalHeaderKey(k)
-		if hopHeaders[ck] || ck == "X-Request-Id" || !validHeaderName(ck) {
+		if isHopHeader(ck) || ck == "X-Request-Id" || !validHeaderName(ck) {
 			continue
 		}
 		h.Set(ck, v)
 	}
 	if h.Get("Content-Type") == "" && len(resp.Body) > 0 {
-		h.Set("Content-Type", "application/octet-stream")
+		h["Content-Type"] = octetStream
 	}
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["X-Content-Type-Options"] = noSniff
 	status := resp.Status
 	if status == 0 {
 		status = http.StatusOK

@@ -332,10 +332,14 @@ func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 // checkOpen refuses new work once Close has begun, so callers see
 // ErrUnavailable rather than a half-closed connection's error.
 func (n *Node) checkOpen(op string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closing {
+	if n.isClosing() {
 		return fmt.Errorf("%s: node closed: %w", op, aegis.ErrUnavailable)
 	}
 	return nil
+}
+
+func (n *Node) isClosing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closing
 }

@@ -19,7 +19,8 @@ const maxGuestOutput = 64 << 10
 // through the call's context (invocationFrom); it is only ever touched by
 // the goroutine running that call, so it needs no locking.
 type invocation struct {
-	ctx    context.Context
+	ctx    context.Context // &call, or for a command a cancellable child of it
+	call   callContext
 	fn     *Function
 	host   Host
 	req    *Request

@@ -33,8 +33,8 @@ type responseMeta struct {
 func decodeResponseMeta(b []byte) (Response, error) {
 	var m responseMeta
 	if !parseResponseMeta(b, &m) && len(bytes.TrimSpace(b)) > 0 {
-		m = responseMeta{}
-		if err := strictUnmarshal(b, &m); err != nil {
+		var err error
+		if m, err = strictResponseMeta(b); err != nil {
 			return Response{}, fmt.Errorf("%w: response meta: %w", aegis.ErrInvalidArgument, err)
 		}
 	}
@@ -48,6 +48,15 @@ func decodeResponseMeta(b []byte) (Response, error) {
 		return Response{}, fmt.Errorf("%w: response %w", aegis.ErrInvalidArgument, err)
 	}
 	return Response{Status: m.Status, Headers: m.Headers}, nil
+}
+
+// strictResponseMeta is decodeResponseMeta's reference decoder. It is a
+// function of its own so that only this path, not every call, puts a
+// responseMeta on the heap for the reflective decoder.
+func strictResponseMeta(b []byte) (responseMeta, error) {
+	var m responseMeta
+	err := strictUnmarshal(b, &m)
+	return m, err
 }
 
 // parseResponseMeta is the fast path of decodeResponseMeta for the exact

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/aegis-platform/aegis/internal/jsonenc"
 )
 
 // appendRequestMeta appends the request meta document (docs/abi.md): req
@@ -14,9 +15,9 @@ import (
 // header and query maps was the largest host-side cost of a warm call.
 func appendRequestMeta(b []byte, req *Request) []byte {
 	b = append(b, `{"kind":`...)
-	b = appendJSONString(b, req.Kind)
+	b = jsonenc.AppendString(b, req.Kind)
 	b = append(b, `,"request_id":`...)
-	b = appendJSONString(b, req.RequestID)
+	b = jsonenc.AppendString(b, req.RequestID)
 	b = appendStringField(b, "method", req.Method)
 	b = appendStringField(b, "path", req.Path)
 	if len(req.Params) > 0 {
@@ -25,9 +26,9 @@ func appendRequestMeta(b []byte, req *Request) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = jsonenc.AppendString(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, req.Params[k])
+			b = jsonenc.AppendString(b, req.Params[k])
 		}
 		b = append(b, '}')
 	}
@@ -62,7 +63,7 @@ func appendStringField(b []byte, name, s string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	b = append(b, '"', ':')
-	return appendJSONString(b, s)
+	return jsonenc.AppendString(b, s)
 }
 
 // appendListMap appends ,"name":{"k":["v",...],...} unless m is empty.
@@ -77,7 +78,7 @@ func appendListMap(b []byte, name string, m map[string][]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
 		vs := m[k]
 		if vs == nil {
@@ -89,7 +90,7 @@ func appendListMap(b []byte, name string, m map[string][]string) []byte {
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, v)
+			b = jsonenc.AppendString(b, v)
 		}
 		b = append(b, ']')
 	}
@@ -104,58 +105,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// appendJSONString quotes s exactly as encoding/json does with its default
-// HTML escaping: <, > and & as \u00XX, invalid UTF-8 as \ufffd, and the
-// line and paragraph separators U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -281,9 +281,6 @@ func (f *Function) acquireSlot(ctx context.Context) error {
 }
 
 func (f *Function) invoke(parent context.Context, req *Request) (*Response, error) {
-	ctx, cancelTimeout := context.WithTimeoutCause(parent, f.limits.timeout, ErrTimeout)
-	defer cancelTimeout()
-
 	inv := &invocation{
 		fn:   f,
 		host: f.engine.host,
@@ -298,6 +295,11 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 		},
 		outputLeft: maxGuestOutput,
 	}
+	// The invocation's own context: the function's timeout on top of the
+	// caller's context, and the invocation for host calls to find.
+	inv.call.start(parent, f.limits.timeout, inv)
+	defer inv.call.end()
+	var ctx context.Context = &inv.call
 
 	if f.module.style == StyleCommand {
 		// Only a command's stdout can overflow the response cap mid-call
@@ -307,10 +309,10 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 		ctx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
 		inv.cancel = cancel
-		inv.ctx = withInvocation(ctx, inv)
+		inv.ctx = ctx
 		return f.invokeCommand(ctx, inv)
 	}
-	inv.ctx = withInvocation(ctx, inv)
+	inv.ctx = ctx
 
 	inst, err := f.acquire(ctx)
 	if err != nil {
@@ -337,11 +339,13 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 		return nil, err
 	}
 	f.release(inst)
-	resp := inv.resp
+	// The invocation is done with; its response is handed out as is
+	// rather than copied into an allocation of its own.
+	resp := &inv.resp
 	if resp.Status == 0 {
 		resp.Status = 200
 	}
-	return &resp, nil
+	return resp, nil
 }
 
 func (f *Function) invokeCommand(ctx context.Context, inv *invocation) (*Response, error) {
@@ -358,28 +362,39 @@ func (f *Function) invokeCommand(ctx context.Context, inv *invocation) (*Respons
 // outcome names why an invocation failed, most specific cause first, or
 // returns nil if it succeeded.
 func (f *Function) outcome(ctx context.Context, inv *invocation, inst *instance, callErr error, code uint32) error {
-	var exit *sys.ExitError
+	// Err before Cause: a call context reads the clock in Err and, once
+	// past its deadline, makes the timer that records ErrTimeout.
+	ctxErr := ctx.Err()
 	switch {
 	case inv.failure != nil:
 		return inv.failure
-	case context.Cause(ctx) == ErrTimeout:
+	case ctxErr != nil && context.Cause(ctx) == ErrTimeout:
 		return ErrTimeout
-	case ctx.Err() != nil:
+	case ctxErr != nil:
 		// The caller gave up (client gone, shutdown): not the guest's fault.
 		return fmt.Errorf("%w: %w", aegis.ErrUnavailable, context.Cause(ctx))
 	case inst.mem.exceeded.Load():
 		return ErrMemory
-	case errors.As(callErr, &exit):
-		if exit.ExitCode() == 0 {
-			return nil // a command that called exit(0)
-		}
-		return trapf("exit code %d", exit.ExitCode())
 	case callErr != nil:
-		return trapf("%w", callErr)
+		return callFailure(callErr)
 	case code != 0:
 		return trapf("handler returned failure code %d", int32(code))
 	}
 	return nil
+}
+
+// callFailure names a call's error: nil for a command that called exit(0).
+// Apart from outcome so that the exit error it looks for is only put on
+// the heap when a call failed.
+func callFailure(callErr error) error {
+	var exit *sys.ExitError
+	if errors.As(callErr, &exit) {
+		if exit.ExitCode() == 0 {
+			return nil
+		}
+		return trapf("exit code %d", exit.ExitCode())
+	}
+	return trapf("%w", callErr)
 }
 
 // acquire returns an instance for one invocation: a warm idle one, a

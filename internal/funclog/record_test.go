@@ -1,0 +1,54 @@
+package funclog
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+var recordSeeds = []Record{
+	{},
+	{Time: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), Level: "info", Msg: "invocation", App: "echo", Function: "echo",
+		Version: "v3", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Trigger: "http", DurationMS: 0.412, Status: 200},
+	{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Level: "error", Msg: "invocation failed", App: "a", Function: "f",
+		DurationMS: 1e-7, Status: 0, Error: "invoke a/f@v1: function timed out <&>"},
+	{Time: time.Unix(1700000000, 123456789).UTC(), Level: "warn", Msg: "\x00\x1f\"\\\u2028\xff é\n", App: "a", Function: "f", DurationMS: 1234567.5},
+}
+
+func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
+	for _, r := range recordSeeds {
+		want, err := json.Marshal(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendRecord(nil, &r); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
+
+func FuzzAppendRecord(f *testing.F) {
+	f.Add("info", "msg", "app", "fn", "v1", "id", "http", 0.5, 200, "", int64(0))
+	f.Add("error", "\xff<\u2028", "", "", "", "", "", 3e-9, -1, "bad \"thing\"", int64(1700000000123456789))
+	f.Fuzz(func(t *testing.T, level, msg, app, fn, version, reqID, trigger string, dur float64, status int, errMsg string, nanos int64) {
+		r := Record{Time: time.Unix(0, nanos).UTC(), Level: level, Msg: msg, App: app, Function: fn, Version: version,
+			RequestID: reqID, Trigger: trigger, DurationMS: dur, Status: status, Error: errMsg}
+		want, err := json.Marshal(&r)
+		if err != nil {
+			t.Skip("encoding/json refuses it (NaN, infinite, or a time outside years 0-9999)")
+		}
+		if got := appendRecord(nil, &r); string(got) != string(want) {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+	})
+}
+
+func TestWriterReusesSubject(t *testing.T) {
+	var w writer
+	a := w.subjectOf(&Record{App: "a", Function: "f"})
+	b := w.subjectOf(&Record{App: "a", Function: "g"})
+	c := w.subjectOf(&Record{App: "ab", Function: "g"})
+	if a != "aegis.log.a.f" || b != "aegis.log.a.g" || c != "aegis.log.ab.g" {
+		t.Errorf("subjects %q %q %q", a, b, c)
+	}
+}
