@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aegis-platform/aegis/internal/testkit/cputime"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 )
 
@@ -151,7 +152,7 @@ func runEchoLoad(b *testing.B, base, key string) {
 	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := cputime.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := post(); err != nil {
@@ -164,7 +165,7 @@ func runEchoLoad(b *testing.B, base, key string) {
 	// CPU per request (client and server together, in this process) moves
 	// far less than ns/op when other work shares the machine; the
 	// difference between two benchmarks is what the platform adds.
-	if used := processCPU() - cpu; used > 0 && b.N > 0 {
+	if used := cputime.Process() - cpu; used > 0 && b.N > 0 {
 		b.ReportMetric(float64(used)/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -136,9 +136,9 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = jsonenc.AppendString(b, r.App)
 	b = append(b, `,"function":`...)
 	b = jsonenc.AppendString(b, r.Function)
-	b = appendStringField(b, "version", r.Version)
-	b = appendStringField(b, "request_id", r.RequestID)
-	b = appendStringField(b, "trigger", r.Trigger)
+	b = jsonenc.AppendStringField(b, "version", r.Version)
+	b = jsonenc.AppendStringField(b, "request_id", r.RequestID)
+	b = jsonenc.AppendStringField(b, "trigger", r.Trigger)
 	if r.DurationMS != 0 {
 		b = append(b, `,"duration_ms":`...)
 		b = jsonenc.AppendFloat(b, r.DurationMS)
@@ -147,19 +147,8 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = append(b, `,"status":`...)
 		b = strconv.AppendInt(b, int64(r.Status), 10)
 	}
-	b = appendStringField(b, "error", r.Error)
+	b = jsonenc.AppendStringField(b, "error", r.Error)
 	return append(b, '}')
-}
-
-// appendStringField appends ,"name":"s" unless s is empty (omitempty).
-func appendStringField(b []byte, name, s string) []byte {
-	if s == "" {
-		return b
-	}
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return jsonenc.AppendString(b, s)
 }
 
 // Write queues a record; it never blocks. The record is copied, so the

@@ -86,3 +86,15 @@ func AppendFloat(b []byte, f float64) []byte {
 	}
 	return b
 }
+
+// AppendStringField appends ,"name":"s" unless s is empty (omitempty).
+// name is the caller's own constant and is written as it is.
+func AppendStringField(b []byte, name, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return AppendString(b, s)
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/aegis-platform/aegis/internal/testkit/cputime"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 )
 
@@ -84,10 +85,10 @@ func BenchmarkInvokeEchoExample(b *testing.B) {
 // load of others; CPU time moves far less, so it is the figure to compare
 // between runs. Call it after setup, with b.Loop about to run.
 func reportCPU(b *testing.B) {
-	start := processCPU()
+	start := cputime.Process()
 	b.Cleanup(func() {
 		if b.N > 0 {
-			b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-start)/float64(b.N), "cpu-ns/op")
 		}
 	})
 }

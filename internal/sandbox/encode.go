@@ -18,8 +18,8 @@ func appendRequestMeta(b []byte, req *Request) []byte {
 	b = jsonenc.AppendString(b, req.Kind)
 	b = append(b, `,"request_id":`...)
 	b = jsonenc.AppendString(b, req.RequestID)
-	b = appendStringField(b, "method", req.Method)
-	b = appendStringField(b, "path", req.Path)
+	b = jsonenc.AppendStringField(b, "method", req.Method)
+	b = jsonenc.AppendStringField(b, "path", req.Path)
 	if len(req.Params) > 0 {
 		b = append(b, `,"params":{`...)
 		for i, k := range sortedKeys(req.Params) {
@@ -34,9 +34,9 @@ func appendRequestMeta(b []byte, req *Request) []byte {
 	}
 	b = appendListMap(b, "query", req.Query)
 	b = appendListMap(b, "headers", req.Headers)
-	b = appendStringField(b, "topic", req.Topic)
-	b = appendStringField(b, "key", req.Key)
-	b = appendStringField(b, "operation", req.Operation)
+	b = jsonenc.AppendStringField(b, "topic", req.Topic)
+	b = jsonenc.AppendStringField(b, "key", req.Key)
+	b = jsonenc.AppendStringField(b, "operation", req.Operation)
 	if req.Attempt != 0 {
 		b = append(b, `,"attempt":`...)
 		b = strconv.AppendInt(b, int64(req.Attempt), 10)
@@ -53,17 +53,6 @@ func appendRequestMeta(b []byte, req *Request) []byte {
 		b = strconv.AppendInt(b, int64(req.Hop), 10)
 	}
 	return append(b, '}')
-}
-
-// appendStringField appends ,"name":"s" unless s is empty (omitempty).
-func appendStringField(b []byte, name, s string) []byte {
-	if s == "" {
-		return b
-	}
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return jsonenc.AppendString(b, s)
 }
 
 // appendListMap appends ,"name":{"k":["v",...],...} unless m is empty.

@@ -1,14 +1,14 @@
 //go:build unix
 
-package sandbox
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the user and system CPU time of the whole process so far.
-func processCPU() time.Duration {
+// Process is the user and system CPU time of the whole process so far.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
