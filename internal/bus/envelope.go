@@ -123,12 +123,7 @@ func (e Envelope) Headers(key []byte, subject string, data []byte) map[string]st
 // endian. Length prefixes make the encoding unambiguous: no two different
 // envelopes encode to the same bytes, whatever their fields contain.
 func (e Envelope) mac(key []byte, subject string, data []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	writeField(m, []byte("aegis-event-v2"))
-	writeField(m, []byte(subject))
-	writeField(m, []byte(e.Producer))
-	writeField(m, []byte(e.RequestID))
-	writeField(m, uint64Field(uint64(e.Hop)))
+	m := e.macHead(key, "aegis-event-v2", subject)
 	writeField(m, []byte(e.ID))
 	writeField(m, uint64Field(uint64(e.Time.UnixMilli())))
 	writeField(m, []byte(e.ReplayedBy))
@@ -139,14 +134,21 @@ func (e Envelope) mac(key []byte, subject string, data []byte) []byte {
 // macV1 is the version 1 encoding: label, subject, producer, request id,
 // hop and data.
 func (e Envelope) macV1(key []byte, subject string, data []byte) []byte {
+	m := e.macHead(key, "aegis-event-v1", subject)
+	writeField(m, data)
+	return m.Sum(nil)
+}
+
+// macHead starts an HMAC with the fields both versions begin with: the
+// version label, subject, producer, request id and hop.
+func (e Envelope) macHead(key []byte, label, subject string) hash.Hash {
 	m := hmac.New(sha256.New, key)
-	writeField(m, []byte("aegis-event-v1"))
+	writeField(m, []byte(label))
 	writeField(m, []byte(subject))
 	writeField(m, []byte(e.Producer))
 	writeField(m, []byte(e.RequestID))
 	writeField(m, uint64Field(uint64(e.Hop)))
-	writeField(m, data)
-	return m.Sum(nil)
+	return m
 }
 
 func uint64Field(v uint64) []byte {
