@@ -41,12 +41,20 @@ func appendRequestMeta(b []byte, req *Request) []byte {
 		b = append(b, `,"attempt":`...)
 		b = strconv.AppendInt(b, int64(req.Attempt), 10)
 	}
-	if req.Identity != nil {
-		// Rare and shaped by the token's issuer: encoding/json writes it.
-		if id, err := json.Marshal(req.Identity); err == nil {
-			b = append(b, `,"identity":`...)
-			b = append(b, id...)
+	if id := req.Identity; id != nil {
+		// Every authenticated request has one; only a JWT's claims,
+		// shaped by the token's issuer, go through encoding/json.
+		b = append(b, `,"identity":{"scheme":`...)
+		b = jsonenc.AppendString(b, id.Scheme)
+		b = jsonenc.AppendStringField(b, "subject", id.Subject)
+		b = jsonenc.AppendStringField(b, "issuer", id.Issuer)
+		if len(id.Claims) > 0 {
+			if claims, err := json.Marshal(id.Claims); err == nil {
+				b = append(b, `,"claims":`...)
+				b = append(b, claims...)
+			}
 		}
+		b = append(b, '}')
 	}
 	if req.Hop != 0 {
 		b = append(b, `,"hop":`...)

@@ -35,9 +35,17 @@ func TestAppendRequestMetaMatchesEncodingJSON(t *testing.T) {
 func FuzzAppendRequestMeta(f *testing.F) {
 	f.Add("http", "id", "POST", "/a", "k", "v", "Content-Type", "text/plain", 0)
 	f.Add("event", "\xff<", "", "\u2028", "\x00", "\"\\", "", "\t", 7)
+	f.Add("http", "r", "GET", "/me", "bench", "", "api-key", "", 1)
+	f.Add("http", "r", "GET", "/me", "sub", "https://id.example", "jwt", "<&>", 2)
 	f.Fuzz(func(t *testing.T, kind, id, method, path, k, v, hk, hv string, attempt int) {
 		req := &Request{Kind: kind, RequestID: id, Method: method, Path: path, Topic: v, Key: k, Operation: hv, Attempt: attempt, Hop: attempt / 3,
 			Params: map[string]string{k: v, v: k}, Query: map[string][]string{k: {v, hv}}, Headers: map[string][]string{hk: {hv}, k: nil}}
+		switch attempt % 3 {
+		case 1:
+			req.Identity = &Identity{Scheme: hk, Subject: k, Issuer: v, Scopes: []string{hv}}
+		case 2:
+			req.Identity = &Identity{Scheme: hv, Subject: id, Claims: map[string]any{k: v, "n": float64(attempt), "l": []any{hk, nil, true}}}
+		}
 		want, err := json.Marshal(req)
 		if err != nil {
 			t.Fatal(err)

@@ -225,13 +225,29 @@ func (s *scanner) byteAfterSpace(c byte) bool {
 	return false
 }
 
-// identityValue decodes the value of the identity member with
-// encoding/json, the claims being of any shape. Every authenticated
-// request has one, and only this value, not the whole document, then pays
-// for reflection. encoding/json checks the value again in full, so a
-// malformed one reports false, and the whole document is left to it.
+// The members of an identity, as name returns them. All are shorter than
+// eight bytes, so the zero padding tells them apart by length too.
+const (
+	nameScheme  = uint64('s') | 'c'<<8 | 'h'<<16 | 'e'<<24 | 'm'<<32 | 'e'<<40
+	nameSubject = uint64('s') | 'u'<<8 | 'b'<<16 | 'j'<<24 | 'e'<<32 | 'c'<<40 | 't'<<48
+	nameIssuer  = uint64('i') | 's'<<8 | 's'<<16 | 'u'<<24 | 'e'<<32 | 'r'<<40
+	nameClaims  = uint64('c') | 'l'<<8 | 'a'<<16 | 'i'<<24 | 'm'<<32 | 's'<<40
+)
+
+// identityValue decodes the value of the identity member. Every
+// authenticated request has one, so its plain members (scheme, subject,
+// issuer) are read like the rest of the meta, and only the claims of a
+// JWT, which have any shape, go to encoding/json: an API key, webhook or
+// function caller costs no reflection at all. Anything else (null, a
+// repeated or unknown member, a name in another case) hands the whole
+// value to encoding/json, which checks it again in full, so a malformed
+// one reports false and the whole document is left to it.
 func (s *scanner) identityValue() (*Identity, bool) {
 	start := s.i
+	if id, ok := s.identityObject(); ok {
+		return id, true
+	}
+	s.i = start
 	if !s.skip(0) {
 		return nil, false
 	}
@@ -240,6 +256,52 @@ func (s *scanner) identityValue() (*Identity, bool) {
 		return nil, false
 	}
 	return id, true
+}
+
+// identityObject is identityValue's fast path: an object of the known
+// members, each at most once, with string values and claims that
+// encoding/json accepts as a map.
+func (s *scanner) identityObject() (*Identity, bool) {
+	if !s.byte('{') {
+		return nil, false
+	}
+	id := new(Identity)
+	if s.byte('}') {
+		return id, true
+	}
+	var seen uint8
+	for {
+		w, _, ok := s.name()
+		if !ok || !s.byte(':') {
+			return nil, false
+		}
+		var bit uint8
+		switch w {
+		case nameScheme:
+			bit = 1 << 0
+			id.Scheme, ok = s.str()
+		case nameSubject:
+			bit = 1 << 1
+			id.Subject, ok = s.str()
+		case nameIssuer:
+			bit = 1 << 2
+			id.Issuer, ok = s.str()
+		case nameClaims:
+			bit = 1 << 3
+			start := s.i
+			ok = s.skip(0) && json.Unmarshal(s.b[start:s.i], &id.Claims) == nil
+		default:
+			return nil, false
+		}
+		if !ok || seen&bit != 0 {
+			return nil, false
+		}
+		seen |= bit
+		if s.byte(',') {
+			continue
+		}
+		return id, s.byte('}')
+	}
 }
 
 // unknownValue passes over the value of a member named k that meta does
