@@ -12,13 +12,13 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/aegis-platform/aegis/adminapi"
 )
 
 // Health reports whether the admin API answers. It needs no token.
 func (c *Client) Health(ctx context.Context) error {
-	var out struct {
-		Status string `json:"status"`
-	}
+	var out adminapi.Health
 	if err := c.call(ctx, http.MethodGet, "/v1/health", nil, &out, http.StatusOK); err != nil {
 		return err
 	}
@@ -120,12 +120,7 @@ func (c *Client) CreateKey(ctx context.Context, name string) (*NewKey, error) {
 // functions, with an expiry or with labels.
 func (c *Client) CreateKeyWithOptions(ctx context.Context, name string, opts KeyOptions) (*NewKey, error) {
 	var out NewKey
-	in := struct {
-		Name      string            `json:"name"`
-		Scopes    []string          `json:"scopes,omitempty"`
-		ExpiresIn string            `json:"expires_in,omitempty"`
-		Labels    map[string]string `json:"labels,omitempty"`
-	}{Name: name, Scopes: opts.Scopes, Labels: opts.Labels}
+	in := adminapi.CreateKeyRequest{Name: name, Scopes: opts.Scopes, Labels: opts.Labels}
 	if opts.ExpiresIn > 0 {
 		in.ExpiresIn = opts.ExpiresIn.String()
 	}
@@ -140,9 +135,7 @@ func (c *Client) CreateKeyWithOptions(ctx context.Context, name string, opts Key
 // ErrNotFound when there is no such key and ErrConflict when it is revoked.
 func (c *Client) RotateKey(ctx context.Context, name string, overlap time.Duration) (*NewKey, error) {
 	var out NewKey
-	in := struct {
-		Overlap string `json:"overlap"`
-	}{overlap.String()}
+	in := adminapi.RotateKeyRequest{Overlap: overlap.String()}
 	if err := c.call(ctx, http.MethodPost, "/v1/keys/"+url.PathEscape(name)+"/rotate", in, &out, http.StatusCreated, http.StatusOK); err != nil {
 		return nil, err
 	}

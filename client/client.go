@@ -2,7 +2,9 @@
 // the API the aegis CLI and any automation use to deploy apps, manage API
 // keys, invoke functions and read logs. It holds no state beyond the base URL
 // and the admin token (and, for step-up, a TOTP code), and never logs or
-// prints either.
+// prints either. The bodies it sends and decodes are declared in package
+// adminapi, which the server uses too; App, Key and the others here are
+// those types under their names in this package.
 package client
 
 import (

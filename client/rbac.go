@@ -4,7 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"time"
+
+	"github.com/aegis-platform/aegis/adminapi"
 )
 
 // Roles of admin tokens, weakest first; docs/admin-api.md has what each
@@ -18,35 +19,17 @@ const (
 
 // NewAdminToken is a freshly created admin token. Token is shown this once;
 // the server keeps only its hash.
-type NewAdminToken struct {
-	Name  string   `json:"name"`
-	Role  string   `json:"role"`
-	Apps  []string `json:"apps,omitempty"`
-	Token string   `json:"token"`
-}
+type NewAdminToken = adminapi.NewAdminToken
 
 // AdminToken describes an admin token without its secret.
-type AdminToken struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
-	// Apps are the apps the token may act on; empty means all.
-	Apps       []string   `json:"apps,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	Revoked    bool       `json:"revoked"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-}
+type AdminToken = adminapi.AdminToken
 
 // CreateAdminToken creates an admin token with a role (RoleViewer …
 // RoleAdmin), limited to apps when apps is not empty. It needs an admin
 // token without an app set; it fails with ErrConflict when the name is
 // taken.
 func (c *Client) CreateAdminToken(ctx context.Context, name, role string, apps []string) (*NewAdminToken, error) {
-	in := struct {
-		Name string   `json:"name"`
-		Role string   `json:"role"`
-		Apps []string `json:"apps,omitempty"`
-	}{name, role, apps}
+	in := adminapi.CreateAdminTokenRequest{Name: name, Role: role, Apps: apps}
 	var out NewAdminToken
 	if err := c.call(ctx, http.MethodPost, "/v1/tokens", in, &out, http.StatusCreated, http.StatusOK); err != nil {
 		return nil, err
@@ -76,20 +59,12 @@ func (c *Client) DeleteApp(ctx context.Context, app string) error {
 
 // MFAStatus says whether the server has an authenticator and whether
 // dangerous changes need a code from it.
-type MFAStatus struct {
-	Enrolled   bool       `json:"enrolled"`
-	EnrolledAt *time.Time `json:"enrolled_at,omitempty"`
-	Pending    bool       `json:"pending"`
-	StepUp     string     `json:"step_up"` // auto, always or off
-	Required   bool       `json:"required"`
-}
+type MFAStatus = adminapi.MFAStatus
 
 // MFAEnrollment is a started enrollment: the otpauth:// URI an
 // authenticator app reads. It holds the secret; show it to the person
 // enrolling and nowhere else.
-type MFAEnrollment struct {
-	URI string `json:"uri"`
-}
+type MFAEnrollment = adminapi.MFAEnrollment
 
 // MFAStatus reports the server's authenticator and step-up mode.
 func (c *Client) MFAStatus(ctx context.Context) (*MFAStatus, error) {
@@ -115,9 +90,7 @@ func (c *Client) EnrollMFA(ctx context.Context) (*MFAEnrollment, error) {
 // of it. A wrong code fails with ErrPermissionDenied; no pending enrollment
 // with ErrNotFound.
 func (c *Client) ConfirmMFA(ctx context.Context, code string) (*MFAStatus, error) {
-	in := struct {
-		Code string `json:"code"`
-	}{code}
+	in := adminapi.MFAConfirmRequest{Code: code}
 	var out MFAStatus
 	if err := c.call(ctx, http.MethodPost, "/v1/mfa/confirm", in, &out, http.StatusOK); err != nil {
 		return nil, err

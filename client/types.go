@@ -5,84 +5,35 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/aegis-platform/aegis/manifest"
+	"github.com/aegis-platform/aegis/adminapi"
 )
 
-// DeployRequest is the body of a deploy: the manifest exactly as written
-// (so the server's errors can name its lines), the file name to use in
-// those errors, and the module (by SHA-256, uploaded beforehand) of every
-// function. Schemas carries the JSON Schema files the manifest names (and
-// those they reach by $ref), by the name the manifest uses, so the server
-// never reads the caller's file system.
-type DeployRequest struct {
-	Manifest string            `json:"manifest"`
-	File     string            `json:"file"`
-	Modules  map[string]string `json:"modules"`           // function name → hex SHA-256
-	Schemas  map[string]string `json:"schemas,omitempty"` // schema file name → contents
-}
+// The bodies the admin API answers and takes, declared once in package
+// adminapi for this client and the server alike; these names are the
+// ones callers of this package have always used.
+type (
+	// DeployRequest is the body of a deploy: the manifest text, the file
+	// name its errors use, each function's module by SHA-256, and the
+	// schema files the manifest names.
+	DeployRequest = adminapi.DeployRequest
+	// App is one deployed app and its active version.
+	App = adminapi.App
+	// Function is one function of an app's active version.
+	Function = adminapi.Function
+	// Route is one HTTP route the gateway serves, or a private one.
+	Route = adminapi.Route
+	// NewKey is a freshly created API key; Key is shown this once.
+	NewKey = adminapi.NewKey
+	// Key describes an API key without its secret.
+	Key = adminapi.Key
+	// KeyGeneration is the previous secret of a rotated key.
+	KeyGeneration = adminapi.KeyGeneration
+	// DeadLetter is an event that exhausted its delivery attempts.
+	DeadLetter = adminapi.DeadLetter
+)
 
 // DeployResult is the version of an app a deploy or a rollback made active.
 type DeployResult = App
-
-// App is one deployed app and its active version.
-type App struct {
-	App        string    `json:"app"`
-	Version    string    `json:"version"` // a label such as "v3"
-	Functions  []string  `json:"functions"`
-	DeployedAt time.Time `json:"deployed_at"`
-}
-
-// Function is one function of an app's active version.
-type Function struct {
-	App       string             `json:"app"`
-	Function  string             `json:"function"`
-	Version   string             `json:"version"`
-	SHA256    string             `json:"sha256"`
-	Triggers  []manifest.Trigger `json:"triggers"`
-	Isolation string             `json:"isolation"`
-}
-
-// Route is one HTTP route the gateway serves.
-type Route struct {
-	Method   string   `json:"method"`
-	Path     string   `json:"path"`
-	App      string   `json:"app"`
-	Function string   `json:"function"`
-	Public   bool     `json:"public"`
-	Private  bool     `json:"private,omitempty"` // reachable only through invoke grants
-	Auth     []string `json:"auth"`
-}
-
-// NewKey is a freshly created API key. Key is shown this once; the server
-// keeps only what it needs to verify it.
-type NewKey struct {
-	Name string `json:"name"`
-	Key  string `json:"key"`
-}
-
-// Key describes an API key without its secret.
-type Key struct {
-	Name      string     `json:"name"`
-	CreatedAt time.Time  `json:"created_at"`
-	Revoked   bool       `json:"revoked"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	// Scopes are the apps ("app") and functions ("app/function") the key
-	// may call; empty means all.
-	Scopes     []string          `json:"scopes,omitempty"`
-	ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
-	Expired    bool              `json:"expired,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	LastUsedAt *time.Time        `json:"last_used_at,omitempty"`
-	// Previous is the secret a rotation replaced, while it still works.
-	Previous *KeyGeneration `json:"previous,omitempty"`
-}
-
-// KeyGeneration is the previous secret of a rotated key.
-type KeyGeneration struct {
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-}
 
 // KeyOptions narrow a new API key. The zero value makes a key that may call
 // every API-key route and never expires.
@@ -90,18 +41,6 @@ type KeyOptions struct {
 	Scopes    []string          // "app" or "app/function"
 	ExpiresIn time.Duration     // 0: never
 	Labels    map[string]string // notes for people; they grant nothing
-}
-
-// DeadLetter is an event that exhausted its delivery attempts.
-type DeadLetter struct {
-	ID        uint64    `json:"id"`
-	App       string    `json:"app"`
-	Function  string    `json:"function"`
-	Topic     string    `json:"topic"`
-	Error     string    `json:"error"`
-	Attempts  int       `json:"attempts"`
-	RequestID string    `json:"request_id"`
-	Time      time.Time `json:"time"`
 }
 
 // InvokeResult is a function's answer to a direct invocation.

@@ -4,15 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+
+	"github.com/aegis-platform/aegis/adminapi"
 )
 
 // WebhookSecret is a new signing secret for an app's hmac routes. Secret is
 // base64url without padding; the answer is the only time it is shown.
-type WebhookSecret struct {
-	App    string `json:"app"`
-	Name   string `json:"name"`
-	Secret string `json:"secret"`
-}
+type WebhookSecret = adminapi.WebhookSecret
 
 // CreateWebhookSecret creates the webhook secret name of app. It fails with
 // ErrConflict when the app already has a secret of that name.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/dispatch"
@@ -80,7 +81,7 @@ func New(cfg Config) *API {
 	// Every route names what it needs (access.go); handle refuses one that
 	// does not.
 	a.handle("GET /v1/health", public(), func(w http.ResponseWriter, r *http.Request, _ string) error {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, adminapi.Health{Status: "ok"})
 		return nil
 	})
 	// Modules are content-addressed and hold nothing of an app until a
@@ -181,31 +182,16 @@ func (a *API) putModule(w http.ResponseWriter, r *http.Request, _ string) error 
 		}
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"sha256": sum})
+	writeJSON(w, http.StatusCreated, adminapi.StoredModule{SHA256: sum})
 	return nil
 }
 
-type deployRequest struct {
-	Manifest string            `json:"manifest"`
-	File     string            `json:"file"`
-	Modules  map[string]string `json:"modules"`
-	Schemas  map[string]string `json:"schemas,omitempty"` // schema file name → contents
-}
-
-// AppInfo describes one active app.
-type AppInfo struct {
-	App        string    `json:"app"`
-	Version    string    `json:"version"`
-	Functions  []string  `json:"functions"`
-	DeployedAt time.Time `json:"deployed_at"`
-}
-
-func appInfo(app *registry.App) AppInfo {
-	return AppInfo{App: app.Name, Version: app.VersionLabel(), Functions: app.Manifest.FunctionNames(), DeployedAt: app.DeployedAt}
+func appInfo(app *registry.App) adminapi.App {
+	return adminapi.App{App: app.Name, Version: app.VersionLabel(), Functions: app.Manifest.FunctionNames(), DeployedAt: app.DeployedAt}
 }
 
 func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error {
-	var req deployRequest
+	var req adminapi.DeployRequest
 	if err := decodeJSONLimit(w, r, &req, maxDeployBody); err != nil {
 		return err
 	}
@@ -278,7 +264,7 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) err
 
 func (a *API) apps(w http.ResponseWriter, r *http.Request, _ string) error {
 	snap := a.cfg.Registry.Snapshot()
-	out := []AppInfo{}
+	out := []adminapi.App{}
 	for _, name := range snap.AppNames() {
 		if !canSee(r, name) {
 			continue
@@ -289,19 +275,9 @@ func (a *API) apps(w http.ResponseWriter, r *http.Request, _ string) error {
 	return nil
 }
 
-// FunctionInfo describes one active function.
-type FunctionInfo struct {
-	App       string             `json:"app"`
-	Function  string             `json:"function"`
-	Version   string             `json:"version"`
-	SHA256    string             `json:"sha256"`
-	Triggers  []manifest.Trigger `json:"triggers"`
-	Isolation string             `json:"isolation"`
-}
-
 func (a *API) functions(w http.ResponseWriter, r *http.Request, _ string) error {
 	snap := a.cfg.Registry.Snapshot()
-	out := []FunctionInfo{}
+	out := []adminapi.Function{}
 	for _, name := range snap.AppNames() {
 		if !canSee(r, name) {
 			continue
@@ -309,7 +285,7 @@ func (a *API) functions(w http.ResponseWriter, r *http.Request, _ string) error 
 		app := snap.Apps[name]
 		for _, fn := range app.Manifest.FunctionNames() {
 			f := app.Functions[fn]
-			out = append(out, FunctionInfo{App: name, Function: fn, Version: f.Version, SHA256: f.SHA256,
+			out = append(out, adminapi.Function{App: name, Function: fn, Version: f.Version, SHA256: f.SHA256,
 				Triggers: f.Spec.Triggers, Isolation: string(f.Spec.Isolation)})
 		}
 	}
@@ -317,21 +293,9 @@ func (a *API) functions(w http.ResponseWriter, r *http.Request, _ string) error 
 	return nil
 }
 
-// RouteInfo describes one HTTP route. A private one is not served by the
-// gateway; only functions of its app with an invoke grant can call it.
-type RouteInfo struct {
-	Method   string   `json:"method"`
-	Path     string   `json:"path"`
-	App      string   `json:"app"`
-	Function string   `json:"function"`
-	Public   bool     `json:"public"`
-	Private  bool     `json:"private,omitempty"`
-	Auth     []string `json:"auth"`
-}
-
 func (a *API) routes(w http.ResponseWriter, r *http.Request, _ string) error {
 	snap := a.cfg.Registry.Snapshot()
-	out := []RouteInfo{}
+	out := []adminapi.Route{}
 	for _, name := range snap.AppNames() {
 		if !canSee(r, name) {
 			continue
@@ -340,7 +304,7 @@ func (a *API) routes(w http.ResponseWriter, r *http.Request, _ string) error {
 		for _, fn := range app.Manifest.FunctionNames() {
 			for _, t := range app.Manifest.Functions[fn].Triggers {
 				if t.HTTP != nil {
-					out = append(out, RouteInfo{Method: t.HTTP.Method, Path: t.HTTP.Path, App: name, Function: fn, Public: t.HTTP.Public, Private: t.HTTP.Private, Auth: t.HTTP.Auth})
+					out = append(out, adminapi.Route{Method: t.HTTP.Method, Path: t.HTTP.Path, App: name, Function: fn, Public: t.HTTP.Public, Private: t.HTTP.Private, Auth: t.HTTP.Auth})
 				}
 			}
 		}
@@ -356,12 +320,7 @@ func (a *API) routes(w http.ResponseWriter, r *http.Request, _ string) error {
 }
 
 func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error {
-	var req struct {
-		Name      string            `json:"name"`
-		Scopes    []string          `json:"scopes"`
-		ExpiresIn string            `json:"expires_in"`
-		Labels    map[string]string `json:"labels"`
-	}
+	var req adminapi.CreateKeyRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -383,7 +342,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error 
 		return err
 	}
 	a.log.Info("api key created", "key_name", req.Name, "scopes", req.Scopes, "expires_in", req.ExpiresIn)
-	writeJSON(w, http.StatusCreated, map[string]string{"name": req.Name, "key": key})
+	writeJSON(w, http.StatusCreated, adminapi.NewKey{Name: req.Name, Key: key})
 	return nil
 }
 
@@ -391,9 +350,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error 
 // overlap (default none), so callers can switch without a gap.
 func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, reqID string) error {
 	name := r.PathValue("name")
-	var req struct {
-		Overlap string `json:"overlap"`
-	}
+	var req adminapi.RotateKeyRequest
 	if r.ContentLength != 0 {
 		if err := decodeJSON(w, r, &req); err != nil {
 			return err
@@ -422,7 +379,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, reqID string) er
 		return err
 	}
 	a.log.Info("api key rotated", "key_name", name, "overlap", overlap.String())
-	writeJSON(w, http.StatusCreated, map[string]string{"name": name, "key": key})
+	writeJSON(w, http.StatusCreated, adminapi.NewKey{Name: name, Key: key})
 	return nil
 }
 
@@ -441,16 +398,8 @@ func (a *API) createWebhookSecret(w http.ResponseWriter, r *http.Request, _ stri
 		return err
 	}
 	a.log.Info("webhook secret created", "app", app, "secret_name", name)
-	writeJSON(w, http.StatusCreated, map[string]string{"app": app, "name": name, "secret": secret})
+	writeJSON(w, http.StatusCreated, adminapi.WebhookSecret{App: app, Name: name, Secret: secret})
 	return nil
-}
-
-// keyGeneration is a rotated key's previous secret, shown while it still
-// verifies.
-type keyGeneration struct {
-	CreatedAt  time.Time  `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -458,28 +407,16 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request, _ string) error {
 	if err != nil {
 		return err
 	}
-	type keyInfo struct {
-		Name       string            `json:"name"`
-		CreatedAt  time.Time         `json:"created_at"`
-		Revoked    bool              `json:"revoked"`
-		RevokedAt  *time.Time        `json:"revoked_at,omitempty"`
-		Scopes     []string          `json:"scopes,omitempty"`
-		ExpiresAt  *time.Time        `json:"expires_at,omitempty"`
-		Expired    bool              `json:"expired,omitempty"`
-		Labels     map[string]string `json:"labels,omitempty"`
-		LastUsedAt *time.Time        `json:"last_used_at,omitempty"`
-		Previous   *keyGeneration    `json:"previous,omitempty"`
-	}
 	now := time.Now()
-	out := make([]keyInfo, 0, len(keys))
+	out := make([]adminapi.Key, 0, len(keys))
 	for _, k := range keys {
-		ki := keyInfo{
+		ki := adminapi.Key{
 			Name: k.Name, CreatedAt: k.CreatedAt, Revoked: k.Revoked, RevokedAt: k.RevokedAt,
 			Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Labels: k.Labels, LastUsedAt: k.LastUsedAt,
 			Expired: k.ExpiresAt != nil && !now.Before(*k.ExpiresAt),
 		}
 		if p := k.Previous; p != nil {
-			ki.Previous = &keyGeneration{CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, LastUsedAt: p.LastUsedAt}
+			ki.Previous = &adminapi.KeyGeneration{CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, LastUsedAt: p.LastUsedAt}
 		}
 		out = append(out, ki)
 	}
@@ -635,7 +572,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request, _ string) error {
 		}
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]uint64{"id": id})
+	writeJSON(w, http.StatusAccepted, adminapi.ReplayedDeadLetter{ID: id})
 	return nil
 }
 

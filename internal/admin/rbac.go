@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/manifest"
@@ -75,23 +75,8 @@ func (a *API) deleteApp(w http.ResponseWriter, r *http.Request, reqID string) er
 	return nil
 }
 
-// TokenInfo describes an admin token without its secret.
-type TokenInfo struct {
-	Name       string     `json:"name"`
-	Role       string     `json:"role"`
-	Apps       []string   `json:"apps,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	Revoked    bool       `json:"revoked"`
-	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-}
-
 func (a *API) createToken(w http.ResponseWriter, r *http.Request, reqID string) error {
-	var req struct {
-		Name string   `json:"name"`
-		Role string   `json:"role"`
-		Apps []string `json:"apps"`
-	}
+	var req adminapi.CreateAdminTokenRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
@@ -111,12 +96,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, reqID string) 
 	}
 	a.log.Info("admin token created", "request_id", reqID, "token_name", req.Name, "role", string(role),
 		"apps", req.Apps, "by", principal(r).Name)
-	out := struct {
-		Name  string   `json:"name"`
-		Role  string   `json:"role"`
-		Apps  []string `json:"apps,omitempty"`
-		Token string   `json:"token"`
-	}{req.Name, string(role), req.Apps, token}
+	out := adminapi.NewAdminToken{Name: req.Name, Role: string(role), Apps: req.Apps, Token: token}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
@@ -126,9 +106,9 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request, _ string) error
 	if err != nil {
 		return err
 	}
-	out := make([]TokenInfo, 0, len(list))
+	out := make([]adminapi.AdminToken, 0, len(list))
 	for _, t := range list {
-		out = append(out, TokenInfo{Name: t.Name, Role: string(t.Role), Apps: t.Apps, CreatedAt: t.CreatedAt,
+		out = append(out, adminapi.AdminToken{Name: t.Name, Role: string(t.Role), Apps: t.Apps, CreatedAt: t.CreatedAt,
 			Revoked: t.Revoked, RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -148,20 +128,8 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, reqID string) 
 	return nil
 }
 
-// MFAStatus is the answer of GET /v1/mfa.
-type MFAStatus struct {
-	Enrolled   bool       `json:"enrolled"`
-	EnrolledAt *time.Time `json:"enrolled_at,omitempty"`
-	// Pending: an enrollment waits for its first code.
-	Pending bool `json:"pending"`
-	// StepUp is the server's mode (auto, always, off); Required says
-	// whether dangerous changes need a code right now.
-	StepUp   string `json:"step_up"`
-	Required bool   `json:"required"`
-}
-
 func (a *API) mfaStatus(w http.ResponseWriter, r *http.Request, _ string) error {
-	out := MFAStatus{StepUp: string(a.cfg.StepUp)}
+	out := adminapi.MFAStatus{StepUp: string(a.cfg.StepUp)}
 	if a.cfg.MFA != nil {
 		st, err := a.cfg.MFA.Status(r.Context())
 		if err != nil {
@@ -201,7 +169,7 @@ func (a *API) mfaEnroll(w http.ResponseWriter, r *http.Request, reqID string) er
 		return err
 	}
 	a.log.Info("authenticator enrollment started", "request_id", reqID, "by", principal(r).Name, "replacing", enrolled)
-	writeJSON(w, http.StatusCreated, map[string]string{"uri": uri})
+	writeJSON(w, http.StatusCreated, adminapi.MFAEnrollment{URI: uri})
 	return nil
 }
 
@@ -209,9 +177,7 @@ func (a *API) mfaConfirm(w http.ResponseWriter, r *http.Request, reqID string) e
 	if a.cfg.MFA == nil {
 		return &userError{http.StatusServiceUnavailable, "service unavailable"}
 	}
-	var req struct {
-		Code string `json:"code"`
-	}
+	var req adminapi.MFAConfirmRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/capability"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/jetstream"
@@ -488,17 +489,9 @@ func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, r
 	_ = m.Term(ctx)
 }
 
-// DeadLetter is one event in the dead-letter stream.
-type DeadLetter struct {
-	ID        uint64    `json:"id"`
-	App       string    `json:"app"`
-	Function  string    `json:"function"`
-	Topic     string    `json:"topic"`
-	Error     string    `json:"error"`
-	Attempts  int       `json:"attempts"`
-	RequestID string    `json:"request_id"`
-	Time      time.Time `json:"time"`
-}
+// DeadLetter is one event in the dead-letter stream, in the shape the
+// admin API lists it (GET /v1/dlq) and the client decodes.
+type DeadLetter = adminapi.DeadLetter
 
 // DeadLetters lists dead-lettered events, oldest first; app "" lists all.
 func (b *Bus) DeadLetters(ctx context.Context, app string) ([]DeadLetter, error) {

@@ -3,7 +3,6 @@ package jetstream
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/testkit/kvcontract"
 )
 
 // The contract every way of reaching JetStream must honour: the embedded
@@ -47,7 +47,7 @@ func TestContract(t *testing.T) {
 		fn   func(t *testing.T, n *Node)
 	}{
 		{"KV", testKV},
-		{"KVKeys", testKVKeys},
+		{"BucketHandles", testBucketHandles},
 		{"Objects", testObjects},
 		{"PublishDedup", testPublishDedup},
 		{"ConsumeAck", testConsumeAck},
@@ -60,7 +60,6 @@ func TestContract(t *testing.T) {
 		{"StreamTail", testStreamTail},
 		{"Follow", testFollow},
 		{"DeleteConsumer", testDeleteConsumer},
-		{"KeyTTL", testKeyTTL},
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {
@@ -89,116 +88,30 @@ func stream(t *testing.T, n *Node) (name, subj string) {
 	return name, subj
 }
 
+// testKV runs the key-value contract (testkit/kvcontract), which
+// testkit/memkv keeps as well, on buckets of n.
 func testKV(t *testing.T, n *Node) {
-	ctx := testCtx(t)
-	b := bucket(t, n)
+	kvcontract.Run(t, kvcontract.Target{
+		Open: func(t *testing.T) kvcontract.Store { return bucket(t, n) },
+		OpenTTL: func(t *testing.T) kvcontract.TTLStore {
+			name := uniq(t)
+			b, err := n.Bucket(testCtx(t), name, BucketOptions{TTL: time.Hour, KeyTTLs: true})
+			noErr(t, err)
+			t.Cleanup(func() { _ = n.js.DeleteKeyValue(context.Background(), name) })
+			return b
+		},
+	})
+}
 
-	// Handles are cached per name.
-	again, err := n.Bucket(ctx, b.Name(), BucketOptions{})
+// testBucketHandles: handles are cached per name, whatever the options of
+// the later calls.
+func testBucketHandles(t *testing.T, n *Node) {
+	b := bucket(t, n)
+	again, err := n.Bucket(testCtx(t), b.Name(), BucketOptions{})
 	noErr(t, err)
 	equal(t, b, again)
-
-	_, _, err = b.Get(ctx, "missing")
-	isErr(t, err, aegis.ErrNotFound)
-
-	r1, err := b.Put(ctx, "a", []byte("1"))
-	noErr(t, err)
-	v, rev, err := b.Get(ctx, "a")
-	noErr(t, err)
-	equal(t, "1", string(v))
-	equal(t, r1, rev)
-
-	_, err = b.Create(ctx, "a", []byte("x"))
-	isErr(t, err, aegis.ErrConflict)
-
-	_, err = b.Update(ctx, "a", []byte("2"), r1+100)
-	isErr(t, err, aegis.ErrConflict)
-	r2, err := b.Update(ctx, "a", []byte("2"), r1)
-	noErr(t, err)
-	if r2 <= r1 {
-		t.Fatalf("revision did not grow: %d then %d", r1, r2)
-	}
-	_, err = b.Update(ctx, "a", []byte("3"), r1) // stale revision
-	isErr(t, err, aegis.ErrConflict)
-
-	noErr(t, b.Delete(ctx, "a"))
-	_, _, err = b.Get(ctx, "a")
-	isErr(t, err, aegis.ErrNotFound)
-	noErr(t, b.Delete(ctx, "never-there"))
-
-	// A deleted key can be created again.
-	_, err = b.Create(ctx, "a", []byte("again"))
-	noErr(t, err)
-
-	_, err = b.Put(ctx, "bad key", nil)
+	_, err = n.Bucket(testCtx(t), "bad name", BucketOptions{})
 	isErr(t, err, aegis.ErrInvalidArgument)
-	_, _, err = b.Get(ctx, "a..b")
-	isErr(t, err, aegis.ErrInvalidArgument)
-}
-
-// testKeyTTL: a key created with its own TTL outlives neither it nor the
-// bucket's, and is refused as a conflict while it lives.
-func testKeyTTL(t *testing.T, n *Node) {
-	ctx := testCtx(t)
-	name := uniq(t)
-	b, err := n.Bucket(ctx, name, BucketOptions{TTL: time.Hour, KeyTTLs: true})
-	noErr(t, err)
-	t.Cleanup(func() { _ = n.js.DeleteKeyValue(context.Background(), name) })
-
-	_, err = b.CreateTTL(ctx, "short", []byte("1"), time.Second)
-	noErr(t, err)
-	_, err = b.CreateTTL(ctx, "long", []byte("1"), time.Hour)
-	noErr(t, err)
-	_, err = b.CreateTTL(ctx, "short", []byte("2"), time.Second)
-	isErr(t, err, aegis.ErrConflict)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, _, err = b.Get(ctx, "short")
-		if errors.Is(err, aegis.ErrNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("key with a 1s TTL still there after 10s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_, _, err = b.Get(ctx, "long")
-	noErr(t, err)
-	// Once expired, the key can be created again.
-	_, err = b.CreateTTL(ctx, "short", []byte("3"), time.Second)
-	noErr(t, err)
-}
-
-func testKVKeys(t *testing.T, n *Node) {
-	ctx := testCtx(t)
-	b := bucket(t, n)
-
-	keys, err := b.Keys(ctx, "")
-	noErr(t, err)
-	equal(t, []string{}, keys)
-
-	for _, k := range []string{"users.bob", "users.alice", "users.al", "userx", "apps.one", "users.alice.photo"} {
-		_, err := b.Put(ctx, k, []byte(k))
-		noErr(t, err)
-	}
-	noErr(t, b.Delete(ctx, "apps.one"))
-
-	for _, tc := range []struct {
-		prefix string
-		want   []string
-	}{
-		{"", []string{"users.al", "users.alice", "users.alice.photo", "users.bob", "userx"}},
-		{"users.", []string{"users.al", "users.alice", "users.alice.photo", "users.bob"}},
-		{"users.al", []string{"users.al", "users.alice", "users.alice.photo"}},
-		{"users.alice.", []string{"users.alice.photo"}},
-		{"user", []string{"users.al", "users.alice", "users.alice.photo", "users.bob", "userx"}},
-		{"apps", []string{}},
-		{"nothing.", []string{}},
-	} {
-		keys, err := b.Keys(ctx, tc.prefix)
-		noErr(t, err)
-		equal(t, tc.want, keys)
-	}
 }
 
 func testObjects(t *testing.T, n *Node) {

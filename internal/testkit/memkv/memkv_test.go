@@ -5,41 +5,62 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/testkit/kvcontract"
 )
 
-// The errors callers test, as the JetStream bucket gives them.
+// memkv keeps the JetStream bucket's contract: the same suite the bucket
+// passes in internal/jetstream, skipping only what the package comment
+// says memkv does not do.
 func TestContract(t *testing.T) {
+	if _, ok := any(New()).(kvcontract.TTLStore); ok {
+		t.Fatal("memkv has CreateTTL now: run KeyTTL on it instead of skipping it")
+	}
+	kvcontract.Run(t, kvcontract.Target{
+		Open: func(*testing.T) kvcontract.Store { return New() },
+		Skip: map[string]string{
+			"KeyTTL": "memkv has no TTLs: no package whose unit tests use it declares CreateTTL",
+		},
+	})
+}
+
+// The helpers tests use to look in and break things, which the contract
+// does not cover.
+func TestHelpers(t *testing.T) {
 	ctx := context.Background()
 	s := New()
-	if _, _, err := s.Get(ctx, "a"); !errors.Is(err, aegis.ErrNotFound) {
-		t.Fatalf("Get of a missing key: %v", err)
-	}
-	rev, err := s.Create(ctx, "a", []byte("1"))
-	if err != nil {
+	if _, err := s.Put(ctx, "a", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(ctx, "a", []byte("2")); !errors.Is(err, aegis.ErrConflict) {
-		t.Fatalf("Create over a value: %v", err)
-	}
-	if _, err := s.Update(ctx, "a", []byte("2"), rev+1); !errors.Is(err, aegis.ErrConflict) {
-		t.Fatalf("Update at a stale revision: %v", err)
-	}
-	if _, err := s.Update(ctx, "a", []byte("2"), rev); err != nil {
-		t.Fatalf("Update at the current revision: %v", err)
-	}
-	if v, _, _ := s.Get(ctx, "a"); string(v) != "2" {
-		t.Fatalf("value %q", v)
-	}
-	if _, err := s.Put(ctx, "ab", nil); err != nil {
+	s.Set("b", []byte("2"))
+	if err := s.Delete(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if keys, _ := s.Keys(ctx, "a"); len(keys) != 2 || keys[0] != "a" || keys[1] != "ab" {
-		t.Fatalf("Keys = %v", keys)
+	if _, _, err := s.Get(ctx, "b"); err != nil {
+		t.Fatal(err)
 	}
+	if got := s.Contents(); len(got) != 1 || string(got["b"]) != "2" {
+		t.Fatalf("Contents = %q", got)
+	}
+	if n := s.Writes(); n != 2 {
+		t.Fatalf("Writes = %d, want 2 (a delete is not counted)", n)
+	}
+	if n := s.Gets(); n != 1 {
+		t.Fatalf("Gets = %d, want 1", n)
+	}
+
 	boom := errors.New("down")
 	s.SetFail(boom)
-	if _, _, err := s.Get(ctx, "a"); !errors.Is(err, boom) {
-		t.Fatalf("failing store: %v", err)
+	if _, _, err := s.Get(ctx, "b"); !errors.Is(err, boom) {
+		t.Fatalf("Get on a failing store: %v", err)
+	}
+	if _, err := s.Put(ctx, "b", nil); !errors.Is(err, boom) {
+		t.Fatalf("Put on a failing store: %v", err)
+	}
+	if _, err := s.Keys(ctx, ""); !errors.Is(err, boom) {
+		t.Fatalf("Keys on a failing store: %v", err)
+	}
+	s.SetFail(nil)
+	if v, _, err := s.Get(ctx, "b"); err != nil || string(v) != "2" {
+		t.Fatalf("Get after SetFail(nil) = %q, %v", v, err)
 	}
 }
