@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/aegis-platform/aegis/internal/auth"
-	"github.com/aegis-platform/aegis/internal/gateway"
+	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/telemetry"
 )
@@ -83,7 +83,7 @@ func (a *API) handle(pattern string, acc access, h handlerFunc) {
 			if status >= 500 {
 				a.log.Error("admin call failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "err", err)
 			}
-			gateway.WriteError(w, status, msg, reqID)
+			httperr.Write(w, status, msg, reqID)
 		}
 	})
 }
@@ -107,7 +107,7 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request, reqID string)
 		}
 		if !errors.Is(err, auth.ErrUnauthenticated) {
 			a.log.Error("admin token check failed", "request_id", reqID, "err", err)
-			gateway.WriteError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
+			httperr.Write(w, http.StatusServiceUnavailable, "service unavailable", reqID)
 			return nil, false
 		}
 		reason = auth.Reason(err)
@@ -117,7 +117,7 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request, reqID string)
 	a.log.Warn("admin authentication failed", "security", true, "request_id", reqID, "reason", reason,
 		"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis-admin"`)
-	gateway.WriteError(w, http.StatusUnauthorized, "unauthorized", reqID)
+	httperr.Write(w, http.StatusUnauthorized, "unauthorized", reqID)
 	return nil, false
 }
 
@@ -137,7 +137,7 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, reqID string, who *
 	if d.CodeMissing {
 		w.Header().Set(StepUpHeader, "required")
 	}
-	gateway.WriteError(w, http.StatusForbidden, d.Msg, reqID)
+	httperr.Write(w, http.StatusForbidden, d.Msg, reqID)
 }
 
 type principalKey struct{}

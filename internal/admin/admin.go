@@ -25,6 +25,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
+	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -132,18 +133,15 @@ type userError struct {
 
 func (e *userError) Error() string { return e.msg }
 
+// classify maps a handler's error to its answer: a userError as written,
+// anything else as every edge maps it (httperr).
 func (a *API) classify(err error) (int, string) {
 	var ue *userError
-	switch {
-	case errors.As(err, &ue):
+	if errors.As(err, &ue) {
 		return ue.status, ue.msg
-	case errors.Is(err, aegis.ErrNotFound):
-		return http.StatusNotFound, "not found"
-	case errors.Is(err, aegis.ErrUnavailable):
-		return http.StatusServiceUnavailable, "service unavailable"
-	default:
-		return http.StatusInternalServerError, "internal error"
 	}
+	f := httperr.Of(err)
+	return f.Status, f.Message
 }
 
 // ServeHTTP implements http.Handler.
@@ -450,8 +448,9 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 		Headers: map[string][]string{"Content-Type": {r.Header.Get("Content-Type")}}}
 	resp, err := a.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {
-		status, msg := invokeStatus(err)
-		return &userError{status, msg}
+		// The same answer the gateway gives for the same failure.
+		f := httperr.Of(err)
+		return &userError{f.Status, f.Message}
 	}
 	for k, v := range resp.Headers {
 		if k != "" && k != "Content-Length" && k != "X-Request-Id" {
@@ -465,19 +464,6 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 	w.WriteHeader(st)
 	_, _ = w.Write(resp.Body)
 	return nil
-}
-
-func invokeStatus(err error) (int, string) {
-	switch {
-	case errors.Is(err, sandbox.ErrTimeout):
-		return http.StatusGatewayTimeout, "function timed out"
-	case errors.Is(err, sandbox.ErrResponseTooLarge):
-		return http.StatusBadGateway, "function response too large"
-	case errors.Is(err, aegis.ErrLimitExceeded):
-		return http.StatusTooManyRequests, "function is at its concurrency limit"
-	default:
-		return http.StatusInternalServerError, "function failed"
-	}
 }
 
 func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {

@@ -2,7 +2,9 @@
 // every capability a guest can reach: key-value tables, objects, events,
 // outbound HTTP (fetch), calls to other functions of the same app (invoke)
 // and function logs. Every method checks the caller's
-// grants before it touches anything and denies by default. It never logs
+// grants before it touches anything and denies by default; what a grant
+// pattern means (its grammar and matching) is package manifest's, shared
+// with deploy validation and the event bus. It never logs
 // values, bodies, headers or secrets: only names (tables, keys, topics,
 // hosts) and outcomes.
 package capability
@@ -16,7 +18,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/aegis-platform/aegis/internal/metrics"
+	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 )
 
@@ -99,9 +101,9 @@ type Config struct {
 	// HopLimit is the highest hop an invoke call may reach (default
 	// DefaultHopLimit); the server sets the bus's limit.
 	HopLimit int
-	// Metrics counts invoke requests a route's schema refuses, as the
-	// gateway counts its own; nil counts nothing.
-	Metrics *metrics.Metrics
+	// Admission runs the called route's checks (rule, body cap, schemas),
+	// the same one the gateway runs; nil makes one logging to Logger.
+	Admission *admission.Admission
 }
 
 // Host implements sandbox.Host. It is safe for concurrent use.
@@ -134,6 +136,9 @@ func New(cfg Config) (*Host, error) {
 	}
 	if cfg.HopLimit == 0 {
 		cfg.HopLimit = DefaultHopLimit
+	}
+	if cfg.Admission == nil {
+		cfg.Admission = admission.New(cfg.Logger, nil)
 	}
 	if cfg.Dial == nil {
 		d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}

@@ -2,7 +2,6 @@ package capability
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +12,10 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
-	"github.com/aegis-platform/aegis/internal/policy"
+	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
-	"github.com/aegis-platform/aegis/internal/schema"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -49,10 +48,6 @@ type Target struct {
 // server passes that one), so a chain mixing events and calls ends at the
 // same depth whichever it is made of.
 const DefaultHopLimit = 16
-
-// ruleTimeout bounds one evaluation of a route's rule on top of its cost
-// limit, as at the gateway.
-const ruleTimeout = 100 * time.Millisecond
 
 // maxInvokeReserve caps the time kept back from a callee, see calleeContext.
 // Answering with an error takes a guest about a millisecond of CPU; the
@@ -141,21 +136,30 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 	}
 	headers := invokeHeaders(req.Headers)
 	ident := &sandbox.Identity{Scheme: sandbox.SchemeFunction, Subject: c.App + "/" + c.Function}
-	if rt.Rule != nil {
-		if err := h.allowRule(ctx, c, rt, method, path, t.Params, query, headers, ident); err != nil {
-			return nil, err
-		}
-	}
 	limits := calleeLimits(t.Limits)
-	if int64(len(req.Body)) > limits.maxBody {
-		return nil, fmt.Errorf("invoke of function %q: request body of %d bytes over its max_body of %d: %w",
-			target, len(req.Body), limits.maxBody, aegis.ErrLimitExceeded)
-	}
-	// schema validation: the route's content types and JSON Schemas (the
-	// same compiled check the gateway runs) after the body cap, as there.
-	if rt.Schema != nil {
-		if resp := h.checkSchema(ctx, c, rt, query, t.Params, headers, req.Body); resp != nil {
-			return resp, nil
+	// The route's own checks, as for a request at the gateway: its rule
+	// with the calling function as identity, the callee's max_body, its
+	// content types and schemas.
+	body, refused := h.cfg.Admission.Admit(ctx, &admission.Request{
+		Route: rt, Params: t.Params, Method: method, Path: path, Query: query, Headers: headers,
+		Identity: ident, MaxBody: limits.maxBody, Body: admission.BodyOf(req.Body),
+		RequestID: c.RequestID, Caller: c.App + "/" + c.Function,
+	})
+	if refused != nil {
+		switch refused.Step {
+		case admission.StepSchema:
+			// The callee's contract refused the request as it would a
+			// client's, and the caller reads why exactly as a client
+			// would: a response, not a host-call error.
+			return &sandbox.InvokeResponse{Status: refused.Status,
+				Headers: map[string]string{"Content-Type": "application/json"},
+				Body:    httperr.Marshal(refused.Message, c.RequestID)}, nil
+		case admission.StepBody:
+			return nil, fmt.Errorf("invoke of function %q: request body of %d bytes over its max_body of %d: %w",
+				target, len(req.Body), limits.maxBody, aegis.ErrLimitExceeded)
+		default:
+			return nil, fmt.Errorf("invoke of function %q (%s %s) denied by its rule: %w",
+				target, rt.Method, rt.Path, aegis.ErrPermissionDenied)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -164,7 +168,7 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 
 	sreq := &sandbox.Request{
 		Kind: sandbox.KindHTTP, RequestID: c.RequestID, Method: method, Path: path,
-		Params: t.Params, Query: query, Headers: headers, Body: req.Body,
+		Params: t.Params, Query: query, Headers: headers, Body: body,
 		Identity: ident, Hop: hop,
 	}
 	cctx, cancel := calleeContext(ctx)
@@ -251,69 +255,6 @@ func invokeHeaders(in map[string]string) map[string][]string {
 	return out
 }
 
-// allowRule evaluates the route's rule with the calling function as the
-// identity. A rule written for outside callers (identity.claims, key_name)
-// denies a function, as it would any caller it does not expect.
-func (h *Host) allowRule(ctx context.Context, c *sandbox.Caller, rt *route.Route, method, path string,
-	params map[string]string, query, headers map[string][]string, ident *sandbox.Identity) error {
-	preq := &policy.Request{Method: method, Path: path, Params: params, Query: query, Headers: map[string][]string{}}
-	for k, v := range headers {
-		preq.Headers[strings.ToLower(k)] = v
-	}
-	rctx, cancel := context.WithTimeout(ctx, ruleTimeout)
-	defer cancel()
-	ok, err := rt.Rule.Allow(rctx, preq, &policy.Identity{Scheme: ident.Scheme, Subject: ident.Subject})
-	if ok {
-		return nil
-	}
-	reason := "rule false"
-	if err != nil {
-		reason = err.Error() // "rule error: …", for the log only
-	}
-	return h.deny(ctx, c, denial{
-		capability: "invoke", resource: rt.Function, reason: reason,
-		msg: fmt.Sprintf("invoke of function %q (%s %s) denied by its rule", rt.Function, rt.Method, rt.Path),
-	})
-}
-
-// checkSchema runs the route's request check and returns the answer to a
-// request it refuses, or nil. A refusal is a response, 400 (415 for a
-// media type) with the gateway's error shape, not a host-call error: the
-// callee's contract refused the request as it would a client's, and the
-// caller reads why exactly as a client would. The message names fields and
-// keywords, never values.
-func (h *Host) checkSchema(ctx context.Context, c *sandbox.Caller, rt *route.Route, query map[string][]string,
-	params map[string]string, headers map[string][]string, body []byte) *sandbox.InvokeResponse {
-	var contentType string
-	if v := headers["Content-Type"]; len(v) > 0 {
-		contentType = v[0]
-	}
-	err := rt.Schema.Check(contentType, url.Values(query), params, body)
-	if err == nil {
-		return nil
-	}
-	status, kind := http.StatusBadRequest, schema.KindBody
-	var se *schema.Error
-	if errors.As(err, &se) {
-		status, kind = se.Status(), se.Kind
-	}
-	h.cfg.Metrics.SchemaViolation(rt.App, rt.Function, rt.Method+" "+rt.Path, kind)
-	h.log.LogAttrs(ctx, slog.LevelWarn, "request refused by schema",
-		slog.Bool(logkey.Security, true),
-		slog.String(logkey.RequestID, c.RequestID),
-		slog.String(logkey.App, rt.App),
-		slog.String(logkey.Function, rt.Function),
-		slog.String("route", rt.Method+" "+rt.Path),
-		slog.String("kind", kind),
-		slog.String(logkey.Reason, err.Error()),
-		slog.String("caller", c.App+"/"+c.Function))
-	b, jerr := json.Marshal(map[string]string{"error": err.Error(), "request_id": c.RequestID})
-	if jerr != nil {
-		b = []byte(`{"error":"request does not match schema"}`)
-	}
-	return &sandbox.InvokeResponse{Status: status, Headers: map[string]string{"Content-Type": "application/json"}, Body: b}
-}
-
 // limitsOf are a callee's size limits in bytes, defaults filled in.
 type limitsOf struct{ maxBody, maxResponse int64 }
 
@@ -343,28 +284,23 @@ func calleeContext(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // invokeFailure turns the callee's failure into what the caller sees:
-// which limit it hit, or that it failed. The detail (a trap's message, a
-// stack) stays in the callee's logs, joined by the request id.
+// which limit it hit, or that it failed, in the words and with the kind
+// the gateway would answer a client with (httperr). The detail (a trap's
+// message, a stack) stays in the callee's logs, joined by the request id.
 func invokeFailure(ctx context.Context, target string, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		// The caller itself is being stopped (its timeout, a client gone):
 		// whatever the callee reports is a consequence of that.
 		return fmt.Errorf("invoke of function %q: the calling invocation is ending: %w", target, aegis.ErrUnavailable)
-	case errors.Is(err, sandbox.ErrTimeout):
-		return fmt.Errorf("invoke of function %q: it timed out: %w", target, aegis.ErrLimitExceeded)
-	case errors.Is(err, sandbox.ErrResponseTooLarge):
-		return fmt.Errorf("invoke of function %q: its response is over its max_response: %w", target, aegis.ErrLimitExceeded)
-	case errors.Is(err, sandbox.ErrMemory), errors.Is(err, sandbox.ErrTrap):
-		return fmt.Errorf("invoke of function %q: it failed: %w", target, aegis.ErrUnavailable)
-	case errors.Is(err, aegis.ErrLimitExceeded):
-		// The only limit left is the pool: every instance busy until the
-		// callee's timeout or the caller's deadline.
-		return fmt.Errorf("invoke of function %q: it is at its concurrency limit: %w", target, aegis.ErrLimitExceeded)
-	case errors.Is(err, errCallerDeadline):
+	case errors.Is(err, errCallerDeadline) && !errors.Is(err, aegis.ErrLimitExceeded) && !errors.Is(err, sandbox.ErrTrap):
+		// The callee was stopped to leave the caller time, and neither hit
+		// a limit of its own nor failed first.
 		return fmt.Errorf("invoke of function %q: no answer before the caller's deadline: %w", target, aegis.ErrLimitExceeded)
-	case errors.Is(err, aegis.ErrUnavailable):
-		return fmt.Errorf("invoke of function %q: it is unavailable: %w", target, aegis.ErrUnavailable)
 	}
-	return fmt.Errorf("invoke of function %q: %w", target, err)
+	f := httperr.Of(err)
+	if f.Kind == nil {
+		return fmt.Errorf("invoke of function %q: %w", target, err)
+	}
+	return fmt.Errorf("invoke of function %q: %s: %w", target, f.Message, f.Kind)
 }

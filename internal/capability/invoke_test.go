@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/policy"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schema"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -163,10 +166,7 @@ func TestInvokeRuleSeesTheCallingFunction(t *testing.T) {
 	requireErrorIs(t, err, nil)
 	_, err = hs.host.Invoke(ctx, caller(invokeGrants("ruled")), &sandbox.InvokeRequest{Method: "POST", Path: "/ruled", Headers: map[string]string{"X-Kind": "b"}})
 	requireErrorIs(t, err, aegis.ErrPermissionDenied)
-	requireOneDenial(t, hs.logs, "invoke", "ruled")
-	if r := security(hs.logs)[0]["reason"]; r != "rule false" {
-		t.Errorf("reason = %v", r)
-	}
+	requireOneRuleDenial(t, hs.logs, "ruled", "rule false")
 	if fns.invocations() != 1 {
 		t.Errorf("%d invocations, want only the allowed one", fns.invocations())
 	}
@@ -189,7 +189,7 @@ func TestInvokeRefused(t *testing.T) {
 		{"other method on the path", invokeGrants("thumb"), 0, &sandbox.InvokeRequest{Method: "GET", Path: "/thumbs/7"}, aegis.ErrNotFound, "", true},
 		{"traversal", invokeGrants("thumb"), 0, post("/thumbs/%2e%2e"), aegis.ErrNotFound, "", true},
 		{"encoded slash", invokeGrants("thumb"), 0, post("/thumbs/a%2Fb"), aegis.ErrNotFound, "", true},
-		{"rule written for outside callers", invokeGrants("strict"), 0, post("/strict"), aegis.ErrPermissionDenied, "strict", true},
+		{"rule written for outside callers", invokeGrants("strict"), 0, post("/strict"), aegis.ErrPermissionDenied, "rule:strict", true},
 		{"hop limit", invokeGrants("thumb"), DefaultHopLimit, post("/thumbs/7"), aegis.ErrLimitExceeded, "thumb", true},
 		{"body over the callee's max_body", invokeGrants("small"), 0, &sandbox.InvokeRequest{Method: "POST", Path: "/small", Body: []byte("12345")}, aegis.ErrLimitExceeded, "", true},
 		{"unsupported method", invokeGrants("thumb"), 0, &sandbox.InvokeRequest{Method: "TRACE", Path: "/thumbs/7"}, aegis.ErrInvalidArgument, "", false},
@@ -219,8 +219,33 @@ func TestInvokeRefused(t *testing.T) {
 				}
 				return
 			}
+			if fn, ok := strings.CutPrefix(tt.resource, "rule:"); ok {
+				requireOneRuleDenial(t, hs.logs, fn, "rule error")
+				return
+			}
 			requireOneDenial(t, hs.logs, "invoke", tt.resource)
 		})
+	}
+}
+
+// requireOneRuleDenial checks that a call the route's rule refused wrote
+// exactly one security line, admission's "authorization denied" as at the
+// gateway, naming the called function and the caller, and no capability
+// denial besides.
+func requireOneRuleDenial(t *testing.T, logs *logbuf.Buffer, function, reason string) {
+	t.Helper()
+	if n := len(security(logs)); n != 0 {
+		t.Errorf("%d capability denials for a rule's refusal, want none:\n%s", n, logs)
+	}
+	lines := logs.Messages("authorization denied")
+	if len(lines) != 1 {
+		t.Fatalf("got %d authorization denials, want 1:\n%s", len(lines), logs)
+	}
+	l := lines[0]
+	if l[logkey.Security] != true || l[logkey.App] != "diary" || l[logkey.Function] != function ||
+		l[logkey.Caller] != "diary/save-entry" || l[logkey.RequestID] != "req-0123456789" ||
+		!strings.HasPrefix(fmt.Sprint(l[logkey.Reason]), reason) {
+		t.Errorf("authorization denial %v, want function %q, reason %q", l, function, reason)
 	}
 }
 
@@ -274,13 +299,13 @@ func TestInvokeCalleeFailures(t *testing.T) {
 		}, aegis.ErrLimitExceeded, "timed out"},
 		{"trapped", func(context.Context) (*sandbox.Response, error) {
 			return nil, fmt.Errorf("invoke diary/thumb@v1: %w: panic at /src/secret.go:12", sandbox.ErrTrap)
-		}, aegis.ErrUnavailable, "it failed"},
+		}, aegis.ErrUnavailable, "function failed"},
 		{"out of memory", func(context.Context) (*sandbox.Response, error) {
 			return nil, fmt.Errorf("invoke diary/thumb@v1: %w", sandbox.ErrMemory)
-		}, aegis.ErrUnavailable, "it failed"},
+		}, aegis.ErrUnavailable, "function failed"},
 		{"response too large", func(context.Context) (*sandbox.Response, error) {
 			return nil, fmt.Errorf("invoke diary/thumb@v1: %w", sandbox.ErrResponseTooLarge)
-		}, aegis.ErrLimitExceeded, "max_response"},
+		}, aegis.ErrLimitExceeded, "response over its max_response"},
 		{"busy", func(context.Context) (*sandbox.Response, error) {
 			return nil, fmt.Errorf("invoke diary/thumb@v1: %w: all 1 instances busy for 5s", aegis.ErrLimitExceeded)
 		}, aegis.ErrLimitExceeded, "concurrency limit"},
@@ -374,7 +399,7 @@ func TestInvokeChecksTheRouteSchema(t *testing.T) {
 	}
 	check := schema.NewRequest([]string{"application/json"}, compiled["entry.json"], nil, compiled["id.json"])
 	m := metrics.New()
-	hs, fns := newInvokeHarness(t, func(c *Config) { c.Metrics = m })
+	hs, fns := newInvokeHarness(t, func(c *Config) { c.Admission = admission.New(c.Logger, m) })
 	typed, err := route.New([]route.Route{{Method: "POST", Path: "/typed/{id}", App: "diary", Function: "typed", Private: true, Schema: check}})
 	if err != nil {
 		t.Fatal(err)

@@ -96,3 +96,35 @@ func TestErrorHygiene(t *testing.T) {
 		})
 	}
 }
+
+// TestFailuresAnswerAlikeEverywhere: a function's failure gets the same
+// status and message whether it was called through the gateway or the
+// admin API's invoke (both map errors through httperr). Before they shared
+// the mapping, the admin API answered 500 where the gateway answered 503.
+func TestFailuresAnswerAlikeEverywhere(t *testing.T) {
+	in, key := sharedServer(t)
+	admin, token := in.srv.AdminURL(), in.srv.AdminToken()
+	for _, tt := range []struct {
+		name, fn, op string
+		body         string // to the gateway; the admin invoke adds "op"
+		adminBody    string
+		status       int
+		msg          string
+	}{
+		{"panic", "probe", "panic", `{}`, `{"op":"panic"}`, http.StatusInternalServerError, "function failed"},
+		{"timeout", "slow", "sleep", `{"size":2000}`, `{"op":"sleep","size":2000}`, http.StatusGatewayTimeout, "function timed out"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st, body, _ := call(t, in.gateway, "POST", "/"+tt.fn+"/"+tt.op, key, tt.body)
+			gwMsg, _ := errorBody(t, body)
+			ast, abody, _ := call(t, admin, "POST", "/v1/apps/probe/functions/"+tt.fn+"/invoke", token, tt.adminBody)
+			adminMsg, _ := errorBody(t, abody)
+			if st != tt.status || gwMsg != tt.msg {
+				t.Errorf("gateway: %d %q, want %d %q", st, gwMsg, tt.status, tt.msg)
+			}
+			if ast != st || adminMsg != gwMsg {
+				t.Errorf("admin invoke: %d %q, gateway: %d %q", ast, adminMsg, st, gwMsg)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
+	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -170,8 +171,7 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Rout
 		res := AsyncResult{Status: "done", Owner: owner}
 		resp, err := g.cfg.Dispatcher.Invoke(ctx, fn, req)
 		if err != nil {
-			_, msg := classify(err)
-			res.Status, res.Error = "failed", msg
+			res.Status, res.Error = "failed", httperr.Of(err).Message
 		} else {
 			st := resp.Status
 			if st == 0 {

@@ -7,8 +7,8 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/dispatch"
-	"github.com/aegis-platform/aegis/internal/metrics"
-	"github.com/aegis-platform/aegis/internal/policy"
+	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -39,9 +39,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// MaxAsync bounds invocations running in the background (default 256).
 	MaxAsync int
-	// Metrics counts requests refused by a route's schema; nil counts
-	// nothing.
-	Metrics *metrics.Metrics
+	// Admission runs a route's checks after authentication (key scope,
+	// rule, body cap, schemas); the server shares one with invoke. Nil
+	// makes one logging to Logger.
+	Admission *admission.Admission
 }
 
 // Gateway is an http.Handler.
@@ -63,6 +64,9 @@ func New(cfg Config) *Gateway {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Admission == nil {
+		cfg.Admission = admission.New(cfg.Logger, nil)
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	return &Gateway{cfg: cfg, log: cfg.Logger, asyncSem: make(chan struct{}, cfg.MaxAsync), bg: bg, cancelBg: cancel}
@@ -106,29 +110,31 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ident, body, ok = g.authenticate(w, r, reqID, rt, fn); !ok {
 			return
 		}
-		if !g.authorizeKeyScope(w, r, reqID, rt, ident) {
-			return
-		}
-	}
-	if rt.Rule != nil && !g.authorize(w, r, reqID, rt, params, ident) {
-		return
-	}
-	if body == nil {
-		if body, ok = g.readBody(w, r, reqID, fn); !ok {
-			return
-		}
-	}
-	if rt.Schema != nil && !g.checkSchema(w, r, reqID, rt, params, body) {
-		return
 	}
 	req := &sandbox.Request{
 		Kind: sandbox.KindHTTP, RequestID: reqID, Method: r.Method, Path: r.URL.Path,
-		Params: params, Headers: forwardHeaders(r.Header, rt), Body: body, Identity: ident,
+		Params: params, Headers: forwardHeaders(r.Header, rt), Identity: ident,
 	}
 	if r.URL.RawQuery != "" {
 		// URL.Query allocates a map even for an empty query; the guest
 		// sees no "query" field either way.
 		req.Query = r.URL.Query()
+	}
+	admit := &admission.Request{
+		Route: rt, Params: params, Method: r.Method, Path: r.URL.Path, Query: req.Query,
+		Headers: req.Headers, Identity: ident, MaxBody: int64(fn.Spec.Limits.MaxBody),
+		RequestID: reqID, Remote: r.RemoteAddr,
+		Body: func(limit int64) ([]byte, error) {
+			if body != nil {
+				return body, nil // read (within the cap) for the webhook's signature
+			}
+			return readBody(w, r, limit)
+		},
+	}
+	var refused *admission.Refusal
+	if req.Body, refused = g.cfg.Admission.Admit(r.Context(), admit); refused != nil {
+		writeError(w, refused.Status, refused.Message, reqID)
+		return
 	}
 	if strings.EqualFold(r.Header.Get(HeaderAsync), "true") {
 		g.startAsync(w, reqID, rt, fn, req, ident)
@@ -136,11 +142,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := g.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {
-		status, msg := classify(err)
-		if status == http.StatusTooManyRequests {
-			w.Header().Set("Retry-After", "1")
-		}
-		writeError(w, status, msg, reqID)
+		httperr.WriteErr(w, err, reqID)
 		return
 	}
 	writeResponse(w, resp)
@@ -210,62 +212,6 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 
 var defaultAuth = []string{manifest.AuthAPIKey}
 
-// ruleTimeout bounds one rule evaluation on top of its cost limit.
-const ruleTimeout = 100 * time.Millisecond
-
-// authorize evaluates the route's rule for an authenticated request, or
-// answers 403 and returns false. A rule that fails to evaluate denies; its
-// error goes to the security log, never to the client.
-func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route, params map[string]string, ident *sandbox.Identity) bool {
-	req := &policy.Request{Method: r.Method, Path: r.URL.Path, Params: params, Headers: map[string][]string{}}
-	if r.URL.RawQuery != "" {
-		req.Query = r.URL.Query()
-	}
-	// The rule sees the headers the function would, so never a credential.
-	for k, v := range forwardHeaders(r.Header, rt) {
-		req.Headers[strings.ToLower(k)] = v
-	}
-	var id *policy.Identity
-	if ident != nil {
-		id = &policy.Identity{Scheme: ident.Scheme, Subject: ident.Subject, Issuer: ident.Issuer, Claims: ident.Claims}
-		if ident.Scheme == manifest.AuthAPIKey {
-			id.KeyName = ident.Subject
-		}
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), ruleTimeout)
-	defer cancel()
-	ok, err := rt.Rule.Allow(ctx, req, id)
-	if ok {
-		return true
-	}
-	reason := "rule false"
-	if err != nil {
-		reason = err.Error() // "rule error: …"
-	}
-	g.log.Warn("authorization denied", "security", true, "request_id", reqID, "app", rt.App,
-		"function", rt.Function, "route", rt.Method+" "+rt.Path, "reason", reason,
-		"remote", r.RemoteAddr, "method", r.Method, "path", rt.Path)
-	writeError(w, http.StatusForbidden, "forbidden", reqID)
-	return false
-}
-
-// authorizeKeyScope refuses (403) an API key whose scopes do not cover the
-// route's function, and reports whether the request may go on. Other
-// schemes carry no scopes and pass.
-func (g *Gateway) authorizeKeyScope(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route, ident *sandbox.Identity) bool {
-	if ident == nil || ident.Scheme != manifest.AuthAPIKey {
-		return true
-	}
-	if (&auth.Identity{KeyName: ident.Subject, Scopes: ident.Scopes}).Allows(rt.App, rt.Function) {
-		return true
-	}
-	g.log.Warn("authorization denied", "security", true, "request_id", reqID, "app", rt.App,
-		"function", rt.Function, "reason", "key scope", "key_name", ident.Subject,
-		"remote", r.RemoteAddr, "method", r.Method, "path", rt.Path)
-	writeError(w, http.StatusForbidden, "forbidden", reqID)
-	return false
-}
-
 // errBodyAnswered: reading a webhook's body failed and the answer (413,
 // 400) has been written.
 var errBodyAnswered = errors.New("request answered while reading the body")
@@ -309,8 +255,9 @@ func (g *Gateway) verify(w http.ResponseWriter, r *http.Request, reqID string, r
 		if _, err := g.cfg.Webhooks.CheckTimestamp(header); err != nil {
 			return nil, nil, true, err
 		}
-		body, ok := g.readBody(w, r, reqID, fn)
-		if !ok {
+		body, err := readBody(w, r, int64(fn.Spec.Limits.MaxBody))
+		if err != nil {
+			writeBodyError(w, err, reqID)
 			return nil, nil, true, errBodyAnswered
 		}
 		if err := g.cfg.Webhooks.Verify(ctx, rt.App, rt.HMAC.Secret, header, body); err != nil {
@@ -329,23 +276,31 @@ func signatureHeader(rt *route.Route) string {
 	return manifest.DefaultHMACHeader
 }
 
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, reqID string, fn *registry.Function) ([]byte, bool) {
-	limit := int64(fn.Spec.Limits.MaxBody)
+// readBody reads r's body, which may not exceed limit bytes: a declared
+// length over it is refused before anything is read. Going over wraps
+// aegis.ErrLimitExceeded, as admission expects.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", reqID)
-		return nil, false
+		return nil, fmt.Errorf("declared body of %d bytes over max_body of %d: %w", r.ContentLength, limit, aegis.ErrLimitExceeded)
 	}
 	body, err := readAtMost(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large", reqID)
-			return nil, false
+			return nil, fmt.Errorf("body over max_body of %d: %w", limit, aegis.ErrLimitExceeded)
 		}
-		writeError(w, http.StatusBadRequest, "could not read request body", reqID)
-		return nil, false
+		return nil, fmt.Errorf("read body: %w", err)
 	}
-	return body, true
+	return body, nil
+}
+
+// writeBodyError answers a body readBody refused, as admission would.
+func writeBodyError(w http.ResponseWriter, err error, reqID string) {
+	if errors.Is(err, aegis.ErrLimitExceeded) {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body too large", reqID)
+		return
+	}
+	writeError(w, http.StatusBadRequest, "could not read request body", reqID)
 }
 
 // presizeBody is the largest declared body read straight into a buffer of
@@ -368,26 +323,6 @@ func readAtMost(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, er
 		return body, nil
 	}
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-}
-
-// classify maps an invocation error to a status and a message safe for clients.
-func classify(err error) (int, string) {
-	switch {
-	case errors.Is(err, sandbox.ErrTimeout):
-		return http.StatusGatewayTimeout, "function timed out"
-	case errors.Is(err, sandbox.ErrResponseTooLarge):
-		return http.StatusBadGateway, "function response too large"
-	case errors.Is(err, sandbox.ErrMemory), errors.Is(err, sandbox.ErrTrap):
-		return http.StatusInternalServerError, "function failed"
-	case errors.Is(err, aegis.ErrLimitExceeded):
-		return http.StatusTooManyRequests, "function is at its concurrency limit"
-	case errors.Is(err, aegis.ErrUnavailable):
-		return http.StatusServiceUnavailable, "service unavailable"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "request cancelled"
-	default:
-		return http.StatusInternalServerError, "function failed"
-	}
 }
 
 // isHopHeader reports the headers never forwarded in either direction (in
@@ -467,24 +402,8 @@ func validHeaderName(s string) bool {
 	return true
 }
 
-// ErrorBody is the only shape of error a client ever sees.
-type ErrorBody struct {
-	Error     string `json:"error"`
-	RequestID string `json:"request_id"`
-}
-
 func writeError(w http.ResponseWriter, status int, msg, reqID string) {
-	WriteError(w, status, msg, reqID)
-}
-
-// WriteError writes {"error", "request_id"} with status; shared with the admin API.
-func WriteError(w http.ResponseWriter, status int, msg, reqID string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: msg, RequestID: reqID})
+	httperr.Write(w, status, msg, reqID)
 }
 
 // Close cancels background (async) invocations.

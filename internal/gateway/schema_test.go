@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
@@ -48,8 +50,9 @@ func schemaGateway(t *testing.T) (*Gateway, *bytes.Buffer, *metrics.Metrics) {
 	}
 	var logs bytes.Buffer
 	m := metrics.New()
-	g := New(Config{Snapshot: func() *registry.Snapshot { return snap }, Metrics: m,
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	g := New(Config{Snapshot: func() *registry.Snapshot { return snap }, Logger: logger,
+		Admission: admission.New(logger, m)})
 	t.Cleanup(g.Close)
 	return g, &logs, m
 }
@@ -83,7 +86,7 @@ func TestSchemaRefusals(t *testing.T) {
 			req.Header.Set("X-Request-Id", "0123456789abcdef0123456789abcdef")
 			rec := httptest.NewRecorder()
 			g.ServeHTTP(rec, req)
-			var eb ErrorBody
+			var eb httperr.Body
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil {
 				t.Fatalf("body %q: %v", rec.Body, err)
 			}

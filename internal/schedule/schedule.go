@@ -34,8 +34,10 @@ func New(d *dispatch.Dispatcher, snapshot func() *registry.Snapshot, logger *slo
 	return &Scheduler{dispatcher: d, snap: snapshot, log: logger, ctx: ctx, stop: stop}
 }
 
-// Sync replaces every schedule with those of snap.
-func (s *Scheduler) Sync(snap *registry.Snapshot) {
+// Sync replaces every schedule with those of snap. It cannot fail: a
+// schedule the manifest validated but cron refuses is logged and skipped;
+// the error result is the shape every trigger kind shares (server).
+func (s *Scheduler) Sync(_ context.Context, snap *registry.Snapshot) error {
 	c := cron.New()
 	n := 0
 	for _, appName := range snap.AppNames() {
@@ -66,6 +68,7 @@ func (s *Scheduler) Sync(snap *registry.Snapshot) {
 	if n > 0 {
 		c.Start()
 	}
+	return nil
 }
 
 func (s *Scheduler) fire(app, fn string) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis/internal/admin"
+	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/capability"
@@ -44,7 +45,7 @@ type Server struct {
 	bus        *bus.Bus
 	engine     *sandbox.Engine
 	registry   *registry.Registry
-	scheduler  *schedule.Scheduler
+	triggers   []trigger // the bus and the scheduler, in start order
 	gateway    *gateway.Gateway
 	keys       *auth.Keys
 	metrics    *metrics.Metrics
@@ -181,6 +182,14 @@ func (s *Server) wire(ctx context.Context) error {
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics}, snapshot); err != nil {
 		return err
 	}
+	// Each kind of trigger but HTTP follows the active apps (the gateway
+	// reads routes from the snapshot itself): events and objects through
+	// the bus, then schedules. Registered as each starts, so a start that
+	// fails half-way still closes what it opened.
+	s.triggers = append(s.triggers, s.bus)
+	// One admission for the gateway and for calls between functions: a
+	// route admits a request the same way whoever sends it.
+	admit := admission.New(s.log, s.metrics)
 	host, err := capability.New(capability.Config{
 		Tables:   &tables{node: s.node},
 		Objects:  &objects{node: s.node, bus: s.bus},
@@ -193,7 +202,7 @@ func (s *Server) wire(ctx context.Context) error {
 		// mixing events and calls ends at the same depth.
 		Functions: &functions{snapshot: snapshot, dispatcher: s.dispatcher},
 		HopLimit:  bus.DefaultHopLimit,
-		Metrics:   s.metrics,
+		Admission: admit,
 	})
 	if err != nil {
 		return err
@@ -201,14 +210,15 @@ func (s *Server) wire(ctx context.Context) error {
 	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: s.cacheDir(), Host: host, Logger: s.log}); err != nil {
 		return err
 	}
-	s.scheduler = schedule.New(s.dispatcher, snapshot, s.log)
+	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log))
 	s.registry = registry.New(registry.Config{
 		State: state, Modules: modules, Engine: s.engine, Logger: s.log,
 		OnChange: func(snap *registry.Snapshot) {
-			if err := s.bus.Sync(context.Background(), snap); err != nil {
-				s.log.Error("trigger sync failed", "err", err)
+			for _, t := range s.triggers {
+				if err := t.Sync(context.Background(), snap); err != nil {
+					s.log.Error("trigger sync failed", "err", err)
+				}
 			}
-			s.scheduler.Sync(snap)
 		},
 	})
 	if err := s.registry.Restore(ctx); err != nil {
@@ -220,7 +230,7 @@ func (s *Server) wire(ctx context.Context) error {
 	s.gateway = gateway.New(gateway.Config{
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
 		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets, seenBucket),
-		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Metrics: s.metrics,
+		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Admission: admit,
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
@@ -339,11 +349,9 @@ func (s *Server) close(ctx context.Context) error {
 			}
 		}
 	}
-	if s.scheduler != nil {
-		s.scheduler.Close()
-	}
-	if s.bus != nil {
-		s.bus.Close()
+	// Schedules stop first, then the bus, the reverse of how they start.
+	for i := len(s.triggers) - 1; i >= 0; i-- {
+		s.triggers[i].Close()
 	}
 	if s.dispatcher != nil {
 		if err := s.dispatcher.Drain(ctx); err != nil {
@@ -384,4 +392,16 @@ func (s *Server) cacheDir() string {
 		return s.cfg.CacheDir
 	}
 	return filepath.Join(s.cfg.DataDir, "cache")
+}
+
+// trigger is a kind of trigger that follows the active apps: on every
+// change of the registry's snapshot it starts what the new snapshot
+// declares and stops what it no longer does, and Close stops it at
+// shutdown. HTTP triggers are not one: the gateway reads its routes from
+// the snapshot on every request. A new kind of trigger implements this
+// and is appended to Server.triggers where it starts (ARCHITECTURE.md,
+// "Adding a trigger").
+type trigger interface {
+	Sync(ctx context.Context, snap *registry.Snapshot) error
+	Close()
 }

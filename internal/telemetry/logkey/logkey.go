@@ -28,4 +28,17 @@ const (
 	Duration = "duration"
 	// Error is the text of an error that ended an operation.
 	Error = "error"
+	// Route is a route as its manifest declares it: "POST /thumbs/{id}".
+	Route = "route"
+	// Path is a route's path pattern, never the raw path a client chose.
+	Path = "path"
+	// Remote is the client's network address.
+	Remote = "remote"
+	// Caller is the calling "app/function" of a call between functions.
+	Caller = "caller"
+	// KeyName is an API key's name, never the key.
+	KeyName = "key_name"
+	// Kind says which part of a request a refusal is about ("body",
+	// "query", "content_type", ...).
+	Kind = "kind"
 )

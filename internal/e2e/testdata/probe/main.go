@@ -21,6 +21,9 @@ type input struct {
 	Topic string `json:"topic"`
 	URL   string `json:"url"`
 	Size  int    `json:"size"`
+	// Op chooses the operation of an admin invoke, which has no route
+	// and so no {op} parameter.
+	Op string `json:"op"`
 }
 
 // outcome reports what a host call returned, as the guest saw it.
@@ -72,7 +75,11 @@ func handle(r *aegis.Request) *aegis.Response {
 	if len(r.Body) > 0 && r.Header.Get("Content-Type") != "application/octet-stream" {
 		_ = json.Unmarshal(r.Body, &in)
 	}
-	switch r.Params["op"] {
+	op := r.Params["op"]
+	if op == "" {
+		op = in.Op
+	}
+	switch op {
 	case "", "echo": // "" is an admin invoke, which has no route parameters
 		return &aegis.Response{Status: 200, Header: map[string]string{"Content-Type": "application/octet-stream"}, Body: r.Body}
 	case "calls":
