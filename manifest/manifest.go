@@ -79,6 +79,7 @@ func Parse(filename string, data []byte) (*Manifest, error) {
 		}
 		return nil, v.errs
 	}
+	m.lowerHosts()
 	return &m, nil
 }
 
@@ -119,7 +120,8 @@ func parseNode(filename string, data []byte) (*yaml.Node, error) {
 }
 
 // normalize rewrites values that have one canonical spelling, so everything
-// downstream (routing, egress checks) compares exact strings.
+// downstream (routing, the step-up comparison of grants) compares exact
+// strings.
 func (m *Manifest) normalize() {
 	for _, fn := range m.Functions {
 		for i := range fn.Triggers {
@@ -127,6 +129,13 @@ func (m *Manifest) normalize() {
 				h.Method = toUpperASCII(h.Method)
 			}
 		}
+	}
+}
+
+// lowerHosts writes egress hosts in lower case. It runs after validation,
+// which reads hosts in any case, so an error names a host as it was written.
+func (m *Manifest) lowerHosts() {
+	for _, fn := range m.Functions {
 		for i, h := range fn.Grants.Egress.Hosts {
 			fn.Grants.Egress.Hosts[i] = toLowerASCII(h)
 		}

@@ -181,8 +181,10 @@ type EventGrants struct {
 }
 
 // EgressGrants lists host patterns fetch may reach: "api.example.com",
-// "*.example.com", optionally with ":port". An IP literal or CIDR here is
-// the only way to reach a loopback, private or link-local address.
+// "*.example.com", an IP address or a CIDR, optionally with ":port"
+// (ParseHostPattern is the grammar; Patterns parses them all). An IP
+// literal or CIDR here is the only way to reach a loopback, private or
+// link-local address.
 type EgressGrants struct {
 	Hosts []string `yaml:"hosts,omitempty" json:"hosts,omitempty"`
 }

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,7 +34,6 @@ var (
 	topicRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 	segRE   = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 	paramRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	// mediaTypeRE is type "/" subtype of RFC 6838 restricted names.
 	mediaTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
 )
@@ -576,9 +574,11 @@ func (v *validator) grants(path string, g Grants) {
 	v.patterns(path+".objects.read", g.Objects.Read, "object", keyExact, keyPrefix)
 	v.patterns(path+".objects.write", g.Objects.Write, "object", keyExact, keyPrefix)
 	v.patterns(path+".events.publish", g.Events.Publish, "topic", checkTopic, checkTopicPrefix)
+	// The same parser builds the patterns fetch matches against
+	// (EgressGrants.Patterns), so what passes here is what is granted.
 	for i, h := range g.Egress.Hosts {
-		if err := checkHost(h); err != nil {
-			v.add(fmt.Sprintf("%s.egress.hosts[%d]", path, i), "invalid egress host %q: %s", h, err.Error())
+		if _, err := ParseHostPattern(h); err != nil {
+			v.add(fmt.Sprintf("%s.egress.hosts[%d]", path, i), "%s", err.Error())
 		}
 	}
 }
@@ -674,105 +674,6 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
-}
-
-// checkHost checks an egress pattern: "api.example.com", "*.example.com",
-// an IP address or CIDR, each optionally followed by ":port", with IPv6
-// in brackets when a port follows.
-func checkHost(s string) error {
-	host, port := s, ""
-	switch {
-	case s == "":
-		return errors.New("host is empty")
-	case strings.Contains(s, "://"):
-		return errors.New("give a host, not a URL")
-	case strings.HasPrefix(s, "["):
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return errors.New("missing \"]\"")
-		}
-		host = s[1:end]
-		if rest := s[end+1:]; rest != "" {
-			p, ok := strings.CutPrefix(rest, ":")
-			if !ok {
-				return errors.New("unexpected text after \"]\"")
-			}
-			port = p
-			if err := checkPort(port); err != nil {
-				return err
-			}
-		}
-		if !strings.Contains(host, ":") {
-			return errors.New("brackets are only for IPv6 addresses")
-		}
-		return checkIP(host)
-	case strings.Count(s, ":") == 1:
-		host, port, _ = strings.Cut(s, ":")
-		if err := checkPort(port); err != nil {
-			return err
-		}
-	case strings.Count(s, ":") > 1:
-		// Unbracketed IPv6 cannot carry a port: "::1:80" is an address.
-		return checkIP(s)
-	}
-	if strings.ContainsAny(host, "/") {
-		return checkIP(host)
-	}
-	if _, err := netip.ParseAddr(host); err == nil {
-		return checkIP(host)
-	}
-	return checkHostname(host)
-}
-
-// checkIP accepts an address or a CIDR in canonical form.
-func checkIP(s string) error {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return errors.New("not a valid CIDR")
-		}
-		if p != p.Masked() {
-			return fmt.Errorf("CIDR has host bits set (did you mean %s?)", p.Masked())
-		}
-		return nil
-	}
-	a, err := netip.ParseAddr(s)
-	switch {
-	case err != nil:
-		return errors.New("not a valid IP address")
-	case a.Zone() != "":
-		return errors.New("IPv6 zones are not supported")
-	}
-	return nil
-}
-
-func checkPort(p string) error {
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 || p[0] == '0' || p[0] == '+' {
-		return fmt.Errorf("invalid port %q", p)
-	}
-	return nil
-}
-
-// checkHostname accepts DNS names in lower case, optionally starting with
-// "*." to match every subdomain. The last label may not be all digits, so
-// "127.1" (which some resolvers read as 127.0.0.1) cannot pass as a name.
-func checkHostname(h string) error {
-	const rule = "use a host name (api.example.com), *.domain, an IP address or a CIDR, optionally with :port"
-	name := strings.TrimPrefix(h, "*.")
-	if name == "" || len(name) > 253 {
-		return errors.New(rule)
-	}
-	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		if !labelRE.MatchString(l) {
-			return errors.New(rule)
-		}
-	}
-	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
-		return errors.New("the last label of a host name cannot be a number")
-	}
-	return nil
 }
 
 func (v *validator) limits(path string, l Limits) {

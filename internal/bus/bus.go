@@ -26,7 +26,6 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/adminapi"
-	"github.com/aegis-platform/aegis/internal/capability"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
@@ -34,6 +33,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // Streams and subjects.
@@ -411,9 +411,12 @@ func producerGranted(snap *registry.Snapshot, app, producer string, req *sandbox
 	return nil
 }
 
+// matchAny applies the grant pattern rule that the producer's host calls
+// were checked with (manifest.MatchPattern), so a trigger accepts exactly
+// what the grant let the producer send.
 func matchAny(name string, patterns []string) bool {
 	for _, p := range patterns {
-		if capability.Match(p, name) {
+		if manifest.MatchPattern(p, name) {
 			return true
 		}
 	}

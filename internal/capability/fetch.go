@@ -20,6 +20,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // Fetch limits that are not configurable: they bound parsing, not traffic.
@@ -117,26 +118,27 @@ func (h *Host) Fetch(ctx context.Context, c *sandbox.Caller, req *sandbox.FetchR
 type fetch struct {
 	h      *Host
 	c      *sandbox.Caller
-	grants []hostPattern
+	grants []manifest.HostPattern
 
 	mu   sync.Mutex
 	pins map[string][]netip.Addr // "host:port" → checked addresses
 }
 
-// egressPatterns parses the caller's egress grants. Patterns that do not
-// parse grant nothing (ValidateGrants reports them at deploy time).
-func egressPatterns(c *sandbox.Caller) []hostPattern {
-	g := grantsOf(c)
-	if g == nil {
+// egressPatterns returns the caller's egress grants, parsed when its
+// function was built (manifest.EgressGrants.Patterns, the grammar deploy
+// validated them with): nothing is parsed per request.
+func egressPatterns(c *sandbox.Caller) []manifest.HostPattern {
+	if c == nil {
 		return nil
 	}
-	var ps []hostPattern
-	for _, s := range g.Egress.Hosts {
-		if p, err := parseHostPattern(s); err == nil {
-			ps = append(ps, p)
-		}
-	}
-	return ps
+	return c.Egress
+}
+
+// target is where one outbound request goes, in canonical form.
+type target struct {
+	host string     // lower case, no trailing dot; an IP literal without brackets
+	addr netip.Addr // valid when host is an IP literal, unmapped
+	port uint16     // explicit or the scheme's default
 }
 
 // authorize checks one hop: the host against the grants, then every address
@@ -144,7 +146,7 @@ func egressPatterns(c *sandbox.Caller) []hostPattern {
 func (f *fetch) authorize(ctx context.Context, t target) error {
 	granted := false
 	for _, p := range f.grants {
-		if p.matches(t) {
+		if p.Match(t.host, t.port) {
 			granted = true
 			break
 		}
@@ -182,7 +184,7 @@ func (f *fetch) authorize(ctx context.Context, t target) error {
 // named reports whether an IP or CIDR grant names the address.
 func (f *fetch) named(a netip.Addr, port uint16) bool {
 	for _, p := range f.grants {
-		if p.names(a, port) {
+		if p.NamesAddr(a, port) {
 			return true
 		}
 	}
@@ -412,8 +414,8 @@ func parseFetchURL(raw string) (*url.URL, target, error) {
 			return nil, target{}, invalid("fetch URL host is malformed")
 		}
 		name := strings.TrimSuffix(strings.ToLower(hostname), ".")
-		if err := validateHostname(name); err != nil {
-			return nil, target{}, invalid("fetch URL: %v", err)
+		if err := manifest.CheckHostName(name); err != nil {
+			return nil, target{}, invalid("fetch URL: host %q: %v", name, err)
 		}
 		t.host, hostPart = name, name
 	}
@@ -423,6 +425,17 @@ func parseFetchURL(raw string) (*url.URL, target, error) {
 	c := *u
 	c.Scheme, c.Host, c.Fragment, c.RawFragment = scheme, hostPart, "", ""
 	return &c, t, nil
+}
+
+// parsePort reads a URL's port. Unlike a grant's, it may have leading
+// zeros ("080" is 80, as every URL parser reads it); the canonical URL
+// spells it without them.
+func parsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("port %q must be a number from 1 to 65535", s)
+	}
+	return uint16(n), nil
 }
 
 // requestHeader copies the guest's headers, dropping hop-by-hop ones (and

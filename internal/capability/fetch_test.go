@@ -184,49 +184,60 @@ func testMux() *http.ServeMux {
 }
 
 // TestFetchRefused covers the SSRF cases: each must be refused with
-// ErrPermissionDenied and a security log line, without any dial.
+// ErrPermissionDenied and a security log line, without any dial. An IP
+// literal gets past the grant check only when a grant names it (which also
+// lets it past the address policy), so the address classes are reached
+// through a granted name that resolves to each of them.
 func TestFetchRefused(t *testing.T) {
 	env := newFetchEnv(t, testMux(), nil, nil) // only for the port number
 	p := env.port
+	resolves := func(addr string) map[string][]string { return map[string][]string{"x.test": {addr}} }
 	tests := []struct {
 		name    string
 		grants  []string
 		url     string
 		answers map[string][]string
+		policy  bool // refused by the address policy, not for want of a grant
 	}{
-		{"private IPv4", []string{"*"}, "http://10.0.0.1/", nil},
-		{"cloud metadata", []string{"*"}, "http://169.254.169.254/latest/meta-data/", nil},
-		{"loopback not granted by IP", []string{"*"}, "http://127.0.0.1:" + p + "/ok", nil},
-		{"loopback granted only by name", []string{"localhost"}, "http://127.0.0.1:" + p + "/ok", nil},
-		{"name resolving to private", []string{"internal.test"}, "http://internal.test/", map[string][]string{"internal.test": {"10.1.2.3"}}},
-		{"name resolving to loopback", []string{"*.test"}, "http://localhost.test:" + p + "/ok", map[string][]string{"localhost.test": {"127.0.0.1"}}},
-		{"name resolving to public and private", []string{"mixed.test"}, "http://mixed.test/", map[string][]string{"mixed.test": {"93.184.216.34", "10.0.0.1"}}},
-		{"name resolving to mapped private", []string{"mapped.test"}, "http://mapped.test/", map[string][]string{"mapped.test": {"::ffff:10.1.2.3"}}},
-		{"IPv4-mapped private literal", []string{"*"}, "http://[::ffff:10.0.0.1]/", nil},
-		{"IPv4-mapped metadata literal", []string{"*"}, "http://[::ffff:169.254.169.254]/", nil},
-		{"IPv4-mapped loopback literal", []string{"*"}, "http://[::ffff:127.0.0.1]:" + p + "/ok", nil},
-		{"IPv6 loopback", []string{"*"}, "http://[::1]/", nil},
-		{"IPv6 unique local", []string{"*"}, "http://[fc00::1]/", nil},
-		{"IPv6 link-local", []string{"*"}, "http://[fe80::1]/", nil},
-		{"AWS IPv6 metadata", []string{"*"}, "http://[fd00:ec2::254]/", nil},
-		{"Alibaba metadata", []string{"*"}, "http://100.100.100.200/", nil},
-		{"CGNAT", []string{"*"}, "http://100.64.0.1/", nil},
-		{"unspecified", []string{"*"}, "http://0.0.0.0:" + p + "/ok", nil},
-		{"IPv6 unspecified", []string{"*"}, "http://[::]/", nil},
-		{"broadcast", []string{"*"}, "http://255.255.255.255/", nil},
-		{"multicast", []string{"*"}, "http://224.0.0.1/", nil},
-		{"private 172.16/12", []string{"*"}, "http://172.31.255.255/", nil},
-		{"private 192.168/16", []string{"*"}, "http://192.168.1.1/", nil},
-		{"NAT64 of private", []string{"*"}, "http://[64:ff9b::a00:1]/", nil},
-		{"6to4 of loopback", []string{"*"}, "http://[2002:7f00:1::]/", nil},
-		{"IPv4-compatible loopback", []string{"*"}, "http://[::127.0.0.1]/", nil},
-		{"IP grant on other port", []string{"10.0.0.1:8080"}, "http://10.0.0.1/", nil},
-		{"IP grant does not cover other private", []string{"api.test", "127.0.0.1"}, "http://api.test/", map[string][]string{"api.test": {"10.0.0.1"}}},
-		{"CIDR grant does not cover other private", []string{"*", "10.0.0.0/24"}, "http://10.0.1.1/", nil},
-		{"wildcard does not cover apex", []string{"*.example.com"}, "http://example.com/", nil},
-		{"name grant does not cover IP", []string{"example.com"}, "http://93.184.216.34/", nil},
-		{"IP grant does not cover name", []string{"127.0.0.1"}, "http://evil.test:" + p + "/ok", map[string][]string{"evil.test": {"127.0.0.1"}}},
-		{"port mismatch", []string{"api.example.com:443"}, "http://api.example.com/", nil},
+		{"private IPv4", []string{"x.test"}, "http://x.test/", resolves("10.0.0.1"), true},
+		{"cloud metadata", []string{"x.test"}, "http://x.test/latest/meta-data/", resolves("169.254.169.254"), true},
+		{"loopback", []string{"x.test"}, "http://x.test:" + p + "/ok", resolves("127.0.0.1"), true},
+		{"mapped private", []string{"x.test"}, "http://x.test/", resolves("::ffff:10.0.0.1"), true},
+		{"mapped metadata", []string{"x.test"}, "http://x.test/", resolves("::ffff:169.254.169.254"), true},
+		{"mapped loopback", []string{"x.test"}, "http://x.test:" + p + "/ok", resolves("::ffff:127.0.0.1"), true},
+		{"IPv6 loopback", []string{"x.test"}, "http://x.test/", resolves("::1"), true},
+		{"IPv6 unique local", []string{"x.test"}, "http://x.test/", resolves("fc00::1"), true},
+		{"IPv6 link-local", []string{"x.test"}, "http://x.test/", resolves("fe80::1"), true},
+		{"AWS IPv6 metadata", []string{"x.test"}, "http://x.test/", resolves("fd00:ec2::254"), true},
+		{"Alibaba metadata", []string{"x.test"}, "http://x.test/", resolves("100.100.100.200"), true},
+		{"CGNAT", []string{"x.test"}, "http://x.test/", resolves("100.64.0.1"), true},
+		{"unspecified", []string{"x.test"}, "http://x.test:" + p + "/ok", resolves("0.0.0.0"), true},
+		{"IPv6 unspecified", []string{"x.test"}, "http://x.test/", resolves("::"), true},
+		{"broadcast", []string{"x.test"}, "http://x.test/", resolves("255.255.255.255"), true},
+		{"multicast", []string{"x.test"}, "http://x.test/", resolves("224.0.0.1"), true},
+		{"private 172.16/12", []string{"x.test"}, "http://x.test/", resolves("172.31.255.255"), true},
+		{"private 192.168/16", []string{"x.test"}, "http://x.test/", resolves("192.168.1.1"), true},
+		{"NAT64 of private", []string{"x.test"}, "http://x.test/", resolves("64:ff9b::a00:1"), true},
+		{"6to4 of loopback", []string{"x.test"}, "http://x.test/", resolves("2002:7f00:1::"), true},
+		{"IPv4-compatible loopback", []string{"x.test"}, "http://x.test/", resolves("::127.0.0.1"), true},
+		{"name resolving to private", []string{"internal.test"}, "http://internal.test/", map[string][]string{"internal.test": {"10.1.2.3"}}, true},
+		{"name resolving to loopback", []string{"*.test"}, "http://localhost.test:" + p + "/ok", map[string][]string{"localhost.test": {"127.0.0.1"}}, true},
+		{"name resolving to public and private", []string{"mixed.test"}, "http://mixed.test/", map[string][]string{"mixed.test": {"93.184.216.34", "10.0.0.1"}}, true},
+		{"IP grant does not cover other private", []string{"api.test", "127.0.0.1"}, "http://api.test/", map[string][]string{"api.test": {"10.0.0.1"}}, true},
+		{"CIDR grant does not cover other private", []string{"x.test", "10.0.0.0/24"}, "http://x.test/", resolves("10.0.1.1"), true},
+		{"CIDR grant on other port", []string{"x.test", "10.0.0.0/8:8080"}, "http://x.test/", resolves("10.0.0.1"), true},
+
+		{"private literal not named", []string{"x.test"}, "http://10.0.0.1/", nil, false},
+		{"metadata literal not named", []string{"x.test"}, "http://169.254.169.254/latest/meta-data/", nil, false},
+		{"loopback not granted by IP", []string{"x.test"}, "http://127.0.0.1:" + p + "/ok", nil, false},
+		{"loopback granted only by name", []string{"localhost"}, "http://127.0.0.1:" + p + "/ok", nil, false},
+		{"mapped private literal not named", []string{"x.test"}, "http://[::ffff:10.0.0.1]/", nil, false},
+		{"IP grant on other port", []string{"10.0.0.1:8080"}, "http://10.0.0.1/", nil, false},
+		{"CIDR grant on other port, literal", []string{"10.0.0.0/8:8080"}, "http://10.0.0.1/", nil, false},
+		{"wildcard does not cover apex", []string{"*.example.com"}, "http://example.com/", nil, false},
+		{"name grant does not cover IP", []string{"example.com"}, "http://93.184.216.34/", nil, false},
+		{"IP grant does not cover name", []string{"127.0.0.1"}, "http://evil.test:" + p + "/ok", map[string][]string{"evil.test": {"127.0.0.1"}}, false},
+		{"port mismatch", []string{"api.example.com:443"}, "http://api.example.com/", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,6 +245,9 @@ func TestFetchRefused(t *testing.T) {
 			_, err := env.fetch(egress(tt.grants...), &sandbox.FetchRequest{URL: tt.url})
 			requireErrorIs(t, err, aegis.ErrPermissionDenied)
 			requireOneDenial(t, env.hs.logs, "fetch", "")
+			if reason := security(env.hs.logs)[0][logkey.Reason]; (reason != "host not granted") != tt.policy {
+				t.Errorf("refused for %q, want the address policy: %v", reason, tt.policy)
+			}
 			if d := env.dial.attempts(); len(d) != 0 {
 				t.Fatalf("dialed %v", d)
 			}
@@ -328,7 +342,10 @@ func TestFetchTLSVerifiesHostName(t *testing.T) {
 func TestFetchRedirects(t *testing.T) {
 	env := newFetchEnv(t, testMux(), nil, nil)
 	base := env.srv.URL
-	answers := map[string][]string{"internal.test": {"10.1.2.3"}, "api.test": {"127.0.0.1"}}
+	answers := map[string][]string{
+		"internal.test": {"10.1.2.3"}, "api.test": {"127.0.0.1"},
+		"private.test": {"10.0.0.1"}, "metadata.test": {"169.254.169.254"},
+	}
 	tests := []struct {
 		name   string
 		grants []string
@@ -336,8 +353,9 @@ func TestFetchRedirects(t *testing.T) {
 		want   error
 		body   string
 	}{
-		{"to private address", []string{"127.0.0.1", "*"}, base + "/redirect?to=http://10.0.0.1/", aegis.ErrPermissionDenied, ""},
-		{"to metadata", []string{"127.0.0.1", "*"}, base + "/redirect?to=http://169.254.169.254/latest/", aegis.ErrPermissionDenied, ""},
+		{"to private address", []string{"127.0.0.1", "*.test"}, base + "/redirect?to=http://private.test/", aegis.ErrPermissionDenied, ""},
+		{"to metadata", []string{"127.0.0.1", "*.test"}, base + "/redirect?to=http://metadata.test/latest/", aegis.ErrPermissionDenied, ""},
+		{"to private literal", []string{"127.0.0.1", "*.test"}, base + "/redirect?to=http://10.0.0.1/", aegis.ErrPermissionDenied, ""},
 		{"to name resolving to private", []string{"127.0.0.1", "internal.test"}, base + "/redirect?to=http://internal.test/", aegis.ErrPermissionDenied, ""},
 		{"to host not granted", []string{"127.0.0.1"}, base + "/redirect?to=http://api.test:" + env.port + "/ok", aegis.ErrPermissionDenied, ""},
 		{"to granted name", []string{"127.0.0.1", "api.test"}, base + "/redirect?to=http://api.test:" + env.port + "/ok", nil, "hello"},
@@ -503,7 +521,7 @@ func TestFetchInvalidRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hs := newHarness(t, nil)
-			_, err := hs.host.Fetch(context.Background(), caller(egress("*")), tt.req)
+			_, err := hs.host.Fetch(context.Background(), caller(egress("*.example.com")), tt.req)
 			requireErrorIs(t, err, aegis.ErrInvalidArgument)
 		})
 	}
@@ -542,7 +560,7 @@ func TestFetchLogsOutboundCall(t *testing.T) {
 // with an address that was never checked: it must refuse without dialing.
 func TestFetchDialOnlyCheckedAddresses(t *testing.T) {
 	hs := newHarness(t, nil)
-	f := &fetch{h: hs.host, c: caller(egress("*")), pins: map[string][]netip.Addr{}}
+	f := &fetch{h: hs.host, c: caller(egress("10.0.0.0/8")), pins: map[string][]netip.Addr{}}
 	_, err := f.dial(context.Background(), "tcp", "10.0.0.1:80")
 	requireErrorIs(t, err, aegis.ErrPermissionDenied)
 }
@@ -550,17 +568,18 @@ func TestFetchDialOnlyCheckedAddresses(t *testing.T) {
 // TestFetchConcurrent runs allowed and refused fetches at once on one Host
 // (run with -race): per-call pins must not leak between callers.
 func TestFetchConcurrent(t *testing.T) {
-	env := newFetchEnv(t, testMux(), nil, nil)
+	env := newFetchEnv(t, testMux(), map[string][]string{"loop.test": {"127.0.0.1"}}, nil)
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g, want := egress("127.0.0.1"), error(nil)
+			g, url, want := egress("127.0.0.1"), env.srv.URL+"/ok", error(nil)
 			if i%2 == 1 {
-				g, want = egress("*"), aegis.ErrPermissionDenied // loopback not named
+				// The same loopback address, by a granted name: not named.
+				g, url, want = egress("loop.test"), "http://loop.test:"+env.port+"/ok", aegis.ErrPermissionDenied
 			}
-			resp, err := env.fetch(g, &sandbox.FetchRequest{URL: env.srv.URL + "/ok"})
+			resp, err := env.fetch(g, &sandbox.FetchRequest{URL: url})
 			if !errors.Is(err, want) && !(want == nil && err == nil) {
 				t.Errorf("fetch %d: %v, want %v", i, err, want)
 			}

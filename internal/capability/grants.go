@@ -12,26 +12,12 @@ import (
 	"github.com/aegis-platform/aegis/manifest"
 )
 
-// Match reports whether a grant pattern covers name. It is the one pattern
-// rule used for tables, object keys and topics: "*" matches any name, a
-// pattern ending in "*" matches names with that prefix, anything else must
-// be equal. An empty pattern matches nothing, so a blank manifest entry
-// cannot widen a grant.
-func Match(pattern, name string) bool {
-	if pattern == "" {
-		return false
-	}
-	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
-		return strings.HasPrefix(name, prefix)
-	}
-	return pattern == name
-}
-
-// matchAny reports whether any pattern of any list covers name.
+// matchAny reports whether any pattern of any list covers name, by the one
+// rule of grant patterns (manifest.MatchPattern).
 func matchAny(name string, lists ...[]string) bool {
 	for _, list := range lists {
 		for _, p := range list {
-			if Match(p, name) {
+			if manifest.MatchPattern(p, name) {
 				return true
 			}
 		}
@@ -39,8 +25,8 @@ func matchAny(name string, lists ...[]string) bool {
 	return false
 }
 
-// coversPrefix reports whether some pattern covers every name that starts
-// with prefix. Only "*" and prefix patterns can: an exact pattern "a/b"
+// coversPrefix reports whether some pattern covers (as manifest.MatchPattern
+// reads it) every name that starts with prefix. Only "*" and prefix patterns can: an exact pattern "a/b"
 // does not cover "a/bc", which the prefix "a/b" would also list.
 func coversPrefix(prefix string, lists ...[]string) bool {
 	for _, list := range lists {
@@ -97,19 +83,4 @@ func (h *Host) security(ctx context.Context, c *sandbox.Caller, d denial) {
 		attrs = append(attrs, slog.String(logkey.Reason, d.reason))
 	}
 	h.log.LogAttrs(ctx, slog.LevelWarn, "capability denied", attrs...)
-}
-
-// ValidateGrants checks the parts of grants this package interprets beyond
-// plain names: every egress host pattern must parse. A deploy should call it
-// so a typo is reported instead of silently matching nothing.
-func ValidateGrants(g *manifest.Grants) error {
-	if g == nil {
-		return nil
-	}
-	for _, s := range g.Egress.Hosts {
-		if _, err := parseHostPattern(s); err != nil {
-			return fmt.Errorf("egress host %q: %w", s, err)
-		}
-	}
-	return nil
 }

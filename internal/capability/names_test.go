@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 func TestNormalizeObjectKey(t *testing.T) {
@@ -111,7 +112,7 @@ func FuzzNormalizeObjectKey(f *testing.F) {
 			if again, err := NormalizeObjectKey(out); err != nil || again != out {
 				t.Fatalf("not idempotent: %q → %q → %q (%v)", in, out, again, err)
 			}
-			if !Match(out, out) {
+			if !manifest.MatchPattern(out, out) {
 				t.Fatalf("key %q does not match itself", out)
 			}
 		} else if !errors.Is(err, aegis.ErrInvalidArgument) {
@@ -126,6 +127,8 @@ func FuzzNormalizeObjectKey(f *testing.F) {
 	})
 }
 
+// FuzzMatch checks coversPrefix, which decides whether a list may be
+// served, against the pattern rule it must agree with (manifest.MatchPattern).
 func FuzzMatch(f *testing.F) {
 	for _, s := range [][2]string{
 		{"*", "x"}, {"images/*", "images/a"}, {"entries", "entries"}, {"a*b", "axb"}, {"", ""}, {"**", "*"},
@@ -133,7 +136,7 @@ func FuzzMatch(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, pattern, name string) {
-		got := Match(pattern, name)
+		got := manifest.MatchPattern(pattern, name)
 		prefix, isPrefix := strings.CutSuffix(pattern, "*")
 		switch {
 		case pattern == "":
@@ -142,18 +145,18 @@ func FuzzMatch(f *testing.F) {
 			}
 		case isPrefix:
 			if got != strings.HasPrefix(name, prefix) {
-				t.Fatalf("Match(%q, %q) = %v", pattern, name, got)
+				t.Fatalf("MatchPattern(%q, %q) = %v", pattern, name, got)
 			}
-			if !Match(pattern, prefix+name) {
-				t.Fatalf("Match(%q, %q) = false", pattern, prefix+name)
+			if !manifest.MatchPattern(pattern, prefix+name) {
+				t.Fatalf("MatchPattern(%q, %q) = false", pattern, prefix+name)
 			}
 			// A list is allowed only where every listed name would match.
-			if coversPrefix(name, []string{pattern}) && !Match(pattern, name+"suffix") {
+			if coversPrefix(name, []string{pattern}) && !manifest.MatchPattern(pattern, name+"suffix") {
 				t.Fatalf("coversPrefix(%q) with %q but %q not matched", name, pattern, name+"suffix")
 			}
 		default:
 			if got != (pattern == name) {
-				t.Fatalf("Match(%q, %q) = %v", pattern, name, got)
+				t.Fatalf("MatchPattern(%q, %q) = %v", pattern, name, got)
 			}
 			if coversPrefix(name, []string{pattern}) {
 				t.Fatalf("exact pattern %q covers prefix %q", pattern, name)

@@ -86,6 +86,7 @@ type Function struct {
 	engine *Engine
 	module *Module
 	cfg    FunctionConfig
+	egress []manifest.HostPattern // cfg.Grants.Egress, parsed
 	limits limits
 	logger *slog.Logger
 
@@ -116,10 +117,18 @@ func (e *Engine) NewFunction(ctx context.Context, m *Module, cfg FunctionConfig)
 	default:
 		return nil, fmt.Errorf("new function %s/%s: %w: isolation %q", cfg.App, cfg.Function, aegis.ErrInvalidArgument, cfg.Isolation)
 	}
+	// The manifest refused any pattern that does not parse at deploy; a
+	// stored version that somehow holds one fails here rather than
+	// granting less than it says.
+	egress, err := cfg.Grants.Egress.Patterns()
+	if err != nil {
+		return nil, fmt.Errorf("new function %s/%s: %w: %w", cfg.App, cfg.Function, aegis.ErrInvalidArgument, err)
+	}
 	f := &Function{
 		engine: e,
 		module: m,
 		cfg:    cfg,
+		egress: egress,
 		limits: resolveLimits(cfg.Limits),
 		logger: e.logger.With(logkey.App, cfg.App, logkey.Function, cfg.Function, logkey.Version, cfg.Version),
 	}
@@ -292,6 +301,7 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 			RequestID: req.RequestID,
 			Hop:       req.Hop,
 			Grants:    &f.cfg.Grants,
+			Egress:    f.egress,
 		},
 		outputLeft: maxGuestOutput,
 	}

@@ -20,6 +20,9 @@ type Caller struct {
 	// carries Hop+1.
 	Hop    int
 	Grants *manifest.Grants
+	// Egress is Grants.Egress.Hosts parsed once, when the function was
+	// built: fetch matches against these, never against the strings.
+	Egress []manifest.HostPattern
 }
 
 // FetchRequest is an outbound HTTP request asked for by a guest.

@@ -1,0 +1,38 @@
+package manifest
+
+import "strings"
+
+// MatchPattern reports whether a grant pattern covers name. It is the one
+// pattern rule of the kv, objects and events grant lists, applied wherever
+// a grant is checked (host calls, the event bus): "*" matches any name, a
+// pattern ending in "*" matches names with that prefix, anything else must
+// be equal. An empty pattern matches nothing, so a blank entry cannot widen
+// a grant. Validation refuses '*' anywhere but at the end; here any other
+// '*' is an ordinary character.
+func MatchPattern(pattern, name string) bool {
+	if pattern == "" {
+		return false
+	}
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(name, prefix)
+	}
+	return pattern == name
+}
+
+// Patterns parses every entry of Hosts, so a deployed function carries
+// them ready to match and no request parses a grant again. The error names
+// the first entry that does not parse.
+func (e EgressGrants) Patterns() ([]HostPattern, error) {
+	if len(e.Hosts) == 0 {
+		return nil, nil
+	}
+	out := make([]HostPattern, 0, len(e.Hosts))
+	for _, s := range e.Hosts {
+		p, err := ParseHostPattern(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
