@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // OTPHeader carries the current TOTP code of the enrolled authenticator on
@@ -81,7 +83,7 @@ func (a *API) handle(pattern string, acc access, h handlerFunc) {
 			}
 			status, msg := a.classify(err)
 			if status >= 500 {
-				a.log.Error("admin call failed", "request_id", reqID, "method", r.Method, "path", r.URL.Path, "err", err)
+				a.log.Error("admin call failed", logkey.RequestID, reqID, logkey.Method, r.Method, logkey.Path, r.URL.Path, logkey.Error, err)
 			}
 			httperr.Write(w, status, msg, reqID)
 		}
@@ -106,7 +108,7 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request, reqID string)
 			return who, true
 		}
 		if !errors.Is(err, auth.ErrUnauthenticated) {
-			a.log.Error("admin token check failed", "request_id", reqID, "err", err)
+			a.log.Error("admin token check failed", logkey.RequestID, reqID, logkey.Error, err)
 			httperr.Write(w, http.StatusServiceUnavailable, "service unavailable", reqID)
 			return nil, false
 		}
@@ -114,8 +116,8 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request, reqID string)
 	default:
 		reason = auth.ReasonWrongSecret
 	}
-	a.log.Warn("admin authentication failed", "security", true, "request_id", reqID, "reason", reason,
-		"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+	a.log.Warn("admin authentication failed", logkey.Security, true, logkey.RequestID, reqID, logkey.Reason, reason,
+		logkey.Remote, r.RemoteAddr, logkey.Method, r.Method, logkey.Path, r.URL.Path)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis-admin"`)
 	httperr.Write(w, http.StatusUnauthorized, "unauthorized", reqID)
 	return nil, false
@@ -128,12 +130,12 @@ func (a *API) refuse(w http.ResponseWriter, r *http.Request, reqID string, who *
 	if !errors.As(err, &d) {
 		d = &rbac.Denied{Msg: "forbidden", Reason: "unknown"}
 	}
-	attrs := []any{"security", true, "request_id", reqID, "reason", d.Reason,
-		"remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path}
+	attrs := []slog.Attr{slog.Bool(logkey.Security, true), slog.String(logkey.RequestID, reqID), slog.String(logkey.Reason, d.Reason),
+		slog.String(logkey.Remote, r.RemoteAddr), slog.String(logkey.Method, r.Method), slog.String(logkey.Path, r.URL.Path)}
 	if who != nil {
-		attrs = append(attrs, "token_name", who.Name, "role", string(who.Role))
+		attrs = append(attrs, slog.String(logkey.TokenName, who.Name), slog.String(logkey.Role, string(who.Role)))
 	}
-	a.log.Warn("admin call denied", attrs...)
+	a.log.LogAttrs(r.Context(), slog.LevelWarn, "admin call denied", attrs...)
 	if d.CodeMissing {
 		w.Header().Set(StepUpHeader, "required")
 	}
@@ -201,8 +203,8 @@ func (a *API) stepUp(r *http.Request, reqID string, reasons []string) error {
 		return fmt.Errorf("step-up: %w", err)
 	}
 	who := principal(r)
-	a.log.Info("step-up accepted", "security", true, "request_id", reqID, "token_name", who.Name,
-		"method", r.Method, "path", r.URL.Path, "changes", reasons)
+	a.log.Info("step-up accepted", logkey.Security, true, logkey.RequestID, reqID, logkey.TokenName, who.Name,
+		logkey.Method, r.Method, logkey.Path, r.URL.Path, logkey.Changes, reasons)
 	return nil
 }
 

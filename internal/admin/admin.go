@@ -29,6 +29,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -339,7 +340,7 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error 
 	case err != nil:
 		return err
 	}
-	a.log.Info("api key created", "key_name", req.Name, "scopes", req.Scopes, "expires_in", req.ExpiresIn)
+	a.log.Info("api key created", logkey.KeyName, req.Name, logkey.Scopes, req.Scopes, logkey.ExpiresIn, req.ExpiresIn)
 	writeJSON(w, http.StatusCreated, adminapi.NewKey{Name: req.Name, Key: key})
 	return nil
 }
@@ -376,7 +377,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, reqID string) er
 	case err != nil:
 		return err
 	}
-	a.log.Info("api key rotated", "key_name", name, "overlap", overlap.String())
+	a.log.Info("api key rotated", logkey.KeyName, name, logkey.Overlap, overlap.String())
 	writeJSON(w, http.StatusCreated, adminapi.NewKey{Name: name, Key: key})
 	return nil
 }
@@ -395,7 +396,7 @@ func (a *API) createWebhookSecret(w http.ResponseWriter, r *http.Request, _ stri
 	case err != nil:
 		return err
 	}
-	a.log.Info("webhook secret created", "app", app, "secret_name", name)
+	a.log.Info("webhook secret created", logkey.App, app, logkey.SecretName, name)
 	writeJSON(w, http.StatusCreated, adminapi.WebhookSecret{App: app, Name: name, Secret: secret})
 	return nil
 }
@@ -430,7 +431,7 @@ func (a *API) revokeKey(w http.ResponseWriter, r *http.Request, _ string) error 
 		}
 		return err
 	}
-	a.log.Info("api key revoked", "key_name", name)
+	a.log.Info("api key revoked", logkey.KeyName, name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -492,7 +493,7 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {
 			return nil
 		})
 	if err != nil && r.Context().Err() == nil {
-		a.log.Warn("log stream ended", "err", err)
+		a.log.Warn("log stream ended", logkey.Error, err)
 	}
 	return nil // headers are sent; an error can no longer change the status
 }

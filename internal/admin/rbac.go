@@ -11,6 +11,7 @@ import (
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/rbac"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -70,7 +71,7 @@ func (a *API) deleteApp(w http.ResponseWriter, r *http.Request, reqID string) er
 		}
 		return err
 	}
-	a.log.Info("app deleted through the admin API", "request_id", reqID, "app", app, "token_name", principal(r).Name)
+	a.log.Info("app deleted through the admin API", logkey.RequestID, reqID, logkey.App, app, logkey.TokenName, principal(r).Name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -94,8 +95,8 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, reqID string) 
 	case err != nil:
 		return err
 	}
-	a.log.Info("admin token created", "request_id", reqID, "token_name", req.Name, "role", string(role),
-		"apps", req.Apps, "by", principal(r).Name)
+	a.log.Info("admin token created", logkey.RequestID, reqID, logkey.TokenName, req.Name, logkey.Role, string(role),
+		logkey.Apps, req.Apps, logkey.By, principal(r).Name)
 	out := adminapi.NewAdminToken{Name: req.Name, Role: string(role), Apps: req.Apps, Token: token}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
@@ -123,7 +124,7 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, reqID string) 
 		}
 		return err
 	}
-	a.log.Info("admin token revoked", "request_id", reqID, "token_name", name, "by", principal(r).Name)
+	a.log.Info("admin token revoked", logkey.RequestID, reqID, logkey.TokenName, name, logkey.By, principal(r).Name)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -168,7 +169,7 @@ func (a *API) mfaEnroll(w http.ResponseWriter, r *http.Request, reqID string) er
 	if err != nil {
 		return err
 	}
-	a.log.Info("authenticator enrollment started", "request_id", reqID, "by", principal(r).Name, "replacing", enrolled)
+	a.log.Info("authenticator enrollment started", logkey.RequestID, reqID, logkey.By, principal(r).Name, logkey.Replacing, enrolled)
 	writeJSON(w, http.StatusCreated, adminapi.MFAEnrollment{URI: uri})
 	return nil
 }
@@ -191,7 +192,7 @@ func (a *API) mfaConfirm(w http.ResponseWriter, r *http.Request, reqID string) e
 	case err != nil:
 		return err
 	}
-	a.log.Info("authenticator enrolled", "security", true, "request_id", reqID, "by", principal(r).Name)
+	a.log.Info("authenticator enrolled", logkey.Security, true, logkey.RequestID, reqID, logkey.By, principal(r).Name)
 	return a.mfaStatus(w, r, reqID)
 }
 

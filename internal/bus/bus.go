@@ -330,13 +330,13 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 			b.refuseCopy(ctx, d, m, env, err)
 			return
 		}
-		b.log.Error("replay record unavailable; event will be redelivered", "request_id", reqID, "app", d.app, "function", d.function, "err", err)
+		b.log.Error("replay record unavailable; event will be redelivered", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function, logkey.Error, err)
 		_ = m.Nak(ctx, b.cfg.RetryBase)
 		return
 	}
 	if env.ReplayedBy != "" && m.NumDelivered == 1 {
-		b.log.Info("replayed event delivered", "request_id", reqID, "app", d.app, "function", d.function,
-			"event_id", env.ID, "replayed_by", env.ReplayedBy)
+		b.log.Info("replayed event delivered", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,
+			logkey.EventID, env.ID, logkey.ReplayedBy, env.ReplayedBy)
 	}
 	snap := b.snap()
 	fn, ok := snap.Function(d.app, d.function)
@@ -360,15 +360,15 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 	_, err = b.cfg.Dispatcher.Invoke(ctx, fn, req)
 	if err == nil {
 		if aerr := m.Ack(ctx); aerr != nil {
-			b.log.Warn("event ack failed", "request_id", reqID, "app", d.app, "function", d.function, "err", aerr)
+			b.log.Warn("event ack failed", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function, logkey.Error, aerr)
 		}
 		return
 	}
 	attempt := int(m.NumDelivered)
 	if attempt < d.maxAttempts && !errors.Is(err, dispatch.ErrDraining) {
 		delay := b.backoff(attempt)
-		b.log.Info("event retry scheduled", "request_id", reqID, "app", d.app, "function", d.function,
-			"attempt", attempt, "delay", delay.String())
+		b.log.Info("event retry scheduled", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,
+			logkey.Attempt, attempt, logkey.Delay, delay.String())
 		_ = m.Nak(ctx, delay)
 		return
 	}
@@ -443,7 +443,7 @@ func securityAttrs(d desired, m *jetstream.Message, reqID string, reason error) 
 		slog.String(logkey.Reason, reason.Error()),
 		slog.String(logkey.App, d.app),
 		slog.String(logkey.Function, d.function),
-		slog.String("subject", m.Subject),
+		slog.String(logkey.Subject, m.Subject),
 	}
 	if reqID != "" {
 		attrs = append(attrs, slog.String(logkey.RequestID, reqID))
@@ -483,12 +483,12 @@ func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, r
 	// The message id makes a redelivery of the same failing event land once.
 	msgID := "dlq-" + d.durable + "-" + strconv.FormatUint(m.Seq, 10)
 	if _, err := b.cfg.Node.Publish(ctx, dlqPrefix+d.app+"."+d.function, m.Data, hdr, msgID); err != nil {
-		b.log.Error("dead-letter failed; event will be redelivered", "request_id", reqID, "app", d.app, "function", d.function, "err", err)
+		b.log.Error("dead-letter failed; event will be redelivered", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function, logkey.Error, err)
 		_ = m.Nak(ctx, b.cfg.RetryMax)
 		return
 	}
-	b.log.Warn("event dead-lettered", "request_id", reqID, "app", d.app, "function", d.function,
-		"attempts", attempts, "err", msg)
+	b.log.Warn("event dead-lettered", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,
+		logkey.Attempts, attempts, logkey.Error, msg)
 	_ = m.Term(ctx)
 }
 
@@ -562,8 +562,8 @@ func (b *Bus) Replay(ctx context.Context, id uint64, by string) (*DeadLetter, er
 		return nil, fmt.Errorf("replay dead letter %d: remove: %w", id, err)
 	}
 	dl := toDeadLetter(m)
-	b.log.Info("dead letter replayed", "request_id", dl.RequestID, "app", dl.App, "function", dl.Function,
-		"dead_letter", id, "event_id", env.ID, "replaced_event_id", orig.ID, "replayed_by", by)
+	b.log.Info("dead letter replayed", logkey.RequestID, dl.RequestID, logkey.App, dl.App, logkey.Function, dl.Function,
+		logkey.DeadLetter, id, logkey.EventID, env.ID, logkey.ReplacedEventID, orig.ID, logkey.ReplayedBy, by)
 	return &dl, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // A signature proves where an event comes from, not that it is new: a
@@ -137,7 +138,7 @@ func (b *Bus) refuseCopy(ctx context.Context, d desired, m *jetstream.Message, e
 	if !telemetry.ValidRequestID(reqID) {
 		reqID = ""
 	}
-	attrs := append(securityAttrs(d, m, reqID, reason), slog.String("event_id", env.ID), slog.Uint64("seq", m.Seq))
+	attrs := append(securityAttrs(d, m, reqID, reason), slog.String(logkey.EventID, env.ID), slog.Uint64(logkey.Seq, m.Seq))
 	b.log.LogAttrs(ctx, slog.LevelWarn, "event replay refused", attrs...)
 	_ = m.Term(ctx)
 }

@@ -178,8 +178,8 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 	attrs := []slog.Attr{
 		slog.String(logkey.App, c.App), slog.String(logkey.Function, c.Function),
 		slog.String(logkey.Version, c.Version), slog.String(logkey.RequestID, c.RequestID),
-		slog.String(logkey.Resource, target), slog.String("route", rt.Method+" "+rt.Path),
-		slog.Int("hop", hop), slog.Duration(logkey.Duration, time.Since(start)),
+		slog.String(logkey.Resource, target), slog.String(logkey.Route, rt.Method+" "+rt.Path),
+		slog.Int(logkey.Hop, hop), slog.Duration(logkey.Duration, time.Since(start)),
 	}
 	if err != nil {
 		err = invokeFailure(ctx, target, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // ErrDraining is returned once shutdown has begun.
@@ -59,8 +60,8 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	}
 	if err != nil {
 		rec.Level, rec.Msg, rec.Error = "error", "invocation failed", err.Error()
-		d.log.Warn("invocation failed", "request_id", req.RequestID, "app", fn.App, "function", fn.Spec.Name,
-			"version", fn.Version, "trigger", req.Kind, "err", err)
+		d.log.Warn("invocation failed", logkey.RequestID, req.RequestID, logkey.App, fn.App, logkey.Function, fn.Spec.Name,
+			logkey.Version, fn.Version, logkey.Trigger, req.Kind, logkey.Error, err)
 	} else {
 		rec.Status = resp.Status
 		if rec.Status == 0 {

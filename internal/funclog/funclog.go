@@ -18,6 +18,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/jsonenc"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // Stream and subjects of function logs.
@@ -115,7 +116,7 @@ func (l *Log) publish(w *writer, r *Record) {
 	// of a warm request's CPU, and these records are best effort already.
 	// The connection copies the data, so the buffer is free again at once.
 	if err := l.node.PublishNoAck(w.subjectOf(r), w.buf); err != nil {
-		l.logger.Warn("function log write failed", "err", err)
+		l.logger.Warn("function log write failed", logkey.Error, err)
 	}
 	if cap(w.buf) > 2*maxMsg {
 		w.buf = nil // one huge record must not keep its buffer alive

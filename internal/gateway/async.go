@@ -16,6 +16,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -160,7 +161,7 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Rout
 	invID, rev, err := g.cfg.Async.create(context.Background(), AsyncResult{Status: "pending", Owner: owner}, jwt)
 	if err != nil {
 		<-g.asyncSem
-		g.log.Error("async invocation not recorded", "request_id", reqID, "err", err)
+		g.log.Error("async invocation not recorded", logkey.RequestID, reqID, logkey.Error, err)
 		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
 		return
 	}
@@ -180,10 +181,10 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Rout
 			res.Response = &AsyncResponse{Status: st, Headers: resp.Headers, Body: resp.Body}
 		}
 		if err := g.cfg.Async.finish(context.Background(), invID, rev, res, jwt); err != nil {
-			g.log.Error("async result not recorded", "request_id", reqID, "invocation_id", invID, "err", err)
+			g.log.Error("async result not recorded", logkey.RequestID, reqID, logkey.InvocationID, invID, logkey.Error, err)
 		}
 	}()
-	g.log.Debug("async invocation accepted", "request_id", reqID, "invocation_id", invID, "app", rt.App, "function", rt.Function)
+	g.log.Debug("async invocation accepted", logkey.RequestID, reqID, logkey.InvocationID, invID, logkey.App, rt.App, logkey.Function, rt.Function)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Location", "/_aegis/invocations/"+invID)
 	w.WriteHeader(http.StatusAccepted)

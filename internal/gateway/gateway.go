@@ -25,6 +25,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -160,8 +161,8 @@ func (g *Gateway) logPrivateProbe(snap *registry.Snapshot, r *http.Request, reqI
 	if !ok {
 		return
 	}
-	g.log.Warn("private route called from outside", "security", true, "request_id", reqID,
-		"app", rt.App, "function", rt.Function, "method", r.Method, "path", rt.Path, "remote", r.RemoteAddr)
+	g.log.Warn("private route called from outside", logkey.Security, true, logkey.RequestID, reqID,
+		logkey.App, rt.App, logkey.Function, rt.Function, logkey.Method, r.Method, logkey.Path, rt.Path, logkey.Remote, r.RemoteAddr)
 }
 
 // authenticate returns the caller's identity, or answers and returns false.
@@ -199,12 +200,12 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 		}
 	}
 	if unavailable != nil {
-		g.log.Error("authentication unavailable", "request_id", reqID, "app", rt.App, "function", rt.Function, "err", unavailable)
+		g.log.Error("authentication unavailable", logkey.RequestID, reqID, logkey.App, rt.App, logkey.Function, rt.Function, logkey.Error, unavailable)
 		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
 		return nil, nil, false
 	}
-	g.log.Warn("authentication failed", "security", true, "request_id", reqID, "app", rt.App,
-		"function", rt.Function, "reason", reason, "remote", r.RemoteAddr, "method", r.Method, "path", rt.Path)
+	g.log.Warn("authentication failed", logkey.Security, true, logkey.RequestID, reqID, logkey.App, rt.App,
+		logkey.Function, rt.Function, logkey.Reason, reason, logkey.Remote, r.RemoteAddr, logkey.Method, r.Method, logkey.Path, rt.Path)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis"`)
 	writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
 	return nil, nil, false

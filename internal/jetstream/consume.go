@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // Message is a stream message. Messages from Consume can be acknowledged;
@@ -158,7 +159,7 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 
 	s := &Subscription{node: n, stopped: make(chan struct{})}
 	sem := make(chan struct{}, maxPending)
-	log := n.log.With("stream", cfg.Stream, "consumer", cfg.Durable)
+	log := n.log.With(logkey.Stream, cfg.Stream, logkey.Consumer, cfg.Durable)
 
 	dispatch := func(m jetstream.Msg) {
 		// Block the delivery goroutine while all handler slots are busy,
@@ -186,7 +187,7 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 				// A handler bug must not take the platform down; the message
 				// goes back for another attempt, bounded by MaxDeliver.
 				if r := recover(); r != nil {
-					log.Error("consumer handler panicked", "seq", msg.Seq, "panic", r, "stack", string(debug.Stack()))
+					log.Error("consumer handler panicked", logkey.Seq, msg.Seq, logkey.Panic, r, logkey.Stack, string(debug.Stack()))
 					_ = m.Nak()
 				}
 			}()
@@ -202,7 +203,7 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 		jetstream.PullMaxMessages(maxPending),
 		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			log.Warn("consume error", "error", err)
+			log.Warn("consume error", logkey.Error, err)
 		}))
 	if err != nil {
 		return nil, wrap(op, err)
@@ -316,7 +317,7 @@ func (n *Node) Follow(ctx context.Context, stream, filterSubject string, lastN i
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
 			defer cancel()
 			if err := s.DeleteConsumer(dctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				n.log.Debug("delete follow consumer", "stream", stream, "error", err)
+				n.log.Debug("delete follow consumer", logkey.Stream, stream, logkey.Error, err)
 			}
 		}
 	}()
@@ -382,7 +383,7 @@ func (n *Node) countFrom(ctx context.Context, s jetstream.Stream, filter string,
 	}
 	pending := cons.CachedInfo().NumPending
 	if err := s.DeleteConsumer(ctx, cons.CachedInfo().Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		n.log.Warn("delete probe consumer", "error", err)
+		n.log.Warn("delete probe consumer", logkey.Error, err)
 	}
 	return pending, nil
 }

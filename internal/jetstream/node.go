@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // serverName is fixed because JetStream ties its stored state to the server
@@ -128,16 +129,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		nats.ClosedHandler(func(*nats.Conn) { close(n.closedCh) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				log.Warn("nats disconnected", "error", err)
+				log.Warn("nats disconnected", logkey.Error, err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", logkey.URL, c.ConnectedUrlRedacted()) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
 			if sub != nil {
 				subj = sub.Subject
 			}
-			log.Warn("nats async error", "subject", subj, "error", err)
+			log.Warn("nats async error", logkey.Subject, subj, logkey.Error, err)
 		}),
 	}
 	url := cfg.URL
@@ -210,7 +211,7 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start nats: %w", err)
 	}
-	srv.SetLoggerV2(serverLog{log.With("component", "nats-server")}, false, false, false)
+	srv.SetLoggerV2(serverLog{log.With(logkey.Component, "nats-server")}, false, false, false)
 	srv.Start()
 	if !srv.ReadyForConnections(readyTimeout) {
 		srv.Shutdown()

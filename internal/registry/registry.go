@@ -26,6 +26,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schema"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -305,7 +306,7 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (*App, error) 
 		return nil, fmt.Errorf("deploy %s: save app: %w", req.App, err)
 	}
 	r.activate(next, req.App)
-	r.log.Info("app deployed", "app", req.App, "version", app.versionLabel())
+	r.log.Info("app deployed", logkey.App, req.App, logkey.Version, app.versionLabel())
 	return app, nil
 }
 
@@ -334,7 +335,7 @@ func (r *Registry) Rollback(ctx context.Context, appName string) (*App, error) {
 		return nil, fmt.Errorf("roll back %s: save app: %w", appName, err)
 	}
 	r.activate(next, appName)
-	r.log.Info("app rolled back", "app", appName, "version", app.versionLabel())
+	r.log.Info("app rolled back", logkey.App, appName, logkey.Version, app.versionLabel())
 	return app, nil
 }
 
@@ -390,14 +391,14 @@ func (r *Registry) Restore(ctx context.Context) error {
 		}
 		app, err := r.build(ctx, &ver)
 		if err != nil {
-			r.log.Error("restore app failed", "app", name, "version", "v"+strconv.Itoa(rec.Active), "err", err)
+			r.log.Error("restore app failed", logkey.App, name, logkey.Version, "v"+strconv.Itoa(rec.Active), logkey.Error, err)
 			continue
 		}
 		app.DeployedAt = rec.DeployedAt
 		next, err := r.withApp(app)
 		if err != nil {
 			r.closeApp(app)
-			r.log.Error("restore app failed", "app", name, "err", err)
+			r.log.Error("restore app failed", logkey.App, name, logkey.Error, err)
 			continue
 		}
 		r.activate(next, name)
@@ -711,13 +712,13 @@ func (r *Registry) Delete(ctx context.Context, appName string) error {
 	// them is tidiness, so a failure is logged, not returned.
 	keys, err := r.cfg.State.Keys(ctx, "ver."+appName+".")
 	if err != nil {
-		r.log.Warn("app deleted, but its versions could not be listed", "app", appName, "err", err)
+		r.log.Warn("app deleted, but its versions could not be listed", logkey.App, appName, logkey.Error, err)
 	}
 	for _, k := range keys {
 		if err := state.Delete(ctx, k); err != nil {
-			r.log.Warn("app deleted, but a version record remains", "app", appName, "key", k, "err", err)
+			r.log.Warn("app deleted, but a version record remains", logkey.App, appName, logkey.Key, k, logkey.Error, err)
 		}
 	}
-	r.log.Info("app deleted", "app", appName)
+	r.log.Info("app deleted", logkey.App, appName)
 	return nil
 }

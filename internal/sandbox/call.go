@@ -88,7 +88,7 @@ func (inv *invocation) emit(level slog.Level, msg string) {
 	}
 	inv.fn.logger.LogAttrs(inv.ctx, level, msg,
 		slog.String(logkey.RequestID, inv.caller.RequestID),
-		slog.String("source", "guest"))
+		slog.String(logkey.Source, "guest"))
 }
 
 // flushOutput logs any partial last lines of stdout and stderr.

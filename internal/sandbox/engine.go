@@ -28,6 +28,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/aegis-platform/aegis/internal/preempt"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // Config configures an Engine.
@@ -227,7 +228,7 @@ func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx)
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	instrumented, err := e.instrument(wasm)
 	if err != nil {
-		e.logger.Warn("module cannot be instrumented", "err", err)
+		e.logger.Warn("module cannot be instrumented", logkey.Error, err)
 		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, instrumentFailure(wasm, err))
 	}
 	cm, err := e.runtime.CompileModule(ctx, instrumented)
@@ -235,7 +236,7 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		// The compiler's own message names wazero internals (sections,
 		// offsets, opcodes); it goes to the server log, and the deploy's
 		// caller gets a message of ours.
-		e.logger.Warn("module does not compile", "err", err)
+		e.logger.Warn("module does not compile", logkey.Error, err)
 		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, compileFailure(wasm))
 	}
 	m, err := e.validate(cm)

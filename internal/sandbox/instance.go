@@ -11,6 +11,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // instance is one instantiated module. It serves one invocation at a time;
@@ -115,7 +117,7 @@ func (inst *instance) initOutput(level slog.Level, p []byte) {
 		p = p[:maxLogLine]
 	}
 	inst.fn.logger.LogAttrs(context.Background(), level, "guest output during initialization",
-		slog.String("output", string(p)))
+		slog.String(logkey.Output, string(p)))
 }
 
 func (inst *instance) close() {

@@ -14,6 +14,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // Scheduler owns one cron runner rebuilt on every Sync.
@@ -52,7 +53,7 @@ func (s *Scheduler) Sync(_ context.Context, snap *registry.Snapshot) error {
 				a, f, expr := appName, fnName, t.Schedule.Cron
 				if _, err := c.AddFunc(expr, func() { s.fire(a, f) }); err != nil {
 					// The manifest validated it; log rather than fail the deploy.
-					s.log.Error("schedule rejected", "app", a, "function", f, "cron", expr, "err", err)
+					s.log.Error("schedule rejected", logkey.App, a, logkey.Function, f, logkey.Cron, expr, logkey.Error, err)
 					continue
 				}
 				n++

@@ -30,6 +30,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schedule"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // Server is one running Aegis: embedded (or external) NATS, sandbox,
@@ -115,7 +116,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.token = token
 	if created {
-		s.log.Info("admin token created", "file", filepath.Join(s.cfg.DataDir, "admin.token"))
+		s.log.Info("admin token created", logkey.File, filepath.Join(s.cfg.DataDir, "admin.token"))
 	}
 	s.node, err = jetstream.Open(ctx, jetstream.Config{
 		DataDir: s.cfg.DataDir, Listen: s.cfg.NATSListen, URL: s.cfg.NATSURL,
@@ -176,7 +177,7 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	if created {
-		s.log.Info("event signing key created", "file", filepath.Join(s.cfg.DataDir, eventKeyFile))
+		s.log.Info("event signing key created", logkey.File, filepath.Join(s.cfg.DataDir, eventKeyFile))
 	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics}, snapshot); err != nil {
@@ -216,7 +217,7 @@ func (s *Server) wire(ctx context.Context) error {
 		OnChange: func(snap *registry.Snapshot) {
 			for _, t := range s.triggers {
 				if err := t.Sync(context.Background(), snap); err != nil {
-					s.log.Error("trigger sync failed", "err", err)
+					s.log.Error("trigger sync failed", logkey.Error, err)
 				}
 			}
 		},
@@ -268,7 +269,7 @@ func (s *Server) listen() error {
 	}
 	go func() { s.serveErr <- serve(s.gatewaySrv, s.gatewayLn) }()
 	go func() { s.serveErr <- serve(s.adminSrv, s.adminLn) }()
-	s.log.Info("aegis started", "gateway", s.GatewayURL(), "admin", s.AdminURL(), "data", s.cfg.DataDir)
+	s.log.Info("aegis started", logkey.Gateway, s.GatewayURL(), logkey.Admin, s.AdminURL(), logkey.Data, s.cfg.DataDir)
 	return nil
 }
 
@@ -379,7 +380,7 @@ func (s *Server) close(ctx context.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		s.log.Warn("shutdown was not clean", "err", errors.Join(errs...))
+		s.log.Warn("shutdown was not clean", logkey.Error, errors.Join(errs...))
 	} else {
 		s.log.Info("aegis stopped")
 	}

@@ -42,3 +42,68 @@ const (
 	// "query", "content_type", ...).
 	Kind = "kind"
 )
+
+// Keys of the platform's own lines: events, keys and tokens, the server.
+const (
+	// EventID is an event's id (Aegis-Event-Id); ReplacedEventID the id of
+	// the event a replay stands for; ReplayedBy the admin who replayed it.
+	EventID         = "event_id"
+	ReplacedEventID = "replaced_event_id"
+	ReplayedBy      = "replayed_by"
+	// Topic is an event's topic; Trigger a trigger as the manifest
+	// declares it; Cron a schedule's expression.
+	Topic   = "topic"
+	Trigger = "trigger"
+	Cron    = "cron"
+	// Attempt is a delivery's attempt number, Attempts how many were made;
+	// Delay the wait before the next one; DeadLetter a dead letter's id.
+	Attempt    = "attempt"
+	Attempts   = "attempts"
+	Delay      = "delay"
+	DeadLetter = "dead_letter"
+	// Seq is a message's sequence number in its stream.
+	Seq = "seq"
+	// Hop counts the calls and events in a chain so far.
+	Hop = "hop"
+	// Subject is a caller's subject (a JWT's sub, an app/function).
+	Subject = "subject"
+	// Key is a table or object key (never a value); Scopes an API key's
+	// scopes; SecretName a webhook secret's name; TokenName an admin
+	// token's name and Role its role; ExpiresIn how long a credential
+	// stays valid; Overlap how long an old key keeps working after a
+	// rotation.
+	Key        = "key"
+	Scopes     = "scopes"
+	SecretName = "secret_name"
+	TokenName  = "token_name"
+	Role       = "role"
+	ExpiresIn  = "expires_in"
+	Overlap    = "overlap"
+	// By names the admin principal who made a change; Apps the apps a
+	// token is limited to; Changes what a dangerous change opens up;
+	// Replacing whether an enrollment replaces an earlier one.
+	By        = "by"
+	Apps      = "apps"
+	Changes   = "changes"
+	Replacing = "replacing"
+	// InvocationID is an asynchronous invocation's id.
+	InvocationID = "invocation_id"
+	// Stream and Consumer name a JetStream stream and consumer; Panic and
+	// Stack what a recovered panic carried.
+	Stream   = "stream"
+	Consumer = "consumer"
+	Panic    = "panic"
+	Stack    = "stack"
+	// File is a file the server read or wrote; URL an address it serves
+	// or calls; Gateway and Admin its listeners' addresses; Component the
+	// part of the server a line comes from; Source where something came
+	// from; Data and Output are what a child process or a store reported.
+	File      = "file"
+	URL       = "url"
+	Gateway   = "gateway"
+	Admin     = "admin"
+	Component = "component"
+	Source    = "source"
+	Data      = "data"
+	Output    = "output"
+)
