@@ -153,6 +153,12 @@ func parseCIDR(s string) (netip.Prefix, error) {
 	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 	}
+	if p.Bits() == 0 {
+		// Like "*": every address of the family, the private networks and
+		// the cloud metadata address included, which fetch otherwise
+		// refuses to everyone.
+		return netip.Prefix{}, fmt.Errorf("%s would grant every address; name the networks the function needs", p)
+	}
 	return p, nil
 }
 
