@@ -184,7 +184,7 @@ func runHTTP(ctx context.Context, env *Env) ([]*Result, error) {
 	defer goIn.Close()
 	cIn, cKey, err := startCEcho(ctx, env)
 	if err != nil {
-		return nil, fmt.Errorf("C echo: %w", err)
+		return nil, fmt.Errorf("start the C echo: %w", err)
 	}
 	defer cIn.Close()
 	baseURL, stopBase, err := startBareEcho()
