@@ -76,7 +76,7 @@ func literalKeys(fset *token.FileSet, f *ast.File) []string {
 		if !ok {
 			return true
 		}
-		if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "slog" {
+		if isSlog(sel) {
 			if attrConstructors[sel.Sel.Name] && len(call.Args) > 0 && isStringLit(call.Args[0]) {
 				found = append(found, fset.Position(call.Args[0].Pos()).String()+": slog."+sel.Sel.Name+"("+litValue(call.Args[0])+", …)")
 			}
@@ -120,11 +120,14 @@ func isAttr(e ast.Expr) bool {
 		return false
 	}
 	sel, ok := call.Fun.(*ast.SelectorExpr)
-	if !ok {
-		return false
-	}
+	return ok && isSlog(sel) && attrConstructors[sel.Sel.Name]
+}
+
+// isSlog reports a selector of package slog itself (slog.String), not of
+// a logger.
+func isSlog(sel *ast.SelectorExpr) bool {
 	pkg, ok := sel.X.(*ast.Ident)
-	return ok && pkg.Name == "slog" && attrConstructors[sel.Sel.Name]
+	return ok && pkg.Name == "slog"
 }
 
 // The check finds each way of writing a literal key, and passes keys from
