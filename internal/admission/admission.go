@@ -81,11 +81,6 @@ type Request struct {
 	Identity *sandbox.Identity
 	// MaxBody is the function's max_body in bytes.
 	MaxBody int64
-	// Body returns the body, which may not exceed limit bytes; an error
-	// wrapping aegis.ErrLimitExceeded means it did. The gateway reads the
-	// connection here (after the rule), invoke hands over what the guest
-	// passed.
-	Body func(limit int64) ([]byte, error)
 
 	RequestID string
 	// Remote is the client's address (gateway); Caller the calling
@@ -108,8 +103,17 @@ func New(log *slog.Logger, m *metrics.Metrics) *Admission {
 	return &Admission{log: log, metrics: m}
 }
 
-// Admit runs the route's checks and returns the body, or the refusal.
-func (a *Admission) Admit(ctx context.Context, req *Request) ([]byte, *Refusal) {
+// BodyFunc returns a request's body, which may not exceed limit bytes; an
+// error wrapping aegis.ErrLimitExceeded means it did. The gateway reads the
+// connection in it (after the rule), invoke hands over what the guest
+// passed (BodyOf).
+type BodyFunc func(limit int64) ([]byte, error)
+
+// Admit runs the route's checks and returns the body read through body,
+// or the refusal. body is a parameter rather than a field of req because
+// req's contents go to the log, which would move a closure the gateway
+// builds for every request to the heap.
+func (a *Admission) Admit(ctx context.Context, req *Request, body BodyFunc) ([]byte, *Refusal) {
 	rt := req.Route
 	if ident := req.Identity; ident != nil && ident.Scheme == manifest.AuthAPIKey &&
 		!(&auth.Identity{KeyName: ident.Subject, Scopes: ident.Scopes}).Allows(rt.App, rt.Function) {
@@ -122,7 +126,7 @@ func (a *Admission) Admit(ctx context.Context, req *Request) ([]byte, *Refusal) 
 				Message: "forbidden", Reason: reason, Kind: aegis.ErrPermissionDenied})
 		}
 	}
-	body, err := req.Body(req.MaxBody)
+	b, err := body(req.MaxBody)
 	switch {
 	case errors.Is(err, aegis.ErrLimitExceeded):
 		return nil, &Refusal{Step: StepBody, Status: http.StatusRequestEntityTooLarge,
@@ -136,7 +140,7 @@ func (a *Admission) Admit(ctx context.Context, req *Request) ([]byte, *Refusal) 
 		if v := req.Headers["Content-Type"]; len(v) > 0 {
 			contentType = v[0]
 		}
-		if err := rt.Schema.Check(contentType, req.Query, req.Params, body); err != nil {
+		if err := rt.Schema.Check(contentType, req.Query, req.Params, b); err != nil {
 			status, kind := http.StatusBadRequest, schema.KindBody
 			var se *schema.Error
 			if errors.As(err, &se) {
@@ -147,7 +151,7 @@ func (a *Admission) Admit(ctx context.Context, req *Request) ([]byte, *Refusal) 
 				Message: err.Error(), Reason: err.Error(), Kind: aegis.ErrInvalidArgument}, slog.String(logkey.Kind, kind))
 		}
 	}
-	return body, nil
+	return b, nil
 }
 
 // allow evaluates the route's rule. A rule that fails to evaluate denies;
@@ -209,9 +213,9 @@ func (a *Admission) refuse(ctx context.Context, req *Request, r *Refusal, extra 
 	return r
 }
 
-// BodyOf returns a Request.Body for a body already in memory, refusing it
+// BodyOf returns the BodyFunc of a body already in memory, refusing it
 // when it is over the limit.
-func BodyOf(body []byte) func(limit int64) ([]byte, error) {
+func BodyOf(body []byte) BodyFunc {
 	return func(limit int64) ([]byte, error) {
 		if int64(len(body)) > limit {
 			return nil, fmt.Errorf("body of %d bytes over max_body of %d: %w", len(body), limit, aegis.ErrLimitExceeded)

@@ -5,6 +5,10 @@ import (
 	"testing"
 )
 
+// TestAddrClass checks the classifier alone: it is a pure function of an
+// address and nothing here dials. The filter it feeds is tested through
+// injected dialers that fail the test instead of connecting (fetch_test.go,
+// egress_grammar_test.go), checked by testkit/netguard.
 func TestAddrClass(t *testing.T) {
 	tests := []struct {
 		addr   string

@@ -142,9 +142,9 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 	// content types and schemas.
 	body, refused := h.cfg.Admission.Admit(ctx, &admission.Request{
 		Route: rt, Params: t.Params, Method: method, Path: path, Query: query, Headers: headers,
-		Identity: ident, MaxBody: limits.maxBody, Body: admission.BodyOf(req.Body),
+		Identity: ident, MaxBody: limits.maxBody,
 		RequestID: c.RequestID, Caller: c.App + "/" + c.Function,
-	})
+	}, admission.BodyOf(req.Body))
 	if refused != nil {
 		switch refused.Step {
 		case admission.StepSchema:

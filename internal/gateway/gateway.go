@@ -125,15 +125,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Route: rt, Params: params, Method: r.Method, Path: r.URL.Path, Query: req.Query,
 		Headers: req.Headers, Identity: ident, MaxBody: int64(fn.Spec.Limits.MaxBody),
 		RequestID: reqID, Remote: r.RemoteAddr,
-		Body: func(limit int64) ([]byte, error) {
-			if body != nil {
-				return body, nil // read (within the cap) for the webhook's signature
-			}
-			return readBody(w, r, limit)
-		},
+	}
+	read := func(limit int64) ([]byte, error) {
+		if body != nil {
+			return body, nil // read (within the cap) for the webhook's signature
+		}
+		return readBody(w, r, limit)
 	}
 	var refused *admission.Refusal
-	if req.Body, refused = g.cfg.Admission.Admit(r.Context(), admit); refused != nil {
+	if req.Body, refused = g.cfg.Admission.Admit(r.Context(), admit, read); refused != nil {
 		writeError(w, refused.Status, refused.Message, reqID)
 		return
 	}

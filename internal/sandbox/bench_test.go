@@ -80,6 +80,35 @@ func BenchmarkInvokeEchoExample(b *testing.B) {
 	}
 }
 
+// BenchmarkInvokeEchoExampleAPIKey is BenchmarkInvokeEchoExample with the
+// identity every request on an API-key route carries: what the gateway's
+// Go echo pays. Its identity is decoded without reflection (sdk/go's
+// identityObject); compare with BenchmarkInvokeEchoExample for its cost.
+func BenchmarkInvokeEchoExampleAPIKey(b *testing.B) {
+	env := newEnv(b)
+	f := env.function(b, wasmbuild.GoModule(b, "../../examples/echo"), FunctionConfig{})
+	req := httpReq("/echo", `{"message":"hello, aegis"}`)
+	req.Headers = map[string][]string{
+		"Accept-Encoding": {"gzip"},
+		"Content-Length":  {"26"},
+		"Content-Type":    {"application/json"},
+		"User-Agent":      {"Go-http-client/1.1"},
+	}
+	req.Identity = &Identity{Scheme: "api-key", Subject: "bench"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	reportCPU(b)
+	for b.Loop() {
+		resp, err := f.Invoke(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if resp.Status != 200 {
+			b.Fatalf("status %d: %s", resp.Status, resp.Body)
+		}
+	}
+}
+
 // reportCPU adds the process CPU time per operation to a benchmark's
 // output. On a shared machine wall time per operation swings with the
 // load of others; CPU time moves far less, so it is the figure to compare
