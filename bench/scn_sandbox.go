@@ -3,20 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-	"github.com/tetratelabs/wazero/sys"
-
 	"github.com/aegis-platform/aegis"
-	"github.com/aegis-platform/aegis/internal/preempt"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -45,9 +37,10 @@ type guest struct {
 	echo bool // answers the request body
 	// targetNs is the most a warm invocation should take; 0 reports only.
 	targetNs float64
-	// preemptCost: also price preemption on this module's raw call, the
-	// countdown the sandbox uses and the close-on-context-done it
-	// replaced (once is enough: it does not depend on the guest).
+	// preemptCost: also price, on this module's raw call, every other way
+	// the engine can stop a guest (under wazero: the countdown and the
+	// close-on-context-done it replaced; wazy has one way only). Once is
+	// enough: it does not depend on the guest.
 	preemptCost bool
 }
 
@@ -142,15 +135,16 @@ func runInvokeOverhead(ctx context.Context, env *Env) ([]*Result, error) {
 }
 
 // invokeOverheadResults alternates the raw call with the invocation and,
-// for the guest that asks, the raw call without preemption with the same
-// call under each way of preempting.
+// for the guest that asks, the cheapest raw call with the same call under
+// each other way the engine offers of stopping a guest.
 func invokeOverheadResults(ctx context.Context, env *Env, g guest, invoke *perOpLoop, budget time.Duration) ([]*Result, error) {
-	rawMod, err := newRawModule(ctx, g.wasm, preemptOff)
+	ways := sandbox.RawPreemptions()
+	rawMod, err := sandbox.NewRawModule(ctx, g.wasm, ways[0])
 	if err != nil {
 		return nil, err
 	}
-	defer rawMod.close(ctx)
-	raw, err := calibrate(budget, rawMod.call)
+	defer rawMod.Close(ctx)
+	raw, err := calibrate(budget, rawMod.Call)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +152,7 @@ func invokeOverheadResults(ctx context.Context, env *Env, g guest, invoke *perOp
 	if err != nil {
 		return nil, err
 	}
-	r := ratioResult("invoke, "+g.name, "ns/op", "raw wazero call, no preemption", b, s, samples)
+	r := ratioResult("invoke, "+g.name, "ns/op", fmt.Sprintf("raw %s call, %s", sandbox.EngineName, ways[0]), b, s, samples)
 	r.RatioNote = "invoke / raw call"
 	// Once a raw call costs tens of nanoseconds, a ratio to it says little
 	// about what a user waits for: the targets are absolute, on this
@@ -168,7 +162,7 @@ func invokeOverheadResults(ctx context.Context, env *Env, g guest, invoke *perOp
 		r.Met = Met(s <= g.targetNs)
 	}
 	r.Notes = "Function.Invoke of a warm reuse instance (slot, pool, timeout context, invocation state, host calls) " +
-		"vs CallWithStack of an exported no-op in the same module as compiled, on a runtime that cannot stop it (no preemption at all)."
+		"vs CallWithStack of an exported no-op in the same module as compiled, straight on the engine (" + ways[0].String() + ")."
 	if !g.echo {
 		r.Notes = "aegis_handle returns 0 with no host call: the sandbox's own per-invocation work, without any guest work."
 	}
@@ -176,135 +170,33 @@ func invokeOverheadResults(ctx context.Context, env *Env, g guest, invoke *perOp
 	if !g.preemptCost {
 		return out, nil
 	}
-	for _, p := range []struct {
-		mode  preemption
-		name  string
-		notes string
-	}{
-		{preemptCountdown, "raw call with the preemption countdown (" + g.name + " module)",
-			"The module rewritten as the sandbox runs it (internal/preempt): a countdown at every loop header and function entry, a host call every 16,384."},
-		{preemptCloseOnDone, "raw call with close-on-context-done (" + g.name + " module)",
-			"What the countdown replaced: WithCloseOnContextDone(true) starts a goroutine per call to watch the context and leaves machine code at every loop header."},
-	} {
-		mod, err := newRawModule(ctx, g.wasm, p.mode)
+	for _, way := range ways[1:] {
+		mod, err := sandbox.NewRawModule(ctx, g.wasm, way)
 		if err != nil {
 			return out, err
 		}
-		with, err := calibrate(budget, mod.call)
+		with, err := calibrate(budget, mod.Call)
 		if err != nil {
-			mod.close(ctx)
+			mod.Close(ctx)
 			return out, err
 		}
 		b2, s2, samples2, err := Alternate(env.Rounds, raw.nsPerOp, with.nsPerOp)
-		mod.close(ctx)
+		mod.Close(ctx)
 		if err != nil {
 			return out, err
 		}
-		c := ratioResult(p.name, "ns/op", "raw call without preemption", b2, s2, samples2)
+		c := ratioResult(fmt.Sprintf("raw call with %s (%s module)", way, g.name), "ns/op", "raw call, "+ways[0].String(), b2, s2, samples2)
 		c.RatioNote = "with / without"
-		c.Notes = p.notes
+		c.Notes = preemptionNotes[way]
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-// preemption is how a raw runtime can stop a guest.
-type preemption int
-
-const (
-	preemptOff         preemption = iota // it cannot
-	preemptCountdown                     // the sandbox's way (internal/preempt)
-	preemptCloseOnDone                   // wazero's WithCloseOnContextDone
-)
-
-// rawModule is a module instantiated straight with wazero, with its
-// "aegis" imports stubbed, whose exported bench_noop is called directly: the
-// cheapest way into the guest there is.
-type rawModule struct {
-	rt     wazero.Runtime
-	ctx    context.Context
-	cancel context.CancelFunc
-	fn     api.Function
-	stack  []uint64
-}
-
-func newRawModule(ctx context.Context, wasm []byte, p preemption) (*rawModule, error) {
-	rt, cm, err := rawRuntime(ctx, wasm, p)
-	if err != nil {
-		return nil, err
-	}
-	mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
-	if err != nil {
-		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("raw instantiate: %w", err)
-	}
-	fn := mod.ExportedFunction("bench_noop")
-	if fn == nil {
-		_ = rt.Close(ctx)
-		return nil, errors.New("raw instantiate: module exports no bench_noop")
-	}
-	// A context that can end, like every invocation's: with close on
-	// context done, wazero watches it for the length of each call.
-	callCtx, cancel := context.WithCancel(ctx)
-	return &rawModule{rt: rt, ctx: callCtx, cancel: cancel, fn: fn, stack: make([]uint64, 1)}, nil
-}
-
-func (r *rawModule) call() error { return r.fn.CallWithStack(r.ctx, r.stack) }
-func (r *rawModule) close(ctx context.Context) {
-	r.cancel()
-	_ = r.rt.Close(ctx)
-}
-
-// rawRuntime makes a wazero runtime with WASI and stubs for every function
-// the module imports from "aegis", and compiles wasm on it, preempted as p
-// says.
-func rawRuntime(ctx context.Context, wasm []byte, p preemption) (wazero.Runtime, wazero.CompiledModule, error) {
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(p == preemptCloseOnDone))
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		_ = rt.Close(ctx)
-		return nil, nil, err
-	}
-	if p == preemptCountdown {
-		var err error
-		if wasm, err = preempt.Instrument(wasm); err != nil {
-			_ = rt.Close(ctx)
-			return nil, nil, err
-		}
-		_, err = rt.NewHostModuleBuilder(preempt.ImportModule).NewFunctionBuilder().
-			WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
-				stack[0] = preempt.Interval
-			}), nil, []api.ValueType{api.ValueTypeI32}).
-			Export(preempt.ImportName).Instantiate(ctx)
-		if err != nil {
-			_ = rt.Close(ctx)
-			return nil, nil, err
-		}
-	}
-	cm, err := rt.CompileModule(ctx, wasm)
-	if err != nil {
-		_ = rt.Close(ctx)
-		return nil, nil, fmt.Errorf("raw compile: %w", err)
-	}
-	stubs := rt.NewHostModuleBuilder("aegis")
-	n := 0
-	for _, imp := range cm.ImportedFunctions() {
-		if mod, name, _ := imp.Import(); mod == "aegis" {
-			results := len(imp.ResultTypes())
-			stubs.NewFunctionBuilder().
-				WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
-					clear(stack[:results])
-				}), imp.ParamTypes(), imp.ResultTypes()).
-				Export(name)
-			n++
-		}
-	}
-	if n > 0 {
-		if _, err := stubs.Instantiate(ctx); err != nil {
-			_ = rt.Close(ctx)
-			return nil, nil, fmt.Errorf("raw host stubs: %w", err)
-		}
-	}
-	return rt, cm, nil
+// preemptionNotes say what each way of stopping a guest does.
+var preemptionNotes = map[sandbox.RawPreemption]string{
+	sandbox.RawCountdown:   "The module rewritten as the wazero build runs it (internal/preempt): a countdown at every loop header and function entry, a host call every 16,384.",
+	sandbox.RawContextDone: "What the countdown replaced: WithCloseOnContextDone(true) starts a goroutine per call to watch the context and leaves machine code at every loop header.",
 }
 
 // noHost is a sandbox.Host that grants nothing: scenarios 2 and 4 measure
@@ -339,7 +231,8 @@ func (noHost) Invoke(context.Context, *sandbox.Caller, *sandbox.InvokeRequest) (
 func (noHost) Log(context.Context, *sandbox.Caller, slog.Level, string) {}
 
 // runIsolation compares a fresh instance per request with a reused one, and
-// a C command module (always fresh) with a raw wazero instantiation of it.
+// a C command module (always fresh) with a raw instantiation of it on the
+// engine.
 // Latencies are of invocations run back to back: the per-request pool's
 // background filler then competes with the invocations for the CPU, which
 // is the worst case; a paced run, where the pool refills between requests,
@@ -432,37 +325,23 @@ func isolationResults(ctx context.Context, env *Env, eng *sandbox.Engine, g gues
 }
 
 // commandResult times a C command module through the sandbox against a raw
-// wazero instantiation running _start with the same stdin.
+// instantiation on the engine running _start with the same stdin.
 func commandResult(ctx context.Context, env *Env, eng *sandbox.Engine, wasm []byte, n int) (*Result, error) {
 	f, err := newBenchFunction(ctx, eng, wasm, "")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close(ctx)
-	rt, cm, err := rawRuntime(ctx, wasm, preemptCountdown)
+	rawCmd, err := sandbox.NewRawCommand(ctx, wasm)
 	if err != nil {
 		return nil, err
 	}
-	defer rt.Close(ctx)
+	defer rawCmd.Close(ctx)
 	body := benchRequest().Body
-	var stdout bytes.Buffer
 	raw := func() error {
-		stdout.Reset()
-		// The sandbox's clocks and random source: wazero's default random
-		// source is a seeded math/rand whose seeding alone costs several
-		// microseconds per instance, which would flatter the sandbox.
-		mod, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").
-			WithSysWalltime().WithSysNanotime().WithRandSource(crand.Reader).
-			WithStdin(bytes.NewReader(body)).WithStdout(&stdout))
-		var exit *sys.ExitError
-		if errors.As(err, &exit) && exit.ExitCode() == 0 {
-			err = nil
-		}
-		if mod != nil {
-			_ = mod.Close(ctx)
-		}
-		if err == nil && !bytes.Equal(stdout.Bytes(), body) {
-			err = fmt.Errorf("raw command wrote %q, want %q", stdout.Bytes(), body)
+		out, err := rawCmd.Run(ctx, body)
+		if err == nil && !bytes.Equal(out, body) {
+			err = fmt.Errorf("raw command wrote %q, want %q", out, body)
 		}
 		return err
 	}
@@ -472,7 +351,7 @@ func commandResult(ctx context.Context, env *Env, eng *sandbox.Engine, wasm []by
 	if err != nil {
 		return nil, err
 	}
-	r := ratioResult("C command module (_start, always fresh)", "µs p50", "raw wazero instantiate + _start", b, s, samples)
+	r := ratioResult("C command module (_start, always fresh)", "µs p50", "raw instantiate + _start on "+sandbox.EngineName, b, s, samples)
 	r.RatioNote = "invoke / raw"
 	r.Target = "≤ 100 µs p50"
 	r.Met = Met(s <= 100)

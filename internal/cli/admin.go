@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/sandbox"
 )
 
 func (c *cli) rollbackCommand() *cobra.Command {
@@ -421,10 +422,13 @@ type versionInfo struct {
 	Version   string `json:"version"`
 	Revision  string `json:"revision,omitempty"`
 	GoVersion string `json:"go_version"`
+	// Engine is the WebAssembly engine guests run on: wazy, or wazero in
+	// a binary built with -tags aegis_wazero.
+	Engine string `json:"engine"`
 }
 
 func buildVersion() versionInfo {
-	v := versionInfo{Version: "(devel)"}
+	v := versionInfo{Version: "(devel)", Engine: sandbox.EngineName}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
@@ -456,7 +460,7 @@ func (c *cli) versionCommand() *cobra.Command {
 			if v.Revision != "" {
 				s += " (" + v.Revision + ")"
 			}
-			_, err := fmt.Fprintf(c.stdout, "%s %s\n", s, v.GoVersion)
+			_, err := fmt.Fprintf(c.stdout, "%s %s, engine %s\n", s, v.GoVersion, v.Engine)
 			return err
 		},
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aegis-platform/aegis/internal/sandbox"
 )
 
 // run executes one command line in-process with the given environment.
@@ -63,11 +65,11 @@ func TestHelp(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	code, stdout, _ := run(t, nil, "version")
-	if code != exitOK || !strings.HasPrefix(stdout, "aegis ") {
+	if code != exitOK || !strings.HasPrefix(stdout, "aegis ") || !strings.Contains(stdout, "engine "+sandbox.EngineName) {
 		t.Errorf("version: code %d, stdout %q", code, stdout)
 	}
 	code, stdout, _ = run(t, nil, "version", "-o", "json")
-	if code != exitOK || !strings.Contains(stdout, `"version"`) {
+	if code != exitOK || !strings.Contains(stdout, `"version"`) || !strings.Contains(stdout, `"engine": "`+sandbox.EngineName+`"`) {
 		t.Errorf("version -o json: code %d, stdout %q", code, stdout)
 	}
 }

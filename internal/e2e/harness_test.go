@@ -354,7 +354,7 @@ func errorBody(t testing.TB, body []byte) (string, string) {
 	if msg == "" || id == "" {
 		t.Errorf("error body lacks error or request_id: %s", body)
 	}
-	for _, leak := range []string{".go", "goroutine", "wasm", "/root", "panic", "nats", "jetstream", "wazero"} {
+	for _, leak := range []string{".go", "goroutine", "wasm", "/root", "panic", "nats", "jetstream", "wazero", "wazy"} {
 		if strings.Contains(strings.ToLower(msg), leak) {
 			t.Errorf("error message leaks %q: %s", leak, msg)
 		}

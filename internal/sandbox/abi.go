@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"unicode/utf8"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
@@ -47,7 +44,7 @@ type hostFunc struct {
 	name   string
 	params int // number of i32 parameters
 	result bool
-	call   func(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32
+	call   func(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32
 }
 
 // hostFuncs is the whole ABI, in the order docs/abi.md lists it. Reading it
@@ -77,16 +74,16 @@ var hostFuncs = []hostFunc{
 // instantiateHostModule registers the "aegis" module in r. Each function
 // finds its invocation through the call's context, so one host module
 // serves every instance of every function in the runtime.
-func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
+func instantiateHostModule(ctx context.Context, r wasmRuntime) error {
 	b := r.NewHostModuleBuilder(hostModuleName)
 	for _, hf := range hostFuncs {
-		params := make([]api.ValueType, hf.params)
+		params := make([]valueType, hf.params)
 		for i := range params {
-			params[i] = api.ValueTypeI32
+			params[i] = valueTypeI32
 		}
-		var results []api.ValueType
+		var results []valueType
 		if hf.result {
-			results = []api.ValueType{api.ValueTypeI32}
+			results = []valueType{valueTypeI32}
 		}
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(wrapHostFunc(hf), params, results).
@@ -96,8 +93,8 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime) error {
 	return err
 }
 
-func wrapHostFunc(hf hostFunc) api.GoModuleFunction {
-	return api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+func wrapHostFunc(hf hostFunc) goModuleFunction {
+	return goModuleFunc(func(ctx context.Context, mod guestModule, stack []uint64) {
 		inv := invocationFrom(ctx)
 		var code int32
 		if inv == nil {
@@ -109,7 +106,7 @@ func wrapHostFunc(hf hostFunc) api.GoModuleFunction {
 			code = hf.call(ctx, inv, mod.Memory(), stack)
 		}
 		if hf.result {
-			stack[0] = api.EncodeI32(code)
+			stack[0] = encodeI32(code)
 		}
 	})
 }
@@ -123,7 +120,7 @@ var errOutOfRange = fmt.Errorf("%w: pointer or length out of range", aegis.ErrIn
 // guestBytes copies [ptr, ptr+n) out of guest memory. Copying (rather than
 // aliasing) keeps the host safe if the guest memory grows or is reused
 // after the call.
-func guestBytes(mem api.Memory, ptr, n, limit uint32) ([]byte, error) {
+func guestBytes(mem guestMemory, ptr, n, limit uint32) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d allowed", aegis.ErrLimitExceeded, n, limit)
 	}
@@ -138,7 +135,7 @@ func guestBytes(mem api.Memory, ptr, n, limit uint32) ([]byte, error) {
 }
 
 // guestName reads a table, key, prefix or topic: short and valid UTF-8.
-func guestName(mem api.Memory, ptr, n uint32) (string, error) {
+func guestName(mem guestMemory, ptr, n uint32) (string, error) {
 	if n > maxNameLen {
 		return "", fmt.Errorf("%w: name longer than %d bytes", aegis.ErrInvalidArgument, maxNameLen)
 	}
@@ -154,7 +151,7 @@ func guestName(mem api.Memory, ptr, n uint32) (string, error) {
 
 // copyOut writes src into guest memory at [ptr, ptr+n), copying at most n
 // bytes, and returns how many it copied.
-func copyOut(mem api.Memory, ptr, n uint32, src []byte) (int32, error) {
+func copyOut(mem guestMemory, ptr, n uint32, src []byte) (int32, error) {
 	if uint64(n) > uint64(len(src)) {
 		n = uint32(len(src))
 	}
@@ -231,11 +228,11 @@ var errNoHost = fmt.Errorf("%w: no host capabilities configured", aegis.ErrUnava
 
 // --- request and response -----------------------------------------------------
 
-func abiRequestMetaLen(_ context.Context, inv *invocation, _ api.Memory, _ []uint64) int32 {
+func abiRequestMetaLen(_ context.Context, inv *invocation, _ guestMemory, _ []uint64) int32 {
 	return int32(len(inv.requestMeta()))
 }
 
-func abiRequestMetaRead(_ context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiRequestMetaRead(_ context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	n, err := copyOut(mem, uint32(p[0]), uint32(p[1]), inv.requestMeta())
 	if err != nil {
 		return inv.fail("request", err)
@@ -243,11 +240,11 @@ func abiRequestMetaRead(_ context.Context, inv *invocation, mem api.Memory, p []
 	return n
 }
 
-func abiRequestBodyLen(_ context.Context, inv *invocation, _ api.Memory, _ []uint64) int32 {
+func abiRequestBodyLen(_ context.Context, inv *invocation, _ guestMemory, _ []uint64) int32 {
 	return int32(len(inv.req.Body))
 }
 
-func abiRequestBodyRead(_ context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiRequestBodyRead(_ context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	n, err := copyOut(mem, uint32(p[0]), uint32(p[1]), inv.req.Body)
 	if err != nil {
 		return inv.fail("request", err)
@@ -255,7 +252,7 @@ func abiRequestBodyRead(_ context.Context, inv *invocation, mem api.Memory, p []
 	return n
 }
 
-func abiResponseSet(_ context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiResponseSet(_ context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	metaPtr, metaLen, bodyPtr, bodyLen := uint32(p[0]), uint32(p[1]), uint32(p[2]), uint32(p[3])
 	if int64(bodyLen) > inv.fn.limits.maxResponse {
 		// Failing the whole invocation (not just this call) keeps a guest
@@ -281,11 +278,11 @@ func abiResponseSet(_ context.Context, inv *invocation, mem api.Memory, p []uint
 	return inv.done()
 }
 
-func abiResultLen(_ context.Context, inv *invocation, _ api.Memory, _ []uint64) int32 {
+func abiResultLen(_ context.Context, inv *invocation, _ guestMemory, _ []uint64) int32 {
 	return int32(len(inv.result))
 }
 
-func abiResultRead(_ context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiResultRead(_ context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	// Not inv.fail: that would overwrite the very result being read.
 	n, err := copyOut(mem, uint32(p[0]), uint32(p[1]), inv.result)
 	if err != nil {
@@ -296,7 +293,7 @@ func abiResultRead(_ context.Context, inv *invocation, mem api.Memory, p []uint6
 
 // --- key-value tables -----------------------------------------------------------
 
-func abiKVGet(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiKVGet(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	table, key, err := twoNames(mem, p)
 	if err != nil {
 		return inv.fail("kv", err)
@@ -311,7 +308,7 @@ func abiKVGet(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) 
 	return inv.ok(v)
 }
 
-func abiKVPut(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiKVPut(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	table, key, err := twoNames(mem, p)
 	if err != nil {
 		return inv.fail("kv", err)
@@ -329,7 +326,7 @@ func abiKVPut(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) 
 	return inv.done()
 }
 
-func abiKVDelete(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiKVDelete(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	table, key, err := twoNames(mem, p)
 	if err != nil {
 		return inv.fail("kv", err)
@@ -343,7 +340,7 @@ func abiKVDelete(ctx context.Context, inv *invocation, mem api.Memory, p []uint6
 	return inv.done()
 }
 
-func abiKVList(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiKVList(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	table, prefix, err := twoNames(mem, p)
 	if err != nil {
 		return inv.fail("kv", err)
@@ -363,7 +360,7 @@ func abiKVList(ctx context.Context, inv *invocation, mem api.Memory, p []uint64)
 
 // --- objects --------------------------------------------------------------------
 
-func abiObjectGet(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiObjectGet(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	key, err := guestName(mem, uint32(p[0]), uint32(p[1]))
 	if err != nil {
 		return inv.fail("objects", err)
@@ -378,7 +375,7 @@ func abiObjectGet(ctx context.Context, inv *invocation, mem api.Memory, p []uint
 	return inv.ok(data)
 }
 
-func abiObjectPut(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiObjectPut(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	key, err := guestName(mem, uint32(p[0]), uint32(p[1]))
 	if err != nil {
 		return inv.fail("objects", err)
@@ -396,7 +393,7 @@ func abiObjectPut(ctx context.Context, inv *invocation, mem api.Memory, p []uint
 	return inv.done()
 }
 
-func abiObjectDelete(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiObjectDelete(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	key, err := guestName(mem, uint32(p[0]), uint32(p[1]))
 	if err != nil {
 		return inv.fail("objects", err)
@@ -410,7 +407,7 @@ func abiObjectDelete(ctx context.Context, inv *invocation, mem api.Memory, p []u
 	return inv.done()
 }
 
-func abiObjectList(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiObjectList(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	prefix, err := guestName(mem, uint32(p[0]), uint32(p[1]))
 	if err != nil {
 		return inv.fail("objects", err)
@@ -430,7 +427,7 @@ func abiObjectList(ctx context.Context, inv *invocation, mem api.Memory, p []uin
 
 // --- events, egress, logs -------------------------------------------------------
 
-func abiPublish(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiPublish(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	topic, err := guestName(mem, uint32(p[0]), uint32(p[1]))
 	if err != nil {
 		return inv.fail("events", err)
@@ -448,7 +445,7 @@ func abiPublish(ctx context.Context, inv *invocation, mem api.Memory, p []uint64
 	return inv.done()
 }
 
-func abiFetch(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiFetch(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	raw, err := guestBytes(mem, uint32(p[0]), uint32(p[1]), maxDataLen)
 	if err != nil {
 		return inv.fail("egress", err)
@@ -473,7 +470,7 @@ func abiFetch(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) 
 // abiInvoke calls a route of another function of the caller's app. The
 // answer goes through the result buffer like fetch's, so it is held to
 // maxDataLen whatever the callee's max_response allows.
-func abiInvoke(ctx context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiInvoke(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	raw, err := guestBytes(mem, uint32(p[0]), uint32(p[1]), maxDataLen)
 	if err != nil {
 		return inv.fail("invoke", err)
@@ -495,7 +492,7 @@ func abiInvoke(ctx context.Context, inv *invocation, mem api.Memory, p []uint64)
 	return inv.okJSON("invoke", resp)
 }
 
-func abiLog(_ context.Context, inv *invocation, mem api.Memory, p []uint64) int32 {
+func abiLog(_ context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
 	level := logLevel(int32(uint32(p[0])))
 	n := uint32(p[2])
 	if n > maxLogLine {
@@ -529,7 +526,7 @@ func logLevel(n int32) slog.Level {
 
 // twoNames reads the (table, key) or (table, prefix) pair that starts the
 // kv calls' parameters.
-func twoNames(mem api.Memory, p []uint64) (string, string, error) {
+func twoNames(mem guestMemory, p []uint64) (string, string, error) {
 	a, err := guestName(mem, uint32(p[0]), uint32(p[1]))
 	if err != nil {
 		return "", "", err

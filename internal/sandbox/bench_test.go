@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/tetratelabs/wazero"
-
 	"github.com/aegis-platform/aegis/internal/testkit/cputime"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 )
@@ -28,26 +26,19 @@ func BenchmarkInvokeWarm(b *testing.B) {
 }
 
 // BenchmarkRawCall is the floor BenchmarkInvokeWarm is compared with: a
-// call of an exported no-op in the same module straight through wazero.
+// call of an exported no-op in the same module straight on the engine, in
+// the cheapest way it offers (RawPreemptions).
 func BenchmarkRawCall(b *testing.B) {
-	env := newEnv(b)
 	ctx := context.Background()
-	m, err := env.engine.Compile(ctx, wasmbuild.GoModule(b, "testdata/echo"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	mod, err := env.engine.runtime.InstantiateModule(ctx, m.compiled,
-		wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
+	mod, err := NewRawModule(ctx, wasmbuild.GoModule(b, "testdata/echo"), RawPreemptions()[0])
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer mod.Close(ctx)
-	fn := mod.ExportedFunction("bench_noop")
-	stack := make([]uint64, 1)
 	b.ReportAllocs()
 	reportCPU(b)
 	for b.Loop() {
-		if err := fn.CallWithStack(ctx, stack); err != nil {
+		if err := mod.Call(); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-// Package sandbox runs functions: it owns the wazero engine, the on-disk
+// Package sandbox runs functions: it owns the WebAssembly engine, the on-disk
 // compilation cache, the warm instance pools, the per-invocation limits
 // (time, memory, response size, concurrency) and the guest ABI, the
 // "aegis" import module described in docs/abi.md.
@@ -11,7 +11,8 @@
 // decides what a grant allows, and never shows guest failures to clients:
 // it returns errors for the caller to map and logs the detail.
 //
-// This is the only package that imports wazero.
+// This is the only package that imports the engine: wazy by default,
+// wazero with -tags aegis_wazero (engine_wazy.go, engine_wazero.go).
 package sandbox
 
 import (
@@ -23,17 +24,13 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-
 	"github.com/aegis-platform/aegis/internal/preempt"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // Config configures an Engine.
 type Config struct {
-	// CacheDir keeps wazero's compiled machine code on disk, so a restart
+	// CacheDir keeps the engine's compiled machine code on disk, so a restart
 	// does not pay compilation again (about 0.7 s for a 2 MB Go module).
 	// Empty means an in-memory cache only.
 	CacheDir string
@@ -45,14 +42,14 @@ type Config struct {
 
 	// contextDone is for tests comparing the countdown with what it
 	// replaced: modules run as they come, on a runtime with wazero's
-	// WithCloseOnContextDone.
+	// WithCloseOnContextDone. wazy stops guests one way only and ignores it.
 	contextDone bool
 }
 
 // Engine compiles modules and creates Functions. One Engine serves every
-// function of every app: they share one wazero runtime and its cache.
+// function of every app: they share one runtime and its cache.
 //
-// Memory limits are per function, yet wazero's memory limit is per runtime.
+// Memory limits are per function, yet the engine's memory limit is per runtime.
 // Rather than one runtime per distinct limit (which would compile the same
 // module once per runtime), the single runtime allows the Wasm maximum and
 // each instance gets a memory allocator that refuses to grow past its
@@ -60,17 +57,17 @@ type Config struct {
 // invocation failed for lack of memory, which a runtime-wide limit would
 // not.
 type Engine struct {
-	// instrument adds the countdown that lets a timeout stop the guest
-	// (preempt.go).
+	// instrument prepares a module for the engine's way of stopping it:
+	// the countdown under wazero (preempt.go), nothing under wazy.
 	instrument func([]byte) ([]byte, error)
-	runtime    wazero.Runtime
-	cache      wazero.CompilationCache
+	runtime    wasmRuntime
+	cache      compilationCache
 	host       Host
 	logger     *slog.Logger
 
 	// imports maps module name and function name to the definition the
 	// runtime provides, for Compile to check a module's imports against.
-	imports map[string]map[string]api.FunctionDefinition
+	imports map[string]map[string]functionDefinition
 
 	mu        sync.Mutex
 	functions map[*Function]struct{}
@@ -83,53 +80,46 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	// WithCloseOnContextDone stays off: it would make every loop header
-	// leave machine code for Go and come back (about 30 ns each, and a Go
-	// guest passes thousands per request). Timeouts stop guests through
-	// the countdown every module is compiled with instead (preempt.go).
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.contextDone)
-	var cache wazero.CompilationCache
+	var cache compilationCache
 	if cfg.CacheDir != "" {
 		var err error
-		cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		cache, err = newCompilationCache(cfg.CacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("open compilation cache %s: %w", cfg.CacheDir, err)
 		}
-		rc = rc.WithCompilationCache(cache)
 	}
-	r := wazero.NewRuntimeWithConfig(ctx, rc)
-	instrument := preempt.Instrument
-	if cfg.contextDone {
-		instrument = func(wasm []byte) ([]byte, error) { return wasm, nil }
-	}
+	r := newRuntime(ctx, cache, cfg.contextDone)
+	instrument, preemptImports := preemption(cfg.contextDone)
 	e := &Engine{
 		instrument: instrument,
 		runtime:    r,
 		cache:      cache,
 		host:       cfg.Host,
 		logger:     logger,
-		imports:    map[string]map[string]api.FunctionDefinition{},
+		imports:    map[string]map[string]functionDefinition{},
 		functions:  map[*Function]struct{}{},
 	}
-	if err := e.instantiateImports(ctx); err != nil {
+	if err := e.instantiateImports(ctx, preemptImports); err != nil {
 		_ = e.Close(ctx)
 		return nil, err
 	}
 	return e, nil
 }
 
-func (e *Engine) instantiateImports(ctx context.Context) error {
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.runtime); err != nil {
+func (e *Engine) instantiateImports(ctx context.Context, preemptImports func(context.Context, wasmRuntime) error) error {
+	if err := instantiateWASI(ctx, e.runtime); err != nil {
 		return fmt.Errorf("instantiate wasi: %w", err)
 	}
 	if err := instantiateHostModule(ctx, e.runtime); err != nil {
 		return fmt.Errorf("instantiate host functions: %w", err)
 	}
-	if err := instantiatePreemptModule(ctx, e.runtime); err != nil {
+	if err := preemptImports(ctx, e.runtime); err != nil {
 		return fmt.Errorf("instantiate preemption: %w", err)
 	}
-	e.imports[preempt.ImportModule] = e.runtime.Module(preempt.ImportModule).ExportedFunctionDefinitions()
-	e.imports[wasi_snapshot_preview1.ModuleName] = e.runtime.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions()
+	if m := e.runtime.Module(preempt.ImportModule); m != nil {
+		e.imports[preempt.ImportModule] = m.ExportedFunctionDefinitions()
+	}
+	e.imports[wasiModuleName] = e.runtime.Module(wasiModuleName).ExportedFunctionDefinitions()
 	e.imports[hostModuleName] = e.runtime.Module(hostModuleName).ExportedFunctionDefinitions()
 	return nil
 }
@@ -186,7 +176,7 @@ func (s Style) String() string {
 // Module is a compiled, validated module. It can back any number of
 // Functions (versions of the same code with different configurations).
 type Module struct {
-	compiled      wazero.CompiledModule
+	compiled      compiledModule
 	style         Style
 	hasInitialize bool
 	minMemory     uint64 // bytes the module needs before it runs at all
@@ -247,10 +237,15 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return m, nil
 }
 
-func (e *Engine) validate(cm wazero.CompiledModule) (*Module, error) {
+func (e *Engine) validate(cm compiledModule) (*Module, error) {
 	for _, imp := range cm.ImportedFunctions() {
 		mod, name, _ := imp.Import()
 		want, ok := e.imports[mod][name]
+		if !ok && mod == preempt.ImportModule {
+			// The wazero build's rewrite refuses these itself; the
+			// namespace is reserved whichever engine runs the module.
+			return nil, fmt.Errorf("%w: module imports from %q, which is reserved for the sandbox", ErrInvalidModule, mod)
+		}
 		if !ok {
 			return nil, fmt.Errorf("%w: module %q function %q", ErrUnknownImport, mod, name)
 		}
@@ -271,7 +266,7 @@ func (e *Engine) validate(cm wazero.CompiledModule) (*Module, error) {
 	start, isCommand := exports["_start"]
 	switch {
 	case isReactor:
-		if len(handle.ParamTypes()) != 0 || !slices.Equal(handle.ResultTypes(), []api.ValueType{api.ValueTypeI32}) {
+		if len(handle.ParamTypes()) != 0 || !slices.Equal(handle.ResultTypes(), []valueType{valueTypeI32}) {
 			return nil, fmt.Errorf("%w: aegis_handle has type %s, want () -> (i32)", ErrInvalidModule, signature(handle))
 		}
 		if isCommand && !m.hasInitialize {
@@ -299,11 +294,11 @@ func (e *Engine) validate(cm wazero.CompiledModule) (*Module, error) {
 
 const wasmPageSize = 65536
 
-func signature(f api.FunctionDefinition) string {
-	names := func(ts []api.ValueType) string {
+func signature(f functionDefinition) string {
+	names := func(ts []valueType) string {
 		s := make([]string, len(ts))
 		for i, t := range ts {
-			s[i] = api.ValueTypeName(t)
+			s[i] = valueTypeName(t)
 		}
 		return "(" + strings.Join(s, ", ") + ")"
 	}

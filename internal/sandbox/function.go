@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetratelabs/wazero/sys"
-
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
@@ -397,7 +395,7 @@ func (f *Function) outcome(ctx context.Context, inv *invocation, inst *instance,
 // Apart from outcome so that the exit error it looks for is only put on
 // the heap when a call failed.
 func callFailure(callErr error) error {
-	var exit *sys.ExitError
+	var exit *exitError
 	if errors.As(callErr, &exit) {
 		if exit.ExitCode() == 0 {
 			return nil

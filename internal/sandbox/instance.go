@@ -8,18 +8,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
-
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // instance is one instantiated module. It serves one invocation at a time;
 // the pool hands it to exactly one goroutine, so its fields need no lock.
 type instance struct {
-	mod    api.Module
-	handle api.Function // aegis_handle; nil for commands
+	mod    guestModule
+	handle guestFunction // aegis_handle; nil for commands
 	mem    *linearMemory
 	uses   int
 	stack  [1]uint64 // aegis_handle's result, reused across calls
@@ -36,8 +32,8 @@ type instance struct {
 // moduleConfig is what every instance gets: no arguments, no environment,
 // no file system (wazero grants none unless asked), real clocks, crypto
 // random, and sleeps that end when the invocation does.
-func (f *Function) moduleConfig(inst *instance) wazero.ModuleConfig {
-	return wazero.NewModuleConfig().
+func (f *Function) moduleConfig(inst *instance) moduleConfig {
+	return newModuleConfig().
 		// An empty name lets the same module be instantiated many times.
 		WithName("").
 		WithSysWalltime().
@@ -56,7 +52,7 @@ func (f *Function) newReactor(ctx context.Context) (*instance, error) {
 		cfg = cfg.WithStartFunctions("_initialize")
 	}
 	mod, err := f.engine.runtime.InstantiateModule(
-		experimental.WithMemoryAllocator(ctx, inst.mem), f.module.compiled, cfg)
+		withMemoryAllocator(ctx, inst.mem), f.module.compiled, cfg)
 	if err != nil {
 		return nil, f.instantiateError(ctx, inst, err)
 	}
@@ -72,7 +68,7 @@ func (f *Function) runCommand(ctx context.Context, inv *invocation, stdin io.Rea
 	cfg := f.moduleConfig(inst).
 		WithStdin(stdin).
 		WithStdout(commandStdout{inv: inv})
-	ctx = experimental.WithMemoryAllocator(withInvocation(ctx, inv), inst.mem)
+	ctx = withMemoryAllocator(withInvocation(ctx, inv), inst.mem)
 	mod, err := f.engine.runtime.InstantiateModule(ctx, f.module.compiled, cfg)
 	inst.current = nil
 	if mod != nil {
@@ -139,9 +135,9 @@ type linearMemory struct {
 
 // Allocate implements experimental.MemoryAllocator. wazero calls it once
 // per instance, so the allocator is the memory itself.
-func (m *linearMemory) Allocate(_, _ uint64) experimental.LinearMemory { return m }
+func (m *linearMemory) Allocate(_, _ uint64) allocatedMemory { return m }
 
-// Reallocate implements experimental.LinearMemory.
+// Reallocate implements allocatedMemory.
 func (m *linearMemory) Reallocate(size uint64) []byte {
 	if size > m.limit {
 		m.exceeded.Store(true)
@@ -162,5 +158,5 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	return buf
 }
 
-// Free implements experimental.LinearMemory.
+// Free implements allocatedMemory.
 func (m *linearMemory) Free() { m.buf = nil }

@@ -1,10 +1,11 @@
+//go:build aegis_wazero
+
 package sandbox
 
 import (
 	"context"
 	"time"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -22,7 +23,7 @@ import (
 // garbage collector stop a spinning guest's goroutine.
 
 // instantiatePreemptModule provides preempt.ImportModule to the runtime.
-func instantiatePreemptModule(ctx context.Context, r wazero.Runtime) error {
+func instantiatePreemptModule(ctx context.Context, r wasmRuntime) error {
 	_, err := r.NewHostModuleBuilder(preempt.ImportModule).
 		NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(tick), nil, []api.ValueType{api.ValueTypeI32}).
