@@ -119,10 +119,11 @@ func (c *childServer) stop() {
 	}
 }
 
-// buildAegis builds cmd/aegis into the run's scratch directory.
-func buildAegis(ctx context.Context, env *Env) (string, error) {
+// buildAegis builds cmd/aegis into the run's scratch directory, with the
+// build tags given (none: the default engine).
+func buildAegis(ctx context.Context, env *Env, tags ...string) (string, error) {
 	bin := filepath.Join(env.TempDir(), "aegis")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/aegis")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", strings.Join(tags, ","), "-o", bin, "./cmd/aegis")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build aegis: %w\n%s", err, out)
 	}
