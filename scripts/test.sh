@@ -31,6 +31,9 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== go vet"
 go vet ./...
+# The sandbox builds with a second engine (RATIONALE.md): it is checked too.
+go vet -tags aegis_wazero ./internal/sandbox/ ./bench/ ./cmd/aegis/
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags aegis_wazero ./internal/sandbox/
 (cd sdk/go && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./...)
 
 
@@ -50,6 +53,14 @@ slow_compiles='TestTravelDiary|TestUp|TestUpTLS|TestCLIAgainstRealServer'
 go test -count=1 -race -timeout 12m -skip "^($slow_compiles)\$" ./internal/e2e/ ./internal/sandbox/ ./internal/auth/ ./internal/route/ \
   ./internal/admin/ ./internal/bus/ ./internal/capability/ ./internal/cli/ ./internal/gateway/ ./internal/registry/ ./internal/schema/
 go test -count=1 -timeout 10m -run "^($slow_compiles)\$" ./internal/e2e/
+
+# wazero stays one build tag away from the default engine: the sandbox's own
+# tests (containment, limits, timeouts, spec suite) and the end-to-end
+# containment tests run on it as well. The default build's TestEnginesAgree
+# already compared the two engines' answers to the same guests.
+echo "== go test -tags aegis_wazero (the other engine)"
+go test -count=1 -timeout 10m -tags aegis_wazero ./internal/sandbox/
+go test -count=1 -timeout 10m -tags aegis_wazero -run '^(TestContainment|TestSizeCaps|TestErrorHygiene)$' ./internal/e2e/
 
 echo "== go test (sdk and examples)"
 (cd sdk/go && go test -count=1 ./...)
