@@ -77,12 +77,6 @@ func newRuntime(ctx context.Context, cache compilationCache, contextDone bool) w
 	return wazero.NewRuntimeWithConfig(ctx, rc)
 }
 
-// newInterpreter makes a runtime that interprets instead of compiling, for
-// tests that run thousands of small modules.
-func newInterpreter(ctx context.Context) wasmRuntime {
-	return wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-}
-
 // preemption says how this engine stops a guest whose context ended: the
 // countdown rewritten into every module and the host function it calls, or
 // nothing of ours when wazero's own close-on-context-done does it.

@@ -75,12 +75,6 @@ func newRuntime(ctx context.Context, cache compilationCache, _ bool) wasmRuntime
 	return wazero.NewRuntimeWithConfig(ctx, rc)
 }
 
-// newInterpreter makes a runtime that interprets instead of compiling, for
-// tests that run thousands of small modules.
-func newInterpreter(ctx context.Context) wasmRuntime {
-	return wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-}
-
 // preemption says how this engine stops a guest whose context ended: with
 // wazy, on its own. Modules run as they come and no import is added.
 func preemption(bool) (instrument func([]byte) ([]byte, error), imports func(context.Context, wasmRuntime) error) {
