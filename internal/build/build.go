@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegis-platform/aegis/internal/sdkproxy"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -122,12 +123,30 @@ func buildFunction(ctx context.Context, dir, name, source string, p *printer) (A
 	return a, nil
 }
 
+// goEnv is the environment of a Go build: the user's, with the SDK proxy
+// this binary writes (internal/sdkproxy) first in GOPROXY. When the proxy
+// cannot be written, the user's environment alone, and the reason.
+func goEnv(ctx context.Context, goBin string) ([]string, error) {
+	dir, err := sdkproxy.DefaultDir()
+	if err == nil {
+		_, err = sdkproxy.Ensure(dir)
+	}
+	var env []string
+	if err == nil {
+		env, err = sdkproxy.Env(ctx, goBin, dir, os.Environ())
+	}
+	if err != nil {
+		return os.Environ(), err
+	}
+	return env, nil
+}
+
 // compile runs the Go toolchain on the package in srcDir. c-shared makes a
 // reactor module: the runtime initializes once and the host calls the
 // functions the package exports with //go:wasmexport, which is how the
 // sandbox keeps warm instances. The user's environment is kept (GOPATH,
-// GOPROXY, GOFLAGS, caches) but the target is forced, and cgo is off because
-// wasip1 has no C toolchain.
+// GOPROXY, GOFLAGS, caches) with the SDK proxy added, but the target is
+// forced, and cgo is off because wasip1 has no C toolchain.
 func compile(ctx context.Context, srcDir, out string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -136,9 +155,10 @@ func compile(ctx context.Context, srcDir, out string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
+	env, proxyErr := goEnv(ctx, goBin)
 	cmd := exec.CommandContext(ctx, goBin, "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
 	cmd.Dir = srcDir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	cmd.Env = append(env, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	var output bytes.Buffer
 	cmd.Stdout = &output
 	cmd.Stderr = &output
@@ -147,10 +167,15 @@ func compile(ctx context.Context, srcDir, out string) error {
 		if len(msg) > maxCompilerOutput {
 			msg = msg[:maxCompilerOutput] + "\n…"
 		}
+		if proxyErr != nil {
+			// Without the proxy the SDK resolves only through a replace
+			// directive; say why it was missing in case that is the cause.
+			msg += fmt.Sprintf("\n(the Go SDK this binary carries could not be offered to the Go toolchain: %v)", proxyErr)
+		}
 		if msg == "" {
 			return fmt.Errorf("go build: %w", err)
 		}
-		return fmt.Errorf("go build: %w\n%s", err, msg)
+		return fmt.Errorf("go build: %w\n%s", err, strings.TrimSpace(msg))
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/sdkproxy"
 )
 
 func (c *cli) rollbackCommand() *cobra.Command {
@@ -425,10 +426,13 @@ type versionInfo struct {
 	// Engine is the WebAssembly engine guests run on: wazy, or wazero in
 	// a binary built with -tags aegis_wazero.
 	Engine string `json:"engine"`
+	// SDK is the version of the Go SDK the binary carries, the one `aegis
+	// new go` requires and its builds offer to the Go toolchain.
+	SDK string `json:"sdk"`
 }
 
 func buildVersion() versionInfo {
-	v := versionInfo{Version: "(devel)", Engine: sandbox.EngineName}
+	v := versionInfo{Version: "(devel)", Engine: sandbox.EngineName, SDK: sdkproxy.Version()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
@@ -460,7 +464,7 @@ func (c *cli) versionCommand() *cobra.Command {
 			if v.Revision != "" {
 				s += " (" + v.Revision + ")"
 			}
-			_, err := fmt.Fprintf(c.stdout, "%s %s, engine %s\n", s, v.GoVersion, v.Engine)
+			_, err := fmt.Fprintf(c.stdout, "%s %s, engine %s, Go SDK %s\n", s, v.GoVersion, v.Engine, v.SDK)
 			return err
 		},
 	}

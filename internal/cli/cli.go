@@ -104,6 +104,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		"current code of the server's authenticator, for dangerous changes (step-up); default $AEGIS_OTP")
 
 	root.AddCommand(
+		c.newCommand(),
 		c.upCommand(),
 		c.serverCommand(),
 		c.buildCommand(),
@@ -120,6 +121,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.webhookSecretsCommand(),
 		c.dlqCommand(),
 		c.versionCommand(),
+		c.envCommand(),
 	)
 	return root
 }

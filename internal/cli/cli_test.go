@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/sdkproxy"
 )
 
 // run executes one command line in-process with the given environment.
@@ -65,7 +66,8 @@ func TestHelp(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	code, stdout, _ := run(t, nil, "version")
-	if code != exitOK || !strings.HasPrefix(stdout, "aegis ") || !strings.Contains(stdout, "engine "+sandbox.EngineName) {
+	if code != exitOK || !strings.HasPrefix(stdout, "aegis ") || !strings.Contains(stdout, "engine "+sandbox.EngineName) ||
+		!strings.Contains(stdout, "Go SDK "+sdkproxy.Version()) {
 		t.Errorf("version: code %d, stdout %q", code, stdout)
 	}
 	code, stdout, _ = run(t, nil, "version", "-o", "json")

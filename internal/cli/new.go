@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aegis-platform/aegis/internal/scaffold"
+	"github.com/aegis-platform/aegis/internal/sdkproxy"
+	csdk "github.com/aegis-platform/aegis/sdk/c"
+)
+
+func (c *cli) newCommand() *cobra.Command {
+	var app string
+	cmd := &cobra.Command{
+		Use:   "new go|c DIR",
+		Short: "Write a new function in DIR: handler, aegis.yaml, a unit test and a README",
+		Long: `Write a working function into DIR (which must not exist or be empty): a
+handler for POST /hello, its aegis.yaml, a unit test (Go) and a README.
+` + "`aegis up DIR`" + ` runs a Go function as it is; a C function is built with clang first
+(its README says how). The SDK comes with this binary: a Go function's go.mod
+requires the version it carries and go.sum is written from it, offline.`,
+		Example: `  aegis new go hello && aegis up hello
+  aegis new c hello-c --app greeter`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lang, dir := args[0], args[1]
+			if !slices.Contains(scaffold.Languages, lang) {
+				return usageError{fmt.Sprintf("unknown language %q: use %s", lang, strings.Join(scaffold.Languages, " or "))}
+			}
+			if app == "" {
+				app = scaffold.AppName(dir)
+			}
+			files, err := scaffold.New(lang, dir, scaffold.Params{
+				App: app, SDKModule: sdkproxy.ModulePath, SDKVersion: sdkproxy.Version(), CHeader: csdk.Header,
+			})
+			if err != nil {
+				if errors.Is(err, scaffold.ErrNotEmpty) {
+					return fmt.Errorf("%w: aegis new writes into a new or empty directory only, so nothing is overwritten", err)
+				}
+				return fmt.Errorf("new %s function: %w", lang, err)
+			}
+			if lang == "go" {
+				if err := goModTidy(cmd, dir); err != nil {
+					return fmt.Errorf("wrote %s in %s, but %w", strings.Join(files, ", "), dir, err)
+				}
+				files = append(files, "go.sum")
+			}
+			fmt.Fprintf(c.stdout, "wrote %s: %s\n", dir, strings.Join(files, ", "))
+			if lang == "go" {
+				fmt.Fprintf(c.stdout, "next: aegis up %s\n", dir)
+			} else {
+				fmt.Fprintf(c.stdout, "next: build hello.wasm as %s says, then aegis up %s\n", filepath.Join(dir, "README.md"), dir)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&app, "app", "", "app name (default: from DIR's name)")
+	return cmd
+}
+
+// goModTidy writes go.sum for a new Go function, with the SDK from the
+// proxy this binary writes: no network is needed.
+func goModTidy(cmd *cobra.Command, dir string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("a Go toolchain is needed to build Go functions (go.sum was not written): %w", err)
+	}
+	env, err := sdkEnv(cmd, goBin)
+	if err != nil {
+		return err
+	}
+	tidy := exec.CommandContext(cmd.Context(), goBin, "mod", "tidy")
+	tidy.Dir = dir
+	tidy.Env = env
+	if out, err := tidy.CombinedOutput(); err != nil {
+		return fmt.Errorf("go mod tidy: %w\n%s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// sdkEnv writes the SDK proxy if needed and returns the environment for a
+// go command that uses it.
+func sdkEnv(cmd *cobra.Command, goBin string) ([]string, error) {
+	dir, err := sdkproxy.DefaultDir()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sdkproxy.Ensure(dir); err != nil {
+		return nil, err
+	}
+	return sdkproxy.Env(cmd.Context(), goBin, dir, os.Environ())
+}
+
+func (c *cli) envCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "env",
+		Short: "Print the Go settings that let go get, go mod tidy and editors find the SDK",
+		Long: `Print, as shell exports, the GOPROXY and GONOSUMDB that put the Go SDK this
+binary carries within reach of the Go toolchain (a module proxy written under
+the user cache directory; no network needed). aegis build, deploy and up use
+them on their own; export them for go get, go mod tidy, go test and editors.`,
+		Example: `  eval "$(aegis env)"
+  go get ` + sdkproxy.ModulePath + `@` + sdkproxy.Version(),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			goBin, err := exec.LookPath("go")
+			if err != nil {
+				return fmt.Errorf("a Go toolchain is needed: %w", err)
+			}
+			dir, err := sdkproxy.DefaultDir()
+			if err != nil {
+				return err
+			}
+			if _, err := sdkproxy.Ensure(dir); err != nil {
+				return err
+			}
+			set, err := sdkproxy.Current(cmd.Context(), goBin, dir, os.Environ())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "export GOPROXY=%s\nexport GONOSUMDB=%s\n", shellQuote(set.GOPROXY), shellQuote(set.GONOSUMDB))
+			return nil
+		},
+	}
+}

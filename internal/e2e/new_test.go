@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aegis-platform/aegis/internal/cli"
+	"github.com/aegis-platform/aegis/internal/sdkproxy"
+)
+
+// TestNewGoFunctionOffline is a developer's first function of their own:
+// in an empty directory outside the repository, with the Go toolchain's
+// network off (GOPROXY=off) and no GOFLAGS, `aegis new go hello` writes a
+// function whose unit test passes and which `aegis up hello` serves. The
+// SDK comes from the proxy the binary writes; each step starts from an
+// empty module cache, so nothing is found anywhere else.
+func TestNewGoFunctionOffline(t *testing.T) {
+	goCache, err := exec.Command("go", "env", "GOCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOFLAGS", "")
+	// A fresh user cache directory, so the proxy is written by this test;
+	// the build cache is kept where it was (it moves with it otherwise).
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(tmp, "cache"))
+	t.Setenv("GOCACHE", strings.TrimSpace(string(goCache)))
+	freshModCache := func(name string) {
+		dir := filepath.Join(tmp, name)
+		t.Setenv("GOMODCACHE", dir)
+		t.Cleanup(func() {
+			clean := exec.Command("go", "clean", "-modcache")
+			clean.Env = append(os.Environ(), "GOMODCACHE="+dir)
+			_ = clean.Run() // module caches are read-only; this makes it removable
+		})
+	}
+	freshModCache("modcache-new")
+
+	dir := filepath.Join(tmp, "hello")
+	var out, errs bytes.Buffer
+	run := func(args ...string) int {
+		out.Reset()
+		errs.Reset()
+		return cli.Run(context.Background(), args, strings.NewReader(""), &out, &errs, func(string) string { return "" })
+	}
+	if code := run("new", "go", dir); code != 0 {
+		t.Fatalf("aegis new go: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	if !strings.Contains(out.String(), "next: aegis up "+dir) {
+		t.Errorf("aegis new go printed %q", out.String())
+	}
+	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil || !strings.Contains(string(gomod), sdkproxy.ModulePath+" "+sdkproxy.Version()) {
+		t.Fatalf("go.mod does not require the SDK this binary carries: %s %v", gomod, err)
+	}
+	test := exec.Command("go", "test", "./...")
+	test.Dir = dir
+	if b, err := test.CombinedOutput(); err != nil {
+		t.Fatalf("the new function's unit test: %v\n%s", err, b)
+	}
+
+	freshModCache("modcache-up") // aegis up's own build must find the SDK too
+	up := startUp(t, "http", dir, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	st, body, _ := call(t, up.gateway, "POST", "/hello", up.key, `{"name":"Ada"}`)
+	if st != 200 || strings.TrimSpace(string(body)) != `{"message":"hello, Ada"}` {
+		t.Errorf("POST /hello: %d %s", st, body)
+	}
+	if st, _, _ := call(t, up.gateway, "POST", "/hello", "", `{"name":"Ada"}`); st != 401 {
+		t.Errorf("POST /hello without a key: %d, want 401", st)
+	}
+	up.stop(t)
+
+	if code := run("new", "go", dir); code != 1 || !strings.Contains(errs.String(), "not empty") {
+		t.Errorf("aegis new go into a directory with files: exit %d, %q", code, errs.String())
+	}
+}
