@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegis-platform/aegis/internal/cli"
 	"github.com/aegis-platform/aegis/internal/sdkproxy"
+	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 )
 
 // TestNewGoFunctionOffline is a developer's first function of their own:
@@ -79,4 +80,23 @@ func TestNewGoFunctionOffline(t *testing.T) {
 	if code := run("new", "go", dir); code != 1 || !strings.Contains(errs.String(), "not empty") {
 		t.Errorf("aegis new go into a directory with files: exit %d, %q", code, errs.String())
 	}
+}
+
+// TestNewCFunction: `aegis new c` writes a C function and the aegis.h it
+// includes; built the way its README says, `aegis up` serves it.
+func TestNewCFunction(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hello-c")
+	var out, errs bytes.Buffer
+	if code := cli.Run(context.Background(), []string{"new", "c", dir}, strings.NewReader(""), &out, &errs, func(string) string { return "" }); code != 0 {
+		t.Fatalf("aegis new c: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hello.wasm"), wasmbuild.CReactor(t, filepath.Join(dir, "hello.c")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := startUp(t, "http", dir, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	st, body, _ := call(t, up.gateway, "POST", "/hello", up.key, "hi")
+	if st != 200 || strings.TrimSpace(string(body)) != `{"message":"hello from C","bytes":2}` {
+		t.Errorf("POST /hello: %d %s", st, body)
+	}
+	up.stop(t)
 }
