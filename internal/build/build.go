@@ -44,7 +44,9 @@ const maxCompilerOutput = 32 << 10
 const OutputDir = ".aegis/build"
 
 // Build builds every function of the manifest at manifestPath, in name
-// order, and reports one line per function to progress (which may be nil).
+// order, and reports to progress (which may be nil) a line when a
+// compilation starts ("building NAME …") and one when each function is
+// done ("building NAME … ok (SIZE, TIME)" or "… failed").
 // When functions fail, the error names each of them with the compiler's
 // output; the artifacts of those that succeeded are not returned.
 func Build(ctx context.Context, manifestPath string, progress io.Writer) ([]Artifact, error) {
@@ -109,6 +111,7 @@ func buildFunction(ctx context.Context, dir, name, source string, p *printer) (A
 			return Artifact{}, fmt.Errorf("build %s: source %s is neither a Go package directory nor a .wasm file", name, source)
 		}
 		out = filepath.Join(dir, OutputDir, name+".wasm")
+		p.line("building %s …", name)
 		if err := compile(ctx, src, out); err != nil {
 			p.line("building %s … failed", name)
 			return Artifact{}, fmt.Errorf("build %s: %w", name, err)

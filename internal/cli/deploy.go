@@ -33,7 +33,9 @@ Progress goes to stderr, the list of modules to stdout.`,
   aegis build -f examples/travel-diary/aegis.yaml -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			arts, err := build.Build(cmd.Context(), file, c.stderr)
+			progress := newProgress(c.stderr)
+			arts, err := build.Build(cmd.Context(), file, progress)
+			progress.Close()
 			if err != nil {
 				return err
 			}
@@ -68,11 +70,14 @@ AEGIS_TOKEN or the admin.token file in the --data directory.`,
 			if err != nil {
 				return err
 			}
-			arts, err := build.Build(cmd.Context(), file, c.stderr)
+			progress := newProgress(c.stderr)
+			arts, err := build.Build(cmd.Context(), file, progress)
 			if err != nil {
+				progress.Close()
 				return err
 			}
-			res, err := deploy(cmd.Context(), ac, file, arts, c.stderr)
+			res, err := deploy(cmd.Context(), ac, file, arts, progress)
+			progress.Close()
 			if err != nil {
 				return err
 			}
@@ -114,6 +119,9 @@ func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []
 		}
 		modules[a.Function] = a.SHA256
 	}
+	// The server compiles every module it has not compiled before, which
+	// takes seconds for a Go module: say so while it runs.
+	fmt.Fprintf(progress, "activating %s …\n", m.App)
 	res, err := ac.Deploy(ctx, m.App, client.DeployRequest{
 		Manifest: string(text),
 		File:     filepath.ToSlash(filepath.Clean(manifestPath)),
@@ -121,8 +129,10 @@ func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []
 		Schemas:  schemas,
 	})
 	if err != nil {
+		fmt.Fprintf(progress, "activating %s … failed\n", m.App)
 		return nil, fmt.Errorf("deploy %s: %w", m.App, err)
 	}
+	fmt.Fprintf(progress, "activating %s … %s active\n", m.App, res.Version)
 	return res, nil
 }
 
@@ -139,7 +149,9 @@ func uploadModule(ctx context.Context, ac *client.Client, a build.Artifact, prog
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(progress, "uploading %s …\n", a.Function)
 	if err := ac.UploadModule(ctx, a.SHA256, wasm); err != nil {
+		fmt.Fprintf(progress, "uploading %s … failed\n", a.Function)
 		return err
 	}
 	fmt.Fprintf(progress, "uploading %s … ok (%s)\n", a.Function, build.HumanSize(a.Size))

@@ -202,29 +202,43 @@ func TestCurlCommand(t *testing.T) {
 		{Method: "GET", Path: "/entries/{id}", App: "d"},
 		{Method: "GET", Path: "/other", App: "other"},
 	}
-	got := curlCommand("http://127.0.0.1:8080/", "", "KEY", "d", routes)
-	want := "curl -H 'Authorization: Bearer KEY' 'http://127.0.0.1:8080/entries/{id}'"
+	// A POST whose schema has an example creates something, and works as
+	// printed: it comes first.
+	examples := map[string]string{"POST /entries": `{"title":"it's me"}`}
+	got := curlCommand("http://127.0.0.1:8080/", "", "KEY", "d", routes, examples)
+	want := `curl -X POST -H 'Authorization: Bearer KEY' -H 'Content-Type: application/json' -d '{"title":"it'\''s me"}' http://127.0.0.1:8080/entries`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	got = curlCommand("http://h", "", "KEY", "d", routes[:1])
+	// Without an example, a GET; one without path parameters before one with.
+	got = curlCommand("http://127.0.0.1:8080/", "", "KEY", "d", append(routes, client.Route{Method: "GET", Path: "/entries", App: "d"}), nil)
+	want = "curl -H 'Authorization: Bearer KEY' http://127.0.0.1:8080/entries"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	got = curlCommand("http://127.0.0.1:8080/", "", "KEY", "d", routes, nil)
+	want = "curl -H 'Authorization: Bearer KEY' 'http://127.0.0.1:8080/entries/{id}'"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	got = curlCommand("http://h", "", "KEY", "d", routes[:1], nil)
 	want = "curl -X POST -H 'Authorization: Bearer KEY' -H 'Content-Type: application/json' -d '{}' http://h/entries"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	got = curlCommand("http://h", "", "KEY", "d", []client.Route{{Method: "GET", Path: "/ping", App: "d", Public: true}})
+	got = curlCommand("http://h", "", "KEY", "d", []client.Route{{Method: "GET", Path: "/ping", App: "d", Public: true}}, nil)
 	if want := "curl http://h/ping"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	got = curlCommand("https://h", "dir/.aegis/tls/cert.pem", "KEY", "d", []client.Route{{Method: "GET", Path: "/ping", App: "d", Public: true}})
+	got = curlCommand("https://h", "dir/.aegis/tls/cert.pem", "KEY", "d", []client.Route{{Method: "GET", Path: "/ping", App: "d", Public: true}}, nil)
 	if want := "curl --cacert dir/.aegis/tls/cert.pem https://h/ping"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if got := curlCommand("http://h", "", "KEY", "none", routes); got != "" {
+	if got := curlCommand("http://h", "", "KEY", "none", routes, examples); got != "" {
 		t.Errorf("app without routes: got %q, want empty", got)
 	}
 	private := []client.Route{{Method: "GET", Path: "/internal", App: "d", Private: true}, {Method: "POST", Path: "/entries", App: "d"}}
-	if got := curlCommand("http://h", "", "KEY", "d", private); strings.Contains(got, "/internal") {
+	if got := curlCommand("http://h", "", "KEY", "d", private, nil); strings.Contains(got, "/internal") {
 		t.Errorf("suggests a private route, which answers 404 from outside: %s", got)
 	}
 }
@@ -239,5 +253,18 @@ func TestShellQuote(t *testing.T) {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+func TestRouteExamples(t *testing.T) {
+	got := routeExamples("../../examples/travel-diary/aegis.yaml")
+	if ex := got["POST /entries"]; !strings.HasPrefix(ex, `{"title":"First day",`) {
+		t.Errorf("POST /entries example = %q", ex)
+	}
+	if len(got) != 1 {
+		t.Errorf("examples for %d routes, want 1: %v", len(got), got)
+	}
+	if got := routeExamples("no/such/aegis.yaml"); len(got) != 0 {
+		t.Errorf("missing manifest: %v", got)
 	}
 }

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/build"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/server"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 const (
@@ -158,14 +161,25 @@ one), print the gateway URL, the key and a curl example, then serve until Ctrl-C
 			if !cmd.Flags().Changed("data") {
 				cfg.DataDir = filepath.Join(dir, defaultDataDir)
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(c.stderr, nil))
-
-			arts, err := build.Build(cmd.Context(), manifestPath, c.stderr)
+			progress := newProgress(c.stderr)
+			defer progress.Close()
+			arts, err := build.Build(cmd.Context(), manifestPath, progress)
 			if err != nil {
 				return err
 			}
+			// The server's own lines go to a file, warnings and errors to
+			// the terminal as well: the summary up prints stays readable,
+			// and a failing function still shows where the developer is.
+			logFile, err := openServerLog(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			defer logFile.Close()
+			cfg.Logger = slog.New(slog.NewMultiHandler(
+				slog.NewTextHandler(logFile, nil),
+				slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 			return runServer(cmd.Context(), cfg, c.stderr, func(ctx context.Context, s *server.Server) error {
-				return c.upReady(ctx, s, cfg, manifestPath, arts)
+				return c.upReady(ctx, s, cfg, manifestPath, arts, progress, logFile.Name())
 			})
 		},
 	}
@@ -174,10 +188,11 @@ one), print the gateway URL, the key and a curl example, then serve until Ctrl-C
 }
 
 // upReady deploys to the freshly started server and prints how to call it.
-func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, manifestPath string, arts []build.Artifact) error {
+func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, manifestPath string, arts []build.Artifact, progress *progressWriter, logPath string) error {
 	dataDir := cfg.DataDir
 	ac := localClient(s, c.otpOptions()...)
-	res, err := deploy(ctx, ac, manifestPath, arts, c.stderr)
+	res, err := deploy(ctx, ac, manifestPath, arts, progress)
+	progress.Close()
 	if err != nil {
 		return err
 	}
@@ -193,7 +208,7 @@ func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, 
 	if cfg.TLSSelfSigned {
 		caFile = server.SelfSignedCertFile(dataDir)
 	}
-	try := curlCommand(s.GatewayURL(), caFile, key.Key, res.App, routes)
+	try := curlCommand(s.GatewayURL(), caFile, key.Key, res.App, routes, routeExamples(manifestPath))
 	if try == "" && len(res.Functions) > 0 {
 		try = fmt.Sprintf("AEGIS_URL=%s aegis --data %s invoke %s %s -d '{}'",
 			s.AdminURL(), shellQuote(dataDir), res.App, res.Functions[0])
@@ -207,8 +222,61 @@ func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, 
 	if try != "" {
 		fmt.Fprintf(c.stdout, "Try:\n  %s\n\n", try)
 	}
+	fmt.Fprintf(c.stdout, "Other commands reach this server with --data %s, for example:\n  aegis --data %s logs --app %s\n\n",
+		shellQuote(dataDir), shellQuote(dataDir), res.App)
+	fmt.Fprintf(c.stdout, "Server log: %s (warnings and errors also here)\n", logPath)
 	fmt.Fprintln(c.stdout, "Press Ctrl-C to stop.")
 	return nil
+}
+
+// openServerLog opens DATA/server.log for appending, making the data
+// directory as the server would.
+func openServerLog(dataDir string) (*os.File, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dataDir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("server log: %w", err)
+	}
+	return f, nil
+}
+
+// routeExamples reads the first of the "examples" of each HTTP trigger's
+// body schema, by "METHOD PATH": the body of the first request up prints,
+// so that it works (a schema-checked route refuses "{}"). Unreadable files
+// are skipped; the deploy has already read them.
+func routeExamples(manifestPath string) map[string]string {
+	m, err := manifest.Load(manifestPath)
+	if err != nil {
+		return nil
+	}
+	root, err := os.OpenRoot(filepath.Dir(manifestPath))
+	if err != nil {
+		return nil
+	}
+	defer root.Close()
+	out := map[string]string{}
+	for _, fn := range m.Functions {
+		for _, t := range fn.Triggers {
+			if t.HTTP == nil || t.HTTP.Schema == nil || t.HTTP.Schema.Body == "" {
+				continue
+			}
+			data, err := readSchemaFile(root, t.HTTP.Schema.Body)
+			if err != nil {
+				continue
+			}
+			var schema struct {
+				Examples []json.RawMessage `json:"examples"`
+			}
+			var compact bytes.Buffer
+			if json.Unmarshal(data, &schema) != nil || len(schema.Examples) == 0 || json.Compact(&compact, schema.Examples[0]) != nil {
+				continue
+			}
+			out[t.HTTP.Method+" "+t.HTTP.Path] = compact.String()
+		}
+	}
+	return out
 }
 
 // freshKey revokes every active key that an earlier `aegis up` created
@@ -243,17 +311,34 @@ func freshKey(ctx context.Context, ac *client.Client, name string) (*client.NewK
 	return k, nil
 }
 
-// curlCommand is a curl of one of the app's routes, a GET when there is one
-// since it needs no body, or "" when the app has no HTTP route. caFile, when
-// set, is the certificate curl must trust.
-func curlCommand(gatewayURL, caFile, key, app string, routes []client.Route) string {
+// curlCommand is a curl of one of the app's routes, or "" when the app has
+// no HTTP route. It picks one that works as printed: a POST (or PUT or
+// PATCH) whose body schema has an example, sending that example; else a GET
+// without path parameters; else any route, a GET first. examples come from
+// routeExamples. caFile, when set, is the certificate curl must trust.
+func curlCommand(gatewayURL, caFile, key, app string, routes []client.Route, examples map[string]string) string {
+	rank := func(r *client.Route) int {
+		_, hasExample := examples[r.Method+" "+r.Path]
+		switch {
+		case hasExample && r.Method == "POST":
+			return 0
+		case hasExample:
+			return 1
+		case r.Method == "GET" && !strings.Contains(r.Path, "{"):
+			return 2
+		case r.Method == "GET":
+			return 3
+		default:
+			return 4
+		}
+	}
 	var pick *client.Route
 	for i := range routes {
 		r := &routes[i]
 		if r.App != app || r.Private {
 			continue // a private route answers 404 from outside
 		}
-		if pick == nil || (r.Method == "GET" && pick.Method != "GET") {
+		if pick == nil || rank(r) < rank(pick) {
 			pick = r
 		}
 	}
@@ -272,7 +357,11 @@ func curlCommand(gatewayURL, caFile, key, app string, routes []client.Route) str
 		b.WriteString(" -H 'Authorization: Bearer " + key + "'")
 	}
 	if pick.Method == "POST" || pick.Method == "PUT" || pick.Method == "PATCH" {
-		b.WriteString(" -H 'Content-Type: application/json' -d '{}'")
+		body, ok := examples[pick.Method+" "+pick.Path]
+		if !ok {
+			body = "{}"
+		}
+		b.WriteString(" -H 'Content-Type: application/json' -d " + shellQuote(body))
 	}
 	b.WriteString(" " + shellQuote(strings.TrimRight(gatewayURL, "/")+pick.Path))
 	return b.String()

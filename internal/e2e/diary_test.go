@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,19 @@ func TestTravelDiary(t *testing.T) {
 	}
 	if st, body, _ := call(t, in.gateway, "POST", "/entries", k.Key, "title=x", "Content-Type", "application/x-www-form-urlencoded"); st != 415 {
 		t.Errorf("form-encoded entry: %d %s", st, body)
+	}
+	// The first request `aegis up` prints sends the body schema's example:
+	// it must create an entry as it is.
+	schema, err := os.ReadFile("../../examples/travel-diary/schemas/new-entry.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withExamples struct{ Examples []json.RawMessage }
+	if err := json.Unmarshal(schema, &withExamples); err != nil || len(withExamples.Examples) == 0 {
+		t.Fatalf("new-entry.json has no example: %v", err)
+	}
+	if st, body, _ := call(t, in.gateway, "POST", "/entries", k.Key, string(withExamples.Examples[0])); st != 201 {
+		t.Errorf("POST /entries with the schema's example: %d %s", st, body)
 	}
 
 	var got map[string]any

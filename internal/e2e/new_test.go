@@ -68,6 +68,19 @@ func TestNewGoFunctionOffline(t *testing.T) {
 
 	freshModCache("modcache-up") // aegis up's own build must find the SDK too
 	up := startUp(t, "http", dir, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	summary := up.out.String()
+	// The first request it prints works as printed: the schema's example.
+	if !strings.Contains(summary, `-d '{"name":"Ada"}' `+up.gateway+"/hello") {
+		t.Errorf("aegis up does not print the working first request:\n%s", summary)
+	}
+	if !strings.Contains(summary, "aegis --data ") || strings.Contains(summary, "level=") {
+		t.Errorf("aegis up's summary lacks the --data hint or has log lines in it:\n%s", summary)
+	}
+	for _, step := range []string{"building hello …\n", "building hello … ok", "activating hello … v1 active"} {
+		if !strings.Contains(up.errs.String(), step) {
+			t.Errorf("aegis up's progress lacks %q:\n%s", step, up.errs.String())
+		}
+	}
 	st, body, _ := call(t, up.gateway, "POST", "/hello", up.key, `{"name":"Ada"}`)
 	if st != 200 || strings.TrimSpace(string(body)) != `{"message":"hello, Ada"}` {
 		t.Errorf("POST /hello: %d %s", st, body)

@@ -19,7 +19,7 @@ func TestNewGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{".gitignore", "README.md", "aegis.yaml", "go.mod", "main.go", "main_test.go"}
+	want := []string{".gitignore", "README.md", "aegis.yaml", "go.mod", "hello.schema.json", "main.go", "main_test.go"}
 	if !slices.Equal(files, want) {
 		t.Fatalf("wrote %v, want %v", files, want)
 	}
