@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,7 @@ func (c *cli) buildCommand() *cobra.Command {
 		out  format
 	)
 	cmd := &cobra.Command{
-		Use:   "build",
+		Use:   "build [DIR]",
 		Short: "Build every function of a manifest into a WebAssembly module",
 		Long: `Build every function of a manifest into a WebAssembly module.
 A function whose source is a Go package directory is compiled with the local Go
@@ -30,9 +31,14 @@ toolchain (GOOS=wasip1 GOARCH=wasm, -buildmode=c-shared) into
 .aegis/build/FUNCTION.wasm next to the manifest; a .wasm source is used as is.
 Progress goes to stderr, the list of modules to stdout.`,
 		Example: `  aegis build
+  aegis build examples/travel-diary
   aegis build -f examples/travel-diary/aegis.yaml -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file, err := manifestArg(cmd, file, args)
+			if err != nil {
+				return err
+			}
 			progress := newProgress(c.stderr)
 			arts, err := build.Build(cmd.Context(), file, progress)
 			progress.Close()
@@ -47,13 +53,29 @@ Progress goes to stderr, the list of modules to stdout.`,
 	return cmd
 }
 
+// manifestArg is the manifest a build or deploy works on: DIR/aegis.yaml
+// for a directory argument (as for up), the file itself for a .yaml one,
+// -f otherwise.
+func manifestArg(cmd *cobra.Command, file string, args []string) (string, error) {
+	if len(args) == 0 {
+		return file, nil
+	}
+	if cmd.Flags().Changed("file") {
+		return "", usageError{"give the app's directory or -f FILE, not both"}
+	}
+	if strings.HasSuffix(args[0], ".yaml") || strings.HasSuffix(args[0], ".yml") {
+		return args[0], nil
+	}
+	return filepath.Join(args[0], defaultManifest), nil
+}
+
 func (c *cli) deployCommand() *cobra.Command {
 	var (
 		file string
 		out  format
 	)
 	cmd := &cobra.Command{
-		Use:   "deploy",
+		Use:   "deploy [DIR]",
 		Short: "Build a manifest's functions, upload their modules and activate a new version",
 		Long: `Build a manifest's functions, upload the modules the server does not have yet
 and activate a new version of the app. When the server refuses the manifest or a
@@ -62,10 +84,15 @@ module, the version that was active keeps serving.
 The admin API is at AEGIS_URL (default ` + defaultAdminURL + `); the token is
 AEGIS_TOKEN or the admin.token file in the --data directory.`,
 		Example: `  aegis deploy
+  aegis deploy examples/travel-diary
   aegis deploy -f examples/travel-diary/aegis.yaml
   AEGIS_URL=https://aegis.internal:8081 AEGIS_TOKEN=... aegis deploy`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file, err := manifestArg(cmd, file, args)
+			if err != nil {
+				return err
+			}
 			ac, err := c.adminClient()
 			if err != nil {
 				return err

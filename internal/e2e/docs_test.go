@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis/internal/cli"
+	"github.com/aegis-platform/aegis/internal/testkit/doccmds"
+	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
+)
+
+// docSkips are documented commands this test does not run, each with why.
+// Everything else in the docs runs and must exit 0.
+var docSkips = map[string]string{
+	"server":  "runs until interrupted; its flags are checked by TestDocumentedCommandsParse",
+	"up":      "runs until interrupted; TestUp and TestNewGoFunctionOffline run it",
+	"--otp":   "the codes in the docs are examples; step-up is tested in rbac_test.go",
+	"replay":  "needs a dead letter of that id; TestDeadLetterReplay replays one",
+	"new":     "writes a directory; TestNewGoFunctionOffline and TestNewCFunction run it",
+	"--token": "the tokens in the docs are examples",
+}
+
+// TestDocumentedCommandsRun runs, in the order the docs give them, the
+// concrete aegis commands of README.md, docs/ and the examples' READMEs
+// against a real server, as a reader would, and fails on any that does not
+// exit 0. Commands of an example's README run in a copy of that example's
+// directory; the others in the repository's root, except a bare `aegis
+// build` or `deploy`, which the docs run in the app's directory (the
+// travel diary's). The preconditions the docs assume are set up first: the
+// travel diary deployed, a key "mobile-app" and a token "ci" to revoke, an
+// entry.json to send. --data is dropped: the test's server is reached
+// through AEGIS_URL and AEGIS_TOKEN.
+func TestDocumentedCommandsRun(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := doccmds.Extract(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := startServer(t, t.TempDir())
+	env := map[string]string{"AEGIS_URL": in.srv.AdminURL(), "AEGIS_TOKEN": in.srv.AdminToken()}
+	run := func(dir, stdin string, timeout time.Duration, args ...string) (int, string, string) {
+		t.Helper()
+		t.Chdir(dir)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		var out, errb bytes.Buffer
+		code := cli.Run(ctx, args, strings.NewReader(stdin), &out, &errb, func(k string) string { return env[k] })
+		return code, out.String(), errb.String()
+	}
+	must := func(args ...string) {
+		t.Helper()
+		if code, out, errs := run(root, "", time.Minute, args...); code != 0 {
+			t.Fatalf("setting up (aegis %s): exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+		}
+	}
+	must("deploy", "-f", "examples/travel-diary/aegis.yaml")
+	must("keys", "create", "mobile-app")
+	must("tokens", "create", "ci", "--role", "deployer")
+
+	fixtures := t.TempDir()
+	schema, err := os.ReadFile(filepath.Join(root, "examples/travel-diary/schemas/new-entry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withExamples struct{ Examples []json.RawMessage }
+	if err := json.Unmarshal(schema, &withExamples); err != nil || len(withExamples.Examples) == 0 {
+		t.Fatalf("new-entry.json has no example: %v", err)
+	}
+	entry := filepath.Join(fixtures, "entry.json")
+	if err := os.WriteFile(entry, withExamples.Examples[0], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Each example's README runs in a copy of its directory, with what its
+	// build step makes (the C example's module) already there.
+	exampleDirs := map[string]string{}
+	exampleDir := func(name string) string {
+		if d, ok := exampleDirs[name]; ok {
+			return d
+		}
+		d := filepath.Join(t.TempDir(), name)
+		if err := os.CopyFS(d, os.DirFS(filepath.Join(root, "examples", name))); err != nil {
+			t.Fatal(err)
+		}
+		if name == "hello-c" {
+			// The README builds with -I ../../sdk/c.
+			header, err := os.ReadFile(filepath.Join(root, "sdk", "c", "aegis.h"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, "aegis.h"), header, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, "hello.wasm"), wasmbuild.CReactor(t, filepath.Join(d, "hello.c")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		exampleDirs[name] = d
+		return d
+	}
+
+	ran := 0
+	for _, c := range cmds {
+		if c.Synopsis() {
+			continue
+		}
+		if why := skipReason(c.Args); why != "" {
+			t.Logf("not run: %s (%s)", c, why)
+			continue
+		}
+		args := dropData(c.Args)
+		for i, a := range args {
+			if a == "@entry.json" {
+				args[i] = "@" + entry
+			}
+		}
+		dir := root
+		if name, ok := strings.CutPrefix(c.File, "examples/"); ok {
+			dir = exampleDir(strings.TrimSuffix(name, "/README.md"))
+		} else if (args[0] == "deploy" || args[0] == "build") && !slices.Contains(args, "-f") && len(args) == 1 {
+			dir = filepath.Join(root, "examples", "travel-diary")
+		}
+		timeout := time.Minute
+		follow := slices.Contains(args, "-f") && args[0] == "logs" || slices.Contains(args, "--follow")
+		if follow {
+			timeout = 2 * time.Second // following ends like Ctrl-C: exit 0
+		}
+		code, out, errs := run(dir, c.Stdin, timeout, args...)
+		ran++
+		if code != 0 {
+			t.Errorf("%s: exit %d\nstdout: %s\nstderr: %s", c, code, out, errs)
+			continue
+		}
+		if c.Piped && slices.Contains(args, "json") {
+			// What the docs pipe on is JSON, one object a line.
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				if line != "" && !json.Valid([]byte(line)) {
+					t.Errorf("%s: not JSON: %s", c, line)
+				}
+			}
+		}
+	}
+	if ran < 15 {
+		t.Errorf("only %d documented commands ran", ran)
+	}
+}
+
+func skipReason(args []string) string {
+	for _, a := range args {
+		if why, ok := docSkips[a]; ok && (a != "new" && a != "server" && a != "up" && a != "replay" || a == firstCommand(args)) {
+			return why
+		}
+	}
+	return ""
+}
+
+// firstCommand is the first word that is not a global flag or its value.
+func firstCommand(args []string) string {
+	args = dropData(args)
+	if len(args) == 0 {
+		return ""
+	}
+	if args[0] == "dlq" && len(args) > 1 {
+		return args[1]
+	}
+	return args[0]
+}
+
+// dropData removes --data DIR: the test's server is reached through the
+// environment.
+func dropData(args []string) []string {
+	out := slices.Clone(args)
+	for i := 0; i < len(out); i++ {
+		if out[i] == "--data" && i+1 < len(out) {
+			out = slices.Delete(out, i, i+2)
+			i--
+		}
+	}
+	return out
+}
