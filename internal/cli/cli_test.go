@@ -195,3 +195,19 @@ func TestInvokeMissingBodyFile(t *testing.T) {
 		t.Errorf("code %d, stderr %q", code, stderr)
 	}
 }
+
+func TestEnv(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GONOSUMDB", "corp.example/*")
+	code, stdout, stderr := run(t, nil, "env")
+	proxy := filepath.Join(cache, "aegis", "goproxy")
+	want := "export GOPROXY=" + shellQuote("file://"+proxy+",off") + "\nexport GONOSUMDB='corp.example/*," + sdkproxy.ModulePath + "'\n"
+	if code != exitOK || stdout != want {
+		t.Fatalf("aegis env: code %d\n%s\nwant\n%s%s", code, stdout, want, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(proxy, sdkproxy.ModulePath, "@v", sdkproxy.Version()+".zip")); err != nil {
+		t.Errorf("aegis env did not write the proxy it names: %v", err)
+	}
+}
