@@ -456,14 +456,19 @@ func (c *cli) versionCommand() *cobra.Command {
 			if out == formatJSON {
 				return writeJSON(c.stdout, v)
 			}
-			s := "aegis " + v.Version
-			if v.Revision != "" {
-				s += " (" + v.Revision + ")"
-			}
-			_, err := fmt.Fprintf(c.stdout, "%s %s, engine %s\n", s, v.GoVersion, v.Engine)
+			_, err := fmt.Fprintln(c.stdout, versionLine(v))
 			return err
 		},
 	}
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// versionLine is what both `aegis version` and `aegis --version` print.
+func versionLine(v versionInfo) string {
+	s := "aegis " + v.Version
+	if v.Revision != "" {
+		s += " (" + v.Revision + ")"
+	}
+	return fmt.Sprintf("%s %s, engine %s", s, v.GoVersion, v.Engine)
 }

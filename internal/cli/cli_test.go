@@ -72,6 +72,14 @@ func TestVersion(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, `"version"`) || !strings.Contains(stdout, `"engine": "`+sandbox.EngineName+`"`) {
 		t.Errorf("version -o json: code %d, stdout %q", code, stdout)
 	}
+	// --version prints the very line `aegis version` does.
+	_, want, _ := run(t, nil, "version")
+	for _, flag := range []string{"--version", "-v"} {
+		code, stdout, stderr := run(t, nil, flag)
+		if code != exitOK || stdout != want || stderr != "" {
+			t.Errorf("%s: code %d, stdout %q, stderr %q; want %q", flag, code, stdout, stderr, want)
+		}
+	}
 }
 
 func TestMissingToken(t *testing.T) {
