@@ -213,6 +213,7 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error
 func deployError(err error) error {
 	var merrs manifest.Errors
 	var merr *manifest.Error
+	var conflict *registry.RouteConflictError
 	switch {
 	// The manifest's own errors already name file, line and field; the
 	// chain around them ("deploy app: invalid argument: …") is ours and
@@ -221,6 +222,10 @@ func deployError(err error) error {
 		return &userError{http.StatusBadRequest, merrs.Error()}
 	case errors.As(err, &merr):
 		return &userError{http.StatusBadRequest, merr.Error()}
+	// Likewise a route conflict: the client already says which app it
+	// deployed, and the conflict names the app holding the route.
+	case errors.As(err, &conflict):
+		return &userError{http.StatusConflict, conflict.Error()}
 	case errors.Is(err, sandbox.ErrUnknownImport), errors.Is(err, sandbox.ErrInvalidModule):
 		return &userError{http.StatusUnprocessableEntity, err.Error()}
 	case errors.Is(err, aegis.ErrConflict):

@@ -502,7 +502,46 @@ func (r *Registry) withApp(app *App) (*Snapshot, error) {
 		apps[k] = v
 	}
 	apps[app.Name] = app
-	return snapshotOf(apps)
+	next, err := snapshotOf(apps)
+	var ce *route.ConflictError
+	if errors.As(err, &ce) {
+		return nil, routeConflict(app.Name, ce)
+	}
+	return next, err
+}
+
+// RouteConflictError refuses a version whose route has the method and path
+// shape of a route another app already serves. Its message names that app
+// once, which is what the author needs to know: the route table's own
+// message lists both routes in the order the table met them.
+type RouteConflictError struct {
+	App, Function, Method, Path string // the refused route
+	// Holder is the app (and its function and route) that already serves it.
+	Holder, HolderFunction, HolderPath string
+}
+
+func (e *RouteConflictError) Error() string {
+	if e.Holder == e.App {
+		return fmt.Sprintf("route %s %s of function %q has the same method and path shape as %s %s of function %q",
+			e.Method, e.Path, e.Function, e.Method, e.HolderPath, e.HolderFunction)
+	}
+	return fmt.Sprintf("route %s %s of function %q is already served by app %q (function %q, %s %s)",
+		e.Method, e.Path, e.Function, e.Holder, e.HolderFunction, e.Method, e.HolderPath)
+}
+
+// Is reports the conflict as aegis.ErrConflict.
+func (e *RouteConflictError) Is(target error) bool { return target == aegis.ErrConflict }
+
+// routeConflict turns the table's conflict into one told from the side of
+// app, the app being activated: the table builds apps in name order, so
+// the route it refused may be the other app's.
+func routeConflict(app string, ce *route.ConflictError) *RouteConflictError {
+	mine, theirs := ce.Route, ce.Existing
+	if theirs.App == app && mine.App != app {
+		mine, theirs = theirs, mine
+	}
+	return &RouteConflictError{App: mine.App, Function: mine.Function, Method: mine.Method, Path: mine.Path,
+		Holder: theirs.App, HolderFunction: theirs.Function, HolderPath: theirs.Path}
 }
 
 // snapshotOf builds the snapshot serving exactly apps: withApp after a
