@@ -97,13 +97,13 @@ func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	m, err := manifest.Load(manifestPath)
+	m, pos, err := manifest.LoadWithPositions(manifestPath)
 	if err != nil {
 		return nil, err
 	}
 	// Schemas are read before any upload: a missing file should not cost
 	// a round of module uploads.
-	schemas, err := readSchemas(manifestPath, m)
+	schemas, err := readSchemas(manifestPath, m, pos)
 	if err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", m.App, err)
 	}
