@@ -93,9 +93,10 @@ func (tr *testRegistry) reopen(t *testing.T) *Registry {
 }
 
 func (tr *testRegistry) deploy(text string, schemas map[string]string) (*App, error) {
-	return tr.Deploy(context.Background(), DeployRequest{
+	app, _, err := tr.Deploy(context.Background(), DeployRequest{
 		App: "shop", Manifest: []byte(text), Modules: map[string]string{"orders": tr.sum, "audit": tr.sum}, Schemas: schemas,
 	})
+	return app, err
 }
 
 const schemaApp = `app: shop
@@ -166,7 +167,7 @@ functions:
 	if rt == nil || rt.Schema != nil {
 		t.Fatalf("v2 route: %+v", rt)
 	}
-	app, err = tr.Rollback(context.Background(), "shop")
+	app, _, err = tr.Rollback(context.Background(), "shop", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
