@@ -70,7 +70,9 @@ func TestDeployUnchanged(t *testing.T) {
 	files["schemas/id.json"] = `{"type":"object"}`
 	for i, change := range []func() (*App, bool){
 		func() (*App, bool) { return deploy(schemaApp, mods, files) },
-		func() (*App, bool) { return deploy(schemaApp, map[string]string{"orders": otherSum, "audit": tr.sum}, files) },
+		func() (*App, bool) {
+			return deploy(schemaApp, map[string]string{"orders": otherSum, "audit": tr.sum}, files)
+		},
 		func() (*App, bool) {
 			return deploy(strings.Replace(schemaApp, "path: /plain", "path: /plainer", 1), map[string]string{"orders": otherSum, "audit": tr.sum}, files)
 		},
