@@ -113,6 +113,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.buildCommand(),
 		c.deployCommand(),
 		c.rollbackCommand(),
+		c.versionsCommand(),
 		c.invokeCommand(),
 		c.logsCommand(),
 		c.appsCommand(),

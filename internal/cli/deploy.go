@@ -79,6 +79,12 @@ AEGIS_TOKEN or the admin.token file in the --data directory.`,
 			if out == formatJSON {
 				return writeJSON(c.stdout, res)
 			}
+			if res.Unchanged {
+				// Not an error: the server already runs exactly this, and
+				// a script deploying on every commit should not fail.
+				_, err = fmt.Fprintf(c.stdout, "unchanged: %s %s is already active\n", res.App, res.Version)
+				return err
+			}
 			_, err = fmt.Fprintf(c.stdout, "deployed %s %s\n", res.App, res.Version)
 			return err
 		},
