@@ -20,6 +20,10 @@ import (
 // kilobytes; the cap bounds the parser's work on hostile input.
 const MaxSize = 1 << 20
 
+// maxSearch is the largest manifest whose YAML syntax errors problemLine
+// looks for the line of.
+const maxSearch = 256 << 10
+
 // maxErrors caps the problems Parse reports.
 const maxErrors = 100
 
@@ -171,7 +175,14 @@ func parseNode(filename string, data []byte) (*yaml.Node, error) {
 // shortest prefix of the document that fails with the same message; a
 // binary search over line prefixes finds it in a few parses. A prefix cut
 // inside a flow collection fails differently and so does not count.
+//
+// The search parses up to log2(lines) prefixes, so it is skipped above
+// maxSearch: real manifests are a few kilobytes, and a maximal hostile
+// one should not cost a second of parsing per attempt.
 func problemLine(data []byte, reported int, msg string) (int, string) {
+	if len(data) > maxSearch {
+		return reported, msg
+	}
 	var ends []int // ends[i]: offset just past line i+1
 	for i, c := range data {
 		if c == '\n' {
