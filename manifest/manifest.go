@@ -51,6 +51,12 @@ func LoadWithPositions(path string) (*Manifest, *Positions, error) {
 	return parse(path, data)
 }
 
+// ParseWithPositions is Parse that also returns where each field was
+// written (LoadWithPositions).
+func ParseWithPositions(filename string, data []byte) (*Manifest, *Positions, error) {
+	return parse(filename, data)
+}
+
 // Positions records the line of every field of a parsed manifest.
 type Positions struct {
 	file  string

@@ -255,7 +255,7 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (app *App, unc
 	if req.File == "" {
 		req.File = "aegis.yaml"
 	}
-	m, err := manifest.Parse(req.File, req.Manifest)
+	m, pos, err := manifest.ParseWithPositions(req.File, req.Manifest)
 	if err != nil {
 		return nil, false, fmt.Errorf("deploy %s: %w: %w", req.App, aegis.ErrInvalidArgument, err)
 	}
@@ -296,6 +296,12 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (app *App, unc
 	ver := &versionRecord{App: req.App, Version: rec.Latest + 1, File: req.File, Manifest: m, Modules: req.Modules, Schemas: req.Schemas, CreatedAt: time.Now().UTC()}
 	app, err = r.build(ctx, ver)
 	if err != nil {
+		// A schema file that is missing or wrong is reported by the field
+		// naming it; here, unlike at a restore, the lines are known.
+		var merr *manifest.Error
+		if errors.As(err, &merr) && merr.Line == 0 && merr.Field != "" {
+			merr.Line = pos.Line(merr.Field)
+		}
 		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
 	}
 	next, err := r.withApp(app)

@@ -248,10 +248,10 @@ func TestDeployRefusesMissingAndBadSchemas(t *testing.T) {
 		files map[string]string
 		want  []string
 	}{
-		{"missing file", missing, []string{"aegis.yaml", "functions.audit.triggers[0].event.schema", "schemas/placed.json", "not sent with the deploy"}},
+		{"missing file", missing, []string{"aegis.yaml:12: functions.audit.triggers[0].event.schema", "schemas/placed.json", "not sent with the deploy"}},
 		{"no files at all", nil, []string{"functions.audit.triggers[0].event.schema", "schemas/placed.json"}},
-		{"not a schema", badSchema, []string{"functions.orders.triggers[0].http.schema.body", "schemas/order.json", "not a valid schema"}},
-		{"not JSON", badJSON, []string{"functions.audit.triggers[1].object.schema", "schemas/receipt.json", "not valid JSON"}},
+		{"not a schema", badSchema, []string{"aegis.yaml:6: functions.orders.triggers[0].http.schema.body", "schemas/order.json", "not a valid schema"}},
+		{"not JSON", badJSON, []string{"aegis.yaml:13: functions.audit.triggers[1].object.schema", "schemas/receipt.json", "not valid JSON"}},
 		{"$ref to a file not sent", badRef, []string{"functions.orders.triggers[0].http.schema.body", "schemas/common.json"}},
 		{"$ref to the network", netRef, []string{"functions.orders.triggers[0].http.schema.params", "https://schemas.example.com/id.json"}},
 	}
