@@ -132,6 +132,7 @@ func TestAuthorization(t *testing.T) {
 		{"operator creates a key", operator, "POST", "/v1/keys", `{"name":"k"}`, 403, "role operator may not manage api keys"},
 		{"operator rolls back", operator, "POST", "/v1/apps/x/rollback", "", 404, ""},
 		{"operator rolls back to a version", operator, "POST", "/v1/apps/x/rollback", `{"to":2}`, 404, ""},
+		{"operator rolls back to a negative version", operator, "POST", "/v1/apps/x/rollback", `{"to":-1}`, 400, "to must be a version number"},
 		{"viewer lists versions", viewer, "GET", "/v1/apps/x/versions", "", 404, "app not found"},
 		{"viewer rolls back", viewer, "POST", "/v1/apps/x/rollback", `{"to":1}`, 403, "role viewer may not roll back"},
 		{"deployer lists another app's versions", deployerX, "GET", "/v1/apps/y/versions", "", 403, `may not act on app "y"`},
