@@ -138,8 +138,12 @@ func TestRBAC(t *testing.T) {
 	})
 
 	t.Run("deployer limited to one app", func(t *testing.T) {
-		if _, err := deployText(t, deployerX, oneRouteApp("rbac-x")); err != nil {
-			t.Fatalf("deploy of its own app: %v", err)
+		// A second route, so the deploy makes a version (the same manifest
+		// again would be answered unchanged).
+		second := oneRouteApp("rbac-x") + `      - http: { method: GET, path: "/rbac-x/{op}" }
+`
+		if res, err := deployText(t, deployerX, second); err != nil || res.Unchanged {
+			t.Fatalf("deploy of its own app: %+v, %v", res, err)
 		}
 		_, err := deployText(t, deployerX, oneRouteApp("rbac-y"))
 		reqID := wantRefused(t, "deploy of another app", err, http.StatusForbidden, `may not act on app "rbac-y"`)
