@@ -46,12 +46,36 @@ type DeployRequest struct {
 }
 
 // App is one deployed app and its active version: an element of
-// GET /v1/apps, and the answer of a deploy or a rollback.
+// GET /v1/apps, and the answer of a deploy or a rollback. Unchanged is set
+// on the answer of a deploy of exactly what is active (same manifest,
+// modules and schema files) and of a rollback to the active version: no
+// version was recorded or activated, Version is the one already active.
 type App struct {
 	App        string    `json:"app"`
 	Version    string    `json:"version"` // a label such as "v3"
 	Functions  []string  `json:"functions"`
 	DeployedAt time.Time `json:"deployed_at"`
+	Unchanged  bool      `json:"unchanged,omitempty"`
+}
+
+// RollbackRequest is the optional body of POST /v1/apps/{app}/rollback:
+// To is the version number to make active (3 for "v3"); 0, or no body,
+// means the version active before the current one.
+type RollbackRequest struct {
+	To int `json:"to,omitempty"`
+}
+
+// Version is one recorded version of an app, an element of
+// GET /v1/apps/{app}/versions (oldest first): its label and number, whether
+// it is the active one, when it was deployed, the manifest file name it was
+// deployed from and each function's module.
+type Version struct {
+	Version   string            `json:"version"` // a label such as "v3"
+	Number    int               `json:"number"`
+	Active    bool              `json:"active"`
+	CreatedAt time.Time         `json:"created_at"`
+	File      string            `json:"file,omitempty"`
+	Modules   map[string]string `json:"modules"` // function name → hex SHA-256
 }
 
 // Function is one function of an app's active version (GET /v1/functions).

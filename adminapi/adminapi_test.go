@@ -33,6 +33,12 @@ func TestWire(t *testing.T) {
 
 		{"App", &App{App: "shop", Version: "v3", Functions: []string{"pay", "refund"}, DeployedAt: t0},
 			`{"app":"shop","version":"v3","functions":["pay","refund"],"deployed_at":"2025-01-02T03:04:05Z"}`},
+		{"App unchanged", &App{App: "shop", Version: "v3", Functions: []string{"pay"}, DeployedAt: t0, Unchanged: true},
+			`{"app":"shop","version":"v3","functions":["pay"],"deployed_at":"2025-01-02T03:04:05Z","unchanged":true}`},
+		{"RollbackRequest", &RollbackRequest{To: 2}, `{"to":2}`},
+		{"RollbackRequest to the previous version", &RollbackRequest{}, `{}`},
+		{"Version", &Version{Version: "v2", Number: 2, Active: true, CreatedAt: t0, File: "aegis.yaml", Modules: map[string]string{"pay": "ab12"}},
+			`{"version":"v2","number":2,"active":true,"created_at":"2025-01-02T03:04:05Z","file":"aegis.yaml","modules":{"pay":"ab12"}}`},
 		{"Function", &Function{App: "shop", Function: "pay", Version: "v3", SHA256: "ab12",
 			Triggers:  []manifest.Trigger{{HTTP: &manifest.HTTPTrigger{Method: "POST", Path: "/pay", Auth: []string{"api-key"}}}},
 			Isolation: "pooled"},

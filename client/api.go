@@ -85,11 +85,30 @@ func (c *Client) Deploy(ctx context.Context, app string, req DeployRequest) (*De
 // Rollback makes the previous version of app active again and returns it.
 // It fails with ErrConflict when there is none.
 func (c *Client) Rollback(ctx context.Context, app string) (*DeployResult, error) {
+	return c.RollbackTo(ctx, app, 0)
+}
+
+// RollbackTo makes version (3 for "v3") of app active again, any version
+// Versions lists; 0 is the previous one, as Rollback. It fails with
+// ErrNotFound when the app has no such version. Going to the active
+// version changes nothing: the result has Unchanged set.
+func (c *Client) RollbackTo(ctx context.Context, app string, version int) (*DeployResult, error) {
+	var body any // no body at all for the previous version, as servers before RollbackRequest expect
+	if version != 0 {
+		body = RollbackRequest{To: version}
+	}
 	var out DeployResult
-	if err := c.call(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/rollback", nil, &out, http.StatusOK); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/rollback", body, &out, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return &out, nil
+}
+
+// Versions lists every recorded version of app, oldest first, the active
+// one marked.
+func (c *Client) Versions(ctx context.Context, app string) ([]Version, error) {
+	var out []Version
+	return out, c.call(ctx, http.MethodGet, "/v1/apps/"+url.PathEscape(app)+"/versions", nil, &out, http.StatusOK)
 }
 
 // Apps lists deployed apps.

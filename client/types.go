@@ -18,6 +18,10 @@ type (
 	DeployRequest = adminapi.DeployRequest
 	// App is one deployed app and its active version.
 	App = adminapi.App
+	// Version is one recorded version of an app.
+	Version = adminapi.Version
+	// RollbackRequest names the version a rollback goes to.
+	RollbackRequest = adminapi.RollbackRequest
 	// Function is one function of an app's active version.
 	Function = adminapi.Function
 	// Route is one HTTP route the gateway serves, or a private one.

@@ -1,7 +1,9 @@
 package manifest
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,6 +28,17 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			if m != nil {
 				t.Fatal("Parse returned both a manifest and an error")
+			}
+			// Every line an error names is in the file (problemLine
+			// searches within it).
+			lines := bytes.Count(data, []byte("\n")) + 1
+			var list Errors
+			if errors.As(err, &list) {
+				for _, e := range list {
+					if e.Line < 0 || e.Line > lines {
+						t.Fatalf("error at line %d of a %d-line file: %v", e.Line, lines, e)
+					}
+				}
 			}
 			return
 		}

@@ -78,9 +78,11 @@ func (v *validator) failedAt(path string) bool {
 
 // line finds the line of path, or of its nearest ancestor that was written
 // down: a missing field is reported where its parent is.
-func (v *validator) line(path string) int {
+func (v *validator) line(path string) int { return lineOf(v.lines, path) }
+
+func lineOf(lines map[string]int, path string) int {
 	for path != "" {
-		if l, ok := v.lines[path]; ok {
+		if l, ok := lines[path]; ok {
 			return l
 		}
 		i := strings.LastIndexAny(path, ".[")
@@ -89,7 +91,7 @@ func (v *validator) line(path string) int {
 		}
 		path = path[:i]
 	}
-	if len(v.lines) > 0 {
+	if len(lines) > 0 {
 		return 1
 	}
 	return 0
@@ -515,6 +517,45 @@ func (m *Manifest) SchemaFiles() []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// SchemaFields lists every schema file the manifest names with the field
+// path that names it, in function name and trigger order: what a caller
+// that reads the files needs to point at the manifest line of one that is
+// missing (Positions.Errorf).
+func (m *Manifest) SchemaFields() []SchemaField {
+	var out []SchemaField
+	add := func(field, file string) {
+		if file != "" {
+			out = append(out, SchemaField{Field: field, File: file})
+		}
+	}
+	for _, name := range m.FunctionNames() {
+		fn := m.Functions[name]
+		if fn == nil {
+			continue
+		}
+		for i, t := range fn.Triggers {
+			p := fmt.Sprintf("functions.%s.triggers[%d]", name, i)
+			switch {
+			case t.HTTP != nil && t.HTTP.Schema != nil:
+				add(p+".http.schema.body", t.HTTP.Schema.Body)
+				add(p+".http.schema.query", t.HTTP.Schema.Query)
+				add(p+".http.schema.params", t.HTTP.Schema.Params)
+			case t.Event != nil:
+				add(p+".event.schema", t.Event.Schema)
+			case t.Object != nil:
+				add(p+".object.schema", t.Object.Schema)
+			}
+		}
+	}
+	return out
+}
+
+// SchemaField is one schema file a manifest names and the field naming it.
+type SchemaField struct {
+	Field string // e.g. "functions.orders.triggers[0].http.schema.body"
+	File  string
 }
 
 func (v *validator) object(path string, o *ObjectTrigger) {

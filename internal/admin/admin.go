@@ -92,6 +92,7 @@ func New(cfg Config) *API {
 	a.handle("PUT /v1/modules/{sha}", anyApp(rbac.UploadModules), a.putModule)
 	a.handle("POST /v1/apps/{app}/deploy", onApp(rbac.Deploy), a.deploy)
 	a.handle("POST /v1/apps/{app}/rollback", onApp(rbac.Rollback), a.rollback)
+	a.handle("GET /v1/apps/{app}/versions", onApp(rbac.Read), a.versions)
 	a.handle("DELETE /v1/apps/{app}", onApp(rbac.DeleteApps), a.deleteApp)
 	a.handle("GET /v1/apps", listing(rbac.Read), a.apps)
 	a.handle("GET /v1/functions", listing(rbac.Read), a.functions)
@@ -197,13 +198,15 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error
 	if err := a.stepUp(r, reqID, a.deployDangers(r.PathValue("app"), req.File, req.Manifest)); err != nil {
 		return err
 	}
-	app, err := a.cfg.Registry.Deploy(r.Context(), registry.DeployRequest{
+	app, unchanged, err := a.cfg.Registry.Deploy(r.Context(), registry.DeployRequest{
 		App: r.PathValue("app"), File: req.File, Manifest: []byte(req.Manifest), Modules: req.Modules, Schemas: req.Schemas,
 	})
 	if err != nil {
 		return deployError(err)
 	}
-	writeJSON(w, http.StatusOK, appInfo(app))
+	info := appInfo(app)
+	info.Unchanged = unchanged
+	writeJSON(w, http.StatusOK, info)
 	return nil
 }
 
@@ -213,6 +216,7 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error
 func deployError(err error) error {
 	var merrs manifest.Errors
 	var merr *manifest.Error
+	var conflict *registry.RouteConflictError
 	switch {
 	// The manifest's own errors already name file, line and field; the
 	// chain around them ("deploy app: invalid argument: …") is ours and
@@ -221,6 +225,10 @@ func deployError(err error) error {
 		return &userError{http.StatusBadRequest, merrs.Error()}
 	case errors.As(err, &merr):
 		return &userError{http.StatusBadRequest, merr.Error()}
+	// Likewise a route conflict: the client already says which app it
+	// deployed, and the conflict names the app holding the route.
+	case errors.As(err, &conflict):
+		return &userError{http.StatusConflict, conflict.Error()}
 	case errors.Is(err, sandbox.ErrUnknownImport), errors.Is(err, sandbox.ErrInvalidModule):
 		return &userError{http.StatusUnprocessableEntity, err.Error()}
 	case errors.Is(err, aegis.ErrConflict):
@@ -232,13 +240,22 @@ func deployError(err error) error {
 }
 
 func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) error {
-	// Going back can open up what a deploy can: the same step-up applies,
-	// comparing the active manifest with the one rolled back to. As with a
-	// deploy, a rollback racing this one at worst compares against a
-	// version one step off, never skips the check.
 	name := r.PathValue("app")
+	var req adminapi.RollbackRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &req); err != nil {
+			return err
+		}
+	}
+	if req.To < 0 {
+		return &userError{http.StatusBadRequest, "to must be a version number such as 3 (for v3), or left out for the previous version"}
+	}
+	// Going back can open up what a deploy can: the same step-up applies,
+	// comparing the active manifest with the one rolled back to, whichever
+	// version that is. As with a deploy, a rollback racing this one at
+	// worst compares against a version one step off, never skips the check.
 	var dangers []string
-	target, err := a.cfg.Registry.RollbackTarget(r.Context(), name)
+	target, err := a.cfg.Registry.RollbackTarget(r.Context(), name, req.To)
 	if err == nil {
 		if cur, ok := a.cfg.Registry.Snapshot().Apps[name]; ok {
 			dangers = rbac.DangerousChanges(cur.Manifest, target)
@@ -247,17 +264,41 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) err
 	if err := a.stepUp(r, reqID, dangers); err != nil {
 		return err
 	}
-	app, err := a.cfg.Registry.Rollback(r.Context(), name)
+	app, unchanged, err := a.cfg.Registry.Rollback(r.Context(), name, req.To)
 	if err != nil {
-		if errors.Is(err, aegis.ErrConflict) {
+		switch {
+		case errors.As(err, new(*registry.RouteConflictError)):
+			return deployError(err)
+		case errors.Is(err, registry.ErrNoVersion) && req.To > 0:
+			return &userError{http.StatusNotFound, fmt.Sprintf("app %q has no version v%d", name, req.To)}
+		case errors.Is(err, aegis.ErrConflict) && req.To == 0:
 			return &userError{http.StatusConflict, "no previous version to roll back to"}
-		}
-		if errors.Is(err, aegis.ErrNotFound) {
+		case errors.Is(err, aegis.ErrNotFound):
 			return &userError{http.StatusNotFound, "app not found"}
 		}
 		return deployError(err)
 	}
-	writeJSON(w, http.StatusOK, appInfo(app))
+	info := appInfo(app)
+	info.Unchanged = unchanged
+	writeJSON(w, http.StatusOK, info)
+	return nil
+}
+
+// versions lists every recorded version of an app, each a rollback target.
+func (a *API) versions(w http.ResponseWriter, r *http.Request, _ string) error {
+	vers, err := a.cfg.Registry.Versions(r.Context(), r.PathValue("app"))
+	if errors.Is(err, aegis.ErrNotFound) {
+		return &userError{http.StatusNotFound, "app not found"}
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]adminapi.Version, 0, len(vers))
+	for _, v := range vers {
+		out = append(out, adminapi.Version{Version: "v" + strconv.Itoa(v.Version), Number: v.Version, Active: v.Active,
+			CreatedAt: v.CreatedAt, File: v.File, Modules: v.Modules})
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,7 @@ const OutputDir = ".aegis/build"
 // When functions fail, the error names each of them with the compiler's
 // output; the artifacts of those that succeeded are not returned.
 func Build(ctx context.Context, manifestPath string, progress io.Writer) ([]Artifact, error) {
-	m, err := manifest.Load(manifestPath)
+	m, pos, err := manifest.LoadWithPositions(manifestPath)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func Build(ctx context.Context, manifestPath string, progress io.Writer) ([]Arti
 				return
 			}
 			defer func() { <-sem }()
-			arts[i], errs[i] = buildFunction(ctx, dir, name, m.Functions[name].Source, p)
+			arts[i], errs[i] = buildFunction(ctx, dir, name, m.Functions[name].Source, pos, p)
 		}()
 	}
 	wg.Wait()
@@ -90,25 +91,35 @@ func Build(ctx context.Context, manifestPath string, progress io.Writer) ([]Arti
 }
 
 // buildFunction produces the module of one function whose source is given
-// relative to dir.
-func buildFunction(ctx context.Context, dir, name, source string, p *printer) (Artifact, error) {
+// relative to dir. A source that is not there is reported at the manifest
+// line naming it (pos), since that line, not the build, is what to fix.
+func buildFunction(ctx context.Context, dir, name, source string, pos *manifest.Positions, p *printer) (Artifact, error) {
 	src := source
 	if !filepath.IsAbs(src) {
 		src = filepath.Join(dir, src)
 	}
+	field := "functions." + name + ".source"
 	start := time.Now()
 	var out string
 	if strings.HasSuffix(src, ".wasm") {
 		out = src
+		if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
+			p.line("building %s … failed", name)
+			return Artifact{}, fmt.Errorf("build %s: %w", name, pos.Errorf(field, "module %s does not exist (looked for %s)", source, src))
+		}
 	} else {
 		fi, err := os.Stat(src)
+		if errors.Is(err, fs.ErrNotExist) {
+			p.line("building %s … failed", name)
+			return Artifact{}, fmt.Errorf("build %s: %w", name, pos.Errorf(field, "source directory %s does not exist (looked for %s)", source, src))
+		}
 		if err != nil {
 			p.line("building %s … failed", name)
-			return Artifact{}, fmt.Errorf("build %s: source: %w", name, err)
+			return Artifact{}, fmt.Errorf("build %s: %w", name, pos.Errorf(field, "source %s: %s", source, err))
 		}
 		if !fi.IsDir() {
 			p.line("building %s … failed", name)
-			return Artifact{}, fmt.Errorf("build %s: source %s is neither a Go package directory nor a .wasm file", name, source)
+			return Artifact{}, fmt.Errorf("build %s: %w", name, pos.Errorf(field, "source %s is neither a Go package directory nor a .wasm file", source))
 		}
 		out = filepath.Join(dir, OutputDir, name+".wasm")
 		p.line("building %s …", name)

@@ -120,18 +120,21 @@ func TestBuildErrors(t *testing.T) {
 			want: []string{"build broken:", "undefinedThing"},
 		},
 		{
+			// The manifest line naming the source is what to fix, so
+			// the error points there (file:line, field), not at a stat.
 			name: "missing source directory",
 			files: map[string]string{
-				"aegis.yaml": "app: demo\nfunctions:\n  ghost:\n    source: ./nowhere\n",
+				"aegis.yaml": "app: demo\nfunctions:\n  a:\n    source: a.wasm\n  ghost:\n    # moved?\n    source: ./nowhere\n",
+				"a.wasm":     string(wasmHeader),
 			},
-			want: []string{"build ghost:", "nowhere"},
+			want: []string{"build ghost: ", "aegis.yaml:7: functions.ghost.source: source directory ./nowhere does not exist (looked for "},
 		},
 		{
 			name: "missing wasm file",
 			files: map[string]string{
-				"aegis.yaml": "app: demo\nfunctions:\n  ghost:\n    source: ghost.wasm\n",
+				"aegis.yaml": "app: demo\nfunctions:\n  ghost:\n    limits: { timeout: 1s }\n    source: ghost.wasm\n",
 			},
-			want: []string{"build ghost:", "ghost.wasm"},
+			want: []string{"build ghost: ", "aegis.yaml:5: functions.ghost.source: module ghost.wasm does not exist"},
 		},
 		{
 			name: "source is a plain file",

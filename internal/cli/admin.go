@@ -22,26 +22,84 @@ import (
 )
 
 func (c *cli) rollbackCommand() *cobra.Command {
-	var out format
+	var (
+		out format
+		to  string
+	)
 	cmd := &cobra.Command{
-		Use:     "rollback APP",
-		Short:   "Make the previous version of an app active again",
-		Example: "  aegis rollback travel-diary",
-		Args:    cobra.ExactArgs(1),
+		Use:   "rollback APP",
+		Short: "Make an earlier version of an app active again",
+		Long: `Make an earlier version of an app active again: the one active before the
+current one, or with --to any version 'aegis versions APP' lists (older or newer
+than the active one). Going back is compared with the active version like a
+deploy: a version that opens up more needs --otp when an authenticator is
+enrolled.`,
+		Example: `  aegis rollback travel-diary
+  aegis rollback travel-diary --to v3`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			version := 0
+			if cmd.Flags().Changed("to") {
+				n, err := parseVersion(to)
+				if err != nil {
+					return err
+				}
+				version = n
+			}
 			ac, err := c.adminClient()
 			if err != nil {
 				return err
 			}
-			res, err := ac.Rollback(cmd.Context(), args[0])
+			res, err := ac.RollbackTo(cmd.Context(), args[0], version)
 			if err != nil {
 				return fmt.Errorf("rollback %s: %w", args[0], err)
 			}
 			if out == formatJSON {
 				return writeJSON(c.stdout, res)
 			}
+			if res.Unchanged {
+				_, err = fmt.Fprintf(c.stdout, "unchanged: %s %s is already active\n", res.App, res.Version)
+				return err
+			}
 			_, err = fmt.Fprintf(c.stdout, "%s rolled back to %s\n", res.App, res.Version)
 			return err
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "version to make active, as 'aegis versions' shows it (v3, or 3); default the previous one")
+	addOutputFlag(cmd, &out)
+	return cmd
+}
+
+// parseVersion reads a version as users write it: "v3" or "3".
+func parseVersion(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(s, "v"))
+	if err != nil || n < 1 {
+		return 0, usagef("invalid version %q: use a version 'aegis versions APP' lists, such as v3", s)
+	}
+	return n, nil
+}
+
+func (c *cli) versionsCommand() *cobra.Command {
+	var out format
+	cmd := &cobra.Command{
+		Use:   "versions APP",
+		Short: "List the recorded versions of an app, each one a rollback target",
+		Long: `List the recorded versions of an app, oldest first: when each was deployed,
+which one is active (*), the manifest file it came from and each function's
+module digest. 'aegis rollback APP --to VERSION' makes any of them active.`,
+		Example: `  aegis versions travel-diary
+  aegis versions travel-diary -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			vers, err := ac.Versions(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("list versions of %s: %w", args[0], err)
+			}
+			return writeVersions(c.stdout, out, vers)
 		},
 	}
 	addOutputFlag(cmd, &out)
@@ -460,14 +518,19 @@ func (c *cli) versionCommand() *cobra.Command {
 			if out == formatJSON {
 				return writeJSON(c.stdout, v)
 			}
-			s := "aegis " + v.Version
-			if v.Revision != "" {
-				s += " (" + v.Revision + ")"
-			}
-			_, err := fmt.Fprintf(c.stdout, "%s %s, engine %s, Go SDK %s\n", s, v.GoVersion, v.Engine, v.SDK)
+			_, err := fmt.Fprintln(c.stdout, versionLine(v))
 			return err
 		},
 	}
 	addOutputFlag(cmd, &out)
 	return cmd
+}
+
+// versionLine is what both `aegis version` and `aegis --version` print.
+func versionLine(v versionInfo) string {
+	s := "aegis " + v.Version
+	if v.Revision != "" {
+		s += " (" + v.Revision + ")"
+	}
+	return fmt.Sprintf("%s %s, engine %s, Go SDK %s", s, v.GoVersion, v.Engine, v.SDK)
 }

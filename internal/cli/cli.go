@@ -94,6 +94,10 @@ func (c *cli) rootCommand() *cobra.Command {
 			c.started = true
 		},
 	}
+	// cobra answers --version itself; the template keeps its output the
+	// same line `aegis version` prints.
+	root.Version = versionLine(buildVersion())
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetIn(c.stdin)
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
@@ -110,6 +114,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.buildCommand(),
 		c.deployCommand(),
 		c.rollbackCommand(),
+		c.versionsCommand(),
 		c.invokeCommand(),
 		c.logsCommand(),
 		c.appsCommand(),

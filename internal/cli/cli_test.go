@@ -29,6 +29,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"bogus"}, `unknown command "bogus"`},
 		{[]string{"deploy", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"rollback"}, "accepts 1 arg(s), received 0"},
+		{[]string{"rollback", "app", "--to", "latest"}, `invalid version "latest": use a version 'aegis versions APP' lists, such as v3`},
+		{[]string{"rollback", "app", "--to", "v0"}, `invalid version "v0"`},
+		{[]string{"versions"}, "accepts 1 arg(s), received 0"},
 		{[]string{"invoke", "app"}, "accepts 2 arg(s), received 1"},
 		{[]string{"keys", "create", "a", "b"}, "accepts 1 arg(s), received 2"},
 		{[]string{"keys", "bogus"}, `unknown command "bogus"`},
@@ -73,6 +76,14 @@ func TestVersion(t *testing.T) {
 	code, stdout, _ = run(t, nil, "version", "-o", "json")
 	if code != exitOK || !strings.Contains(stdout, `"version"`) || !strings.Contains(stdout, `"engine": "`+sandbox.EngineName+`"`) {
 		t.Errorf("version -o json: code %d, stdout %q", code, stdout)
+	}
+	// --version prints the very line `aegis version` does.
+	_, want, _ := run(t, nil, "version")
+	for _, flag := range []string{"--version", "-v"} {
+		code, stdout, stderr := run(t, nil, flag)
+		if code != exitOK || stdout != want || stderr != "" {
+			t.Errorf("%s: code %d, stdout %q, stderr %q; want %q", flag, code, stdout, stderr, want)
+		}
 	}
 }
 

@@ -111,6 +111,12 @@ AEGIS_TOKEN or the admin.token file in the --data directory.`,
 			if out == formatJSON {
 				return writeJSON(c.stdout, res)
 			}
+			if res.Unchanged {
+				// Not an error: the server already runs exactly this, and
+				// a script deploying on every commit should not fail.
+				_, err = fmt.Fprintf(c.stdout, "unchanged: %s %s is already active\n", res.App, res.Version)
+				return err
+			}
 			_, err = fmt.Fprintf(c.stdout, "deployed %s %s\n", res.App, res.Version)
 			return err
 		},
@@ -129,13 +135,13 @@ func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	m, err := manifest.Load(manifestPath)
+	m, pos, err := manifest.LoadWithPositions(manifestPath)
 	if err != nil {
 		return nil, err
 	}
 	// Schemas are read before any upload: a missing file should not cost
 	// a round of module uploads.
-	schemas, err := readSchemas(manifestPath, m)
+	schemas, err := readSchemas(manifestPath, m, pos)
 	if err != nil {
 		return nil, fmt.Errorf("deploy %s: %w", m.App, err)
 	}

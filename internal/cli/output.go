@@ -79,6 +79,22 @@ func writeApps(w io.Writer, f format, apps []client.App) error {
 	})
 }
 
+// writeVersions shows one row per version; the modules column lists
+// function=digest pairs in function order, abbreviated like git's.
+func writeVersions(w io.Writer, f format, vers []client.Version) error {
+	return render(w, f, vers, []string{"VERSION", "ACTIVE", "CREATED", "FILE", "MODULES"}, func(v client.Version) []string {
+		active := ""
+		if v.Active {
+			active = "*"
+		}
+		mods := make([]string, 0, len(v.Modules))
+		for _, fn := range slices.Sorted(maps.Keys(v.Modules)) {
+			mods = append(mods, fn+"="+short(v.Modules[fn]))
+		}
+		return []string{v.Version, active, timeCell(v.CreatedAt), orDash(v.File), orDash(strings.Join(mods, " "))}
+	})
+}
+
 func writeFunctions(w io.Writer, f format, fns []client.Function) error {
 	return render(w, f, fns, []string{"APP", "FUNCTION", "VERSION", "TRIGGERS", "ISOLATION", "SHA256"}, func(fn client.Function) []string {
 		trig := make([]string, len(fn.Triggers))

@@ -44,6 +44,19 @@ func TestTables(t *testing.T) {
 				"x             v1       -                          -\n",
 		},
 		{
+			name: "versions",
+			write: func(b *bytes.Buffer) error {
+				return writeVersions(b, formatTable, []client.Version{
+					{Version: "v1", Number: 1, CreatedAt: t0, File: "aegis.yaml", Modules: map[string]string{"save-entry": sum, "make-thumbnail": "cd"}},
+					{Version: "v2", Number: 2, Active: true, CreatedAt: t0.Add(time.Hour), File: "aegis.yaml", Modules: map[string]string{"save-entry": sum}},
+				})
+			},
+			want: "" +
+				"VERSION  ACTIVE  CREATED              FILE        MODULES\n" +
+				"v1               2025-03-04 05:06:07  aegis.yaml  make-thumbnail=cd save-entry=abababababab\n" +
+				"v2       *       2025-03-04 06:06:07  aegis.yaml  save-entry=abababababab\n",
+		},
+		{
 			name: "functions",
 			write: func(b *bytes.Buffer) error {
 				return writeFunctions(b, formatTable, []client.Function{{

@@ -22,10 +22,18 @@ import (
 // a schema read something outside the directory. Limits are those the
 // server enforces (manifest.MaxSchemaFiles, manifest.MaxSchemaFileSize),
 // checked here so that a deploy fails before any module is uploaded.
-func readSchemas(manifestPath string, m *manifest.Manifest) (map[string]string, error) {
+// A file the manifest names that cannot be read is reported at the
+// manifest line naming it (pos).
+func readSchemas(manifestPath string, m *manifest.Manifest, pos *manifest.Positions) (map[string]string, error) {
 	queue := m.SchemaFiles()
 	if len(queue) == 0 {
 		return nil, nil
+	}
+	namedBy := map[string]string{} // file -> the first field naming it
+	for _, sf := range m.SchemaFields() {
+		if _, ok := namedBy[sf.File]; !ok {
+			namedBy[sf.File] = sf.Field
+		}
 	}
 	root, err := os.OpenRoot(filepath.Dir(manifestPath))
 	if err != nil {
@@ -47,6 +55,9 @@ func readSchemas(manifestPath string, m *manifest.Manifest) (map[string]string, 
 			// really is one.
 			if i >= named && errors.Is(err, fs.ErrNotExist) {
 				continue
+			}
+			if field, ok := namedBy[name]; ok && i < named {
+				return nil, pos.Errorf(field, "schema file %s: %s", name, err)
 			}
 			return nil, fmt.Errorf("schema file %s: %w", name, err)
 		}

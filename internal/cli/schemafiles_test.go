@@ -35,11 +35,11 @@ functions:
 func loadSchemas(t *testing.T, dir string) (map[string]string, error) {
 	t.Helper()
 	p := filepath.Join(dir, "aegis.yaml")
-	m, err := manifest.Load(p)
+	m, pos, err := manifest.LoadWithPositions(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return readSchemas(p, m)
+	return readSchemas(p, m, pos)
 }
 
 func TestReadSchemasFollowsRelativeRefs(t *testing.T) {
@@ -80,7 +80,10 @@ func TestReadSchemasRefusals(t *testing.T) {
 	}{
 		{"missing file", func(t *testing.T, dir string) {
 			writeFiles(t, dir, map[string]string{"schemas/order.json": `{}`})
-		}, "schema file schemas/placed.json: not found in "},
+		}, "aegis.yaml:7: functions.orders.triggers[1].event.schema: schema file schemas/placed.json: not found in "},
+		{"missing body schema", func(t *testing.T, dir string) {
+			writeFiles(t, dir, map[string]string{"schemas/placed.json": `{}`})
+		}, "aegis.yaml:6: functions.orders.triggers[0].http.schema.body: schema file schemas/order.json: not found in "},
 		{"oversize file", func(t *testing.T, dir string) {
 			writeFiles(t, dir, map[string]string{"schemas/order.json": `{}`, "schemas/placed.json": `"` + strings.Repeat("x", manifest.MaxSchemaFileSize) + `"`})
 		}, "larger than"},

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,8 +138,12 @@ func TestRBAC(t *testing.T) {
 	})
 
 	t.Run("deployer limited to one app", func(t *testing.T) {
-		if _, err := deployText(t, deployerX, oneRouteApp("rbac-x")); err != nil {
-			t.Fatalf("deploy of its own app: %v", err)
+		// A second route, so the deploy makes a version (the same manifest
+		// again would be answered unchanged).
+		second := oneRouteApp("rbac-x") + `      - http: { method: GET, path: "/rbac-x/{op}" }
+`
+		if res, err := deployText(t, deployerX, second); err != nil || res.Unchanged {
+			t.Fatalf("deploy of its own app: %+v, %v", res, err)
 		}
 		_, err := deployText(t, deployerX, oneRouteApp("rbac-y"))
 		reqID := wantRefused(t, "deploy of another app", err, http.StatusForbidden, `may not act on app "rbac-y"`)
@@ -310,20 +315,23 @@ func TestStepUpMFA(t *testing.T) {
 	})
 
 	current := codeAt(t, secret, now)
+	publicVersion := 0
 	t.Run("correct code, then replayed", func(t *testing.T) {
-		if _, err := deployText(t, as(in, in.srv.AdminToken(), client.WithOTP(current)), public); err != nil {
+		res, err := deployText(t, as(in, in.srv.AdminToken(), client.WithOTP(current)), public)
+		if err != nil {
 			t.Fatalf("public route with a current code: %v", err)
 		}
+		publicVersion, _ = strconv.Atoi(strings.TrimPrefix(res.Version, "v"))
 		if st, body, _ := call(t, in.gateway, "POST", "/stepup/echo", "", []byte("open")); st != 200 || string(body) != "open" {
 			t.Fatalf("public route: %d %s", st, body)
 		}
 		// Redeploying what is active changes nothing dangerous: no code.
-		if _, err := deployText(t, in.admin, public); err != nil {
-			t.Fatalf("same manifest again: %v", err)
+		if res, err := deployText(t, in.admin, public); err != nil || !res.Unchanged {
+			t.Fatalf("same manifest again: %+v, %v; want it answered unchanged", res, err)
 		}
 		another := public + `      - http: { method: GET, path: "/stepup-get/{op}", public: true }
 `
-		_, err := deployText(t, as(in, in.srv.AdminToken(), client.WithOTP(current)), another)
+		_, err = deployText(t, as(in, in.srv.AdminToken(), client.WithOTP(current)), another)
 		reqID := wantRefused(t, "replayed code", err, http.StatusForbidden, "already used")
 		if l := in.logs.Lines(reqID, `"step-up replayed"`); len(l) != 1 {
 			t.Errorf("security line: %v", l)
@@ -340,6 +348,13 @@ func TestStepUpMFA(t *testing.T) {
 		wantDenialLogged(t, in, reqID, "admin call denied", "root")
 		if st, _, _ := call(t, in.gateway, "POST", "/stepup/echo", "", []byte("x")); st != http.StatusUnauthorized {
 			t.Errorf("route after the refused rollback: %d, want it still private (401)", st)
+		}
+		// Any version a rollback goes to is compared the same way: to the
+		// public one by number needs a code, to the first (private) one not.
+		_, err = in.admin.RollbackTo(ctx, "stepup", publicVersion)
+		wantRefused(t, "rollback --to the public version without a code", err, http.StatusForbidden, "route POST /stepup/{op} becomes public")
+		if res, err := in.admin.RollbackTo(ctx, "stepup", 1); err != nil || res.Version != "v1" {
+			t.Fatalf("rollback --to v1, which opens nothing: %+v, %v", res, err)
 		}
 	})
 

@@ -6,6 +6,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -243,31 +246,35 @@ type DeployRequest struct {
 	Schemas map[string]string
 }
 
-// Deploy validates, compiles and activates a new version of an app.
-func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (*App, error) {
+// Deploy validates, compiles and activates a new version of an app. When
+// the request is the active version over again (the same manifest, the
+// same modules, the same schema files), nothing is recorded or rebuilt:
+// Deploy returns the active version and unchanged is true, so a deploy
+// run twice does not fill the history with copies.
+func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (app *App, unchanged bool, err error) {
 	if req.File == "" {
 		req.File = "aegis.yaml"
 	}
-	m, err := manifest.Parse(req.File, req.Manifest)
+	m, pos, err := manifest.ParseWithPositions(req.File, req.Manifest)
 	if err != nil {
-		return nil, fmt.Errorf("deploy %s: %w: %w", req.App, aegis.ErrInvalidArgument, err)
+		return nil, false, fmt.Errorf("deploy %s: %w: %w", req.App, aegis.ErrInvalidArgument, err)
 	}
 	if m.App != req.App {
-		return nil, fmt.Errorf("deploy %s: %w: manifest is for app %q", req.App, aegis.ErrInvalidArgument, m.App)
+		return nil, false, fmt.Errorf("deploy %s: %w: manifest is for app %q", req.App, aegis.ErrInvalidArgument, m.App)
 	}
 	m = m.WithDefaults()
 	for _, name := range m.FunctionNames() {
 		sum, ok := req.Modules[name]
 		if !ok {
-			return nil, fmt.Errorf("deploy %s: %w: no module given for function %q", req.App, aegis.ErrInvalidArgument, name)
+			return nil, false, fmt.Errorf("deploy %s: %w: no module given for function %q", req.App, aegis.ErrInvalidArgument, name)
 		}
 		if !ValidSHA256(sum) {
-			return nil, fmt.Errorf("deploy %s: %w: module of %q is not a SHA-256", req.App, aegis.ErrInvalidArgument, name)
+			return nil, false, fmt.Errorf("deploy %s: %w: module of %q is not a SHA-256", req.App, aegis.ErrInvalidArgument, name)
 		}
 	}
 	for name := range req.Modules {
 		if _, ok := m.Functions[name]; !ok {
-			return nil, fmt.Errorf("deploy %s: %w: module given for unknown function %q", req.App, aegis.ErrInvalidArgument, name)
+			return nil, false, fmt.Errorf("deploy %s: %w: module given for unknown function %q", req.App, aegis.ErrInvalidArgument, name)
 		}
 	}
 
@@ -275,24 +282,36 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (*App, error) 
 	defer r.mu.Unlock()
 	rec, err := r.loadAppRecord(ctx, req.App)
 	if err != nil && !errors.Is(err, aegis.ErrNotFound) {
-		return nil, fmt.Errorf("deploy %s: %w", req.App, err)
+		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
 	}
 	if rec == nil {
 		rec = &appRecord{App: req.App}
 	}
+	if active, err := r.unchanged(ctx, rec, m, req); err != nil {
+		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
+	} else if active != nil {
+		r.log.Info("app unchanged", logkey.App, req.App, logkey.Version, active.versionLabel())
+		return active, true, nil
+	}
 	ver := &versionRecord{App: req.App, Version: rec.Latest + 1, File: req.File, Manifest: m, Modules: req.Modules, Schemas: req.Schemas, CreatedAt: time.Now().UTC()}
-	app, err := r.build(ctx, ver)
+	app, err = r.build(ctx, ver)
 	if err != nil {
-		return nil, fmt.Errorf("deploy %s: %w", req.App, err)
+		// A schema file that is missing or wrong is reported by the field
+		// naming it; here, unlike at a restore, the lines are known.
+		var merr *manifest.Error
+		if errors.As(err, &merr) && merr.Line == 0 && merr.Field != "" {
+			merr.Line = pos.Line(merr.Field)
+		}
+		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
 	}
 	next, err := r.withApp(app)
 	if err != nil {
 		r.closeApp(app)
-		return nil, fmt.Errorf("deploy %s: %w", req.App, err)
+		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
 	}
 	if err := r.putJSON(ctx, versionKey(req.App, ver.Version), ver); err != nil {
 		r.closeApp(app)
-		return nil, fmt.Errorf("deploy %s: save version: %w", req.App, err)
+		return nil, false, fmt.Errorf("deploy %s: save version: %w", req.App, err)
 	}
 	if rec.Active > 0 {
 		rec.History = append(rec.History, rec.Active)
@@ -303,70 +322,186 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (*App, error) 
 	rec.Active, rec.Latest, rec.DeployedAt = ver.Version, ver.Version, app.DeployedAt
 	if err := r.putJSON(ctx, appKey(req.App), rec); err != nil {
 		r.closeApp(app)
-		return nil, fmt.Errorf("deploy %s: save app: %w", req.App, err)
+		return nil, false, fmt.Errorf("deploy %s: save app: %w", req.App, err)
 	}
 	r.activate(next, req.App)
 	r.log.Info("app deployed", logkey.App, req.App, logkey.Version, app.versionLabel())
-	return app, nil
+	return app, false, nil
 }
 
-// Rollback re-activates the version that was active before the current one.
-func (r *Registry) Rollback(ctx context.Context, appName string) (*App, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec, ver, err := r.previousVersion(ctx, appName)
+// unchanged returns the active version of the app when m with req's
+// modules and schema files is what it already runs, nil otherwise. An app
+// whose active version is not serving (its restore failed) is never
+// unchanged: deploying it again is how it comes back.
+func (r *Registry) unchanged(ctx context.Context, rec *appRecord, m *manifest.Manifest, req DeployRequest) (*App, error) {
+	active, ok := r.snap.Load().Apps[rec.App]
+	if rec.Active == 0 || !ok || active.Version != rec.Active {
+		return nil, nil
+	}
+	var cur versionRecord
+	if err := r.getJSON(ctx, versionKey(rec.App, rec.Active), &cur); err != nil {
+		return nil, fmt.Errorf("read active version v%d: %w", rec.Active, err)
+	}
+	if !maps.Equal(cur.Modules, req.Modules) {
+		return nil, nil
+	}
+	// A version keeps only the schema files its schemas reach (the CLI
+	// may send more). The same manifest with the same contents of those
+	// files reaches the same files again, so those are all to compare.
+	for name, text := range cur.Schemas {
+		if got, ok := req.Schemas[name]; !ok || got != text {
+			return nil, nil
+		}
+	}
+	// The stored manifest went through JSON, so compare JSON with JSON;
+	// both have had the same defaults applied.
+	was, err := json.Marshal(cur.Manifest)
 	if err != nil {
 		return nil, err
 	}
-	prev := ver.Version
-	app, err := r.build(ctx, ver)
+	now, err := json.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
+		return nil, err
+	}
+	if !bytes.Equal(was, now) {
+		return nil, nil
+	}
+	return active, nil
+}
+
+// ErrNoVersion: the app has no version of the number asked for (it never
+// had one, or the app was deleted since). It is also aegis.ErrNotFound.
+var ErrNoVersion = errors.New("no such version")
+
+// Rollback makes an earlier version of the app active again: the one that
+// was active before the current one when to is 0, version to otherwise
+// (any version the app recorded, older or newer than the active one).
+// Going to the version already active changes nothing and reports
+// unchanged.
+//
+// The history of active versions follows: going back to a version in it
+// drops it and everything after it, as that many single rollbacks would;
+// going to one that is not in it (a version rolled back from, say) keeps
+// the version left in the history, so a plain rollback returns to it.
+func (r *Registry) Rollback(ctx context.Context, appName string, to int) (app *App, unchanged bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ver, err := r.targetVersion(ctx, appName, to)
+	if err != nil {
+		return nil, false, err
+	}
+	target := ver.Version
+	if active, ok := r.snap.Load().Apps[appName]; ok && target == rec.Active && active.Version == target {
+		return active, true, nil
+	}
+	app, err = r.build(ctx, ver)
+	if err != nil {
+		return nil, false, fmt.Errorf("roll back %s to v%d: %w", appName, target, err)
 	}
 	next, err := r.withApp(app)
 	if err != nil {
 		r.closeApp(app)
-		return nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
+		return nil, false, fmt.Errorf("roll back %s to v%d: %w", appName, target, err)
 	}
-	rec.History = rec.History[:len(rec.History)-1]
-	rec.Active, rec.DeployedAt = prev, app.DeployedAt
+	if i := lastIndex(rec.History, target); i >= 0 {
+		rec.History = rec.History[:i]
+	} else if rec.Active != target {
+		rec.History = append(rec.History, rec.Active)
+		if len(rec.History) > maxHistory {
+			rec.History = rec.History[len(rec.History)-maxHistory:]
+		}
+	}
+	rec.Active, rec.DeployedAt = target, app.DeployedAt
 	if err := r.putJSON(ctx, appKey(appName), rec); err != nil {
 		r.closeApp(app)
-		return nil, fmt.Errorf("roll back %s: save app: %w", appName, err)
+		return nil, false, fmt.Errorf("roll back %s: save app: %w", appName, err)
 	}
 	r.activate(next, appName)
 	r.log.Info("app rolled back", logkey.App, appName, logkey.Version, app.versionLabel())
-	return app, nil
+	return app, false, nil
 }
 
-// RollbackTarget is the manifest Rollback would activate for appName: the
-// version before the active one. The admin API compares it with the active
-// manifest, since going back can open up as much as a deploy can (a route
-// that was public then, a wider grant).
-func (r *Registry) RollbackTarget(ctx context.Context, appName string) (*manifest.Manifest, error) {
-	_, ver, err := r.previousVersion(ctx, appName)
+func lastIndex(s []int, v int) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// RollbackTarget is the manifest Rollback(appName, to) would activate. The
+// admin API compares it with the active manifest, since going back can
+// open up as much as a deploy can (a route that was public then, a wider
+// grant).
+func (r *Registry) RollbackTarget(ctx context.Context, appName string, to int) (*manifest.Manifest, error) {
+	_, ver, err := r.targetVersion(ctx, appName, to)
 	if err != nil {
 		return nil, err
 	}
 	return ver.Manifest, nil
 }
 
-// previousVersion reads the app's record and the version before its active
-// one: what a rollback goes back to.
-func (r *Registry) previousVersion(ctx context.Context, appName string) (*appRecord, *versionRecord, error) {
+// targetVersion reads the app's record and the version a rollback goes
+// to: the one before the active one when to is 0, version to otherwise.
+func (r *Registry) targetVersion(ctx context.Context, appName string, to int) (*appRecord, *versionRecord, error) {
 	rec, err := r.loadAppRecord(ctx, appName)
 	if err != nil {
 		return nil, nil, fmt.Errorf("roll back %s: %w", appName, err)
 	}
-	if len(rec.History) == 0 {
-		return nil, nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
+	if to == 0 {
+		if len(rec.History) == 0 {
+			return nil, nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
+		}
+		to = rec.History[len(rec.History)-1]
 	}
-	prev := rec.History[len(rec.History)-1]
+	if to < 1 || to > rec.Latest {
+		return nil, nil, fmt.Errorf("roll back %s to v%d: %w: versions are v1 to v%d: %w", appName, to, ErrNoVersion, rec.Latest, aegis.ErrNotFound)
+	}
 	var ver versionRecord
-	if err := r.getJSON(ctx, versionKey(appName, prev), &ver); err != nil {
-		return nil, nil, fmt.Errorf("roll back %s to v%d: %w", appName, prev, err)
+	if err := r.getJSON(ctx, versionKey(appName, to), &ver); err != nil {
+		if errors.Is(err, aegis.ErrNotFound) {
+			return nil, nil, fmt.Errorf("roll back %s to v%d: %w: %w", appName, to, ErrNoVersion, aegis.ErrNotFound)
+		}
+		return nil, nil, fmt.Errorf("roll back %s to v%d: %w", appName, to, err)
 	}
 	return rec, &ver, nil
+}
+
+// Version describes one recorded version of an app.
+type Version struct {
+	Version   int
+	Active    bool
+	CreatedAt time.Time
+	File      string            // the manifest's file name as deployed
+	Modules   map[string]string // function → module SHA-256
+}
+
+// Versions lists every recorded version of an app, oldest first; any of
+// them is a target for Rollback. An app with no record is
+// aegis.ErrNotFound.
+func (r *Registry) Versions(ctx context.Context, appName string) ([]Version, error) {
+	rec, err := r.loadAppRecord(ctx, appName)
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", appName, err)
+	}
+	keys, err := r.cfg.State.Keys(ctx, "ver."+appName+".")
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", appName, err)
+	}
+	out := make([]Version, 0, len(keys))
+	for _, k := range keys {
+		var ver versionRecord
+		if err := r.getJSON(ctx, k, &ver); err != nil {
+			if errors.Is(err, aegis.ErrNotFound) {
+				continue // removed since the listing
+			}
+			return nil, fmt.Errorf("list versions of %s: %w", appName, err)
+		}
+		out = append(out, Version{Version: ver.Version, Active: ver.Version == rec.Active, CreatedAt: ver.CreatedAt, File: ver.File, Modules: ver.Modules})
+	}
+	slices.SortFunc(out, func(a, b Version) int { return a.Version - b.Version })
+	return out, nil
 }
 
 // Restore loads and activates every persisted app (at server start). An app
@@ -502,7 +637,46 @@ func (r *Registry) withApp(app *App) (*Snapshot, error) {
 		apps[k] = v
 	}
 	apps[app.Name] = app
-	return snapshotOf(apps)
+	next, err := snapshotOf(apps)
+	var ce *route.ConflictError
+	if errors.As(err, &ce) {
+		return nil, routeConflict(app.Name, ce)
+	}
+	return next, err
+}
+
+// RouteConflictError refuses a version whose route has the method and path
+// shape of a route another app already serves. Its message names that app
+// once, which is what the author needs to know: the route table's own
+// message lists both routes in the order the table met them.
+type RouteConflictError struct {
+	App, Function, Method, Path string // the refused route
+	// Holder is the app (and its function and route) that already serves it.
+	Holder, HolderFunction, HolderPath string
+}
+
+func (e *RouteConflictError) Error() string {
+	if e.Holder == e.App {
+		return fmt.Sprintf("route %s %s of function %q has the same method and path shape as %s %s of function %q",
+			e.Method, e.Path, e.Function, e.Method, e.HolderPath, e.HolderFunction)
+	}
+	return fmt.Sprintf("route %s %s of function %q is already served by app %q (function %q, %s %s)",
+		e.Method, e.Path, e.Function, e.Holder, e.HolderFunction, e.Method, e.HolderPath)
+}
+
+// Is reports the conflict as aegis.ErrConflict.
+func (e *RouteConflictError) Is(target error) bool { return target == aegis.ErrConflict }
+
+// routeConflict turns the table's conflict into one told from the side of
+// app, the app being activated: the table builds apps in name order, so
+// the route it refused may be the other app's.
+func routeConflict(app string, ce *route.ConflictError) *RouteConflictError {
+	mine, theirs := ce.Route, ce.Existing
+	if theirs.App == app && mine.App != app {
+		mine, theirs = theirs, mine
+	}
+	return &RouteConflictError{App: mine.App, Function: mine.Function, Method: mine.Method, Path: mine.Path,
+		Holder: theirs.App, HolderFunction: theirs.Function, HolderPath: theirs.Path}
 }
 
 // snapshotOf builds the snapshot serving exactly apps: withApp after a

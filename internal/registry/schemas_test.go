@@ -93,9 +93,10 @@ func (tr *testRegistry) reopen(t *testing.T) *Registry {
 }
 
 func (tr *testRegistry) deploy(text string, schemas map[string]string) (*App, error) {
-	return tr.Deploy(context.Background(), DeployRequest{
+	app, _, err := tr.Deploy(context.Background(), DeployRequest{
 		App: "shop", Manifest: []byte(text), Modules: map[string]string{"orders": tr.sum, "audit": tr.sum}, Schemas: schemas,
 	})
+	return app, err
 }
 
 const schemaApp = `app: shop
@@ -166,7 +167,7 @@ functions:
 	if rt == nil || rt.Schema != nil {
 		t.Fatalf("v2 route: %+v", rt)
 	}
-	app, err = tr.Rollback(context.Background(), "shop")
+	app, _, err = tr.Rollback(context.Background(), "shop", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,10 +248,10 @@ func TestDeployRefusesMissingAndBadSchemas(t *testing.T) {
 		files map[string]string
 		want  []string
 	}{
-		{"missing file", missing, []string{"aegis.yaml", "functions.audit.triggers[0].event.schema", "schemas/placed.json", "not sent with the deploy"}},
+		{"missing file", missing, []string{"aegis.yaml:12: functions.audit.triggers[0].event.schema", "schemas/placed.json", "not sent with the deploy"}},
 		{"no files at all", nil, []string{"functions.audit.triggers[0].event.schema", "schemas/placed.json"}},
-		{"not a schema", badSchema, []string{"functions.orders.triggers[0].http.schema.body", "schemas/order.json", "not a valid schema"}},
-		{"not JSON", badJSON, []string{"functions.audit.triggers[1].object.schema", "schemas/receipt.json", "not valid JSON"}},
+		{"not a schema", badSchema, []string{"aegis.yaml:6: functions.orders.triggers[0].http.schema.body", "schemas/order.json", "not a valid schema"}},
+		{"not JSON", badJSON, []string{"aegis.yaml:13: functions.audit.triggers[1].object.schema", "schemas/receipt.json", "not valid JSON"}},
 		{"$ref to a file not sent", badRef, []string{"functions.orders.triggers[0].http.schema.body", "schemas/common.json"}},
 		{"$ref to the network", netRef, []string{"functions.orders.triggers[0].http.schema.params", "https://schemas.example.com/id.json"}},
 	}

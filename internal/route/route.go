@@ -67,6 +67,21 @@ func (r *Route) owner() string {
 	return fmt.Sprintf("%s %s (app %q, function %q)", r.Method, r.Path, r.App, r.Function)
 }
 
+// ConflictError is two routes with the same method and path shape
+// ("/a/{x}" and "/a/{y}" are one shape): Existing was added first, Route
+// is the one refused. The registry reads both to say which app already
+// holds the path; errors.Is matches aegis.ErrConflict.
+type ConflictError struct {
+	Route, Existing Route
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("add route %s: same method and path shape as %s: conflict", e.Route.owner(), e.Existing.owner())
+}
+
+// Is reports the conflict as aegis.ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == aegis.ErrConflict }
+
 // ErrMethodNotAllowed: the path exists but not for this method. Match returns
 // it as a *MethodNotAllowedError, which carries the methods that are allowed.
 var ErrMethodNotAllowed = errors.New("method not allowed")
@@ -162,7 +177,7 @@ func (t *Table) add(r *Route) error {
 	}
 	for _, other := range n.ends {
 		if other.route.Method == r.Method {
-			return fmt.Errorf("add route %s: same method and path shape as %s: %w", r.owner(), other.route.owner(), aegis.ErrConflict)
+			return &ConflictError{Route: *r, Existing: *other.route}
 		}
 	}
 	n.ends = append(n.ends, e)

@@ -154,6 +154,10 @@ func TestNewConflicts(t *testing.T) {
 		if !errors.Is(err, aegis.ErrConflict) {
 			t.Fatalf("%s vs %s: %v, want ErrConflict", tt.a.Path, tt.b.Path, err)
 		}
+		var ce *ConflictError
+		if !errors.As(err, &ce) || ce.Existing.App != "one" || ce.Route.App != "two" {
+			t.Errorf("%s vs %s: %#v, want a *ConflictError naming app two's route refused for app one's", tt.a.Path, tt.b.Path, err)
+		}
 		msg := err.Error()
 		for _, want := range []string{`app "one"`, `function "f"`, `app "two"`, `function "g"`} {
 			if !strings.Contains(msg, want) {
