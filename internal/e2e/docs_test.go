@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/cli"
 	"github.com/aegis-platform/aegis/internal/testkit/doccmds"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // docSkips are documented commands this test does not run, each with why.
@@ -64,6 +67,7 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		}
 	}
 	must("deploy", "-f", "examples/travel-diary/aegis.yaml")
+	deployDiaryHistory(t, in, root, 4) // for the docs' rollbacks: v2…v5
 	must("keys", "create", "mobile-app")
 	must("tokens", "create", "ci", "--role", "deployer")
 
@@ -186,4 +190,49 @@ func dropData(args []string) []string {
 		}
 	}
 	return out
+}
+
+// deployDiaryHistory deploys n more versions of the travel diary, each with
+// save-entry's timeout changed, so that the app has a history the docs'
+// rollbacks can walk (a deploy of what is active records nothing).
+func deployDiaryHistory(t *testing.T, in *instance, root string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(root, "examples", "travel-diary")
+	text, err := os.ReadFile(filepath.Join(dir, "aegis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Load(filepath.Join(dir, "aegis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every schema file, those reached by $ref included.
+	files, err := filepath.Glob(filepath.Join(dir, "schemas", "*.json"))
+	if err != nil || len(files) < len(m.SchemaFiles()) {
+		t.Fatalf("schema files: %v %v", files, err)
+	}
+	schemas := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		schemas["schemas/"+filepath.Base(f)] = string(b)
+	}
+	versions, err := in.admin.Versions(ctx, m.App)
+	if err != nil || len(versions) == 0 {
+		t.Fatalf("versions of %s: %v %v", m.App, versions, err)
+	}
+	modules := versions[len(versions)-1].Modules
+	for i := range n {
+		variant := strings.Replace(string(text), "timeout: 10s,", fmt.Sprintf("timeout: %ds,", 11+i), 1)
+		if variant == string(text) {
+			t.Fatal("the travel diary's manifest no longer has save-entry's \"timeout: 10s,\"")
+		}
+		res, err := in.admin.Deploy(ctx, m.App, client.DeployRequest{Manifest: variant, File: "aegis.yaml", Modules: modules, Schemas: schemas})
+		if err != nil || res.Unchanged {
+			t.Fatalf("deploy variant %d: %+v %v", i, res, err)
+		}
+	}
 }
