@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/robfig/cron/v3"
 )
 
 // Limit ranges. They bound what a manifest may ask for; the server may cap
@@ -580,31 +578,16 @@ func (v *validator) object(path string, o *ObjectTrigger) {
 }
 
 func (v *validator) schedule(path string, s *ScheduleTrigger) {
-	spec := strings.TrimSpace(s.Cron)
-	switch {
-	case spec == "":
+	if strings.TrimSpace(s.Cron) == "" {
 		v.add(path+".cron", "cron is required")
-	case strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ="):
-		// Time zones would make validity depend on the tz database of the
-		// machine that parses the manifest.
-		v.add(path+".cron", "time zone prefixes (TZ=, CRON_TZ=) are not supported")
-	default:
-		if err := parseCron(spec); err != nil {
-			v.add(path+".cron", "invalid cron expression %q: %s", s.Cron, err.Error())
-		}
+		return
 	}
-}
-
-// parseCron guards against panics in the cron parser: the expression is
-// untrusted input and a panic here would take down the admin API.
-func parseCron(spec string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("unparsable expression")
-		}
-	}()
-	_, err = cron.ParseStandard(spec)
-	return err
+	switch _, err := ParseCron(s.Cron); {
+	case errors.Is(err, errCronTimeZone):
+		v.add(path+".cron", "%s", err.Error())
+	case err != nil:
+		v.add(path+".cron", "invalid cron expression %q: %s", s.Cron, err.Error())
+	}
 }
 
 func (v *validator) grants(path string, g Grants) {

@@ -72,7 +72,8 @@ type issuerKeys struct {
 // {issuer}/.well-known/openid-configuration names the jwks_uri, whose keys
 // are kept for JWKSCacheTTL. The issuer always comes from a manifest, never
 // from a token, so a caller cannot make the server fetch from a URL of its
-// choosing.
+// choosing. It is ours rather than keyfunc/jwkset's or go-oidc's because
+// neither keeps its refusals, expiry and refresh limits (RATIONALE.md).
 type JWKS struct {
 	client *http.Client
 	now    func() time.Time

@@ -8,13 +8,14 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/robfig/cron/v3"
+	cron "github.com/netresearch/go-cron"
 
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // Scheduler owns one cron runner rebuilt on every Sync.
@@ -36,8 +37,9 @@ func New(d *dispatch.Dispatcher, snapshot func() *registry.Snapshot, logger *slo
 }
 
 // Sync replaces every schedule with those of snap. It cannot fail: a
-// schedule the manifest validated but cron refuses is logged and skipped;
-// the error result is the shape every trigger kind shares (server).
+// schedule that no longer parses (a version restored from before a change
+// of the grammar) is logged and skipped; the error result is the shape
+// every trigger kind shares (server).
 func (s *Scheduler) Sync(_ context.Context, snap *registry.Snapshot) error {
 	c := cron.New()
 	n := 0
@@ -51,8 +53,14 @@ func (s *Scheduler) Sync(_ context.Context, snap *registry.Snapshot) error {
 					continue
 				}
 				a, f, expr := appName, fnName, t.Schedule.Cron
-				if _, err := c.AddFunc(expr, func() { s.fire(a, f) }); err != nil {
-					// The manifest validated it; log rather than fail the deploy.
+				// The manifest's parser, not the runner's own, so a schedule
+				// means here what deploy validation accepted.
+				sched, err := manifest.ParseCron(expr)
+				if err == nil {
+					_, err = c.ScheduleJob(sched, cron.FuncJob(func() { s.fire(a, f) }))
+				}
+				if err != nil {
+					// The deploy has happened; log rather than fail it.
 					s.log.Error("schedule rejected", logkey.App, a, logkey.Function, f, logkey.Cron, expr, logkey.Error, err)
 					continue
 				}
