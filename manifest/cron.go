@@ -15,8 +15,9 @@ import (
 // which Aegis used before): either one matching is enough, so "0 0 1 * MON"
 // still fires on the 1st and on every Monday. No minimum for @every here:
 // ParseCron rounds short intervals up itself, so a manifest that deployed
-// before still does (see ParseCron).
-var cronParser = cron.NewParser(
+// before still does (see ParseCron). The options are constants, so Must
+// cannot panic at run time.
+var cronParser = cron.MustNewParser(
 	cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor | cron.DowOrDom,
 ).WithMinEveryInterval(0)
 
