@@ -83,4 +83,14 @@ func (h *Host) security(ctx context.Context, c *sandbox.Caller, d denial) {
 		attrs = append(attrs, slog.String(logkey.Reason, d.reason))
 	}
 	h.log.LogAttrs(ctx, slog.LevelWarn, "capability denied", attrs...)
+	// The same denial in the function's own log, charged to the output
+	// budget of its invocation like a line it logged (about the size the
+	// record takes), so a guest looping on a refused call cannot fill it.
+	if h.cfg.Logs != nil && c != nil && sandbox.TakeLogBudget(ctx, denialRecordSize+len(d.resource)+len(d.reason)) {
+		h.cfg.Logs.FunctionDenied(ctx, c, d.capability, d.resource, d.reason)
+	}
 }
+
+// denialRecordSize is roughly what a denial record costs in the function
+// log beside its resource and reason: time, names, request id.
+const denialRecordSize = 256
