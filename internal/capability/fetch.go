@@ -172,7 +172,7 @@ func (f *fetch) authorize(ctx context.Context, t target) error {
 		return f.h.deny(ctx, f.c, denial{
 			capability: "fetch", resource: resource,
 			reason: class + " address", detail: a.String(),
-			msg:    fmt.Sprintf("fetch to host %q not granted: it resolves to a %s address; only a grant naming the address allows that", t.host, class),
+			msg: fmt.Sprintf("fetch to host %q not granted: it resolves to a %s address; only a grant naming the address allows that", t.host, class),
 		})
 	}
 	f.mu.Lock()
