@@ -99,18 +99,20 @@ func functionMessage(line string) string {
 	if i := strings.IndexAny(line, "\r\n"); i >= 0 {
 		line = line[:i]
 	}
-	if len(line) > MaxFunctionMessage {
-		i := MaxFunctionMessage
-		for i > MaxFunctionMessage-utf8.UTFMax && !utf8.RuneStart(line[i]) {
-			i--
-		}
-		line = line[:i]
-	}
-	line = strings.Map(func(r rune) rune {
+	// Made valid first, then cut: a replacement character is longer than
+	// the byte it replaces.
+	line = strings.TrimSpace(strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
-	}, strings.ToValidUTF8(line, "\uFFFD"))
-	return strings.TrimSpace(line)
+	}, strings.ToValidUTF8(line, "\uFFFD")))
+	if len(line) > MaxFunctionMessage {
+		i := MaxFunctionMessage
+		for i > 0 && !utf8.RuneStart(line[i]) {
+			i--
+		}
+		line = line[:i]
+	}
+	return line
 }

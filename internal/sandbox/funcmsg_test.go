@@ -18,6 +18,8 @@ func TestFunctionMessage(t *testing.T) {
 		{"tab\there\x00nul\x1bescape\x7f", "tab here nul escape"},
 		{"bad \xff byte", "bad \uFFFD byte"},
 		{long, strings.Repeat("é", MaxFunctionMessage/2)},
+		// An invalid byte becomes three: still cut to the bound.
+		{strings.Repeat("\xffa", MaxFunctionMessage/2), strings.Repeat("\uFFFDa", MaxFunctionMessage/4)},
 	}
 	for _, tt := range tests {
 		got := functionMessage(tt.line)
