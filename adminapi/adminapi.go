@@ -4,7 +4,8 @@
 // drift apart. Package client re-exports them under their old names
 // (client.App is adminapi.App), so most callers never import this package.
 //
-// It holds types and nothing else: no behaviour, no validation (the server
+// It holds types, and the name of the one header an answer carries beside
+// its body (HeaderFunctionError), and nothing else: no behaviour, no validation (the server
 // decodes strictly and checks each field itself), and imports only the
 // standard library and manifest. A field added here appears on the wire
 // at once, for both sides; rename or drop one only with the docs, since
@@ -20,6 +21,14 @@ import (
 
 	"github.com/aegis-platform/aegis/manifest"
 )
+
+// HeaderFunctionError is the header of a failed invoke's answer (POST
+// /v1/apps/{app}/functions/{fn}/invoke) that carries the function's own
+// error message: the last line it logged at error level before failing,
+// one line of at most 512 bytes. The body stays the error body every edge
+// answers ("function failed"); only the admin API sends this header, never
+// the gateway.
+const HeaderFunctionError = "Aegis-Function-Error"
 
 // Health is the answer of GET /v1/health: Status is "ok".
 type Health struct {

@@ -199,10 +199,11 @@ func (c *Client) Invoke(ctx context.Context, app, fn string, body []byte) (*Invo
 		return nil, fmt.Errorf("read answer: larger than %d bytes", MaxResponseSize)
 	}
 	return &InvokeResult{
-		Status:    resp.StatusCode,
-		Header:    resp.Header,
-		Body:      b,
-		RequestID: resp.Header.Get("X-Request-Id"),
+		Status:        resp.StatusCode,
+		Header:        resp.Header,
+		Body:          b,
+		RequestID:     resp.Header.Get("X-Request-Id"),
+		FunctionError: resp.Header.Get(adminapi.HeaderFunctionError),
 	}, nil
 }
 

@@ -53,6 +53,10 @@ type InvokeResult struct {
 	Header    http.Header
 	Body      []byte
 	RequestID string
+	// FunctionError is the function's own error message when it failed
+	// and said why (the last line it logged at error level); the body is
+	// then the generic error body, as the gateway answers.
+	FunctionError string
 }
 
 // LogQuery selects log records. Empty App and Function match everything;

@@ -490,7 +490,12 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 		Headers: map[string][]string{"Content-Type": {r.Header.Get("Content-Type")}}}
 	resp, err := a.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {
-		// The same answer the gateway gives for the same failure.
+		// The same answer the gateway gives for the same failure; the
+		// function's own message beside it, for the developer who called
+		// it here and never for the gateway's clients.
+		if msg := sandbox.FunctionMessage(err); msg != "" {
+			w.Header().Set(adminapi.HeaderFunctionError, msg)
+		}
 		f := httperr.Of(err)
 		return &userError{f.Status, f.Message}
 	}

@@ -21,6 +21,7 @@ func TestLogRecordWire(t *testing.T) {
 	rec := funclog.Record{
 		Time: t0, Level: "ERROR", Msg: "invocation", App: "shop", Function: "pay", Version: "v3",
 		RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Trigger: "http", DurationMS: 12.5, Status: 500, Error: "function failed",
+		Capability: "kv.put", Resource: "greetings/last", Reason: "no kv grant",
 	}
 	// Every field is set, so a field added to funclog.Record without a
 	// place on the client side fails here.
@@ -41,7 +42,8 @@ func TestLogRecordWire(t *testing.T) {
 	want := client.LogRecord{
 		Time: t0, Level: "ERROR", Msg: "invocation", App: "shop", Function: "pay",
 		RequestID: "4bf92f3577b34da6a3ce929d0e0e4736",
-		Attrs:     map[string]any{"version": "v3", "trigger": "http", "duration_ms": 12.5, "status": 500.0, "error": "function failed"},
+		Attrs: map[string]any{"version": "v3", "trigger": "http", "duration_ms": 12.5, "status": 500.0, "error": "function failed",
+			"capability": "kv.put", "resource": "greetings/last", "reason": "no kv grant"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("client read %s as\n%+v\nwant\n%+v", line.Bytes(), got, want)

@@ -466,9 +466,16 @@ func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, r
 	if len(msg) > 1024 {
 		msg = msg[:1024]
 	}
+	// The dead letter, which the developer lists, shows the function's own
+	// error message when it gave one; the server's log line keeps the
+	// platform's words, as it never carries what the function wrote.
+	shown := msg
+	if fm := sandbox.FunctionMessage(cause); fm != "" {
+		shown = dispatch.FunctionFailed + ": " + fm
+	}
 	hdr := map[string]string{
 		HeaderRequestID: reqID,
-		HeaderError:     msg,
+		HeaderError:     shown,
 		HeaderAttempts:  strconv.Itoa(attempts),
 		HeaderSubject:   m.Subject,
 		HeaderFunction:  d.function,

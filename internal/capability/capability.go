@@ -49,9 +49,15 @@ type Events interface {
 	Publish(ctx context.Context, c *sandbox.Caller, topic string, data []byte) error
 }
 
-// LogSink receives the log lines of guests.
+// LogSink is the function log: it receives the log lines of guests, and
+// the host calls they were refused, so a developer finds a denial where
+// they look for their function's output rather than only in the server's
+// log.
 type LogSink interface {
 	FunctionLog(ctx context.Context, c *sandbox.Caller, level slog.Level, msg string)
+	// FunctionDenied records a refused host call by its names (capability,
+	// resource, reason); it is never handed a value the guest sent.
+	FunctionDenied(ctx context.Context, c *sandbox.Caller, capability, resource, reason string)
 }
 
 // Resolver resolves host names for fetch. *net.Resolver satisfies it.

@@ -139,8 +139,15 @@ func (e *memEvents) Publish(_ context.Context, _ *sandbox.Caller, topic string, 
 }
 
 type memLogs struct {
-	mu   sync.Mutex
-	msgs []string
+	mu      sync.Mutex
+	msgs    []string
+	denials []string // "capability resource reason"
+}
+
+func (l *memLogs) FunctionDenied(_ context.Context, _ *sandbox.Caller, capability, resource, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.denials = append(l.denials, capability+" "+resource+" "+reason)
 }
 
 func (l *memLogs) FunctionLog(_ context.Context, _ *sandbox.Caller, _ slog.Level, msg string) {
@@ -366,6 +373,9 @@ func TestGrants(t *testing.T) {
 				if n := len(security(hs.logs)); n != 0 {
 					t.Fatalf("allowed call wrote %d security lines", n)
 				}
+				if n := len(hs.flogs.denials); n != 0 {
+					t.Fatalf("allowed call wrote %d denials to the function log", n)
+				}
 				return
 			}
 			requireErrorIs(t, err, aegis.ErrPermissionDenied)
@@ -373,6 +383,11 @@ func TestGrants(t *testing.T) {
 				t.Errorf("denial message %q does not say what was not granted", err)
 			}
 			requireOneDenial(t, hs.logs, tt.capability, tt.resource)
+			// The developer's copy: the function log names the same
+			// capability and resource, and a reason.
+			if d := hs.flogs.denials; len(d) != 1 || !strings.HasPrefix(d[0], tt.capability+" "+tt.resource+" ") || strings.HasSuffix(d[0], " ") {
+				t.Errorf("function log denials %q, want one of %s on %s with a reason", d, tt.capability, tt.resource)
+			}
 			if hs.tables.calls+hs.objects.calls+len(hs.events.topics) != 0 {
 				t.Fatal("a denied call reached the backend")
 			}

@@ -171,8 +171,8 @@ func (f *fetch) authorize(ctx context.Context, t target) error {
 		// address is itself information about the network.
 		return f.h.deny(ctx, f.c, denial{
 			capability: "fetch", resource: resource,
-			reason: fmt.Sprintf("%s address %s", class, a),
-			msg:    fmt.Sprintf("fetch to host %q not granted: it resolves to a %s address; only a grant naming the address allows that", t.host, class),
+			reason: class + " address", detail: a.String(),
+			msg: fmt.Sprintf("fetch to host %q not granted: it resolves to a %s address; only a grant naming the address allows that", t.host, class),
 		})
 	}
 	f.mu.Lock()

@@ -248,6 +248,15 @@ func TestFetchRefused(t *testing.T) {
 			if reason := security(env.hs.logs)[0][logkey.Reason]; (reason != "host not granted") != tt.policy {
 				t.Errorf("refused for %q, want the address policy: %v", reason, tt.policy)
 			}
+			if server, _ := security(env.hs.logs)[0][logkey.Reason].(string); tt.policy && tt.answers != nil {
+				// The server's log names the address a name resolved to;
+				// the function's log, which its developer reads, only the
+				// class.
+				addr := server[strings.LastIndex(server, " ")+1:]
+				if d := env.hs.flogs.denials; len(d) != 1 || strings.Contains(d[0], addr) || !strings.HasSuffix(d[0], " address") {
+					t.Errorf("function log denials %q (server's reason %q)", d, server)
+				}
+			}
 			if d := env.dial.attempts(); len(d) != 0 {
 				t.Fatalf("dialed %v", d)
 			}

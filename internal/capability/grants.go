@@ -52,8 +52,12 @@ func grantsOf(c *sandbox.Caller) *manifest.Grants {
 type denial struct {
 	capability string // "kv.put", "objects.get", "events.publish", "fetch", "invoke"
 	resource   string // table/key, object key, topic, host, function
-	reason     string // short, for the log; the guest gets msg
-	msg        string // e.g. `kv write to table "secrets" not granted`
+	reason     string // short, for the logs; the guest gets msg
+	// detail follows reason in the server's log only: what the operator
+	// may know and the function's developer need not (a resolved internal
+	// address).
+	detail string
+	msg    string // e.g. `kv write to table "secrets" not granted`
 }
 
 // deny writes the one security log line of a refused host call and returns
@@ -79,8 +83,18 @@ func (h *Host) security(ctx context.Context, c *sandbox.Caller, d denial) {
 		slog.String(logkey.Resource, d.resource),
 		slog.String(logkey.RequestID, rid),
 	}
-	if d.reason != "" {
-		attrs = append(attrs, slog.String(logkey.Reason, d.reason))
+	if reason := strings.TrimSpace(d.reason + " " + d.detail); reason != "" {
+		attrs = append(attrs, slog.String(logkey.Reason, reason))
 	}
 	h.log.LogAttrs(ctx, slog.LevelWarn, "capability denied", attrs...)
+	// The same denial in the function's own log, charged to the output
+	// budget of its invocation like a line it logged (about the size the
+	// record takes), so a guest looping on a refused call cannot fill it.
+	if h.cfg.Logs != nil && c != nil && sandbox.TakeLogBudget(ctx, denialRecordSize+len(d.resource)+len(d.reason)) {
+		h.cfg.Logs.FunctionDenied(ctx, c, d.capability, d.resource, d.reason)
+	}
 }
+
+// denialRecordSize is roughly what a denial record costs in the function
+// log beside its resource and reason: time, names, request id.
+const denialRecordSize = 256

@@ -114,7 +114,8 @@ func (c *cli) invokeCommand() *cobra.Command {
 		Long: `Call a function directly through the admin API and print its answer body.
 The body is written as is, without an added newline. When the function answers
 with a status outside 2xx, the status and request id go to stderr and the exit
-code is 1.`,
+code is 1; when it failed and said why (the last line it logged at error level,
+as the SDK does with a panic or an event handler's error), that message too.`,
 		Example: `  aegis invoke travel-diary save-entry -d '{"text":"hello"}'
   aegis invoke travel-diary save-entry -d @entry.json
   echo '{"text":"hi"}' | aegis invoke travel-diary save-entry -d @-`,
@@ -168,6 +169,10 @@ func readData(arg string, stdin io.Reader) ([]byte, error) {
 
 func invokeStatusError(app, fn string, res *client.InvokeResult) error {
 	msg := fmt.Sprintf("invoke %s/%s: HTTP %d %s", app, fn, res.Status, http.StatusText(res.Status))
+	if res.FunctionError != "" {
+		// The function's own words beat the generic body's "function failed".
+		msg += ": function failed: " + res.FunctionError
+	}
 	if res.RequestID != "" {
 		msg += " (request id " + res.RequestID + ")"
 	}

@@ -178,8 +178,9 @@ func writeArtifacts(w io.Writer, f format, arts []build.Artifact) error {
 }
 
 // writeLogRecord writes one record as a line of text: time, level,
-// app/function, message, then the other attributes as key=value with the
-// request id last, where the eye looks for it when following a request.
+// app/function, message, then the attributes that explain a denial or a
+// failure (leadAttrs, in that order), the others sorted as key=value, and
+// the request id last, where the eye looks for it when following a request.
 func writeLogRecord(w io.Writer, f format, r client.LogRecord) error {
 	if f == formatJSON {
 		b, err := json.Marshal(r)
@@ -199,8 +200,15 @@ func writeLogRecord(w io.Writer, f format, r client.LogRecord) error {
 		}
 	}
 	b.WriteString(" " + r.Msg)
+	for _, k := range leadAttrs {
+		if v, ok := r.Attrs[k]; ok {
+			fmt.Fprintf(&b, " %s=%s", k, attrValue(v))
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.Attrs)) {
-		fmt.Fprintf(&b, " %s=%s", k, attrValue(r.Attrs[k]))
+		if !slices.Contains(leadAttrs, k) {
+			fmt.Fprintf(&b, " %s=%s", k, attrValue(r.Attrs[k]))
+		}
 	}
 	if r.RequestID != "" {
 		b.WriteString(" request_id=" + r.RequestID)
@@ -209,6 +217,10 @@ func writeLogRecord(w io.Writer, f format, r client.LogRecord) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// leadAttrs come right after the message, in this order: what was refused
+// and why (capability denied), why an invocation failed and how.
+var leadAttrs = []string{"capability", "resource", "reason", "error"}
 
 // attrValue shows strings bare unless they need quoting, other values as JSON.
 func attrValue(v any) string {

@@ -185,6 +185,17 @@ func TestLogRecordText(t *testing.T) {
 			want: `2025-03-04 05:06:07.000 INFO  d/save invoked error="two words" status=200 trigger=http request_id=r1` + "\n",
 		},
 		{
+			// A denial reads as a sentence: what, on what, why.
+			rec: client.LogRecord{Time: t0, Level: "warn", Msg: "capability denied", App: "hello", Function: "greet", RequestID: "r2",
+				Attrs: map[string]any{"version": "v1", "reason": "no kv grant", "resource": "greetings/last", "capability": "kv.put"}},
+			want: `2025-03-04 05:06:07.000 warn  hello/greet capability denied capability=kv.put resource=greetings/last reason="no kv grant" version=v1 request_id=r2` + "\n",
+		},
+		{
+			rec: client.LogRecord{Time: t0, Level: "error", Msg: "invocation failed", App: "d", Function: "save", RequestID: "r3",
+				Attrs: map[string]any{"duration_ms": 3.5, "error": "function failed: could not save", "reason": "function error", "trigger": "http"}},
+			want: `2025-03-04 05:06:07.000 error d/save invocation failed reason="function error" error="function failed: could not save" duration_ms=3.5 trigger=http request_id=r3` + "\n",
+		},
+		{
 			rec:  client.LogRecord{Time: t0, Level: "WARN", Msg: "platform"},
 			want: "2025-03-04 05:06:07.000 WARN  platform\n",
 		},

@@ -59,7 +59,12 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 		DurationMS: float64(end.Sub(start).Microseconds()) / 1000,
 	}
 	if err != nil {
-		rec.Level, rec.Msg, rec.Error = "error", "invocation failed", err.Error()
+		rec.Level, rec.Msg, rec.Reason, rec.Error = "error", "invocation failed", FailureReason(err), err.Error()
+		if msg := sandbox.FunctionMessage(err); msg != "" {
+			// The developer's log shows the function's own words, not
+			// the platform's "handler returned failure code 1".
+			rec.Error = FunctionFailed + ": " + msg
+		}
 		d.log.Warn("invocation failed", logkey.RequestID, req.RequestID, logkey.App, fn.App, logkey.Function, fn.Spec.Name,
 			logkey.Version, fn.Version, logkey.Trigger, req.Kind, logkey.Error, err)
 	} else {
@@ -72,6 +77,36 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 		d.logs.Write(&rec)
 	}
 	return resp, err
+}
+
+// FunctionFailed begins the error a developer's tools show for a failure
+// the function explained itself ("function failed: " and its message).
+const FunctionFailed = "function failed"
+
+// FailureReason names why an invocation failed in a word or two, for the
+// reason of its record in the function log: which limit it hit, or that
+// the function itself failed. The order matters as in httperr: the
+// sandbox's limit errors also match aegis.ErrLimitExceeded.
+func FailureReason(err error) string {
+	var fe *sandbox.FunctionError
+	switch {
+	case errors.Is(err, sandbox.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, sandbox.ErrMemory):
+		return "memory limit"
+	case errors.Is(err, sandbox.ErrResponseTooLarge):
+		return "response too large"
+	case errors.As(err, &fe):
+		return "function error"
+	case errors.Is(err, sandbox.ErrTrap):
+		return "trap"
+	case errors.Is(err, aegis.ErrLimitExceeded):
+		// What is left on the invocation path is the function's pool.
+		return "concurrency limit"
+	case errors.Is(err, aegis.ErrUnavailable):
+		return "unavailable"
+	}
+	return "error"
 }
 
 // Drain refuses new invocations and waits for those in flight until ctx ends.

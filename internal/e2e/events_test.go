@@ -60,8 +60,15 @@ func TestFailingEventIsRetriedThenDeadLettered(t *testing.T) {
 		}
 		return false
 	})
-	if dl.Attempts != 2 || dl.Function != "failing" || dl.Topic != "jobs.fail" || !strings.Contains(dl.Error, "function failed") && dl.Error == "" {
+	// The error is the function's own message (the SDK logs an event
+	// handler's error before it reports failure), not the platform's
+	// "handler returned failure code 1".
+	if dl.Attempts != 2 || dl.Function != "failing" || dl.Topic != "jobs.fail" ||
+		dl.Error != "function failed: event handler failed: this event always fails" {
 		t.Errorf("dead letter: %+v", dl)
+	}
+	if code, out, _ := aegisCLI(t, in, "dlq", "list", "--app", "probe"); code != 0 || lineWith(out, "failing", "function failed: event handler failed: this event always fails") == "" {
+		t.Errorf("aegis dlq list: exit %d\n%s", code, out)
 	}
 	// The invocation records are written in the background; wait for both.
 	attempts := 0

@@ -42,6 +42,13 @@ type Record struct {
 	DurationMS float64   `json:"duration_ms,omitempty"`
 	Status     int       `json:"status,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	// Capability, Resource and Reason say what a denial refused: the
+	// capability ("kv.put"), the name it was asked for ("greetings/last":
+	// a table and key, a topic, a host; never a value) and why ("no kv
+	// grant"). Reason also names why an invocation failed ("timeout").
+	Capability string `json:"capability,omitempty"`
+	Resource   string `json:"resource,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // Log is the function log.
@@ -149,6 +156,9 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = strconv.AppendInt(b, int64(r.Status), 10)
 	}
 	b = jsonenc.AppendStringField(b, "error", r.Error)
+	b = jsonenc.AppendStringField(b, "capability", r.Capability)
+	b = jsonenc.AppendStringField(b, "resource", r.Resource)
+	b = jsonenc.AppendStringField(b, "reason", r.Reason)
 	return append(b, '}')
 }
 
@@ -174,6 +184,22 @@ func (l *Log) Dropped() int64 { return l.dropped.Load() }
 // FunctionLog records a line a guest logged or printed.
 func (l *Log) FunctionLog(_ context.Context, c *sandbox.Caller, level slog.Level, msg string) {
 	l.Write(&Record{Level: levelName(level), Msg: msg, App: c.App, Function: c.Function, Version: c.Version, RequestID: c.RequestID})
+}
+
+// maxResource bounds the resource a denial record names: a name the guest
+// chose, which the host may refuse before checking its length.
+const maxResource = 256
+
+// FunctionDenied records a host call the function was refused, with the
+// names of what it asked for and why, so the developer finds it in the
+// function's log next to the invocation. The value it wanted to write, or
+// anything else it sent, is not the host's to pass here.
+func (l *Log) FunctionDenied(_ context.Context, c *sandbox.Caller, capability, resource, reason string) {
+	if len(resource) > maxResource {
+		resource = resource[:maxResource]
+	}
+	l.Write(&Record{Level: "warn", Msg: "capability denied", App: c.App, Function: c.Function, Version: c.Version,
+		RequestID: c.RequestID, Capability: capability, Resource: resource, Reason: reason})
 }
 
 func levelName(l slog.Level) string {

@@ -11,7 +11,9 @@ var recordSeeds = []Record{
 	{Time: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC), Level: "info", Msg: "invocation", App: "echo", Function: "echo",
 		Version: "v3", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Trigger: "http", DurationMS: 0.412, Status: 200},
 	{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Level: "error", Msg: "invocation failed", App: "a", Function: "f",
-		DurationMS: 1e-7, Status: 0, Error: "invoke a/f@v1: function timed out <&>"},
+		DurationMS: 1e-7, Status: 0, Error: "invoke a/f@v1: function timed out <&>", Reason: "timeout"},
+	{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Level: "warn", Msg: "capability denied", App: "hello", Function: "greet",
+		Version: "v1", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Capability: "kv.put", Resource: "greetings/last", Reason: "no kv grant"},
 	{Time: time.Unix(1700000000, 123456789).UTC(), Level: "warn", Msg: "\x00\x1f\"\\\u2028\xff é\n", App: "a", Function: "f", DurationMS: 1234567.5},
 }
 
@@ -28,11 +30,13 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 }
 
 func FuzzAppendRecord(f *testing.F) {
-	f.Add("info", "msg", "app", "fn", "v1", "id", "http", 0.5, 200, "", int64(0))
-	f.Add("error", "\xff<\u2028", "", "", "", "", "", 3e-9, -1, "bad \"thing\"", int64(1700000000123456789))
-	f.Fuzz(func(t *testing.T, level, msg, app, fn, version, reqID, trigger string, dur float64, status int, errMsg string, nanos int64) {
+	f.Add("info", "msg", "app", "fn", "v1", "id", "http", 0.5, 200, "", int64(0), "", "", "")
+	f.Add("error", "\xff<\u2028", "", "", "", "", "", 3e-9, -1, "bad \"thing\"", int64(1700000000123456789), "kv.put", "t/\xff<k>", "no kv grant")
+	f.Fuzz(func(t *testing.T, level, msg, app, fn, version, reqID, trigger string, dur float64, status int, errMsg string, nanos int64,
+		capability, resource, reason string) {
 		r := Record{Time: time.Unix(0, nanos).UTC(), Level: level, Msg: msg, App: app, Function: fn, Version: version,
-			RequestID: reqID, Trigger: trigger, DurationMS: dur, Status: status, Error: errMsg}
+			RequestID: reqID, Trigger: trigger, DurationMS: dur, Status: status, Error: errMsg,
+			Capability: capability, Resource: resource, Reason: reason}
 		want, err := json.Marshal(&r)
 		if err != nil {
 			t.Skip("encoding/json refuses it (NaN, infinite, or a time outside years 0-9999)")

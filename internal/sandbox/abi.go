@@ -505,7 +505,13 @@ func abiLog(_ context.Context, inv *invocation, mem guestMemory, p []uint64) int
 	if !ok {
 		return 0 // log has no result; a bad pointer just loses the line
 	}
-	inv.guestLog(level, string(view))
+	line := string(view)
+	if level >= slog.LevelError {
+		// Kept whatever the output budget: it is bounded, and it is what
+		// the developer will want to see if the invocation fails.
+		inv.errorLine = line
+	}
+	inv.guestLog(level, line)
 	return 0
 }
 

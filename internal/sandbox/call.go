@@ -34,6 +34,10 @@ type invocation struct {
 	// guest returns (for example a response over the size limit).
 	failure error
 
+	// errorLine is the last line the guest logged at error level, kept
+	// as its own error message should the invocation fail (FunctionError).
+	errorLine string
+
 	outputLeft int  // remaining maxGuestOutput budget
 	truncated  bool // the "output truncated" notice was logged
 	stdout     lineBuffer
@@ -79,6 +83,24 @@ func (inv *invocation) guestLog(level slog.Level, msg string) {
 	}
 	inv.outputLeft -= len(msg)
 	inv.emit(level, strings.ToValidUTF8(msg, "\uFFFD"))
+}
+
+// TakeLogBudget takes n bytes from the log budget of the invocation
+// running under ctx, the one its own output draws on (64 KiB), and reports
+// whether any was left. A Host writing records of its own to the
+// function's log (a denial) asks first, so a guest repeating a refused
+// call in a loop cannot flood the log where its output could not. Outside
+// an invocation it reports true.
+func TakeLogBudget(ctx context.Context, n int) bool {
+	inv := invocationFrom(ctx)
+	if inv == nil {
+		return true
+	}
+	if inv.outputLeft <= 0 {
+		return false
+	}
+	inv.outputLeft -= n
+	return true
 }
 
 func (inv *invocation) emit(level slog.Level, msg string) {

@@ -384,11 +384,24 @@ func (f *Function) outcome(ctx context.Context, inv *invocation, inst *instance,
 	case inst.mem.exceeded.Load():
 		return ErrMemory
 	case callErr != nil:
-		return callFailure(callErr)
+		return inv.withMessage(callFailure(callErr))
 	case code != 0:
-		return trapf("handler returned failure code %d", int32(code))
+		return inv.withMessage(trapf("handler returned failure code %d", int32(code)))
 	}
 	return nil
+}
+
+// withMessage attaches the function's own error message, if it logged one,
+// to a failure of the guest's making.
+func (inv *invocation) withMessage(err error) error {
+	if err == nil || inv.errorLine == "" {
+		return err
+	}
+	msg := functionMessage(inv.errorLine)
+	if msg == "" {
+		return err
+	}
+	return &FunctionError{Message: msg, err: err}
 }
 
 // callFailure names a call's error: nil for a command that called exit(0).

@@ -117,6 +117,15 @@ func TestPanicFailsInvocationOnly(t *testing.T) {
 	f := env.goFunction(t, "panic", FunctionConfig{})
 	_, err := f.Invoke(context.Background(), httpReq("/panic", ""))
 	requireErrorIs(t, err, ErrTrap)
+	// The SDK logs the panic at error level: its first line is the
+	// function's own message, kept apart from the error chain that the
+	// server's log and calling functions see.
+	if got := FunctionMessage(err); got != "panic: boom" {
+		t.Errorf("function message %q, want %q", got, "panic: boom")
+	}
+	if strings.Contains(err.Error(), "boom") {
+		t.Errorf("the function's words are in the error chain: %q", err)
+	}
 	if resp := mustInvoke(t, f, httpReq("/ok", "")); string(resp.Body) != "fine" {
 		t.Fatalf("after panic got %q", resp.Body)
 	}
@@ -377,6 +386,11 @@ func TestCCommand(t *testing.T) {
 	requireErrorIs(t, err, ErrTrap)
 	if !strings.Contains(err.Error(), "exit code 3") {
 		t.Fatalf("error %q does not name the exit code", err)
+	}
+	// It wrote to stderr but logged nothing at error level: no message of
+	// its own, the exit code says it all.
+	if m := FunctionMessage(err); m != "" {
+		t.Errorf("function message %q from a line that was not at error level", m)
 	}
 	_, err = f.Invoke(context.Background(), httpReq("/", strings.Repeat("a", 2<<10)))
 	requireErrorIs(t, err, ErrResponseTooLarge)

@@ -39,7 +39,10 @@ extern "C" {
 #define AEGIS_EUNAVAIL (-5) /* the platform cannot serve this now */
 #define AEGIS_EINTERNAL (-6)
 
-/* Log levels for aegis_log. */
+/* Log levels for aegis_log. The last line logged at AEGIS_LOG_ERROR before
+ * an invocation fails (aegis_handle returns non-zero, exit code, trap) is
+ * the function's own error message, shown by `aegis invoke` and the
+ * dead-letter list, never by the gateway (docs/abi.md, "Logs"). */
 #define AEGIS_LOG_DEBUG 0
 #define AEGIS_LOG_INFO 1
 #define AEGIS_LOG_WARN 2

@@ -127,7 +127,11 @@ func Invoke(req *InvokeRequest) (*InvokeResponse, error) {
 
 // Log writes a line to the function's log, joined to the request id by
 // the platform. level is "debug", "info", "warn" or "error"; anything else
-// is info. Writing to stdout (info) and stderr (warn) works too.
+// is info. Writing to stdout (info) and stderr (warn) works too. The last
+// line logged at "error" before an invocation fails is its error message
+// for `aegis invoke` and the dead-letter list (the SDK logs a panic or an
+// event handler's error that way itself); clients of the gateway never
+// see it.
 func Log(level, msg string) {
 	var n int32
 	switch level {
