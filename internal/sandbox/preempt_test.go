@@ -70,7 +70,11 @@ func TestPreemptionStopsRunawayGuests(t *testing.T) {
 			requireErrorIs(t, err, ErrTimeout)
 			slack := timeout / 10
 			if raceEnabled {
-				slack = timeout / 4
+				// Under the race detector, beside the end-to-end race tests
+				// on two cores, the timer that ends the call (wazy stops a
+				// guest when its context's timer fires) was seen up to 45 %
+				// late. The 10 % bound is what the run without it checks.
+				slack = timeout / 2
 			}
 			if took < timeout || took > timeout+slack {
 				t.Errorf("stopped after %s, want within %s of %s", took, slack, timeout)
