@@ -62,7 +62,7 @@ func TestDocumentedCommandsRun(t *testing.T) {
 	}
 	must := func(args ...string) {
 		t.Helper()
-		if code, out, errs := run(root, "", time.Minute, args...); code != 0 {
+		if code, out, errs := run(root, "", 5*time.Minute, args...); code != 0 {
 			t.Fatalf("setting up (aegis %s): exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
 		}
 	}
@@ -133,7 +133,7 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		} else if (args[0] == "deploy" || args[0] == "build") && !slices.Contains(args, "-f") && len(args) == 1 {
 			dir = filepath.Join(root, "examples", "travel-diary")
 		}
-		timeout := time.Minute
+		timeout := 5 * time.Minute
 		follow := slices.Contains(args, "-f") && args[0] == "logs" || slices.Contains(args, "--follow")
 		if follow {
 			timeout = 2 * time.Second // following ends like Ctrl-C: exit 0
