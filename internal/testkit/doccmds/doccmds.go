@@ -27,6 +27,9 @@ type Command struct {
 	Stdin string
 	// Piped says the line sends aegis's output on to another program.
 	Piped bool
+	// ShowsFailure says the output the docs print after the line has an
+	// error of aegis's ("aegis: …"): the line illustrates a failure.
+	ShowsFailure bool
 }
 
 // Synopsis reports whether the line describes a command's shape rather
@@ -90,6 +93,7 @@ func extractFile(root, file string) ([]Command, error) {
 		inBlock bool
 		pending string // a line continued with a backslash
 		start   int
+		last    *Command // the block's latest command, whose output follows
 	)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -100,6 +104,7 @@ func extractFile(root, file string) ([]Command, error) {
 		if strings.HasPrefix(strings.TrimSpace(line), "```") {
 			inBlock = !inBlock
 			pending = ""
+			last = nil
 			continue
 		}
 		if !inBlock {
@@ -115,9 +120,17 @@ func extractFile(root, file string) ([]Command, error) {
 			continue
 		}
 		pending = ""
-		if c, ok := parseLine(strings.TrimSpace(line)); ok {
+		trimmed := strings.TrimSpace(line)
+		if c, ok := parseLine(trimmed); ok {
 			c.File, c.Line = file, start
 			out = append(out, c)
+			last = &out[len(out)-1]
+			continue
+		}
+		// aegis prints an error as "aegis: VERB …"; other output lines
+		// that start with "aegis: " ("aegis: gateway on …") are not one.
+		if last != nil && len(last.Args) > 0 && strings.HasPrefix(trimmed, "aegis: "+verb(last.Args)+" ") {
+			last.ShowsFailure = true
 		}
 	}
 	return out, sc.Err()
@@ -126,6 +139,20 @@ func extractFile(root, file string) ([]Command, error) {
 // Parse reads one command line, as a code block or a --help Example shows
 // it; false when it is not an aegis command.
 func Parse(line string) (Command, bool) { return parseLine(line) }
+
+// verb is the first word of args that is not a global flag or its value.
+func verb(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "--data" || args[i] == "--otp":
+			i++
+		case strings.HasPrefix(args[i], "-"):
+		default:
+			return args[i]
+		}
+	}
+	return ""
+}
 
 // parseLine reads one line of a code block; false when it is not an aegis
 // command.

@@ -1,6 +1,10 @@
 package doccmds
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestParseLine(t *testing.T) {
 	for line, want := range map[string]struct {
@@ -53,4 +57,19 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func TestExtractMarksShownFailures(t *testing.T) {
+	dir := t.TempDir()
+	doc := "```\n$ aegis rollback shop\naegis: rollback shop: no previous version\n$ aegis up .\naegis: gateway on http://127.0.0.1:8080\n```\n"
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := Extract(dir)
+	if err != nil || len(cmds) != 2 {
+		t.Fatalf("Extract: %+v %v", cmds, err)
+	}
+	if !cmds[0].ShowsFailure || cmds[1].ShowsFailure {
+		t.Errorf("ShowsFailure: %v %v, want true false", cmds[0].ShowsFailure, cmds[1].ShowsFailure)
+	}
 }
