@@ -67,6 +67,9 @@ func Build(ctx context.Context, manifestPath string, progress io.Writer) ([]Arti
 
 	arts := make([]Artifact, len(names))
 	errs := make([]error, len(names))
+	// The environment of every Go build: worked out once, when the first
+	// one starts (it runs `go env`), not at all for .wasm sources.
+	env := sync.OnceValues(func() ([]string, error) { return goEnv(ctx) })
 	sem := make(chan struct{}, parallelism)
 	var wg sync.WaitGroup
 	for i, name := range names {
@@ -80,7 +83,7 @@ func Build(ctx context.Context, manifestPath string, progress io.Writer) ([]Arti
 				return
 			}
 			defer func() { <-sem }()
-			arts[i], errs[i] = buildFunction(ctx, dir, name, m.Functions[name].Source, pos, p)
+			arts[i], errs[i] = buildFunction(ctx, dir, name, m.Functions[name].Source, pos, p, env)
 		}()
 	}
 	wg.Wait()
@@ -93,7 +96,7 @@ func Build(ctx context.Context, manifestPath string, progress io.Writer) ([]Arti
 // buildFunction produces the module of one function whose source is given
 // relative to dir. A source that is not there is reported at the manifest
 // line naming it (pos), since that line, not the build, is what to fix.
-func buildFunction(ctx context.Context, dir, name, source string, pos *manifest.Positions, p *printer) (Artifact, error) {
+func buildFunction(ctx context.Context, dir, name, source string, pos *manifest.Positions, p *printer, env func() ([]string, error)) (Artifact, error) {
 	src := source
 	if !filepath.IsAbs(src) {
 		src = filepath.Join(dir, src)
@@ -123,7 +126,7 @@ func buildFunction(ctx context.Context, dir, name, source string, pos *manifest.
 		}
 		out = filepath.Join(dir, OutputDir, name+".wasm")
 		p.line("building %s …", name)
-		if err := compile(ctx, src, out); err != nil {
+		if err := compile(ctx, src, out, env); err != nil {
 			p.line("building %s … failed", name)
 			return Artifact{}, fmt.Errorf("build %s: %w", name, err)
 		}
@@ -139,16 +142,14 @@ func buildFunction(ctx context.Context, dir, name, source string, pos *manifest.
 
 // goEnv is the environment of a Go build: the user's, with the SDK proxy
 // this binary writes (internal/sdkproxy) first in GOPROXY. When the proxy
-// cannot be written, the user's environment alone, and the reason.
-func goEnv(ctx context.Context, goBin string) ([]string, error) {
-	dir, err := sdkproxy.DefaultDir()
-	if err == nil {
-		_, err = sdkproxy.Ensure(dir)
+// cannot be written, the user's environment alone, and the reason. Build
+// asks once for all its functions: it runs `go env`.
+func goEnv(ctx context.Context) ([]string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return os.Environ(), err
 	}
-	var env []string
-	if err == nil {
-		env, err = sdkproxy.Env(ctx, goBin, dir, os.Environ())
-	}
+	env, err := sdkproxy.GoEnv(ctx, goBin, os.Environ())
 	if err != nil {
 		return os.Environ(), err
 	}
@@ -161,7 +162,7 @@ func goEnv(ctx context.Context, goBin string) ([]string, error) {
 // sandbox keeps warm instances. The user's environment is kept (GOPATH,
 // GOPROXY, GOFLAGS, caches) with the SDK proxy added, but the target is
 // forced, and cgo is off because wasip1 has no C toolchain.
-func compile(ctx context.Context, srcDir, out string) error {
+func compile(ctx context.Context, srcDir, out string, goEnv func() ([]string, error)) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return fmt.Errorf("a Go toolchain is needed to build Go sources: %w", err)
@@ -169,7 +170,7 @@ func compile(ctx context.Context, srcDir, out string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	env, proxyErr := goEnv(ctx, goBin)
+	env, proxyErr := goEnv()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
 	cmd.Dir = srcDir
 	cmd.Env = append(env, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")

@@ -72,7 +72,7 @@ func goModTidy(cmd *cobra.Command, dir string) error {
 	if err != nil {
 		return fmt.Errorf("a Go toolchain is needed to build Go functions (go.sum was not written): %w", err)
 	}
-	env, err := sdkEnv(cmd, goBin)
+	env, err := sdkproxy.GoEnv(cmd.Context(), goBin, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -83,19 +83,6 @@ func goModTidy(cmd *cobra.Command, dir string) error {
 		return fmt.Errorf("go mod tidy: %w\n%s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
-}
-
-// sdkEnv writes the SDK proxy if needed and returns the environment for a
-// go command that uses it.
-func sdkEnv(cmd *cobra.Command, goBin string) ([]string, error) {
-	dir, err := sdkproxy.DefaultDir()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := sdkproxy.Ensure(dir); err != nil {
-		return nil, err
-	}
-	return sdkproxy.Env(cmd.Context(), goBin, dir, os.Environ())
 }
 
 func (c *cli) envCommand() *cobra.Command {
@@ -114,14 +101,7 @@ them on their own; export them for go get, go mod tidy, go test and editors.`,
 			if err != nil {
 				return fmt.Errorf("a Go toolchain is needed: %w", err)
 			}
-			dir, err := sdkproxy.DefaultDir()
-			if err != nil {
-				return err
-			}
-			if _, err := sdkproxy.Ensure(dir); err != nil {
-				return err
-			}
-			set, err := sdkproxy.Current(cmd.Context(), goBin, dir, os.Environ())
+			set, err := sdkproxy.Prepared(cmd.Context(), goBin, os.Environ())
 			if err != nil {
 				return err
 			}

@@ -231,7 +231,7 @@ func Env(ctx context.Context, goBin, dir string, environ []string) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	return append(slices.Clone(environ), "GOPROXY="+set.GOPROXY, "GONOSUMDB="+set.GONOSUMDB), nil
+	return set.appendTo(environ), nil
 }
 
 // withProxy puts the proxy at dir into the developer's settings cur.
@@ -250,6 +250,33 @@ func withProxy(dir string, cur Settings) Settings {
 		cur.GONOSUMDB += ModulePath
 	}
 	return cur
+}
+
+// Prepared writes the proxy at DefaultDir if it lacks this binary's SDK
+// and returns the Settings that reach it: what every go command the binary
+// runs, and `aegis env`, start from.
+func Prepared(ctx context.Context, goBin string, environ []string) (Settings, error) {
+	dir, err := DefaultDir()
+	if err != nil {
+		return Settings{}, err
+	}
+	if _, err := Ensure(dir); err != nil {
+		return Settings{}, err
+	}
+	return Current(ctx, goBin, dir, environ)
+}
+
+// GoEnv is Prepared as an environment: environ with the Settings appended.
+func GoEnv(ctx context.Context, goBin string, environ []string) ([]string, error) {
+	set, err := Prepared(ctx, goBin, environ)
+	if err != nil {
+		return nil, err
+	}
+	return set.appendTo(environ), nil
+}
+
+func (s Settings) appendTo(environ []string) []string {
+	return append(slices.Clone(environ), "GOPROXY="+s.GOPROXY, "GONOSUMDB="+s.GONOSUMDB)
 }
 
 // FileURL is the GOPROXY entry for the proxy at dir.
