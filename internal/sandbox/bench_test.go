@@ -47,35 +47,17 @@ func BenchmarkRawCall(b *testing.B) {
 // BenchmarkInvokeEchoExample is BenchmarkInvokeWarm on examples/echo, the
 // function the platform's HTTP benchmark serves: a JSON body in, the same
 // message out, with the request meta a real HTTP request carries.
-func BenchmarkInvokeEchoExample(b *testing.B) {
-	env := newEnv(b)
-	f := env.function(b, wasmbuild.GoModule(b, "../../examples/echo"), FunctionConfig{})
-	req := httpReq("/echo", `{"message":"hello, aegis"}`)
-	req.Headers = map[string][]string{
-		"Accept-Encoding": {"gzip"},
-		"Content-Length":  {"26"},
-		"Content-Type":    {"application/json"},
-		"User-Agent":      {"Go-http-client/1.1"},
-	}
-	ctx := context.Background()
-	b.ReportAllocs()
-	reportCPU(b)
-	for b.Loop() {
-		resp, err := f.Invoke(ctx, req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if resp.Status != 200 {
-			b.Fatalf("status %d: %s", resp.Status, resp.Body)
-		}
-	}
-}
+func BenchmarkInvokeEchoExample(b *testing.B) { benchEchoExample(b, nil) }
 
 // BenchmarkInvokeEchoExampleAPIKey is BenchmarkInvokeEchoExample with the
 // identity every request on an API-key route carries: what the gateway's
 // Go echo pays. Its identity is decoded without reflection (sdk/go's
 // identityObject); compare with BenchmarkInvokeEchoExample for its cost.
 func BenchmarkInvokeEchoExampleAPIKey(b *testing.B) {
+	benchEchoExample(b, &Identity{Scheme: "api-key", Subject: "bench"})
+}
+
+func benchEchoExample(b *testing.B, id *Identity) {
 	env := newEnv(b)
 	f := env.function(b, wasmbuild.GoModule(b, "../../examples/echo"), FunctionConfig{})
 	req := httpReq("/echo", `{"message":"hello, aegis"}`)
@@ -85,7 +67,7 @@ func BenchmarkInvokeEchoExampleAPIKey(b *testing.B) {
 		"Content-Type":    {"application/json"},
 		"User-Agent":      {"Go-http-client/1.1"},
 	}
-	req.Identity = &Identity{Scheme: "api-key", Subject: "bench"}
+	req.Identity = id
 	ctx := context.Background()
 	b.ReportAllocs()
 	reportCPU(b)
