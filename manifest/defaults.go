@@ -20,7 +20,7 @@ func (m *Manifest) WithDefaults() *Manifest {
 		if fn.Isolation == "" {
 			fn.Isolation = IsolationReuse
 		}
-		fn.Limits = fn.Limits.withDefaults()
+		fn.Limits = fn.Limits.WithDefaults()
 		for _, t := range fn.Triggers {
 			switch {
 			case t.HTTP != nil:
@@ -58,7 +58,8 @@ func (m *Manifest) WithDefaults() *Manifest {
 	return c
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults returns l with every unset limit at its default.
+func (l Limits) WithDefaults() Limits {
 	if l.Timeout == 0 {
 		l.Timeout = Duration(DefaultTimeout)
 	}
@@ -74,13 +75,25 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxResponse == 0 {
 		l.MaxResponse = DefaultMaxResponse
 	}
+	if l.MaxFetches == 0 {
+		l.MaxFetches = DefaultMaxFetches
+	}
+	if l.MaxEgress == 0 {
+		l.MaxEgress = DefaultMaxEgress
+	}
+	if l.MaxPublishes == 0 {
+		l.MaxPublishes = DefaultMaxPublishes
+	}
+	if l.MaxEventSize == 0 {
+		l.MaxEventSize = DefaultMaxEventSize
+	}
 	return l
 }
 
 // clone copies m deeply: WithDefaults must not write through shared
 // pointers or slices into the caller's manifest.
 func (m *Manifest) clone() *Manifest {
-	c := &Manifest{App: m.App}
+	c := &Manifest{App: m.App, Budget: shallow(m.Budget)}
 	if m.Functions != nil {
 		c.Functions = make(map[string]*Function, len(m.Functions))
 	}
@@ -95,6 +108,7 @@ func (m *Manifest) clone() *Manifest {
 			f.Triggers[i] = t.clone()
 		}
 		f.Grants = fn.Grants.clone()
+		f.Budget = shallow(fn.Budget)
 		c.Functions[name] = &f
 	}
 	return c
@@ -105,7 +119,7 @@ func (t Trigger) clone() Trigger {
 		h := *t.HTTP
 		h.Auth = slices.Clone(h.Auth)
 		h.ContentTypes = slices.Clone(h.ContentTypes)
-		h.Schema, h.HMAC = shallow(h.Schema), shallow(h.HMAC)
+		h.Schema, h.HMAC, h.Rate = shallow(h.Schema), shallow(h.HMAC), shallow(h.Rate)
 		if h.JWT = shallow(h.JWT); h.JWT != nil {
 			h.JWT.Algorithms = slices.Clone(h.JWT.Algorithms)
 		}

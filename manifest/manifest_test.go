@@ -419,7 +419,8 @@ func TestWithDefaults(t *testing.T) {
 	f := d.Functions["f"]
 	equal(t, f.Name, "f")
 	equal(t, f.Isolation, IsolationReuse)
-	equal(t, f.Limits, Limits{Timeout: Duration(1e9), Memory: DefaultMemory, Concurrency: 2, MaxBody: DefaultMaxBody, MaxResponse: DefaultMaxResponse})
+	equal(t, f.Limits, Limits{Timeout: Duration(1e9), Memory: DefaultMemory, Concurrency: 2, MaxBody: DefaultMaxBody, MaxResponse: DefaultMaxResponse,
+		MaxFetches: DefaultMaxFetches, MaxEgress: DefaultMaxEgress, MaxPublishes: DefaultMaxPublishes, MaxEventSize: DefaultMaxEventSize})
 	equal(t, f.Triggers[0].HTTP.Auth, []string{"api-key"})
 	equal(t, f.Triggers[1].HTTP.Auth, []string(nil))
 	equal(t, f.Triggers[2].Event.MaxAttempts, DefaultMaxAttempts)

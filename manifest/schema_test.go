@@ -62,7 +62,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 	walk = func(path string, typ reflect.Type, s map[string]any) {
 		s = resolve(t, root, s)
 		switch typ {
-		case reflect.TypeFor[Duration](), reflect.TypeFor[ByteSize]():
+		case reflect.TypeFor[Duration](), reflect.TypeFor[ByteSize](), reflect.TypeFor[Rate]():
 			return
 		}
 		switch typ.Kind() {

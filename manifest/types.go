@@ -10,6 +10,8 @@ import "time"
 type Manifest struct {
 	App       string               `yaml:"app" json:"app"`
 	Functions map[string]*Function `yaml:"functions" json:"functions"`
+	// Budget caps what the whole app may spend per window.
+	Budget *Budget `yaml:"budget,omitempty" json:"budget,omitempty"`
 }
 
 // Function is one deployable unit. Name is filled from the map key.
@@ -20,6 +22,9 @@ type Function struct {
 	Grants    Grants    `yaml:"grants" json:"grants"`
 	Limits    Limits    `yaml:"limits" json:"limits"`
 	Isolation Isolation `yaml:"isolation" json:"isolation,omitempty"`
+	// Budget caps what this function may spend per window, on top of the
+	// app's budget.
+	Budget *Budget `yaml:"budget,omitempty" json:"budget,omitempty"`
 }
 
 // Isolation says whether warm instances may be reused across invocations.
@@ -65,7 +70,38 @@ type HTTPTrigger struct {
 	Rule         string      `yaml:"rule,omitempty" json:"rule,omitempty"`
 	Schema       *HTTPSchema `yaml:"schema,omitempty" json:"schema,omitempty"`
 	ContentTypes []string    `yaml:"content_types,omitempty" json:"content_types,omitempty"`
+	// Rate limits the requests the route admits (token buckets).
+	Rate *RouteRate `yaml:"rate,omitempty" json:"rate,omitempty"`
 }
+
+// RouteRate limits a route's requests: in total, per caller (the API key,
+// the JWT's issuer and subject, or the webhook secret) and per client
+// address. An unset rate does not limit. Burst defaults to each rate's
+// count.
+type RouteRate struct {
+	Total      Rate `yaml:"total,omitempty" json:"total,omitempty"`
+	PerCaller  Rate `yaml:"per_caller,omitempty" json:"per_caller,omitempty"`
+	PerAddress Rate `yaml:"per_address,omitempty" json:"per_address,omitempty"`
+}
+
+// Budget is what an app or a function may spend per window, priced by the
+// cost model of docs/budgets.md: invocations, GB-seconds (memory limit ×
+// wall time) and egress bytes. A zero amount does not cap. Mode "hard"
+// (the default) refuses work once an amount is spent; "alert" only
+// raises alerts at 80 % and 100 %.
+type Budget struct {
+	Per         Window   `yaml:"per" json:"per"`
+	Invocations int64    `yaml:"invocations,omitempty" json:"invocations,omitempty"`
+	GBSeconds   float64  `yaml:"gb_seconds,omitempty" json:"gb_seconds,omitempty"`
+	Egress      ByteSize `yaml:"egress,omitempty" json:"egress,omitempty"`
+	Mode        string   `yaml:"mode,omitempty" json:"mode,omitempty"`
+}
+
+// Budget modes.
+const (
+	BudgetHard  = "hard"
+	BudgetAlert = "alert"
+)
 
 // HTTPSchema names the JSON Schema (draft 2020-12) files a request must
 // satisfy. Each is a path relative to the manifest; the CLI sends the
@@ -196,6 +232,13 @@ type Limits struct {
 	Concurrency int      `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
 	MaxBody     ByteSize `yaml:"max_body,omitempty" json:"max_body,omitempty"`         // request body cap
 	MaxResponse ByteSize `yaml:"max_response,omitempty" json:"max_response,omitempty"` // response cap
+	// Per-invocation caps on capabilities: fetch calls, bytes moved by
+	// fetch (request bodies sent and response bodies received), events
+	// published (object changes included), and the size of one event.
+	MaxFetches   int      `yaml:"max_fetches,omitempty" json:"max_fetches,omitempty"`
+	MaxEgress    ByteSize `yaml:"max_egress,omitempty" json:"max_egress,omitempty"`
+	MaxPublishes int      `yaml:"max_publishes,omitempty" json:"max_publishes,omitempty"`
+	MaxEventSize ByteSize `yaml:"max_event_size,omitempty" json:"max_event_size,omitempty"`
 }
 
 // Limits on schema files, enforced where they are read (CLI) and where
@@ -216,6 +259,12 @@ const (
 	DefaultConcurrency = 10
 	DefaultMaxBody     = 6 << 20
 	DefaultMaxResponse = 6 << 20
+	// Per-invocation capability caps: generous for a handler's real work,
+	// small enough that one runaway invocation cannot fan out without end.
+	DefaultMaxFetches   = 50
+	DefaultMaxEgress    = 16 << 20
+	DefaultMaxPublishes = 100
+	DefaultMaxEventSize = 256 << 10
 	DefaultMaxAttempts = 3
 	DefaultJWTSkew     = 60 * time.Second
 	DefaultHMACHeader  = "Aegis-Signature"

@@ -114,7 +114,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &sandbox.Request{
 		Kind: sandbox.KindHTTP, RequestID: reqID, Method: r.Method, Path: r.URL.Path,
-		Params: params, Headers: forwardHeaders(r.Header, rt), Identity: ident,
+		Params: params, Headers: forwardHeaders(r.Header, rt), Identity: ident, Origin: sandbox.OriginOf(ident),
 	}
 	if r.URL.RawQuery != "" {
 		// URL.Query allocates a map even for an empty query; the guest

@@ -25,6 +25,7 @@ type invocation struct {
 	host   Host
 	req    *Request
 	caller Caller
+	meter  Meter // the caller's Meter when the request brings none
 
 	meta   []byte   // request meta JSON, built on first use
 	result []byte   // the pending result (docs/abi.md "Result buffer")

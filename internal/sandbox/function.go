@@ -110,6 +110,7 @@ func (e *Engine) NewFunction(ctx context.Context, m *Module, cfg FunctionConfig)
 	if cfg.MaxReuse <= 0 {
 		cfg.MaxReuse = DefaultMaxReuse
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	switch cfg.Isolation {
 	case "", manifest.IsolationReuse, manifest.IsolationPerRequest:
 	default:
@@ -300,8 +301,14 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 			Hop:       req.Hop,
 			Grants:    &f.cfg.Grants,
 			Egress:    f.egress,
+			Origin:    req.Origin,
+			Limits:    &f.cfg.Limits,
+			Meter:     req.Meter,
 		},
 		outputLeft: maxGuestOutput,
+	}
+	if inv.caller.Meter == nil {
+		inv.caller.Meter = &inv.meter
 	}
 	// The invocation's own context: the function's timeout on top of the
 	// caller's context, and the invocation for host calls to find.

@@ -23,6 +23,16 @@ type Caller struct {
 	// Egress is Grants.Egress.Hosts parsed once, when the function was
 	// built: fetch matches against these, never against the strings.
 	Egress []manifest.HostPattern
+	// Origin is the principal the chain is charged to (Request.Origin);
+	// what the function publishes or invokes carries it on.
+	Origin string
+	// Limits are the function's limits, defaults applied: the host
+	// enforces the per-invocation caps (max_fetches, max_egress,
+	// max_publishes, max_event_size) from them.
+	Limits *manifest.Limits
+	// Meter counts this invocation's use of capped capabilities: the
+	// Request's Meter, or one of the invocation's own.
+	Meter *Meter
 }
 
 // FetchRequest is an outbound HTTP request asked for by a guest.

@@ -1,5 +1,7 @@
 package sandbox
 
+import "github.com/aegis-platform/aegis/manifest"
+
 // Request is what one invocation hands to a guest. Over the ABI the body
 // travels raw and everything else as the JSON "request meta" document
 // (docs/abi.md), so large bodies are never re-encoded.
@@ -24,6 +26,48 @@ type Request struct {
 	Identity  *Identity           `json:"identity,omitempty"`  // http: the verified caller
 	Hop       int                 `json:"hop,omitempty"`       // events and invoke calls in the chain so far
 	Body      []byte              `json:"-"`
+	// Origin is who started the chain this invocation belongs to, the
+	// principal its usage is charged to (Origin* helpers): "key:NAME",
+	// "jwt:ISSUER#SUBJECT", "webhook:NAME", "schedule", "admin" or
+	// "public". Events and invoke calls carry it on; the guest never sees it.
+	Origin string `json:"-"`
+	// Meter, when set, counts what the invocation moves through its
+	// capabilities; the host adds to it and enforces the function's caps.
+	Meter *Meter `json:"-"`
+}
+
+// Meter is what one invocation has used of the capabilities with a
+// per-invocation cap (manifest.Limits: max_fetches, max_egress,
+// max_publishes). One invocation's host calls run one at a time, so it
+// needs no lock.
+type Meter struct {
+	Fetches     int
+	Publishes   int
+	EgressBytes int64
+}
+
+// Origins: the principal an invocation is charged to.
+const (
+	OriginSchedule = "schedule"
+	OriginAdmin    = "admin"
+	OriginPublic   = "public"
+)
+
+// OriginOf names the principal behind a verified identity: "key:NAME",
+// "jwt:ISSUER#SUBJECT", "webhook:NAME"; OriginPublic for none.
+func OriginOf(id *Identity) string {
+	if id == nil {
+		return OriginPublic
+	}
+	switch id.Scheme {
+	case manifest.AuthAPIKey:
+		return "key:" + id.Subject
+	case manifest.AuthJWT:
+		return "jwt:" + id.Issuer + "#" + id.Subject
+	case manifest.AuthHMAC:
+		return "webhook:" + id.Subject
+	}
+	return id.Scheme + ":" + id.Subject
 }
 
 // Identity is the verified caller of an HTTP invocation: only what the
