@@ -265,9 +265,9 @@ const (
 	DefaultMaxEgress    = 16 << 20
 	DefaultMaxPublishes = 100
 	DefaultMaxEventSize = 256 << 10
-	DefaultMaxAttempts = 3
-	DefaultJWTSkew     = 60 * time.Second
-	DefaultHMACHeader  = "Aegis-Signature"
+	DefaultMaxAttempts  = 3
+	DefaultJWTSkew      = 60 * time.Second
+	DefaultHMACHeader   = "Aegis-Signature"
 )
 
 // DefaultJWTAlgorithms are the algorithms a jwt route accepts when its
