@@ -234,7 +234,8 @@ type Limits struct {
 	MaxResponse ByteSize `yaml:"max_response,omitempty" json:"max_response,omitempty"` // response cap
 	// Per-invocation caps on capabilities: fetch calls, bytes moved by
 	// fetch (request bodies sent and response bodies received), events
-	// published (object changes included), and the size of one event.
+	// published (object changes announce themselves and are not counted),
+	// and the size of one event.
 	MaxFetches   int      `yaml:"max_fetches,omitempty" json:"max_fetches,omitempty"`
 	MaxEgress    ByteSize `yaml:"max_egress,omitempty" json:"max_egress,omitempty"`
 	MaxPublishes int      `yaml:"max_publishes,omitempty" json:"max_publishes,omitempty"`

@@ -21,6 +21,9 @@ const (
 	maxMemory      = 4 * GiB
 	maxConcurrency = 1000
 	maxBodySize    = 64 * MiB
+	maxCapCount    = 10000
+	maxEgress      = GiB
+	maxEventSize   = MiB // the event stream's largest message
 	maxAttempts    = 100
 	maxTopicLen    = 128
 	maxKeyLen      = 1024
@@ -715,5 +718,17 @@ func (v *validator) limits(path string, l Limits) {
 	}
 	if l.MaxResponse < 0 || l.MaxResponse > maxBodySize {
 		v.add(path+".max_response", "max_response must be between 0 and %s, got %s", maxBodySize, l.MaxResponse)
+	}
+	if l.MaxFetches < 0 || l.MaxFetches > maxCapCount {
+		v.add(path+".max_fetches", "max_fetches must be between 0 and %d, got %d", maxCapCount, l.MaxFetches)
+	}
+	if l.MaxPublishes < 0 || l.MaxPublishes > maxCapCount {
+		v.add(path+".max_publishes", "max_publishes must be between 0 and %d, got %d", maxCapCount, l.MaxPublishes)
+	}
+	if l.MaxEgress < 0 || l.MaxEgress > maxEgress {
+		v.add(path+".max_egress", "max_egress must be between 0 and %s, got %s", maxEgress, l.MaxEgress)
+	}
+	if l.MaxEventSize < 0 || l.MaxEventSize > maxEventSize {
+		v.add(path+".max_event_size", "max_event_size must be between 0 and %s, got %s", maxEventSize, l.MaxEventSize)
 	}
 }

@@ -80,6 +80,17 @@ func (h *Host) Fetch(ctx context.Context, c *sandbox.Caller, req *sandbox.FetchR
 	if err != nil {
 		return nil, err
 	}
+	limits, meter := capsOf(c)
+	if meter.Fetches >= limits.MaxFetches {
+		return nil, h.overCap(ctx, c, "fetch", t.host, "max_fetches", int64(limits.MaxFetches),
+			"this invocation has made as many fetch calls as it may")
+	}
+	egressLeft := int64(limits.MaxEgress) - meter.EgressBytes
+	if int64(len(req.Body)) > egressLeft {
+		return nil, h.overCap(ctx, c, "fetch", t.host, "max_egress", int64(limits.MaxEgress),
+			fmt.Sprintf("a request body of %d bytes would move more bytes than it may", len(req.Body)))
+	}
+	meter.Fetches++
 
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.FetchTimeout)
@@ -102,9 +113,20 @@ func (h *Host) Fetch(ctx context.Context, c *sandbox.Caller, req *sandbox.FetchR
 		return nil, f.result(parent, ctx, t, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, h.cfg.FetchMaxResponse+1))
+	// The request body has left; what is left of max_egress bounds the
+	// response as much as the fetch cap does, so a large download stops
+	// where the function's allowance ends rather than after it.
+	meter.EgressBytes += int64(len(req.Body))
+	egressLeft -= int64(len(req.Body))
+	readCap := min(h.cfg.FetchMaxResponse, egressLeft)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, readCap+1))
+	meter.EgressBytes += min(int64(len(body)), readCap)
 	if err != nil {
 		return nil, f.result(parent, ctx, t, err)
+	}
+	if int64(len(body)) > egressLeft {
+		return nil, h.overCap(ctx, c, "fetch", resp.Request.URL.Hostname(), "max_egress", int64(limits.MaxEgress),
+			"the response would move more bytes than it may")
 	}
 	if int64(len(body)) > h.cfg.FetchMaxResponse {
 		return nil, fmt.Errorf("fetch %s: response body over the %d byte cap: %w",
