@@ -487,7 +487,7 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 		return &userError{http.StatusRequestEntityTooLarge, "request body too large"}
 	}
 	req := &sandbox.Request{Kind: sandbox.KindHTTP, RequestID: reqID, Method: http.MethodPost, Path: "/", Body: body,
-		Headers: map[string][]string{"Content-Type": {r.Header.Get("Content-Type")}}}
+		Headers: map[string][]string{"Content-Type": {r.Header.Get("Content-Type")}}, Origin: sandbox.OriginAdmin}
 	resp, err := a.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {
 		// The same answer the gateway gives for the same failure; the

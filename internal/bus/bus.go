@@ -181,7 +181,9 @@ func (b *Bus) ObjectChanged(ctx context.Context, c *sandbox.Caller, key, op stri
 // envelope is what an event published by c carries: a new id, one hop
 // more than the event c is handling, 1 outside event handlers.
 func (b *Bus) envelope(c *sandbox.Caller) Envelope {
-	return NewEnvelope(c.App+"/"+c.Function+"@"+c.Version, c.RequestID, max(c.Hop, 0)+1)
+	env := NewEnvelope(c.App+"/"+c.Function+"@"+c.Version, c.RequestID, max(c.Hop, 0)+1)
+	env.Origin, env.Path = c.Origin, sandbox.Extend(c.Chain, c.Function)
+	return env
 }
 
 // desired is one consumer the active snapshot needs.
@@ -313,7 +315,12 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 	if !telemetry.ValidRequestID(reqID) {
 		reqID = telemetry.NewRequestID()
 	}
-	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Body: m.Data, Attempt: int(m.NumDelivered), Hop: env.Hop}
+	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Body: m.Data, Attempt: int(m.NumDelivered), Hop: env.Hop,
+		Origin: env.Origin, Chain: env.Path}
+	if req.Origin == "" {
+		// Published before events carried their origin (signature v2).
+		req.Origin = sandbox.OriginPublic
+	}
 	if d.object != nil {
 		oe, ok := decodeObjectEvent(m.Data)
 		if !ok || !strings.HasPrefix(oe.Key, d.object.prefix) ||
@@ -349,7 +356,7 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		return
 	}
 	if env.Hop > b.cfg.HopLimit {
-		b.reject(ctx, d, m, errHopLimit)
+		b.stopLoop(ctx, d, m, reqID, env)
 		return
 	}
 	// Only an authentic event is checked against the schema: a forged one
@@ -532,7 +539,8 @@ func toDeadLetter(m *jetstream.Message) DeadLetter {
 
 // envelopeHeaders are the headers of the signed envelope, which a dead
 // letter keeps as they came.
-var envelopeHeaders = []string{HeaderProducer, HeaderHop, HeaderSignature, HeaderEventID, HeaderEventTime, HeaderReplayedBy}
+var envelopeHeaders = []string{HeaderProducer, HeaderHop, HeaderSignature, HeaderEventID, HeaderEventTime, HeaderReplayedBy,
+	HeaderOrigin, HeaderPath}
 
 // Replay publishes a dead-lettered event again on its original subject,
 // then removes it from the dead-letter stream. The dead letter's envelope
@@ -561,7 +569,8 @@ func (b *Bus) Replay(ctx context.Context, id uint64, by string) (*DeadLetter, er
 		return nil, fmt.Errorf("replay dead letter %d: %w (%v)", id, ErrForgedDeadLetter, err)
 	}
 	env := Envelope{Producer: orig.Producer, RequestID: orig.RequestID, Hop: orig.Hop,
-		ID: replayID(id, orig), Time: time.UnixMilli(time.Now().UnixMilli()), ReplayedBy: by}
+		ID: replayID(id, orig), Time: time.UnixMilli(time.Now().UnixMilli()), ReplayedBy: by,
+		Origin: orig.Origin, Path: orig.Path}
 	if err := b.publish(ctx, subject, m.Data, env); err != nil {
 		return nil, fmt.Errorf("replay dead letter %d: %w", id, err)
 	}

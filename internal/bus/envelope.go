@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
 )
 
@@ -29,6 +30,8 @@ const (
 	HeaderEventID    = "Aegis-Event-Id"
 	HeaderEventTime  = "Aegis-Event-Time" // unix milliseconds
 	HeaderReplayedBy = "Aegis-Replayed-By"
+	HeaderOrigin     = "Aegis-Origin" // the principal the chain is charged to, percent-encoded (encodeOrigin)
+	HeaderPath       = "Aegis-Path"   // the functions of the chain so far, comma-separated
 )
 
 // KeySize is the size of the event signing key in bytes; a shorter key is
@@ -45,10 +48,21 @@ const DefaultHopLimit = 16
 // and no time, so it cannot be told from its own replay: triggers refuse
 // it, and only a dead letter signed before version 2 is still checked
 // with it, so that `aegis dlq replay` can re-sign it.
+//
+// Version 3 adds the chain's origin (who it is charged to) and path (the
+// functions it went through); it has its own label, so a version 3
+// envelope cannot be shown as version 2 with the origin dropped, and a
+// version 2 one, which carries neither, is read with both empty whatever
+// headers come with it.
 const (
 	signatureV1 = "v1="
 	signatureV2 = "v2="
+	signatureV3 = "v3="
 )
+
+// maxOrigin bounds the origin header: a key name, or a JWT issuer URL and
+// subject.
+const maxOrigin = 1024
 
 // maxHop bounds the hop header a verifier accepts, far above any limit, so
 // that parsing it can never overflow.
@@ -86,6 +100,11 @@ type Envelope struct {
 	// ReplayedBy names the admin who replayed the event from the
 	// dead-letter stream; empty for an event as first published.
 	ReplayedBy string
+	// Origin is the principal the chain is charged to
+	// (sandbox.Request.Origin); Path the functions it went through, the
+	// producer last (sandbox.Request.Chain). Both empty in versions 1 and 2.
+	Origin string
+	Path   []string
 }
 
 // NewEnvelope returns the envelope of a new event: a fresh random id, and
@@ -97,7 +116,7 @@ func NewEnvelope(producer, requestID string, hop int) Envelope {
 // Sign returns the Aegis-Signature header of an event with this envelope,
 // published on subject with data.
 func (e Envelope) Sign(key []byte, subject string, data []byte) string {
-	return signatureV2 + base64.RawURLEncoding.EncodeToString(e.mac(key, subject, data))
+	return signatureV3 + base64.RawURLEncoding.EncodeToString(e.macV3(key, subject, data))
 }
 
 // Headers returns every envelope header of an event, signature included.
@@ -113,7 +132,26 @@ func (e Envelope) Headers(key []byte, subject string, data []byte) map[string]st
 	if e.ReplayedBy != "" {
 		h[HeaderReplayedBy] = e.ReplayedBy
 	}
+	if e.Origin != "" {
+		h[HeaderOrigin] = encodeOrigin(e.Origin)
+	}
+	if len(e.Path) > 0 {
+		h[HeaderPath] = strings.Join(e.Path, ",")
+	}
 	return h
+}
+
+// macV3 is version 2's encoding with the origin and the path (joined by
+// commas; function names cannot contain one) before the data.
+func (e Envelope) macV3(key []byte, subject string, data []byte) []byte {
+	m := e.macHead(key, "aegis-event-v3", subject)
+	writeField(m, []byte(e.ID))
+	writeField(m, uint64Field(uint64(e.Time.UnixMilli())))
+	writeField(m, []byte(e.ReplayedBy))
+	writeField(m, []byte(e.Origin))
+	writeField(m, []byte(strings.Join(e.Path, ",")))
+	writeField(m, data)
+	return m.Sum(nil)
 }
 
 // mac computes HMAC-SHA256 over a canonical encoding of the envelope: a
@@ -173,7 +211,7 @@ func Verify(key []byte, subject string, hdr map[string]string, data []byte) (Env
 		return Envelope{}, errUnsigned
 	}
 	version, enc := sig[:min(len(sig), len(signatureV2))], sig[min(len(sig), len(signatureV2)):]
-	if version != signatureV1 && version != signatureV2 {
+	if version != signatureV1 && version != signatureV2 && version != signatureV3 {
 		return Envelope{}, errSignatureVersion
 	}
 	got, err := base64.RawURLEncoding.DecodeString(enc)
@@ -196,10 +234,98 @@ func Verify(key []byte, subject string, hdr map[string]string, data []byte) (Env
 		return Envelope{}, errMalformedEnvelope
 	}
 	e.ID, e.Time, e.ReplayedBy = hdr[HeaderEventID], time.UnixMilli(ms), hdr[HeaderReplayedBy]
-	if !hmac.Equal(got, e.mac(key, subject, data)) {
+	if version == signatureV2 {
+		if !hmac.Equal(got, e.mac(key, subject, data)) {
+			return Envelope{}, errSignatureMismatch
+		}
+		return e, nil
+	}
+	origin, ok := decodeOrigin(hdr[HeaderOrigin])
+	path, ok2 := parsePath(hdr[HeaderPath])
+	if !ok || !ok2 {
+		return Envelope{}, errMalformedEnvelope
+	}
+	e.Origin, e.Path = origin, path
+	if !hmac.Equal(got, e.macV3(key, subject, data)) {
 		return Envelope{}, errSignatureMismatch
 	}
 	return e, nil
+}
+
+// encodeOrigin percent-encodes what a header value must not hold (control
+// characters, non-ASCII, and '%' itself): a JWT's subject is whatever its
+// issuer chose.
+func encodeOrigin(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '%' {
+			b.WriteString("%" + strings.ToUpper(strconv.FormatUint(uint64(c)|0x100, 16)[1:]))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// decodeOrigin reads an encoded origin, accepting only the encoding
+// encodeOrigin writes, so one origin has one header value.
+func decodeOrigin(h string) (string, bool) {
+	if len(h) > 3*maxOrigin {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(h) {
+			return "", false
+		}
+		v, err := strconv.ParseUint(h[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	s := b.String()
+	return s, len(s) <= maxOrigin && encodeOrigin(s) == h
+}
+
+// parsePath reads the comma-separated function names of a path: at most
+// sandbox.MaxChain, each a valid function name.
+func parsePath(h string) ([]string, bool) {
+	if h == "" {
+		return nil, true
+	}
+	names := strings.Split(h, ",")
+	if len(names) > sandbox.MaxChain {
+		return nil, false
+	}
+	for _, n := range names {
+		if !validFunctionName(n) {
+			return nil, false
+		}
+	}
+	return names, true
+}
+
+// validFunctionName is the manifest's rule for names: 1-63 lower-case
+// letters, digits and '-', starting with a letter.
+func validFunctionName(n string) bool {
+	if n == "" || len(n) > 63 || n[0] < 'a' || n[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseMillis accepts only the canonical decimal form of a positive

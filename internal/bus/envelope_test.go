@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,13 @@ const testSubject = "aegis.ev.diary.image.saved"
 var testEnvelope = Envelope{
 	Producer: "diary/save-entry@v3", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Hop: 2,
 	ID: "00112233445566778899aabbccddeeff", Time: time.UnixMilli(1_780_000_000_123),
+	Origin: "jwt:https://id.example#alice\n%é", Path: []string{"upload", "save-entry"},
+}
+
+// sameEnvelope compares envelopes field by field (Path is a slice).
+func sameEnvelope(a, b Envelope) bool {
+	return a.Producer == b.Producer && a.RequestID == b.RequestID && a.Hop == b.Hop && a.ID == b.ID &&
+		a.Time.Equal(b.Time) && a.ReplayedBy == b.ReplayedBy && a.Origin == b.Origin && slices.Equal(a.Path, b.Path)
 }
 
 func signedHeaders() (map[string]string, []byte) {
@@ -38,10 +46,10 @@ func TestVerifyAcceptsWhatSignWrote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env != testEnvelope {
+	if !sameEnvelope(env, testEnvelope) {
 		t.Errorf("envelope %+v, want %+v", env, testEnvelope)
 	}
-	if !strings.HasPrefix(hdr[HeaderSignature], "v2=") {
+	if !strings.HasPrefix(hdr[HeaderSignature], "v3=") {
 		t.Errorf("signature %q lacks its version prefix", hdr[HeaderSignature])
 	}
 	if _, ok := hdr[HeaderReplayedBy]; ok {
@@ -50,7 +58,7 @@ func TestVerifyAcceptsWhatSignWrote(t *testing.T) {
 	replayed := testEnvelope
 	replayed.ReplayedBy = "ops-alice"
 	hdr = replayed.Headers(testKey, testSubject, data)
-	if env, err := Verify(testKey, testSubject, hdr, data); err != nil || env != replayed {
+	if env, err := Verify(testKey, testSubject, hdr, data); err != nil || !sameEnvelope(env, replayed) {
 		t.Errorf("replayed envelope: %+v, %v", env, err)
 	}
 }
@@ -76,7 +84,7 @@ func TestVerifyReadsVersion1(t *testing.T) {
 		HeaderSignature: "v1=" + base64.RawURLEncoding.EncodeToString(old.macV1(testKey, testSubject, data)),
 	}
 	env, err := Verify(testKey, testSubject, hdr, data)
-	if err != nil || env != old {
+	if err != nil || !sameEnvelope(env, old) {
 		t.Fatalf("v1: %+v, %v", env, err)
 	}
 	hdr[HeaderHop] = "3"
@@ -104,9 +112,18 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "other key", key: otherKey, want: errSignatureMismatch},
 		{name: "missing signature", edit: func(h map[string]string) { delete(h, HeaderSignature) }, want: errUnsigned},
 		{name: "empty signature", edit: func(h map[string]string) { h[HeaderSignature] = "" }, want: errUnsigned},
-		{name: "no version prefix", edit: func(h map[string]string) { h[HeaderSignature] = strings.TrimPrefix(h[HeaderSignature], "v2=") }, want: errSignatureVersion},
-		{name: "unknown version", edit: func(h map[string]string) { h[HeaderSignature] = "v3=" + strings.TrimPrefix(h[HeaderSignature], "v2=") }, want: errSignatureVersion},
-		{name: "downgraded to v1", edit: func(h map[string]string) { h[HeaderSignature] = "v1=" + strings.TrimPrefix(h[HeaderSignature], "v2=") }, want: errSignatureMismatch},
+		{name: "no version prefix", edit: func(h map[string]string) { h[HeaderSignature] = strings.TrimPrefix(h[HeaderSignature], "v3=") }, want: errSignatureVersion},
+		{name: "unknown version", edit: func(h map[string]string) { h[HeaderSignature] = "v4=" + strings.TrimPrefix(h[HeaderSignature], "v3=") }, want: errSignatureVersion},
+		{name: "downgraded to v1", edit: func(h map[string]string) { h[HeaderSignature] = "v1=" + strings.TrimPrefix(h[HeaderSignature], "v3=") }, want: errSignatureMismatch},
+		{name: "downgraded to v2", edit: func(h map[string]string) { h[HeaderSignature] = "v2=" + strings.TrimPrefix(h[HeaderSignature], "v3=") }, want: errSignatureMismatch},
+		{name: "tampered origin", edit: func(h map[string]string) { h[HeaderOrigin] = "key:other" }, want: errSignatureMismatch},
+		{name: "origin dropped", edit: func(h map[string]string) { delete(h, HeaderOrigin) }, want: errSignatureMismatch},
+		{name: "origin not canonical", edit: func(h map[string]string) { h[HeaderOrigin] = strings.Replace(h[HeaderOrigin], "%0A", "%0a", 1) }, want: errMalformedEnvelope},
+		{name: "origin bad escape", edit: func(h map[string]string) { h[HeaderOrigin] += "%G" }, want: errMalformedEnvelope},
+		{name: "tampered path", edit: func(h map[string]string) { h[HeaderPath] = "save-entry" }, want: errSignatureMismatch},
+		{name: "path dropped", edit: func(h map[string]string) { delete(h, HeaderPath) }, want: errSignatureMismatch},
+		{name: "path not names", edit: func(h map[string]string) { h[HeaderPath] = "Upload,save-entry" }, want: errMalformedEnvelope},
+		{name: "path too long", edit: func(h map[string]string) { h[HeaderPath] = strings.Repeat("a,", sandbox.MaxChain) + "a" }, want: errMalformedEnvelope},
 		{name: "tampered event id", edit: func(h map[string]string) { h[HeaderEventID] = "ffffffffffffffffffffffffffffffff" }, want: errSignatureMismatch},
 		{name: "tampered time", edit: func(h map[string]string) { h[HeaderEventTime] = "1780000000124" }, want: errSignatureMismatch},
 		{name: "replayer added", edit: func(h map[string]string) { h[HeaderReplayedBy] = "root" }, want: errSignatureMismatch},
@@ -117,7 +134,7 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "time not a number", edit: func(h map[string]string) { h[HeaderEventTime] = "soon" }, want: errMalformedEnvelope},
 		{name: "replayer too long", edit: func(h map[string]string) { h[HeaderReplayedBy] = strings.Repeat("a", 200) }, want: errMalformedEnvelope},
 		{name: "truncated signature", edit: func(h map[string]string) { h[HeaderSignature] = h[HeaderSignature][:20] }, want: errSignatureMismatch},
-		{name: "signature not base64url", edit: func(h map[string]string) { h[HeaderSignature] = "v2=" + strings.Repeat("!", 43) }, want: errSignatureMismatch},
+		{name: "signature not base64url", edit: func(h map[string]string) { h[HeaderSignature] = "v3=" + strings.Repeat("!", 43) }, want: errSignatureMismatch},
 		{name: "missing hop", edit: func(h map[string]string) { delete(h, HeaderHop) }, want: errMalformedHop},
 		{name: "hop with leading zero", edit: func(h map[string]string) { h[HeaderHop] = "02" }, want: errMalformedHop},
 		{name: "hop with sign", edit: func(h map[string]string) { h[HeaderHop] = "+2" }, want: errMalformedHop},
@@ -222,5 +239,35 @@ func TestPublishedHopIsOneMoreThanTheCallers(t *testing.T) {
 		if env.Hop != tc.want || env.Producer != "diary/f@v2" || env.RequestID != "r" {
 			t.Errorf("caller hop %d: %+v, want hop %d", tc.caller, env, tc.want)
 		}
+	}
+}
+
+// An event signed before envelopes carried an origin and a path (v2)
+// still verifies, and headers claiming either are ignored: they were not
+// signed.
+func TestVerifyReadsVersion2WithoutOrigin(t *testing.T) {
+	data := []byte(`{"id":"42"}`)
+	old := testEnvelope
+	old.Origin, old.Path = "", nil
+	hdr := map[string]string{
+		HeaderProducer: old.Producer, HeaderRequestID: old.RequestID, HeaderHop: "2",
+		HeaderEventID: old.ID, HeaderEventTime: "1780000000123",
+		HeaderSignature: signatureV2 + base64.RawURLEncoding.EncodeToString(old.mac(testKey, testSubject, data)),
+		HeaderOrigin:    "key:someone-else", HeaderPath: "a,b",
+	}
+	env, err := Verify(testKey, testSubject, hdr, data)
+	if err != nil || !sameEnvelope(env, old) {
+		t.Fatalf("v2: %+v, %v", env, err)
+	}
+}
+
+func TestLoopPath(t *testing.T) {
+	env := Envelope{Hop: 17, Path: []string{"a", "b", "a"}}
+	if got, want := loopPath(env, "b"), "… → a → b → a → b (17 hops)"; got != want {
+		t.Errorf("loopPath = %q, want %q", got, want)
+	}
+	env = Envelope{Hop: 2, Path: []string{"a", "b"}}
+	if got, want := loopPath(env, "c"), "a → b → c (2 hops)"; got != want {
+		t.Errorf("loopPath = %q, want %q", got, want)
 	}
 }

@@ -123,9 +123,10 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 	if hop > h.cfg.HopLimit {
 		// A loop (A invokes B invokes A …) or a chain too deep to be
 		// anything else ends here, before a single instance more is taken.
-		h.security(ctx, c, denial{capability: "invoke", resource: target, reason: "hop limit"})
-		return nil, fmt.Errorf("invoke of function %q: hop %d is over the limit of %d calls and events in a chain: %w",
-			target, hop, h.cfg.HopLimit, aegis.ErrLimitExceeded)
+		path := strings.Join(append(sandbox.Extend(c.Chain, c.Function), target), " → ")
+		h.security(ctx, c, denial{capability: "invoke", resource: target, reason: "hop limit", detail: path})
+		return nil, fmt.Errorf("invoke of function %q: hop %d is over the limit of %d calls and events in a chain (%s): %w",
+			target, hop, h.cfg.HopLimit, path, aegis.ErrLimitExceeded)
 	}
 
 	path, err := url.PathUnescape(rawPath)
@@ -170,6 +171,8 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 		Kind: sandbox.KindHTTP, RequestID: c.RequestID, Method: method, Path: path,
 		Params: t.Params, Query: query, Headers: headers, Body: body,
 		Identity: ident, Hop: hop,
+		// The callee's work is charged to whoever started the chain.
+		Origin: c.Origin, Chain: sandbox.Extend(c.Chain, c.Function),
 	}
 	cctx, cancel := calleeContext(ctx)
 	defer cancel()

@@ -120,6 +120,7 @@ func TestInvokeCallsGrantedRoute(t *testing.T) {
 	}
 	c := caller(invokeGrants("thumb"))
 	c.Hop = 2
+	c.Origin, c.Chain = "key:uploader", []string{"upload"}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	callerDeadline, _ := ctx.Deadline()
@@ -142,6 +143,7 @@ func TestInvokeCallsGrantedRoute(t *testing.T) {
 		Headers:  map[string][]string{"Content-Type": {"image/png"}},
 		Identity: &sandbox.Identity{Scheme: sandbox.SchemeFunction, Subject: "diary/save-entry"},
 		Hop:      3, Body: []byte("pic"),
+		Origin: "key:uploader", Chain: []string{"upload", "save-entry"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("callee request\n got %+v\nwant %+v", got, want)
@@ -266,7 +268,13 @@ func TestInvokeHopLimitBoundary(t *testing.T) {
 	if !strings.Contains(err.Error(), "hop") {
 		t.Errorf("message %q does not name the hop limit", err)
 	}
-	if r := security(hs.logs)[0]["reason"]; r != "hop limit" {
+	// The log and the error name the path, so the loop is plain to see.
+	c.Chain = []string{"thumb", "save-entry", "thumb"}
+	_, err = hs.host.Invoke(context.Background(), c, &sandbox.InvokeRequest{Method: "POST", Path: "/thumbs/7"})
+	if want := "thumb → save-entry → thumb → save-entry → thumb"; !strings.Contains(err.Error(), want) {
+		t.Errorf("message %q does not name the path %q", err, want)
+	}
+	if r := security(hs.logs)[1]["reason"]; r != "hop limit thumb → save-entry → thumb → save-entry → thumb" {
 		t.Errorf("reason = %v", r)
 	}
 }

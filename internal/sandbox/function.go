@@ -302,6 +302,7 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 			Grants:    &f.cfg.Grants,
 			Egress:    f.egress,
 			Origin:    req.Origin,
+			Chain:     req.Chain,
 			Limits:    &f.cfg.Limits,
 			Meter:     req.Meter,
 		},

@@ -26,6 +26,8 @@ type Caller struct {
 	// Origin is the principal the chain is charged to (Request.Origin);
 	// what the function publishes or invokes carries it on.
 	Origin string
+	// Chain is Request.Chain: the functions that led here.
+	Chain []string
 	// Limits are the function's limits, defaults applied: the host
 	// enforces the per-invocation caps (max_fetches, max_egress,
 	// max_publishes, max_event_size) from them.

@@ -31,6 +31,11 @@ type Request struct {
 	// "jwt:ISSUER#SUBJECT", "webhook:NAME", "schedule", "admin" or
 	// "public". Events and invoke calls carry it on; the guest never sees it.
 	Origin string `json:"-"`
+	// Chain names the functions of the app that led to this invocation
+	// through events and invoke calls, oldest first (at most MaxChain of
+	// the latest); empty for a request from outside. A chain stopped at
+	// the hop limit is reported by it ("a → b → a → …").
+	Chain []string `json:"-"`
 	// Meter, when set, counts what the invocation moves through its
 	// capabilities; the host adds to it and enforces the function's caps.
 	Meter *Meter `json:"-"`
@@ -44,6 +49,23 @@ type Meter struct {
 	Fetches     int
 	Publishes   int
 	EgressBytes int64
+}
+
+// MaxChain bounds Request.Chain: a chain is stopped at the hop limit (16
+// by default) long before, and the bound keeps a configured higher limit
+// from growing the envelope without end.
+const MaxChain = 32
+
+// Extend returns chain with fn appended, keeping at most MaxChain names
+// (the latest). It never writes to chain's backing array, which another
+// invocation may share.
+func Extend(chain []string, fn string) []string {
+	if len(chain) >= MaxChain {
+		chain = chain[len(chain)-MaxChain+1:]
+	}
+	out := make([]string, len(chain), len(chain)+1)
+	copy(out, chain)
+	return append(out, fn)
 }
 
 // Origins: the principal an invocation is charged to.

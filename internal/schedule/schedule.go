@@ -85,7 +85,7 @@ func (s *Scheduler) fire(app, fn string) {
 	if !ok {
 		return
 	}
-	req := &sandbox.Request{Kind: sandbox.KindSchedule, RequestID: telemetry.NewRequestID()}
+	req := &sandbox.Request{Kind: sandbox.KindSchedule, RequestID: telemetry.NewRequestID(), Origin: sandbox.OriginSchedule}
 	_, _ = s.dispatcher.Invoke(s.ctx, f, req) // the dispatcher logs failures
 }
 

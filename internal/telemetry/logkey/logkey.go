@@ -19,6 +19,12 @@ const (
 	// Security is true on lines that record a security-relevant event
 	// (denials, auth failures, limit hits).
 	Security = "security"
+	// Alert is true on lines an operator should act on (a loop stopped,
+	// a budget alert), on top of Security where it applies.
+	Alert = "alert"
+	// Origin is the principal a chain of invocations is charged to:
+	// "key:NAME", "jwt:ISSUER#SUBJECT", "webhook:NAME", "schedule", "admin".
+	Origin = "origin"
 	// Reason says why something was refused, in a few words.
 	Reason = "reason"
 	// Host, Method, Status and Duration describe an outbound HTTP call.
