@@ -248,11 +248,16 @@ func TestEventLoopStopsAtHopLimit(t *testing.T) {
 		dl, ok = deadLetterOf(t, in, "probe", reqID, "ping") // hop 17 is pong's answer, on loop.ping
 		return ok
 	})
-	if dl.Error != "hop limit exceeded" || dl.Topic != "loop.ping" {
-		t.Errorf("dead letter: %+v", dl)
+	// The dead letter names the path of the loop: probe started it, ping
+	// and pong answered each other until hop 17, meant for ping.
+	wantPath := "probe → ping → pong → ping → pong → ping → pong → ping → pong → ping → pong → ping → pong → ping → pong → ping → pong → ping (17 hops)"
+	if dl.Error != "hop limit exceeded: "+wantPath || dl.Topic != "loop.ping" {
+		t.Errorf("dead letter: %+v\nwant error %q", dl, "hop limit exceeded: "+wantPath)
 	}
-	if lines := in.logs.Lines(`"event rejected"`, `"hop limit exceeded"`, reqID); len(lines) == 0 || lines[0]["security"] != true {
-		t.Errorf("no security log line for the stopped loop: %v", lines)
+	alerts := func() []map[string]any { return in.logs.Lines(`"event loop stopped at the hop limit"`, reqID) }
+	if lines := alerts(); len(lines) != 1 || lines[0]["security"] != true || lines[0]["alert"] != true ||
+		lines[0]["path"] != wantPath || lines[0]["level"] != "ERROR" || !strings.HasPrefix(lines[0]["origin"].(string), "key:") {
+		t.Errorf("want one alert naming the path and the key that started the chain, got %v", lines)
 	}
 
 	// Every hop up to the limit ran once: 16 log lines "loop hop n", n = 1..16.
@@ -294,7 +299,7 @@ func TestEventLoopStopsAtHopLimit(t *testing.T) {
 		list, _ := in.admin.DLQ(ctx, "probe")
 		for _, d := range list {
 			if d.RequestID == reqID && d.ID != dl.ID {
-				if d.Error != "hop limit exceeded" {
+				if d.Error != "hop limit exceeded: "+wantPath {
 					t.Fatalf("replayed dead letter: %+v", d)
 				}
 				return true
@@ -302,4 +307,8 @@ func TestEventLoopStopsAtHopLimit(t *testing.T) {
 		}
 		return false
 	})
+	// The same chain stopped again raises no second alert.
+	if n := len(alerts()); n != 1 {
+		t.Errorf("%d alerts for one chain, want 1", n)
+	}
 }
