@@ -127,3 +127,23 @@ func lineWith(out string, parts ...string) string {
 	}
 	return ""
 }
+
+// The per-invocation caps stop a handler that publishes without end at
+// max_publishes, with a permission-style error it can read and a security
+// line; the next invocation starts afresh.
+func TestPerInvocationCaps(t *testing.T) {
+	in, key := sharedServer(t)
+	for range 2 {
+		o, reqID := probe(t, in.gateway, key, "capped", "publish-n", map[string]any{"topic": "jobs.capped", "value": "x", "size": 10})
+		if o.OK || o.Value != "3" || !strings.Contains(o.Error, "permission denied") || !strings.Contains(o.Error, "max_publishes") {
+			t.Fatalf("publishing 10 events with max_publishes 3: %+v", o)
+		}
+		if lines := in.logs.Lines(`"capability denied"`, reqID, `max_publishes of 3 reached`); len(lines) != 1 || lines[0]["security"] != true {
+			t.Errorf("want one security line naming the cap, got %v", lines)
+		}
+	}
+	o, _ := probe(t, in.gateway, key, "capped", "publish", map[string]any{"topic": "jobs.capped", "value": strings.Repeat("x", 1025)})
+	if o.OK || !strings.Contains(o.Error, "max_event_size") {
+		t.Errorf("an event over max_event_size: %+v", o)
+	}
+}

@@ -94,6 +94,15 @@ func handle(r *aegis.Request) *aegis.Response {
 		return result(aegis.GetObject(in.Key))
 	case "publish":
 		return result(nil, aegis.Publish(in.Topic, []byte(in.Value)))
+	case "publish-n":
+		// Publishes in.Size events and says how many went out before the
+		// first refusal.
+		for i := 0; i < in.Size; i++ {
+			if err := aegis.Publish(in.Topic, []byte(in.Value)); err != nil {
+				return aegis.JSON(200, outcome{OK: false, Value: strconv.Itoa(i), Error: err.Error()})
+			}
+		}
+		return aegis.JSON(200, outcome{OK: true, Value: strconv.Itoa(in.Size)})
 	case "fetch":
 		resp, err := aegis.Fetch(&aegis.FetchRequest{Method: "GET", URL: in.URL})
 		if err != nil {
