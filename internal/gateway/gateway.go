@@ -114,6 +114,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		admission.WriteRateLimited(w, refused, reqID)
 		return
 	}
+	// Every answer from here on, a 401, the function's or an error,
+	// carries the tightest limit the request was counted in (none on a
+	// route and key without rates).
+	shown.SetHeaders(w.Header())
 	var ident *sandbox.Identity
 	var body []byte
 	if !rt.Public {
@@ -140,12 +144,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			admission.WriteRateLimited(w, refused, reqID)
 			return
 		}
-		shown = shown.Tighter(d)
+		if !d.IsZero() {
+			shown = shown.Tighter(d)
+			shown.SetHeaders(w.Header())
+		}
 	}
-	// Every answer from here on, the function's or an error, carries the
-	// tightest limit the request was counted in (none on a route and key
-	// without rates).
-	shown.SetHeaders(w.Header())
 	read := func(limit int64) ([]byte, error) {
 		if body != nil {
 			return body, nil // read (within the cap) for the webhook's signature
