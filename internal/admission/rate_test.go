@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/metrics"
+	"github.com/aegis-platform/aegis/internal/ratelimit"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
@@ -254,4 +256,27 @@ func BenchmarkRateChecksUnlimited(b *testing.B) {
 		a.LimitRequest(ctx, req)
 		a.LimitCaller(ctx, req)
 	}
+}
+
+// FuzzTakeAddress: whatever net/http hands over as the remote address, it
+// is counted without a panic, one bucket per address whatever the port.
+func FuzzTakeAddress(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:80", "[::1]:443", "[2001:db8::1%eth0]:1", "[::ffff:192.0.2.1]:9", "pipe", "", ":", "[]:1", "1.2.3.4"} {
+		f.Add(s, uint16(8080))
+	}
+	f.Fuzz(func(t *testing.T, remote string, port uint16) {
+		set := ratelimit.NewSet("per_address", 16)
+		l := ratelimit.Limit{Rate: manifest.Rate{Count: 1, Per: time.Hour}}
+		now := time.Unix(1, 0)
+		if d := takeAddress(set, remote, l, now); !d.Allowed {
+			t.Fatalf("first request from %q refused", remote)
+		}
+		again := remote
+		if ap, err := netip.ParseAddrPort(remote); err == nil {
+			again = netip.AddrPortFrom(ap.Addr(), port).String()
+		}
+		if d := takeAddress(set, again, l, now); d.Allowed {
+			t.Fatalf("%q after %q admitted: not the same bucket", again, remote)
+		}
+	})
 }
