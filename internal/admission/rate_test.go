@@ -73,7 +73,9 @@ func TestRoutePerAddress(t *testing.T) {
 	h := newRateHarness()
 	rt := limited(manifest.RouteRate{PerAddress: perSec(2)})
 	ctx := context.Background()
-	req := func(remote string) *Request { return &Request{Route: rt, Method: "GET", RequestID: "r", Remote: remote} }
+	req := func(remote string) *Request {
+		return &Request{Route: rt, Method: "GET", RequestID: "r", Remote: remote}
+	}
 	for range 2 {
 		if d, r := h.a.LimitRequest(ctx, req("192.0.2.1:1000")); r != nil || !d.Allowed || d.Name != "per_address" {
 			t.Fatalf("within the rate: %+v %+v", d, r)

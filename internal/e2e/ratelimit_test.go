@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -13,14 +12,15 @@ import (
 	"github.com/aegis-platform/aegis/internal/metrics"
 )
 
-// flood sends requests from a few loopback connections for about
-// one second and returns every answer's status and headers.
+// answer is one response of a flood.
 type answer struct {
 	status int
 	hdr    http.Header
 	body   []byte
 }
 
+// flood sends requests from a few loopback connections for about one
+// second and returns every answer.
 func flood(t *testing.T, gw, method, path, key string) []answer {
 	t.Helper()
 	const workers = 4 // under the probe's concurrency of 10: no 429 from the pool
@@ -162,7 +162,6 @@ func TestKeyRateLimit(t *testing.T) {
 func TestRouteRateLimits(t *testing.T) {
 	in, _ := sharedServer(t)
 	deployProbe(t, in, "testdata/ratelimit.yaml")
-	ctx := context.Background()
 
 	// No credentials: 401 while the address has tokens, then 429. The
 	// 401s are bounded like admissions: the limit runs first.
@@ -179,5 +178,4 @@ func TestRouteRateLimits(t *testing.T) {
 	if in.srv.Metrics().RateLimitedCount("ratelimit", "by-total", metrics.LimitTotal) < 1 {
 		t.Error("total refusals not counted")
 	}
-	_ = ctx
 }
