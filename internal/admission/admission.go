@@ -10,7 +10,9 @@
 // at the gateway, an error or a response for invoke). Authentication stays
 // with the gateway, which alone sees credentials; everything after it that
 // a route decides is in this package, which is where per-route limits,
-// budgets and the guard's decisions hook in.
+// budgets and the guard's decisions hook in. Rate limits (rate.go) are the
+// gateway's alone and run around authentication rather than in Admit:
+// LimitRequest before it, LimitCaller after; invoke calls neither.
 package admission
 
 import (
