@@ -112,12 +112,18 @@ type Route struct {
 // CreateKeyRequest is the body of POST /v1/keys. Scopes are apps ("app")
 // and functions ("app/function"), none meaning all; ExpiresIn is a Go
 // duration ("720h"), empty for never; Labels are notes for people and
-// grant nothing.
+// grant nothing. Rate ("10/s", "600/m", "1000/h") limits the key's
+// requests, with Burst the bucket's size (default the rate's count; it
+// needs a rate); Budget ("1000/day", "/hour", "/month") caps its
+// invocations. Empty is no limit.
 type CreateKeyRequest struct {
 	Name      string            `json:"name"`
 	Scopes    []string          `json:"scopes,omitempty"`
 	ExpiresIn string            `json:"expires_in,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	Rate      string            `json:"rate,omitempty"`
+	Burst     string            `json:"burst,omitempty"`
+	Budget    string            `json:"budget,omitempty"`
 }
 
 // RotateKeyRequest is the body of POST /v1/keys/{name}/rotate: how long
@@ -148,6 +154,12 @@ type Key struct {
 	LastUsedAt *time.Time        `json:"last_used_at,omitempty"`
 	// Previous is the secret a rotation replaced, while it still works.
 	Previous *KeyGeneration `json:"previous,omitempty"`
+	// Rate, Burst and Budget are the key's limits, written as
+	// CreateKeyRequest takes them; absent for none. Burst is shown when
+	// a rate is set, the rate's count when it was not given.
+	Rate   string `json:"rate,omitempty"`
+	Burst  string `json:"burst,omitempty"`
+	Budget string `json:"budget,omitempty"`
 }
 
 // KeyGeneration is the previous secret of a rotated key.

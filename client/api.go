@@ -139,9 +139,13 @@ func (c *Client) CreateKey(ctx context.Context, name string) (*NewKey, error) {
 // functions, with an expiry or with labels.
 func (c *Client) CreateKeyWithOptions(ctx context.Context, name string, opts KeyOptions) (*NewKey, error) {
 	var out NewKey
-	in := adminapi.CreateKeyRequest{Name: name, Scopes: opts.Scopes, Labels: opts.Labels}
+	in := adminapi.CreateKeyRequest{Name: name, Scopes: opts.Scopes, Labels: opts.Labels,
+		Rate: opts.Rate.String(), Budget: opts.Budget.String()}
 	if opts.ExpiresIn > 0 {
 		in.ExpiresIn = opts.ExpiresIn.String()
+	}
+	if opts.Burst != 0 {
+		in.Burst = strconv.Itoa(opts.Burst)
 	}
 	if err := c.call(ctx, http.MethodPost, "/v1/keys", in, &out, http.StatusCreated, http.StatusOK); err != nil {
 		return nil, err

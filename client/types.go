@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis/adminapi"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // The bodies the admin API answers and takes, declared once in package
@@ -45,6 +46,12 @@ type KeyOptions struct {
 	Scopes    []string          // "app" or "app/function"
 	ExpiresIn time.Duration     // 0: never
 	Labels    map[string]string // notes for people; they grant nothing
+	// Rate limits the key's requests at the gateway, counted per server
+	// (zero: none); Burst is the bucket's size (0: the rate's count).
+	Rate  manifest.Rate
+	Burst int
+	// Budget caps the key's invocations per window (zero: none).
+	Budget manifest.Quota
 }
 
 // InvokeResult is a function's answer to a direct invocation.

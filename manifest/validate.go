@@ -293,6 +293,9 @@ func (v *validator) http(path string, h *HTTPTrigger) {
 	case h.HMAC != nil:
 		v.hmac(path+".hmac", h.HMAC)
 	}
+	if h.Rate != nil {
+		v.routeRate(path+".rate", h)
+	}
 	if methodOK && err == nil {
 		key := h.Method + " " + route
 		if first, ok := v.routes[key]; ok {
@@ -300,6 +303,23 @@ func (v *validator) http(path string, h *HTTPTrigger) {
 		} else {
 			v.routes[key] = path
 		}
+	}
+}
+
+// routeRate checks a route's rate limits; each rate was parsed when it
+// was decoded. Route limits count requests from outside, at the gateway:
+// a private route is only ever called through invoke, which they do not
+// count, so a rate there would promise a limit that never applies.
+func (v *validator) routeRate(path string, h *HTTPTrigger) {
+	r := h.Rate
+	switch {
+	case h.Private:
+		v.add(path, "a private route is called only through invoke, which route rate limits do not count: remove rate")
+	case r.Total.IsZero() && r.PerCaller.IsZero() && r.PerAddress.IsZero() &&
+		!v.failed[path+".total"] && !v.failed[path+".per_caller"] && !v.failed[path+".per_address"]:
+		v.add(path, "rate sets no limit: set total, per_caller or per_address")
+	case h.Public && !r.PerCaller.IsZero():
+		v.add(path+".per_caller", "a public route has no caller to count: use per_address or total, or remove public")
 	}
 }
 

@@ -365,6 +365,9 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error 
 		return err
 	}
 	opts := auth.KeyOptions{Scopes: req.Scopes, Labels: req.Labels}
+	if err := keyLimits(&req, &opts); err != nil {
+		return err
+	}
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
@@ -381,7 +384,8 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error 
 	case err != nil:
 		return err
 	}
-	a.log.Info("api key created", logkey.KeyName, req.Name, logkey.Scopes, req.Scopes, logkey.ExpiresIn, req.ExpiresIn)
+	a.log.Info("api key created", logkey.KeyName, req.Name, logkey.Scopes, req.Scopes, logkey.ExpiresIn, req.ExpiresIn,
+		logkey.KeyRate, req.Rate, logkey.KeyBurst, req.Burst, logkey.KeyBudget, req.Budget)
 	writeJSON(w, http.StatusCreated, adminapi.NewKey{Name: req.Name, Key: key})
 	return nil
 }
@@ -458,6 +462,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request, _ string) error {
 		if p := k.Previous; p != nil {
 			ki.Previous = &adminapi.KeyGeneration{CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, LastUsedAt: p.LastUsedAt}
 		}
+		keyLimitsOut(&k, &ki)
 		out = append(out, ki)
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -10,7 +10,9 @@
 // at the gateway, an error or a response for invoke). Authentication stays
 // with the gateway, which alone sees credentials; everything after it that
 // a route decides is in this package, which is where per-route limits,
-// budgets and the guard's decisions hook in.
+// budgets and the guard's decisions hook in. Rate limits (rate.go) are the
+// gateway's alone and run around authentication rather than in Admit:
+// LimitRequest before it, LimitCaller after; invoke calls neither.
 package admission
 
 import (
@@ -26,6 +28,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/policy"
+	"github.com/aegis-platform/aegis/internal/ratelimit"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schema"
@@ -46,6 +49,10 @@ const (
 	StepRule   Step = "rule"   // the route's rule did not allow the request
 	StepBody   Step = "body"   // the body is over max_body or could not be read
 	StepSchema Step = "schema" // the content type, params, query or body do not match
+	// StepRate is a rate limit (rate.go): the gateway's alone, before
+	// authentication (the route's total and per-address rates) and right
+	// after it (the key's rate, the route's per-caller rate).
+	StepRate Step = "rate"
 )
 
 // Refusal is a request the route does not admit.
@@ -62,6 +69,9 @@ type Refusal struct {
 	// Kind is the root sentinel: ErrPermissionDenied, ErrLimitExceeded or
 	// ErrInvalidArgument.
 	Kind error
+	// Rate is the refusing limit's decision (StepRate only): the headers
+	// the answer carries.
+	Rate ratelimit.Decision
 }
 
 func (r *Refusal) Error() string { return r.Message }
@@ -84,14 +94,20 @@ type Request struct {
 
 	RequestID string
 	// Remote is the client's address (gateway); Caller the calling
-	// "app/function" (invoke). Both only go to the log.
+	// "app/function" (invoke). Both go to the log; Remote also keys the
+	// route's per-address rate.
 	Remote, Caller string
+	// Origin is the principal the request is charged to
+	// (sandbox.OriginOf(Identity)), the key of the route's per-caller
+	// rate; computed from Identity when empty.
+	Origin string
 }
 
 // Admission is safe for concurrent use.
 type Admission struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	rates   *rates
 }
 
 // New returns an Admission logging refusals to log (nil: nowhere) and
@@ -100,7 +116,7 @@ func New(log *slog.Logger, m *metrics.Metrics) *Admission {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Admission{log: log, metrics: m}
+	return &Admission{log: log, metrics: m, rates: newRates()}
 }
 
 // BodyFunc returns a request's body, which may not exceed limit bytes; an
@@ -187,8 +203,11 @@ func (a *Admission) allow(ctx context.Context, req *Request) (bool, string) {
 func (a *Admission) refuse(ctx context.Context, req *Request, r *Refusal, extra ...slog.Attr) *Refusal {
 	rt := req.Route
 	msg := "authorization denied"
-	if r.Step == StepSchema {
+	switch r.Step {
+	case StepSchema:
 		msg = "request refused by schema"
+	case StepRate:
+		msg = "rate limit exceeded"
 	}
 	attrs := append([]slog.Attr{
 		slog.Bool(logkey.Security, true),

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // KeyOptions narrow what a new API key may do. The zero value is a key that
@@ -22,6 +23,13 @@ type KeyOptions struct {
 	// Labels are free-form notes for people ("owner": "mobile-team"); they
 	// grant nothing.
 	Labels map[string]string
+	// Rate limits the key's requests at the gateway (one token bucket per
+	// key name, counted per server); zero does not limit. Burst is the
+	// bucket's size, 0 for the rate's count; it needs a rate.
+	Rate  manifest.Rate
+	Burst int
+	// Budget caps the key's invocations per window; zero does not cap.
+	Budget manifest.Quota
 }
 
 // Limits on key options, so that a record stays small and cheap to cache.
@@ -50,6 +58,22 @@ func (o *KeyOptions) validate() error {
 	}
 	if o.ExpiresIn < 0 {
 		return fmt.Errorf("expiry must not be negative: %w", aegis.ErrInvalidArgument)
+	}
+	if o.Burst < 0 || o.Burst > manifest.MaxRateCount {
+		return fmt.Errorf("burst must be between 1 and %d: %w", manifest.MaxRateCount, aegis.ErrInvalidArgument)
+	}
+	if o.Burst > 0 && o.Rate.IsZero() {
+		return fmt.Errorf("a burst needs a rate: %w", aegis.ErrInvalidArgument)
+	}
+	// Rates and budgets built in code rather than by ParseRate and
+	// ParseQuota are held to the same grammar, so the record's text reads
+	// back as the same limit.
+	if r := o.Rate; !r.IsZero() && (r.Count < 1 || r.Count > manifest.MaxRateCount ||
+		r.Per != time.Second && r.Per != time.Minute && r.Per != time.Hour) {
+		return fmt.Errorf("rate %d per %s: %w", r.Count, r.Per, aegis.ErrInvalidArgument)
+	}
+	if q := o.Budget; !q.IsZero() && (q.Count < 1 || q.Count > manifest.MaxRateCount || !q.Per.Valid()) {
+		return fmt.Errorf("budget %d per %q: %w", q.Count, q.Per, aegis.ErrInvalidArgument)
 	}
 	if len(o.Labels) > maxLabels {
 		return fmt.Errorf("at most %d labels: %w", maxLabels, aegis.ErrInvalidArgument)

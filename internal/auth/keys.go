@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // Store keeps key records. In production it is a JetStream KV bucket; the
@@ -47,6 +48,11 @@ type Identity struct {
 	// Scopes are the apps and functions the key may call; empty means
 	// all. Shared with the cache: read it, never modify it.
 	Scopes []string
+	// Rate and Burst limit the key's requests (zero: no limit); Budget
+	// caps its invocations per window (zero: no cap).
+	Rate   manifest.Rate
+	Burst  int
+	Budget manifest.Quota
 }
 
 // KeyInfo describes an API key without its secret.
@@ -66,6 +72,10 @@ type KeyInfo struct {
 	// Previous is the generation a rotation replaced, while it still
 	// verifies (its overlap has not run out); nil otherwise.
 	Previous *KeyGeneration
+	// Rate, Burst and Budget are the key's limits, as created.
+	Rate   manifest.Rate
+	Burst  int
+	Budget manifest.Quota
 }
 
 // KeyGeneration is one secret of a rotated key.
@@ -94,6 +104,33 @@ type record struct {
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 	// Previous is the id of the generation this one replaced by rotation.
 	Previous string `json:"previous,omitempty"`
+	// Rate ("10/s"), Burst and Budget ("1000/day") are the key's limits,
+	// written as ParseRate and ParseQuota read them; absent for none.
+	Rate   string `json:"rate,omitempty"`
+	Burst  int    `json:"burst,omitempty"`
+	Budget string `json:"budget,omitempty"`
+}
+
+// limits decodes the record's rate and budget. A record whose limits do
+// not parse is damaged: ErrUnavailable, so callers fail closed rather
+// than serve a key without its limits.
+func (r *record) limits() (rate manifest.Rate, budget manifest.Quota, err error) {
+	if r.Rate != "" {
+		if rate, err = manifest.ParseRate(r.Rate); err != nil {
+			return rate, budget, fmt.Errorf("read key record: %w: %w", aegis.ErrUnavailable, err)
+		}
+	}
+	if r.Budget != "" {
+		if budget, err = manifest.ParseQuota(r.Budget); err != nil {
+			return rate, budget, fmt.Errorf("read key record: %w: %w", aegis.ErrUnavailable, err)
+		}
+	}
+	return rate, budget, nil
+}
+
+// setLimits writes opts' limits into r.
+func (r *record) setLimits(opts KeyOptions) {
+	r.Rate, r.Burst, r.Budget = opts.Rate.String(), opts.Burst, opts.Budget.String()
 }
 
 const hashScheme = "sha256:"
@@ -172,6 +209,7 @@ func (k *Keys) CreateWithOptions(ctx context.Context, name string, opts KeyOptio
 	}
 
 	rec := record{Name: name, CreatedAt: k.now().UTC(), Scopes: opts.Scopes, Labels: opts.Labels}
+	rec.setLimits(opts)
 	if opts.ExpiresIn > 0 {
 		exp := rec.CreatedAt.Add(opts.ExpiresIn)
 		rec.ExpiresAt = &exp
@@ -308,7 +346,12 @@ func (k *Keys) lookup(ctx context.Context, id string, now time.Time) (c *cached,
 	if err != nil {
 		return nil, true, err
 	}
-	c = &cached{ident: &Identity{KeyName: rec.Name, Scopes: rec.Scopes}, revoked: rec.RevokedAt != nil, fetched: now}
+	rate, budget, err := rec.limits()
+	if err != nil {
+		return nil, true, err
+	}
+	c = &cached{ident: &Identity{KeyName: rec.Name, Scopes: rec.Scopes, Rate: rate, Burst: rec.Burst, Budget: budget},
+		revoked: rec.RevokedAt != nil, fetched: now}
 	if rec.ExpiresAt != nil {
 		c.expires = *rec.ExpiresAt
 	}
@@ -415,6 +458,23 @@ func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
 	return out, nil
 }
 
+// Info describes the key called name (its newest generation), revoked or
+// not; an unknown name is aegis.ErrNotFound.
+func (k *Keys) Info(ctx context.Context, name string) (*KeyInfo, error) {
+	if err := validateName(name); err != nil {
+		return nil, fmt.Errorf("look up api key: %w", err)
+	}
+	id, err := k.idForName(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("look up api key %q: %w", name, err)
+	}
+	info, err := k.info(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("look up api key %q: %w", name, err)
+	}
+	return info, nil
+}
+
 // info describes the key whose newest generation is id.
 func (k *Keys) info(ctx context.Context, id string) (*KeyInfo, error) {
 	rec, err := k.get(ctx, id)
@@ -425,10 +485,15 @@ func (k *Keys) info(ctx context.Context, id string) (*KeyInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	rate, budget, err := rec.limits()
+	if err != nil {
+		return nil, err
+	}
 	info := &KeyInfo{
 		Name: rec.Name, ID: rec.ID, CreatedAt: rec.CreatedAt,
 		RevokedAt: rec.RevokedAt, Revoked: rec.RevokedAt != nil,
 		Scopes: rec.Scopes, Labels: rec.Labels, ExpiresAt: rec.ExpiresAt, LastUsedAt: used,
+		Rate: rate, Burst: rec.Burst, Budget: budget,
 	}
 	if rec.Previous == "" || rec.RevokedAt != nil {
 		return info, nil
@@ -480,7 +545,8 @@ func (k *Keys) Rotate(ctx context.Context, name string, overlap time.Duration) (
 		return "", fmt.Errorf("rotate api key %q: key is revoked: %w", name, aegis.ErrConflict)
 	}
 	now := k.now().UTC()
-	rec := record{Name: name, CreatedAt: now, Scopes: old.Scopes, Labels: old.Labels, Previous: oldID}
+	rec := record{Name: name, CreatedAt: now, Scopes: old.Scopes, Labels: old.Labels, Previous: oldID,
+		Rate: old.Rate, Burst: old.Burst, Budget: old.Budget}
 	if old.ExpiresAt != nil {
 		exp := now.Add(old.ExpiresAt.Sub(old.CreatedAt))
 		rec.ExpiresAt = &exp

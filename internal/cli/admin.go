@@ -19,6 +19,7 @@ import (
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/sdkproxy"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 func (c *cli) rollbackCommand() *cobra.Command {
@@ -316,6 +317,9 @@ func (c *cli) keysCommand() *cobra.Command {
 		createOut, listOut, rotateOut format
 		scopes, labels                []string
 		expiresIn, overlap            time.Duration
+		rate                          manifest.Rate
+		burst                         int
+		budget                        manifest.Quota
 	)
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -323,10 +327,14 @@ func (c *cli) keysCommand() *cobra.Command {
 		Example: `  aegis keys create mobile-app
   KEY=$(aegis keys create ci)
   aegis keys create diary-client --scope diary --scope photos/make-thumbnail --expires-in 720h --label owner=mobile
-  aegis keys create ci -o json`,
+  aegis keys create ci -o json
+  aegis keys create partner --rate 10/s --burst 20 --budget 1000/day`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := client.KeyOptions{Scopes: scopes, ExpiresIn: expiresIn}
+			if err := checkBurst(args[0], cmd.Flags().Changed("burst"), burst, rate); err != nil {
+				return err
+			}
+			opts := client.KeyOptions{Scopes: scopes, ExpiresIn: expiresIn, Rate: rate, Burst: burst, Budget: budget}
 			if expiresIn < 0 {
 				return fmt.Errorf("create key %s: --expires-in must be positive", args[0])
 			}
@@ -361,6 +369,9 @@ func (c *cli) keysCommand() *cobra.Command {
 	create.Flags().StringArrayVar(&scopes, "scope", nil, `app or app/function the key may call (repeatable; default: all)`)
 	create.Flags().DurationVar(&expiresIn, "expires-in", 0, "lifetime of the key, such as 720h (default: never expires)")
 	create.Flags().StringArrayVar(&labels, "label", nil, "key=value note on the key (repeatable)")
+	create.Flags().Var(rateFlag{&rate}, "rate", "requests the key may make, such as 10/s, 600/m or 1000/h, counted per server (default: no limit)")
+	create.Flags().IntVar(&burst, "burst", 0, "requests the key may make at once; needs --rate (default: the rate's count)")
+	create.Flags().Var(quotaFlag{&budget}, "budget", "invocations the key may cause per window, such as 1000/day (also /hour, /month; default: none)")
 
 	rotate := &cobra.Command{
 		Use:   "rotate NAME",

@@ -41,6 +41,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"logs", "--limit", "many"}, "invalid argument"},
 		{[]string{"dlq", "replay", "abc"}, "dead letter id must be a positive number"},
 		{[]string{"up"}, "accepts 1 arg(s), received 0"},
+		{[]string{"keys", "create", "k", "--rate", "10/d"}, `invalid rate "10/d": the period is s, m or h`},
+		{[]string{"keys", "create", "k", "--rate", "ten/s"}, `invalid rate "ten/s": the count is a whole number`},
+		{[]string{"keys", "create", "k", "--burst", "5"}, "--burst needs --rate"},
+		{[]string{"keys", "create", "k", "--rate", "5/s", "--burst", "0"}, "--burst must be between 1 and"},
+		{[]string{"keys", "create", "k", "--rate", "5/s", "--burst", "x"}, "invalid argument"},
+		{[]string{"keys", "create", "k", "--budget", "1000/week"}, `invalid budget "1000/week": the period is hour, day or month`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

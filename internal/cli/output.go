@@ -116,7 +116,7 @@ func writeRoutes(w io.Writer, f format, routes []client.Route) error {
 }
 
 func writeKeys(w io.Writer, f format, keys []client.Key) error {
-	header := []string{"NAME", "CREATED", "STATUS", "SCOPES", "EXPIRES", "LAST USED", "LABELS"}
+	header := []string{"NAME", "CREATED", "STATUS", "SCOPES", "EXPIRES", "LAST USED", "RATE", "BUDGET", "LABELS"}
 	return render(w, f, keys, header, func(k client.Key) []string {
 		status := "active"
 		switch {
@@ -136,8 +136,15 @@ func writeKeys(w io.Writer, f format, keys []client.Key) error {
 		for _, name := range slices.Sorted(maps.Keys(k.Labels)) {
 			labels = append(labels, name+"="+k.Labels[name])
 		}
+		rate, budget := "-", "-"
+		if k.Rate != "" {
+			rate = k.Rate + " (burst " + k.Burst + ")"
+		}
+		if k.Budget != "" {
+			budget = k.Budget
+		}
 		return []string{k.Name, timeCell(k.CreatedAt), status, scopes, timePtrCell(k.ExpiresAt),
-			timePtrCell(k.LastUsedAt), oneLine(strings.Join(labels, ","))}
+			timePtrCell(k.LastUsedAt), oneLine(rate), oneLine(budget), oneLine(strings.Join(labels, ","))}
 	})
 }
 

@@ -93,14 +93,16 @@ func TestTables(t *testing.T) {
 					{Name: "diary", CreatedAt: t0, Scopes: []string{"diary", "photos/thumb"}, ExpiresAt: &t0, Expired: true,
 						Labels: map[string]string{"team": "b", "owner": "a"}, LastUsedAt: &t0},
 					{Name: "mobile", CreatedAt: t0, Previous: &client.KeyGeneration{CreatedAt: t0, ExpiresAt: &t0}},
+					{Name: "metered", CreatedAt: t0, Rate: "10/s", Burst: "20", Budget: "1000/day"},
 				})
 			},
 			want: "" +
-				"NAME       CREATED              STATUS                                    SCOPES              EXPIRES              LAST USED            LABELS\n" +
-				"ci         2025-03-04 05:06:07  active                                    all                 -                    -                    -\n" +
-				"old-phone  2025-03-04 05:06:07  revoked                                   all                 -                    -                    -\n" +
-				"diary      2025-03-04 05:06:07  expired                                   diary,photos/thumb  2025-03-04 05:06:07  2025-03-04 05:06:07  owner=a,team=b\n" +
-				"mobile     2025-03-04 05:06:07  rotating (old until 2025-03-04 05:06:07)  all                 -                    -                    -\n",
+				"NAME       CREATED              STATUS                                    SCOPES              EXPIRES              LAST USED            RATE             BUDGET    LABELS\n" +
+				"ci         2025-03-04 05:06:07  active                                    all                 -                    -                    -                -         -\n" +
+				"old-phone  2025-03-04 05:06:07  revoked                                   all                 -                    -                    -                -         -\n" +
+				"diary      2025-03-04 05:06:07  expired                                   diary,photos/thumb  2025-03-04 05:06:07  2025-03-04 05:06:07  -                -         owner=a,team=b\n" +
+				"mobile     2025-03-04 05:06:07  rotating (old until 2025-03-04 05:06:07)  all                 -                    -                    -                -         -\n" +
+				"metered    2025-03-04 05:06:07  active                                    all                 -                    -                    10/s (burst 20)  1000/day  -\n",
 		},
 		{
 			name: "dead letters, error kept on one line",
@@ -125,7 +127,7 @@ func TestTables(t *testing.T) {
 		{
 			name:  "empty list prints the header",
 			write: func(b *bytes.Buffer) error { return writeKeys(b, formatTable, nil) },
-			want:  "NAME  CREATED  STATUS  SCOPES  EXPIRES  LAST USED  LABELS\n",
+			want:  "NAME  CREATED  STATUS  SCOPES  EXPIRES  LAST USED  RATE  BUDGET  LABELS\n",
 		},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/httperr"
+	"github.com/aegis-platform/aegis/internal/ratelimit"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -103,6 +104,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found", reqID)
 		return
 	}
+	// The route's total and per-address rates are counted before the
+	// credentials are looked at, so a flood or a brute force is turned
+	// away for the price of a map lookup.
+	admit := &admission.Request{Route: rt, Params: params, Method: r.Method, Path: r.URL.Path,
+		RequestID: reqID, Remote: r.RemoteAddr}
+	shown, refused := g.cfg.Admission.LimitRequest(r.Context(), admit)
+	if refused != nil {
+		admission.WriteRateLimited(w, refused, reqID)
+		return
+	}
+	// Every answer from here on, a 401, the function's or an error,
+	// carries the tightest limit the request was counted in (none on a
+	// route and key without rates).
+	shown.SetHeaders(w.Header())
 	var ident *sandbox.Identity
 	var body []byte
 	if !rt.Public {
@@ -121,10 +136,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// sees no "query" field either way.
 		req.Query = r.URL.Query()
 	}
-	admit := &admission.Request{
-		Route: rt, Params: params, Method: r.Method, Path: r.URL.Path, Query: req.Query,
-		Headers: req.Headers, Identity: ident, MaxBody: int64(fn.Spec.Limits.MaxBody),
-		RequestID: reqID, Remote: r.RemoteAddr,
+	admit.Query, admit.Headers, admit.Identity, admit.Origin = req.Query, req.Headers, ident, req.Origin
+	admit.MaxBody = int64(fn.Spec.Limits.MaxBody)
+	if ident != nil {
+		var d ratelimit.Decision
+		if d, refused = g.cfg.Admission.LimitCaller(r.Context(), admit); refused != nil {
+			admission.WriteRateLimited(w, refused, reqID)
+			return
+		}
+		if !d.IsZero() {
+			shown = shown.Tighter(d)
+			shown.SetHeaders(w.Header())
+		}
 	}
 	read := func(limit int64) ([]byte, error) {
 		if body != nil {
@@ -132,7 +155,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return readBody(w, r, limit)
 	}
-	var refused *admission.Refusal
 	if req.Body, refused = g.cfg.Admission.Admit(r.Context(), admit, read); refused != nil {
 		writeError(w, refused.Status, refused.Message, reqID)
 		return
@@ -231,7 +253,8 @@ func (g *Gateway) verify(w http.ResponseWriter, r *http.Request, reqID string, r
 		if err != nil {
 			return nil, nil, true, err
 		}
-		return &sandbox.Identity{Scheme: scheme, Subject: id.KeyName, Scopes: id.Scopes}, nil, true, nil
+		return &sandbox.Identity{Scheme: scheme, Subject: id.KeyName, Scopes: id.Scopes,
+			Rate: id.Rate, Burst: id.Burst, Budget: id.Budget}, nil, true, nil
 	case manifest.AuthJWT:
 		token, ok := auth.ParseBearerMax(r.Header.Get("Authorization"), auth.MaxJWTLen)
 		if !ok || rt.JWT == nil || g.cfg.JWT == nil ||
@@ -372,6 +395,9 @@ func writeResponse(w http.ResponseWriter, resp *sandbox.Response) {
 		ck := http.CanonicalHeaderKey(k)
 		if isHopHeader(ck) || ck == "X-Request-Id" || !validHeaderName(ck) {
 			continue
+		}
+		if (ck == "Ratelimit" || ck == "Ratelimit-Policy") && h[ck] != nil {
+			continue // the platform's own limit, set before the function ran
 		}
 		h.Set(ck, v)
 	}

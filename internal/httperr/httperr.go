@@ -35,6 +35,7 @@ const (
 	MsgResponseTooLarge = "function response over its max_response"
 	MsgFailed           = "function failed"
 	MsgConcurrency      = "function is at its concurrency limit"
+	MsgRateLimited      = "rate limit exceeded"
 	MsgUnavailable      = "service unavailable"
 	MsgCancelled        = "request cancelled"
 	MsgNotFound         = "not found"

@@ -22,6 +22,7 @@ import (
 type Metrics struct {
 	reg              *prometheus.Registry
 	schemaViolations *prometheus.CounterVec
+	rateLimited      *prometheus.CounterVec
 }
 
 // SchemaViolationsName is the counter of requests and events refused by a
@@ -36,11 +37,12 @@ func New() *Metrics {
 			Name: SchemaViolationsName,
 			Help: "Requests and events refused because they did not match a trigger's schema or content types, by app, function, trigger and kind (body, query, params, content_type, event, object).",
 		}, []string{"app", "function", "trigger", "kind"}),
+		rateLimited: newRateLimited(),
 	}
 	// The runtime and process collectors come with every Prometheus
 	// endpoint users know; memory and goroutines are the first things to
 	// look at when a server misbehaves.
-	m.reg.MustRegister(m.schemaViolations, collectors.NewGoCollector(),
+	m.reg.MustRegister(m.schemaViolations, m.rateLimited, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -17,6 +17,8 @@ import (
 //     and path were not public before (a new public route counts);
 //   - a route is exposed: one that was private is now served by the
 //     gateway, or one that had an authorization rule has none;
+//   - a route's rate limit is dropped or raised (total, per_caller or
+//     per_address: unset, or more per second than before);
 //   - a function gains a wildcard grant: a kv, objects, events or egress
 //     pattern containing "*" that the same function did not hold before
 //     (for reads, a write grant of the same pattern counts as held);
@@ -41,6 +43,7 @@ func DangerousChanges(old, next *manifest.Manifest) []string {
 	}
 	out := publicRoutes(old, next)
 	out = append(out, exposedRoutes(old, next)...)
+	out = append(out, loosenedRates(old, next)...)
 	defaults := defaultLimits()
 	for _, name := range next.FunctionNames() {
 		fn := next.Functions[name]

@@ -694,7 +694,7 @@ func snapshotOf(apps map[string]*App) (*Snapshot, error) {
 				}
 				routes = append(routes, route.Route{Method: t.HTTP.Method, Path: t.HTTP.Path, App: a.Name, Function: fn, Public: t.HTTP.Public, Auth: t.HTTP.Auth,
 					JWT: t.HTTP.JWT, HMAC: t.HTTP.HMAC, Rule: a.rules[ruleKey{fn, i}], Private: t.HTTP.Private,
-					Schema: a.requests[ruleKey{fn, i}]})
+					Schema: a.requests[ruleKey{fn, i}], Rate: t.HTTP.Rate})
 			}
 		}
 		// An app's own table holds its private routes too. They never meet

@@ -60,6 +60,9 @@ type Route struct {
 	// for public routes, the invoke capability for private ones). It
 	// travels with the route like Rule and is as immutable.
 	Schema *schema.Request
+	// Rate, when set, limits the requests the gateway admits to the route
+	// (internal/admission keeps the buckets, outside this immutable table).
+	Rate *manifest.RouteRate
 }
 
 // owner names a route for error messages.

@@ -103,6 +103,12 @@ type Identity struct {
 	// Scopes are an API key's scopes, for the gateway's authorization
 	// (empty: all). Not passed to the guest.
 	Scopes []string `json:"-"`
+	// Rate and Burst are an API key's rate limit and Budget its
+	// invocation budget (zero: none), for the gateway's admission. Not
+	// passed to the guest.
+	Rate   manifest.Rate  `json:"-"`
+	Burst  int            `json:"-"`
+	Budget manifest.Quota `json:"-"`
 }
 
 // SchemeFunction is the Identity scheme of a call made by another function

@@ -85,6 +85,14 @@ const (
 	Role       = "role"
 	ExpiresIn  = "expires_in"
 	Overlap    = "overlap"
+	// KeyRate, KeyBurst and KeyBudget are an API key's limits as created;
+	// RateKey is the bucket a rate limit refusal counted in: a key's name
+	// or a caller ("jwt:ISSUER#SUBJECT"), never a client address (that
+	// is Remote).
+	KeyRate   = "key_rate"
+	KeyBurst  = "key_burst"
+	KeyBudget = "key_budget"
+	RateKey   = "rate_key"
 	// By names the admin principal who made a change; Apps the apps a
 	// token is limited to; Changes what a dangerous change opens up;
 	// Replacing whether an enrollment replaces an earlier one.
