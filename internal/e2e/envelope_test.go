@@ -155,7 +155,9 @@ func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
 		},
 		{
 			name: "beyond the hop limit", subject: topicSubject, function: "listener", data: `{"forged":6}`,
-			headers: signed("probe/probe@v1", bus.DefaultHopLimit+1), reason: "hop limit exceeded",
+			// Its envelope names no path (it never went through one), so
+			// the path is all ellipsis but the function it was meant for.
+			headers: signed("probe/probe@v1", bus.DefaultHopLimit+1), reason: "hop limit exceeded: … → listener (17 hops)",
 		},
 		{
 			name: "unsigned object event", subject: objectSubject, function: "watcher",
@@ -219,6 +221,14 @@ func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
 			}
 			if invoked(t, in, "probe", tc.function, reqID) {
 				t.Errorf("%s has an invocation record for the event", tc.function)
+			}
+			if strings.HasPrefix(tc.reason, "hop limit exceeded") {
+				// A stopped chain raises its alert instead (bus/loop.go).
+				lines := in.logs.Lines(`"event loop stopped at the hop limit"`, reqID)
+				if len(lines) != 1 || lines[0]["security"] != true || lines[0]["alert"] != true || lines[0]["path"] != "… → listener (17 hops)" {
+					t.Errorf("want one alert for the stopped chain, got %v", lines)
+				}
+				return
 			}
 			lines := in.logs.Lines(`"event rejected"`, reqID)
 			if len(lines) == 0 {

@@ -265,7 +265,8 @@ func TestPrivateInvoke(t *testing.T) {
 		if d := time.Since(start); d > 15*time.Second {
 			t.Errorf("the loop took %s to stop", d)
 		}
-		lines := in.logs.Lines(`"capability denied"`, `"hop limit"`, reqID)
+		// The line names the path the calls took.
+		lines := in.logs.Lines(`"capability denied"`, `"reason":"hop limit front → ping → pong → ping → pong`, reqID)
 		if len(lines) != 1 || lines[0]["function"] != "pong" {
 			t.Errorf("security lines for the stopped loop: %v", lines)
 		}
