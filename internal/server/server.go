@@ -31,6 +31,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schedule"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/usage"
 )
 
 // Server is one running Aegis: embedded (or external) NATS, sandbox,
@@ -50,6 +51,7 @@ type Server struct {
 	gateway    *gateway.Gateway
 	keys       *auth.Keys
 	metrics    *metrics.Metrics
+	usage      *usage.Recorder
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -170,7 +172,17 @@ func (s *Server) wire(ctx context.Context) error {
 	if s.logs, err = funclog.Open(ctx, s.node, s.log); err != nil {
 		return err
 	}
-	s.dispatcher = dispatch.New(s.logs, s.log)
+	// Usage and budgets, shared by every server on this NATS: rows and
+	// budget counters in one bucket, kept for usage.Retention.
+	usageBucket, err := s.node.Bucket(ctx, usage.Bucket, jetstream.BucketOptions{History: 1, TTL: usage.Retention,
+		Description: "usage by app, function and caller per hour; budget counters and alerts per window"})
+	if err != nil {
+		return err
+	}
+	// KeyBudget (an API key's budget) is left unset until auth keeps one
+	// per key: until then only app and function budgets apply.
+	s.usage = usage.New(usage.Config{Store: usageBucket, Logger: s.log, Metrics: s.metrics})
+	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage)
 	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
 	eventKey, created, err := loadEventKey(s.cfg.DataDir)
 	if err != nil {
@@ -235,7 +247,7 @@ func (s *Server) wire(ctx context.Context) error {
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
-		Metrics: s.metrics.Handler()})
+		Metrics: s.metrics.Handler(), Usage: s.usage})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.log)
 	s.adminSrv = newHTTPServer(api, s.log)
 	return nil
@@ -356,6 +368,13 @@ func (s *Server) close(ctx context.Context) error {
 	}
 	if s.dispatcher != nil {
 		if err := s.dispatcher.Drain(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.usage != nil {
+		// After the drain: the last invocations' usage is flushed and this
+		// server's unused leases go back to the shared budgets.
+		if err := s.usage.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -112,3 +112,36 @@ func (r *Recorder) Budgets(ctx context.Context, specs []Spec, now time.Time) ([]
 	}
 	return out, nil
 }
+
+// KeyBudgets reads the budgets of the API keys charged in their current
+// window; nothing when KeyBudget is not configured.
+func (r *Recorder) KeyBudgets(ctx context.Context, now time.Time) ([]State, error) {
+	if r.cfg.KeyBudget == nil {
+		return nil, nil
+	}
+	if err := r.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("read key budgets: %w", err)
+	}
+	keys, err := r.cfg.Store.Keys(ctx, budgetPrefix+ScopeKey+".")
+	if err != nil {
+		return nil, fmt.Errorf("read key budgets: %w", err)
+	}
+	var specs []Spec
+	for _, k := range keys {
+		parts := strings.Split(k, ".")
+		if len(parts) != 4 {
+			continue
+		}
+		name, err := unescape(parts[3])
+		if err != nil {
+			continue
+		}
+		q, err := r.cfg.KeyBudget(ctx, name)
+		if err != nil || q.IsZero() || !q.Per.Valid() || windowID(q.Per, q.Per.Start(now)) != parts[2] {
+			continue // no budget now, or a window that has ended
+		}
+		specs = append(specs, Spec{Scope: ScopeKey, Key: name,
+			Budget: manifest.Budget{Per: q.Per, Invocations: q.Count, Mode: manifest.BudgetHard}})
+	}
+	return r.Budgets(ctx, specs, now)
+}
