@@ -247,3 +247,40 @@ func TestAlertBudget(t *testing.T) {
 		t.Error("aegis_budget_alerts_total")
 	}
 }
+
+const tickingApp = `app: ticking
+functions:
+  ticker:
+    source: ./probe
+    triggers:
+      - schedule: { cron: "@every 1s" }
+    grants:
+      kv: { write: [events] }
+    budget: { per: day, invocations: 2 }
+`
+
+// A schedule whose budget is spent skips its runs and says so.
+func TestScheduleSkipsWhenBudgetSpent(t *testing.T) {
+	in := startServer(t, t.TempDir())
+	defer in.close(t)
+	if _, err := deployWith(in, writeManifest(t, tickingApp), probeModule(t)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "two skipped runs", func() bool { return len(in.logs.Messages("scheduled run skipped")) >= 2 })
+	rows, err := in.admin.Usage(context.Background(), client.UsageQuery{App: "ticking"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran, skipped int64
+	for _, r := range rows {
+		ran, skipped = ran+r.Invocations, skipped+r.Rejected
+	}
+	if ran != 2 || skipped < 2 {
+		t.Fatalf("ran %d, skipped %d; rows %+v", ran, skipped, rows)
+	}
+	for _, l := range in.logs.Messages("scheduled run skipped") {
+		if l["app"] != "ticking" || l["function"] != "ticker" || l["reason"] != "budget exhausted" {
+			t.Errorf("skip line %v", l)
+		}
+	}
+}

@@ -364,6 +364,8 @@ func (r *Recorder) forget(now time.Time) {
 	}
 }
 
+// forgetAfter is longer than any invocation may run (limits.timeout is at
+// most 5m), so a state is never dropped between an Admit and its Done.
 const forgetAfter = 10 * time.Minute
 
 // keyEntry caches an API key's budget for keyCacheTTL, so an invocation
