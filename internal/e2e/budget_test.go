@@ -111,6 +111,20 @@ func TestHardBudgetStopsAndSurvivesRestart(t *testing.T) {
 		states[0].InvocationsLimit != 3 || !states[0].Exhausted || states[0].Mode != "hard" {
 		t.Fatalf("budgets %+v", states)
 	}
+	// A viewer limited to another app sees none of this app's usage.
+	other, err := in.admin.CreateAdminToken(context.Background(), "other-viewer", "viewer", []string{"elsewhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := as(in, other.Token).Usage(context.Background(), client.UsageQuery{App: "budgeted"}); err == nil {
+		t.Error("a viewer of another app read this app's usage")
+	}
+	if rows, err := as(in, other.Token).Usage(context.Background(), client.UsageQuery{}); err != nil || len(rows) != 0 {
+		t.Errorf("a viewer of another app listed %v, %v", rows, err)
+	}
+	if states, err := as(in, other.Token).Budgets(context.Background(), ""); err != nil || len(states) != 0 {
+		t.Errorf("a viewer of another app listed budgets %v, %v", states, err)
+	}
 	if code, out, _ := aegisCLI(t, in, "usage", "--budgets"); code != 0 || lineWith(out, "function", "budgeted/capped", "3/3", "exhausted") == "" {
 		t.Errorf("aegis usage --budgets: exit %d\n%s", code, out)
 	}
