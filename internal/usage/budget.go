@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -17,6 +18,9 @@ import (
 // with; the error is an *ExhaustedError naming the budget and when its
 // window ends.
 var ErrBudgetExhausted = fmt.Errorf("%w: budget exhausted", aegis.ErrLimitExceeded)
+
+// errGone is take's answer for a state forget dropped meanwhile.
+var errGone = errors.New("budget state forgotten")
 
 // Budget scopes: whose budget refused.
 const (
@@ -90,6 +94,7 @@ type budgetState struct {
 	leaseOf int64     // the invocation limit the lease was claimed under
 	lastUse time.Time
 	alerted map[string]bool // "amount/level" alerts settled in this window
+	gone    bool            // forgotten: no longer in Recorder.budgets
 }
 
 // Lease sizes: a claim takes a sixteenth of what is left, at most
@@ -138,6 +143,10 @@ func (r *Recorder) Admit(ctx context.Context, inv Invocation) (Ticket, error) {
 		}
 		st := r.state(a.id)
 		refused, err := r.take(ctx, st, a.b, now)
+		for errors.Is(err, errGone) {
+			st = r.state(a.id)
+			refused, err = r.take(ctx, st, a.b, now)
+		}
 		if err == nil && refused == nil {
 			t.states[t.n] = st
 			t.n++
@@ -182,6 +191,9 @@ func (r *Recorder) state(id budgetID) *budgetState {
 func (r *Recorder) take(ctx context.Context, st *budgetState, b *manifest.Budget, now time.Time) (*ExhaustedError, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.gone {
+		return nil, errGone
+	}
 	if st.b.Per != b.Per && st.per != "" {
 		// A deploy changed the window: the old window's state is no use.
 		st.end = time.Time{}
@@ -235,11 +247,11 @@ func (r *Recorder) roll(st *budgetState, now time.Time) {
 		return
 	}
 	if !st.pending.isZero() && st.key != "" {
-		r.mu.Lock()
+		r.orphanMu.Lock()
 		o := r.orphans[st.key]
 		o.add(st.pending)
 		r.orphans[st.key] = o
-		r.mu.Unlock()
+		r.orphanMu.Unlock()
 	}
 	// A lease of an ended window is worth nothing: its counter is not
 	// read again.

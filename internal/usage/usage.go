@@ -106,11 +106,16 @@ type Recorder struct {
 	cfg Config
 	log *slog.Logger
 
+	// Lock order: a budgetState's mu before orphanMu; mu is never taken
+	// while a budgetState's is held, and only tried the other way round
+	// (forget), since a state's lock is held across a claim's round trip.
 	mu      sync.Mutex
 	rows    map[rowKey]*amounts
 	budgets map[budgetID]*budgetState
-	orphans map[string]amounts // deltas of windows that ended before they were flushed
 	keys    map[string]keyEntry
+
+	orphanMu sync.Mutex
+	orphans  map[string]amounts // deltas of windows that ended before they were flushed
 
 	flushMu   sync.Mutex // one flush at a time
 	stop      chan struct{}
@@ -298,11 +303,13 @@ func addTo(d amounts) func(*amounts) bool {
 func (r *Recorder) flush(ctx context.Context, closing bool) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
+	r.orphanMu.Lock()
+	orphans := r.orphans
+	r.orphans = map[string]amounts{}
+	r.orphanMu.Unlock()
 	r.mu.Lock()
 	rows := r.rows
 	r.rows = map[rowKey]*amounts{}
-	orphans := r.orphans
-	r.orphans = map[string]amounts{}
 	states := make([]*budgetState, 0, len(r.budgets))
 	for _, st := range r.budgets {
 		states = append(states, st)
@@ -327,11 +334,11 @@ func (r *Recorder) flush(ctx context.Context, closing bool) error {
 	for key, d := range orphans {
 		if _, err := update(ctx, r.cfg.Store, key, addTo(d)); err != nil {
 			errs = append(errs, err)
-			r.mu.Lock()
+			r.orphanMu.Lock()
 			o := r.orphans[key]
 			o.add(d)
 			r.orphans[key] = o
-			r.mu.Unlock()
+			r.orphanMu.Unlock()
 		}
 	}
 	now := time.Now()
@@ -350,12 +357,14 @@ func (r *Recorder) forget(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, st := range r.budgets {
-		st.mu.Lock()
-		idle := now.Sub(st.lastUse) > forgetAfter && st.pending.isZero() && st.lease == 0
-		st.mu.Unlock()
-		if idle {
+		if !st.mu.TryLock() {
+			continue // busy, so not idle
+		}
+		if now.Sub(st.lastUse) > forgetAfter && st.pending.isZero() && st.lease == 0 {
+			st.gone = true // an Admit that already holds st takes a new one
 			delete(r.budgets, id)
 		}
+		st.mu.Unlock()
 	}
 	for name, e := range r.keys {
 		if now.After(e.expires) {
