@@ -35,6 +35,10 @@ type (
 	KeyGeneration = adminapi.KeyGeneration
 	// DeadLetter is an event that exhausted its delivery attempts.
 	DeadLetter = adminapi.DeadLetter
+	// UsageRow is what an app, function and caller used (GET /v1/usage).
+	UsageRow = adminapi.UsageRow
+	// BudgetState is a budget in its current window.
+	BudgetState = adminapi.BudgetState
 )
 
 // DeployResult is the version of an app a deploy or a rollback made active.

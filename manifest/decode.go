@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -107,6 +108,16 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 				return
 			}
 			v.SetInt(i)
+		}
+	case reflect.Float64:
+		if s, ok := d.scalar(n, path, "a number"); ok {
+			f, err := strconv.ParseFloat(s, 64)
+			tag := n.ShortTag()
+			if (tag != "!!float" && tag != "!!int") || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				d.fail(n.Line, path, "expected a number, got %q", s)
+				return
+			}
+			v.SetFloat(f)
 		}
 	case reflect.Bool:
 		if s, ok := d.scalar(n, path, "true or false"); ok {

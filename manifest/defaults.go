@@ -12,11 +12,13 @@ import (
 // manifest as written can still be shown or stored.
 func (m *Manifest) WithDefaults() *Manifest {
 	c := m.clone()
+	defaultMode(c.Budget)
 	for name, fn := range c.Functions {
 		if fn == nil {
 			continue
 		}
 		fn.Name = name
+		defaultMode(fn.Budget)
 		if fn.Isolation == "" {
 			fn.Isolation = IsolationReuse
 		}
@@ -148,4 +150,11 @@ func (g Grants) clone() Grants {
 	g.Egress.Hosts = slices.Clone(g.Egress.Hosts)
 	g.Invoke = slices.Clone(g.Invoke)
 	return g
+}
+
+// defaultMode makes a budget without a mode a hard one.
+func defaultMode(b *Budget) {
+	if b != nil && b.Mode == "" {
+		b.Mode = BudgetHard
+	}
 }

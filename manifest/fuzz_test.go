@@ -23,6 +23,8 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// Budgets: a float amount, a byte size, a window and a mode.
+	f.Add([]byte("app: a\nbudget: { per: day, invocations: 10, gb_seconds: 2.5, egress: 1GiB, mode: alert }\nfunctions:\n  f:\n    source: ./f\n    budget: { per: hour, gb_seconds: 1e2 }\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse("fuzz.yaml", data)
 		if err != nil {

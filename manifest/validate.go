@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -124,7 +125,43 @@ func (v *validator) manifest(m *Manifest) {
 		}
 		v.function(path, fn)
 	}
+	v.budget("budget", m.Budget)
 	v.invokeGrants(m)
+}
+
+// budget checks an app's or a function's budget: a window, amounts that
+// are not negative, at least one of them, and a mode.
+func (v *validator) budget(path string, b *Budget) {
+	if b == nil {
+		return
+	}
+	switch {
+	case b.Per == "":
+		v.add(path+".per", "per is required (hour, day or month)")
+	case !b.Per.Valid():
+		v.add(path+".per", "invalid window %q (use hour, day or month)", b.Per)
+	}
+	if b.Invocations < 0 {
+		v.add(path+".invocations", "invocations must not be negative")
+	}
+	if b.Invocations > MaxRateCount {
+		v.add(path+".invocations", "invocations must be at most %d", MaxRateCount)
+	}
+	// NaN compares false with everything, so it is refused by name.
+	if b.GBSeconds < 0 || math.IsNaN(b.GBSeconds) || math.IsInf(b.GBSeconds, 0) {
+		v.add(path+".gb_seconds", "gb_seconds must be a finite number, not negative")
+	}
+	if b.Egress < 0 {
+		v.add(path+".egress", "egress must not be negative")
+	}
+	if b.Invocations <= 0 && !(b.GBSeconds > 0) && b.Egress <= 0 {
+		v.add(path, "a budget needs at least one amount (invocations, gb_seconds or egress)")
+	}
+	switch b.Mode {
+	case "", BudgetHard, BudgetAlert:
+	default:
+		v.add(path+".mode", "unsupported budget mode %q (use %s or %s)", b.Mode, BudgetHard, BudgetAlert)
+	}
 }
 
 // invokeGrants checks that every invoke grant names another function of
@@ -161,6 +198,7 @@ func (v *validator) function(path string, fn *Function) {
 	}
 	v.grants(path+".grants", fn.Grants)
 	v.limits(path+".limits", fn.Limits)
+	v.budget(path+".budget", fn.Budget)
 	switch fn.Isolation {
 	case "", IsolationReuse, IsolationPerRequest:
 	default:

@@ -30,6 +30,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/usage"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	// format. The series name every app, so only tokens without an app set
 	// may read them.
 	Metrics http.Handler
+	// Usage answers GET /v1/usage and /v1/usage/budgets; nil answers
+	// empty lists.
+	Usage *usage.Recorder
 }
 
 // API is the admin http.Handler.
@@ -113,6 +117,8 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)
 	a.handle("GET /v1/dlq", listing(rbac.Read), a.dlq)
+	a.handle("GET /v1/usage", listing(rbac.Read), a.usageRows)
+	a.handle("GET /v1/usage/budgets", listing(rbac.Read), a.budgets)
 	// The dead letter's app is known only once it is read; replay checks it.
 	a.handle("POST /v1/dlq/{id}/replay", listing(rbac.ReplayDeadLetters), a.replay)
 	a.handle("POST /v1/tokens", platform(rbac.ManageTokens), a.createToken)
@@ -500,6 +506,11 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 		// it here and never for the gateway's clients.
 		if msg := sandbox.FunctionMessage(err); msg != "" {
 			w.Header().Set(adminapi.HeaderFunctionError, msg)
+		}
+		var spent httperr.BudgetError
+		if errors.As(err, &spent) {
+			httperr.WriteErr(w, err, reqID) // names the budget, with Retry-After
+			return nil
 		}
 		f := httperr.Of(err)
 		return &userError{f.Status, f.Message}

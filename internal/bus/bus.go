@@ -33,6 +33,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/usage"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -78,6 +79,9 @@ type Config struct {
 	// Seen keeps the triggers' replay records (replay.go); nil opens the
 	// bucket aegis_events_seen on Node.
 	Seen SeenStore
+	// Holds counts how often each event waited for a spent budget
+	// (hold.go); nil opens the bucket aegis_event_holds on Node.
+	Holds HoldStore
 }
 
 // Bus publishes events and runs triggers.
@@ -86,6 +90,8 @@ type Bus struct {
 	log  *slog.Logger
 	snap func() *registry.Snapshot
 	seen SeenStore
+
+	holdStore HoldStore
 
 	mu   sync.Mutex
 	subs map[string]*trigger // by durable name
@@ -151,7 +157,15 @@ func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (
 		}
 		seen = bucket
 	}
-	return &Bus{cfg: cfg, log: cfg.Logger, snap: snapshot, seen: seen, subs: map[string]*trigger{}}, nil
+	holds := cfg.Holds
+	if holds == nil {
+		bucket, err := openHolds(ctx, cfg.Node)
+		if err != nil {
+			return nil, fmt.Errorf("open bus: %w", err)
+		}
+		holds = bucket
+	}
+	return &Bus{cfg: cfg, log: cfg.Logger, snap: snapshot, seen: seen, holdStore: holds, subs: map[string]*trigger{}}, nil
 }
 
 // Publish implements capability.Events: grants were checked by the caller.
@@ -273,9 +287,10 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 		}
 		sub, err := b.cfg.Node.Consume(context.Background(), jetstream.ConsumerConfig{
 			Stream: EventStream, Durable: d.durable, FilterSubject: d.filter,
-			// MaxDeliver is one more than the attempts so the final failure is
-			// ours to dead-letter rather than the server's to drop silently.
-			MaxDeliver: d.maxAttempts + 1, AckWait: d.ackWait, MaxAckPending: d.concurrency, DeliverNew: true,
+			// MaxDeliver is unlimited: deliveries that waited for a budget
+			// are not attempts (hold.go), and handle dead-letters an event
+			// whose attempts are used up, so the server never drops one.
+			AckWait: d.ackWait, MaxAckPending: d.concurrency, DeliverNew: true,
 		}, b.handler(d))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("start trigger %s: %w", d.durable, err))
@@ -341,6 +356,18 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		_ = m.Nak(ctx, b.cfg.RetryBase)
 		return
 	}
+	// Deliveries that waited for a budget are not attempts.
+	held := b.holds(ctx, d, m)
+	attempt := int(m.NumDelivered) - held
+	req.Attempt = attempt
+	if attempt > d.maxAttempts+1 {
+		// Delivered more often than its attempts allow without ever failing
+		// here: each time, the server lost it before an ack (a crash, an
+		// ack timeout). The consumer used to stop at this count; now this
+		// check does, and the event is kept as a dead letter.
+		b.deadLetter(ctx, d, m, reqID, attempt-1, errNoAttemptFinished)
+		return
+	}
 	if env.ReplayedBy != "" && m.NumDelivered == 1 {
 		b.log.Info("replayed event delivered", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,
 			logkey.EventID, env.ID, logkey.ReplayedBy, env.ReplayedBy)
@@ -371,7 +398,10 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		}
 		return
 	}
-	attempt := int(m.NumDelivered)
+	if errors.Is(err, usage.ErrBudgetExhausted) {
+		b.hold(ctx, d, m, reqID, held, err)
+		return
+	}
 	if attempt < d.maxAttempts && !errors.Is(err, dispatch.ErrDraining) {
 		delay := b.backoff(attempt)
 		b.log.Info("event retry scheduled", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,

@@ -116,4 +116,3 @@ func TestMaxEgress(t *testing.T) {
 		t.Errorf("meter counts %d bytes, want 500", c2.Meter.EgressBytes)
 	}
 }
-

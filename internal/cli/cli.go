@@ -125,6 +125,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.keysCommand(),
 		c.webhookSecretsCommand(),
 		c.dlqCommand(),
+		c.usageCommand(),
 		c.versionCommand(),
 		c.envCommand(),
 	)

@@ -1,7 +1,9 @@
 // Package dispatch is the one path every invocation takes, whatever
 // triggered it (gateway, event, object change, schedule, admin): it runs the
 // function, writes the invocation record with its request id, and tracks
-// in-flight work so shutdown can drain it.
+// in-flight work so shutdown can drain it. Before it runs a function it
+// asks usage whether the budgets that apply have something left, and
+// after, it charges what the invocation used.
 package dispatch
 
 import (
@@ -17,6 +19,8 @@ import (
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/usage"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // ErrDraining is returned once shutdown has begun.
@@ -24,8 +28,9 @@ var ErrDraining = fmt.Errorf("%w: server is shutting down", aegis.ErrUnavailable
 
 // Dispatcher runs invocations.
 type Dispatcher struct {
-	logs *funclog.Log
-	log  *slog.Logger
+	logs  *funclog.Log
+	log   *slog.Logger
+	usage *usage.Recorder // nil: nothing recorded, no budgets
 
 	mu       sync.Mutex
 	draining bool
@@ -35,6 +40,13 @@ type Dispatcher struct {
 // New returns a Dispatcher writing invocation records to logs.
 func New(logs *funclog.Log, logger *slog.Logger) *Dispatcher {
 	return &Dispatcher{logs: logs, log: logger}
+}
+
+// WithUsage makes d record every invocation's usage on u and refuse those
+// a hard budget does not allow. Call it before the first Invoke.
+func (d *Dispatcher) WithUsage(u *usage.Recorder) *Dispatcher {
+	d.usage = u
+	return d
 }
 
 // Invoke runs req on fn and records the outcome.
@@ -48,9 +60,26 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	d.mu.Unlock()
 	defer d.inflight.Done()
 
+	inv := usage.Invocation{App: fn.App, Function: fn.Spec.Name, Origin: req.Origin,
+		AppBudget: fn.AppBudget, FunctionBudget: fn.Spec.Budget}
+	ticket, err := d.usage.Admit(ctx, inv)
+	if err != nil {
+		d.refused(fn, req, err)
+		return nil, err
+	}
+	if d.usage != nil && req.Meter == nil {
+		req.Meter = &sandbox.Meter{} // what fetch moves, for the egress charged
+	}
 	start := time.Now()
 	resp, err := fn.Instance.Invoke(ctx, req)
 	end := time.Now()
+	if d.usage != nil {
+		mem := int64(fn.Spec.Limits.Memory)
+		if mem <= 0 {
+			mem = int64(manifest.DefaultMemory)
+		}
+		d.usage.Done(ticket, inv, usage.Used{Memory: mem, Wall: end.Sub(start), Egress: req.Meter.EgressBytes})
+	}
 	// A value, not a pointer: Write copies it into its queue, so the
 	// record per invocation stays off the heap.
 	rec := funclog.Record{
@@ -79,6 +108,20 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	return resp, err
 }
 
+// refused logs an invocation a budget did not let start: a security line
+// (a limit hit), naming the budget and when it resets.
+func (d *Dispatcher) refused(fn *registry.Function, req *sandbox.Request, err error) {
+	var ex *usage.ExhaustedError
+	if !errors.As(err, &ex) {
+		d.log.Error("budget check failed", logkey.RequestID, req.RequestID, logkey.App, fn.App, logkey.Function, fn.Spec.Name, logkey.Error, err)
+		return
+	}
+	d.log.Warn("invocation refused", logkey.Security, true, logkey.RequestID, req.RequestID, logkey.App, fn.App,
+		logkey.Function, fn.Spec.Name, logkey.Reason, "budget exhausted", logkey.Budget, ex.Scope, logkey.Amount, ex.Amount,
+		logkey.Window, string(ex.Window), logkey.ResetsAt, ex.ResetsAt.Format(time.RFC3339), logkey.Origin, usage.Origin(req.Origin),
+		logkey.Trigger, req.Kind)
+}
+
 // FunctionFailed begins the error a developer's tools show for a failure
 // the function explained itself ("function failed: " and its message).
 const FunctionFailed = "function failed"
@@ -100,6 +143,8 @@ func FailureReason(err error) string {
 		return "function error"
 	case errors.Is(err, sandbox.ErrTrap):
 		return "trap"
+	case errors.Is(err, usage.ErrBudgetExhausted):
+		return "budget exhausted"
 	case errors.Is(err, aegis.ErrLimitExceeded):
 		// What is left on the invocation path is the function's pool.
 		return "concurrency limit"

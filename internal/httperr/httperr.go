@@ -10,7 +10,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -36,6 +39,7 @@ const (
 	MsgFailed           = "function failed"
 	MsgConcurrency      = "function is at its concurrency limit"
 	MsgRateLimited      = "rate limit exceeded"
+	MsgBudget           = "budget exhausted"
 	MsgUnavailable      = "service unavailable"
 	MsgCancelled        = "request cancelled"
 	MsgNotFound         = "not found"
@@ -49,7 +53,10 @@ const (
 // match root sentinels (a timeout is a limit), so the specific ones come
 // first.
 func Of(err error) Failure {
+	var be BudgetError
 	switch {
+	case errors.As(err, &be):
+		return Failure{http.StatusTooManyRequests, MsgBudget, aegis.ErrLimitExceeded}
 	case errors.Is(err, sandbox.ErrTimeout):
 		return Failure{http.StatusGatewayTimeout, MsgTimeout, aegis.ErrLimitExceeded}
 	case errors.Is(err, sandbox.ErrResponseTooLarge):
@@ -77,10 +84,21 @@ func Of(err error) Failure {
 	}
 }
 
-// Body is the only shape of error a client ever sees.
+// BudgetError is a refusal by a spent budget (usage.ExhaustedError): the
+// 429 names the budget and when it resets, and Retry-After waits for it.
+type BudgetError interface {
+	error
+	BudgetScope() string       // "app", "function" or "key"
+	BudgetResetsAt() time.Time // the end of the budget's window
+}
+
+// Body is the only shape of error a client ever sees. Budget and ResetsAt
+// are set on a refusal by a spent budget only.
 type Body struct {
 	Error     string `json:"error"`
 	RequestID string `json:"request_id"`
+	Budget    string `json:"budget,omitempty"`
+	ResetsAt  string `json:"resets_at,omitempty"`
 }
 
 // Marshal returns the error body for msg, as Write sends it.
@@ -109,8 +127,28 @@ func Write(w http.ResponseWriter, status int, msg, reqID string) {
 }
 
 // WriteErr answers with err's Failure and returns it, for the caller's log.
+// A spent budget's answer also names the budget and when it resets, and
+// Retry-After is the seconds until then.
 func WriteErr(w http.ResponseWriter, err error, reqID string) Failure {
 	f := Of(err)
-	Write(w, f.Status, f.Message, reqID)
+	var be BudgetError
+	if !errors.As(err, &be) {
+		Write(w, f.Status, f.Message, reqID)
+		return f
+	}
+	resets := be.BudgetResetsAt().UTC()
+	wait := int64(math.Ceil(time.Until(resets).Seconds()))
+	h := w.Header()
+	h.Set("Retry-After", strconv.FormatInt(max(wait, 1), 10))
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(f.Status)
+	b, jerr := json.Marshal(Body{Error: f.Message, RequestID: reqID, Budget: be.BudgetScope(), ResetsAt: resets.Format(time.RFC3339)})
+	if jerr != nil { // strings always encode
+		_, _ = w.Write(Marshal(f.Message, reqID))
+		return f
+	}
+	_, _ = w.Write(append(b, '\n'))
 	return f
 }

@@ -23,6 +23,7 @@ type Metrics struct {
 	reg              *prometheus.Registry
 	schemaViolations *prometheus.CounterVec
 	rateLimited      *prometheus.CounterVec
+	usage            usageMetrics
 }
 
 // SchemaViolationsName is the counter of requests and events refused by a
@@ -42,6 +43,8 @@ func New() *Metrics {
 	// The runtime and process collectors come with every Prometheus
 	// endpoint users know; memory and goroutines are the first things to
 	// look at when a server misbehaves.
+	m.usage = newUsageMetrics()
+	m.reg.MustRegister(m.usage.collectors()...)
 	m.reg.MustRegister(m.schemaViolations, m.rateLimited, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

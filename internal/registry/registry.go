@@ -145,6 +145,10 @@ type Function struct {
 	// Schemas validate what the function's event and object triggers
 	// deliver, by TriggerKey; a trigger without a schema has no entry.
 	Schemas map[string]*schema.Schema
+	// AppBudget is the app's budget (manifest.Manifest.Budget), nil for
+	// none; the function's own is Spec.Budget. Both are checked on every
+	// invocation (dispatch, usage).
+	AppBudget *manifest.Budget
 }
 
 // Function looks up an active function.
@@ -579,7 +583,8 @@ func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) 
 			r.closeApp(app)
 			return nil, fmt.Errorf("instantiate %s: %w", name, err)
 		}
-		app.Functions[name] = &Function{App: ver.App, Spec: spec, Version: label, SHA256: sum, Instance: inst, Schemas: schemas.triggers[name]}
+		app.Functions[name] = &Function{App: ver.App, Spec: spec, Version: label, SHA256: sum, Instance: inst, Schemas: schemas.triggers[name],
+			AppBudget: ver.Manifest.Budget}
 	}
 	return app, nil
 }

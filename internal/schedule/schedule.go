@@ -4,6 +4,7 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sort"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/usage"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -86,7 +88,13 @@ func (s *Scheduler) fire(app, fn string) {
 		return
 	}
 	req := &sandbox.Request{Kind: sandbox.KindSchedule, RequestID: telemetry.NewRequestID(), Origin: sandbox.OriginSchedule}
-	_, _ = s.dispatcher.Invoke(s.ctx, f, req) // the dispatcher logs failures
+	_, err := s.dispatcher.Invoke(s.ctx, f, req) // the dispatcher logs failures
+	if errors.Is(err, usage.ErrBudgetExhausted) {
+		// A run a spent budget refused is skipped, not made up later: the
+		// next one fires at its time.
+		s.log.Info("scheduled run skipped", logkey.RequestID, req.RequestID, logkey.App, app, logkey.Function, fn,
+			logkey.Reason, "budget exhausted", logkey.Error, err)
+	}
 }
 
 // Close stops firing and waits for running jobs.

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/admin"
 	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/auth"
@@ -31,6 +32,8 @@ import (
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schedule"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/usage"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // Server is one running Aegis: embedded (or external) NATS, sandbox,
@@ -50,6 +53,7 @@ type Server struct {
 	gateway    *gateway.Gateway
 	keys       *auth.Keys
 	metrics    *metrics.Metrics
+	usage      *usage.Recorder
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -170,7 +174,27 @@ func (s *Server) wire(ctx context.Context) error {
 	if s.logs, err = funclog.Open(ctx, s.node, s.log); err != nil {
 		return err
 	}
-	s.dispatcher = dispatch.New(s.logs, s.log)
+	// Usage and budgets, shared by every server on this NATS: rows and
+	// budget counters in one bucket, kept for usage.Retention.
+	usageBucket, err := s.node.Bucket(ctx, usage.Bucket, jetstream.BucketOptions{History: 1, TTL: usage.Retention,
+		Description: "usage by app, function and caller per hour; budget counters and alerts per window"})
+	if err != nil {
+		return err
+	}
+	// An API key's budget is in its record (aegis keys create --budget);
+	// the keys are opened below, before anything is invoked.
+	keyBudget := func(ctx context.Context, name string) (manifest.Quota, error) {
+		if s.keys == nil {
+			return manifest.Quota{}, fmt.Errorf("key budget of %s: %w: keys not open", name, aegis.ErrUnavailable)
+		}
+		info, err := s.keys.Info(ctx, name)
+		if err != nil {
+			return manifest.Quota{}, err
+		}
+		return info.Budget, nil
+	}
+	s.usage = usage.New(usage.Config{Store: usageBucket, Logger: s.log, Metrics: s.metrics, KeyBudget: keyBudget})
+	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage)
 	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
 	eventKey, created, err := loadEventKey(s.cfg.DataDir)
 	if err != nil {
@@ -235,7 +259,7 @@ func (s *Server) wire(ctx context.Context) error {
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
-		Metrics: s.metrics.Handler()})
+		Metrics: s.metrics.Handler(), Usage: s.usage})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.log)
 	s.adminSrv = newHTTPServer(api, s.log)
 	return nil
@@ -356,6 +380,13 @@ func (s *Server) close(ctx context.Context) error {
 	}
 	if s.dispatcher != nil {
 		if err := s.dispatcher.Drain(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.usage != nil {
+		// After the drain: the last invocations' usage is flushed and this
+		// server's unused leases go back to the shared budgets.
+		if err := s.usage.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

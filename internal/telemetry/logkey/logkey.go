@@ -121,3 +121,19 @@ const (
 	Data      = "data"
 	Output    = "output"
 )
+
+// Budgets and usage (internal/usage).
+const (
+	// Budget is which budget a line is about: "app", "function" or "key".
+	Budget = "budget"
+	// Window is a budget's window ("hour", "day", "month"); ResetsAt when
+	// the current one ends (RFC 3339).
+	Window   = "window"
+	ResetsAt = "resets_at"
+	// Amount is the budget amount an alert is about ("invocations",
+	// "gb_seconds", "egress"); Percent how much of it is used.
+	Amount  = "amount"
+	Percent = "percent"
+	// Holds is how often an event waited for its budget.
+	Holds = "holds"
+)
