@@ -23,6 +23,7 @@ import (
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/httperr"
@@ -488,6 +489,7 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 	}
 	req := &sandbox.Request{Kind: sandbox.KindHTTP, RequestID: reqID, Method: http.MethodPost, Path: "/", Body: body,
 		Headers: map[string][]string{"Content-Type": {r.Header.Get("Content-Type")}}}
+	connlimit.ExtendForRun(w, r, fn.Spec.Limits.Timeout.Std())
 	resp, err := a.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {
 		// The same answer the gateway gives for the same failure; the
@@ -520,6 +522,9 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {
 	app, err := a.listedApp(r, q.Get("app"))
 	if err != nil {
 		return err
+	}
+	if follow {
+		connlimit.Unbounded(w) // a follower stays until it goes away
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)

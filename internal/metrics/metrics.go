@@ -22,6 +22,7 @@ import (
 type Metrics struct {
 	reg              *prometheus.Registry
 	schemaViolations *prometheus.CounterVec
+	pressure         pressure // pressure.go
 }
 
 // SchemaViolationsName is the counter of requests and events refused by a
@@ -40,6 +41,7 @@ func New() *Metrics {
 	// The runtime and process collectors come with every Prometheus
 	// endpoint users know; memory and goroutines are the first things to
 	// look at when a server misbehaves.
+	m.pressure = newPressure(m.reg)
 	m.reg.MustRegister(m.schemaViolations, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

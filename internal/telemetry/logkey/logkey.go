@@ -107,3 +107,18 @@ const (
 	Data      = "data"
 	Output    = "output"
 )
+
+// Backpressure and connection hygiene (connlimit, the gateway's async
+// bounds, the bus's event backlog).
+const (
+	// Queue names the bound a refusal hit ("async_caller", "events", …);
+	// Bound is that bound's size; Listener the listener a connection came
+	// to; Refused how many connections were refused since the last line;
+	// Origin the principal an invocation is charged to
+	// (sandbox.OriginOf: "key:NAME", "public", …).
+	Queue    = "queue"
+	Bound    = "bound"
+	Listener = "listener"
+	Refused  = "refused"
+	Origin   = "origin"
+)
