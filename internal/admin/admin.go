@@ -191,11 +191,18 @@ func appInfo(app *registry.App) adminapi.App {
 	return adminapi.App{App: app.Name, Version: app.VersionLabel(), Functions: app.Manifest.FunctionNames(), DeployedAt: app.DeployedAt}
 }
 
+// compileBudget is how long a deploy or rollback, which compiles every
+// module of the version, may take on top of the listener's write timeout:
+// the caller is an authenticated deployer, and cutting a deploy off
+// half-way would only make them send it again.
+const compileBudget = 5 * time.Minute
+
 func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error {
 	var req adminapi.DeployRequest
 	if err := decodeJSONLimit(w, r, &req, maxDeployBody); err != nil {
 		return err
 	}
+	connlimit.ExtendForRun(w, r, compileBudget)
 	if err := a.stepUp(r, reqID, a.deployDangers(r.PathValue("app"), req.File, req.Manifest)); err != nil {
 		return err
 	}
@@ -241,6 +248,7 @@ func deployError(err error) error {
 }
 
 func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) error {
+	connlimit.ExtendForRun(w, r, compileBudget)
 	name := r.PathValue("app")
 	var req adminapi.RollbackRequest
 	if r.ContentLength != 0 {
