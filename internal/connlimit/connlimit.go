@@ -92,8 +92,10 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if l.take(addr) {
 			return &conn{Conn: c, l: l, addr: addr}, nil
 		}
-		_ = c.Close()
+		// Counted and logged before the close, so that whoever sees the
+		// connection end also finds it counted.
 		l.refused(addr)
+		_ = c.Close()
 	}
 }
 
