@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -103,18 +105,24 @@ func TestConnectionsPerAddressAreCapped(t *testing.T) {
 // was answered 200.
 func serves(t *testing.T, c net.Conn, path string) bool {
 	t.Helper()
+	return statusOn(c, path) == http.StatusOK
+}
+
+// statusOn sends a GET over an open connection and returns the answer's
+// status, 0 when there is none.
+func statusOn(c net.Conn, path string) int {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	defer c.SetDeadline(time.Time{})
 	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: aegis\r\n\r\n"); err != nil {
-		return false
+		return 0
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return false
+		return 0
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return resp.StatusCode
 }
 
 // TestWriteTimeoutLeavesAFunctionItsOwnTimeout: the listeners' read and
@@ -253,5 +261,39 @@ func TestPinnedFunctionLeavesItsNeighbourAnswering(t *testing.T) {
 	st, body, _ := call(t, in.gateway, "POST", "/neighbour/echo", key.Key, "hello")
 	if took := time.Since(start); st != http.StatusOK || string(body) != "hello" || took > time.Second {
 		t.Errorf("neighbour of a pinned function: %d %q after %s", st, body, took)
+	}
+}
+
+// TestConnectionCapHoldsUnderTLS: with TLS the cap sits below the
+// handshake: the connection over it is closed before any, and the one
+// under it completes its handshake and is served.
+func TestConnectionCapHoldsUnderTLS(t *testing.T) {
+	in := startServerWith(t, t.TempDir(), func(c *server.Config) {
+		c.TLSSelfSigned = true
+		c.Connections.PerAddress = 1
+	})
+	defer in.close(t)
+	addr := strings.TrimPrefix(in.gateway, "https://")
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := second.Read(make([]byte, 1))
+	second.Close()
+	var ne net.Error
+	if n > 0 || err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("connection over the cap under TLS: read %d, %v; want closed before any handshake", n, err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(in.srv.Certificate())
+	conn := tls.Client(first, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	if st := statusOn(conn, "/no/such/route"); st != http.StatusNotFound {
+		t.Errorf("the connection under the cap over TLS: status %d, want an answer (404)", st)
 	}
 }
