@@ -31,3 +31,20 @@ func TestAsyncBoundsRefuseByTheFullestQueue(t *testing.T) {
 		t.Errorf("after every release: total %d, %d callers, %d functions; the tables must empty", a.total, len(a.byCaller), len(a.byFunction))
 	}
 }
+
+// BenchmarkAsyncBounds is what an asynchronous invocation pays for its
+// accounting: one acquire and one release (beside a JetStream write of
+// its pending record, which costs far more).
+//
+//	go test ./internal/gateway -run '^$' -bench AsyncBounds
+func BenchmarkAsyncBounds(b *testing.B) {
+	a := newAsyncBounds(DefaultMaxAsync, DefaultMaxAsyncPerCaller, DefaultMaxAsyncPerFunction)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if q, _ := a.acquire("key:bench", "app/fn"); q == "" {
+				a.release("key:bench", "app/fn")
+			}
+		}
+	})
+}
