@@ -393,6 +393,7 @@ func startRawEvents(ctx context.Context, env *Env, key []byte) (*rawEvents, erro
 	if err := node.EnsureStream(ctx, jetstream.StreamConfig{
 		Name: eventsStream, Subjects: []string{"aegis.ev.>", "aegis.obj.>"},
 		MaxAge: 7 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+		MaxBytes: 1 << 30, DiscardNew: true, AllowMsgTTL: true, // bus.Limits' defaults
 	}); err != nil {
 		r.close()
 		return nil, err

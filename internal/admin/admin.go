@@ -23,6 +23,7 @@ import (
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/httperr"
@@ -196,11 +197,18 @@ func appInfo(app *registry.App) adminapi.App {
 	return adminapi.App{App: app.Name, Version: app.VersionLabel(), Functions: app.Manifest.FunctionNames(), DeployedAt: app.DeployedAt}
 }
 
+// compileBudget is how long a deploy or rollback, which compiles every
+// module of the version, may take on top of the listener's write timeout:
+// the caller is an authenticated deployer, and cutting a deploy off
+// half-way would only make them send it again.
+const compileBudget = 5 * time.Minute
+
 func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error {
 	var req adminapi.DeployRequest
 	if err := decodeJSONLimit(w, r, &req, maxDeployBody); err != nil {
 		return err
 	}
+	connlimit.ExtendForRun(w, r, compileBudget)
 	if err := a.stepUp(r, reqID, a.deployDangers(r.PathValue("app"), req.File, req.Manifest)); err != nil {
 		return err
 	}
@@ -246,6 +254,7 @@ func deployError(err error) error {
 }
 
 func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) error {
+	connlimit.ExtendForRun(w, r, compileBudget)
 	name := r.PathValue("app")
 	var req adminapi.RollbackRequest
 	if r.ContentLength != 0 {
@@ -499,6 +508,7 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 	}
 	req := &sandbox.Request{Kind: sandbox.KindHTTP, RequestID: reqID, Method: http.MethodPost, Path: "/", Body: body,
 		Headers: map[string][]string{"Content-Type": {r.Header.Get("Content-Type")}}, Origin: sandbox.OriginAdmin}
+	connlimit.ExtendForRun(w, r, fn.Spec.Limits.Timeout.Std())
 	resp, err := a.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {
 		// The same answer the gateway gives for the same failure; the
@@ -536,6 +546,9 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {
 	app, err := a.listedApp(r, q.Get("app"))
 	if err != nil {
 		return err
+	}
+	if follow {
+		connlimit.Unbounded(w) // a follower stays until it goes away
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)

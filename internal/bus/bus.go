@@ -82,6 +82,9 @@ type Config struct {
 	// Holds counts how often each event waited for a spent budget
 	// (hold.go); nil opens the bucket aegis_event_holds on Node.
 	Holds HoldStore
+	// Limits bound the event stream and each app's part of it
+	// (backlog.go); zero fields take the defaults.
+	Limits Limits
 }
 
 // Bus publishes events and runs triggers.
@@ -92,6 +95,7 @@ type Bus struct {
 	seen SeenStore
 
 	holdStore HoldStore
+	backlog   backlog // backlog.go
 
 	mu   sync.Mutex
 	subs map[string]*trigger // by durable name
@@ -138,9 +142,11 @@ func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (
 	if len(cfg.SigningKey) < KeySize {
 		return nil, fmt.Errorf("open bus: %w: event signing key of %d bytes, need %d", aegis.ErrInvalidArgument, len(cfg.SigningKey), KeySize)
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if err := cfg.Node.EnsureStream(ctx, jetstream.StreamConfig{
 		Name: EventStream, Subjects: []string{eventPrefix + ">", objectPrefix + ">"},
-		MaxAge: 7 * 24 * time.Hour, Duplicates: DedupeWindow,
+		MaxAge: cfg.Limits.StreamAge, MaxBytes: cfg.Limits.StreamBytes, Duplicates: DedupeWindow,
+		DiscardNew: true, AllowMsgTTL: true,
 	}); err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
@@ -170,6 +176,9 @@ func Open(ctx context.Context, cfg Config, snapshot func() *registry.Snapshot) (
 
 // Publish implements capability.Events: grants were checked by the caller.
 func (b *Bus) Publish(ctx context.Context, c *sandbox.Caller, topic string, data []byte) error {
+	if err := b.admitEvent(ctx, c.App, c.Function, c.RequestID); err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
 	if err := b.publish(ctx, eventPrefix+c.App+"."+topic, data, b.envelope(c)); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
@@ -179,11 +188,12 @@ func (b *Bus) Publish(ctx context.Context, c *sandbox.Caller, topic string, data
 // publish signs an event and stores it under its id, so JetStream keeps
 // one copy of it within the de-duplication window.
 func (b *Bus) publish(ctx context.Context, subject string, data []byte, env Envelope) error {
-	_, err := b.cfg.Node.Publish(ctx, subject, data, env.Headers(b.cfg.SigningKey, subject, data), env.ID)
-	return err
+	return b.publishBounded(ctx, subject, data, env)
 }
 
 // ObjectChanged announces a put or delete of an object to object triggers.
+// The app's event backlog is checked before the object is written
+// (AdmitObjectChange), so a refusal never leaves a change unannounced.
 func (b *Bus) ObjectChanged(ctx context.Context, c *sandbox.Caller, key, op string) error {
 	data, _ := json.Marshal(objectEvent{Key: key, Operation: op})
 	if err := b.publish(ctx, objectPrefix+c.App, data, b.envelope(c)); err != nil {

@@ -59,6 +59,20 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	cfg.StepUp = rbac.StepUpAuto
 	fs.Var((*stepUpFlag)(&cfg.StepUp), "step-up",
 		"when dangerous admin changes need an authenticator code: auto (once one is enrolled), always, or off")
+	addLimitFlags(fs, cfg)
+}
+
+// addLimitFlags binds the connection hygiene and backpressure bounds an
+// operator tunes (docs/limits.md); the rest keep their defaults.
+func addLimitFlags(fs *pflag.FlagSet, cfg *server.Config) {
+	c, b := &cfg.Connections, &cfg.Backpressure
+	fs.IntVar(&c.PerAddress, "conns-per-address", server.DefaultConnsPerAddress, "connections one client address may hold open at once, per listener")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time a client has to send a request's headers")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "time to write a response, on top of the function's own timeout")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long a kept-alive connection may wait for its next request")
+	fs.IntVar(&b.AsyncPerCaller, "async-per-caller", server.DefaultAsyncPerCaller, "asynchronous invocations one caller may have in flight on this server")
+	fs.IntVar(&b.AsyncPerFunction, "async-per-function", server.DefaultAsyncPerFunction, "asynchronous invocations of one function in flight on this server")
+	fs.IntVar(&b.AppEventBacklog, "app-event-backlog", server.DefaultAppEventBacklog, "events of one app that may wait for its triggers")
 }
 
 // stepUpFlag is --step-up; a wrong value is a flag error (exit 2).

@@ -98,7 +98,9 @@ func TestReplayedEventRunsOnce(t *testing.T) {
 	// window), the copy is stored under its own message id: the trigger's
 	// replay record refuses it.
 	noDedupe := jetstream.StreamConfig{Name: bus.EventStream, Subjects: []string{"aegis.ev.>", "aegis.obj.>"},
-		MaxAge: 7 * 24 * time.Hour, Duplicates: time.Second}
+		MaxAge: 7 * 24 * time.Hour, Duplicates: time.Second,
+		// The bus's bounds stay (JetStream never turns message TTLs off).
+		MaxBytes: bus.DefaultStreamBytes, DiscardNew: true, AllowMsgTTL: true}
 	if err := nc.EnsureStream(ctx, noDedupe); err != nil {
 		t.Fatal(err)
 	}

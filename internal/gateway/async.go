@@ -141,17 +141,17 @@ func ownerOf(ident *sandbox.Identity) string {
 }
 
 // startAsync answers 202 at once and runs the invocation in the background.
-func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Route, fn *registry.Function, req *sandbox.Request, ident *sandbox.Identity) {
+func (g *Gateway) startAsync(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route, fn *registry.Function, req *sandbox.Request, ident *sandbox.Identity) {
 	if g.cfg.Async == nil {
 		writeError(w, http.StatusNotImplemented, "asynchronous invocation is not enabled", reqID)
 		return
 	}
-	select {
-	case g.asyncSem <- struct{}{}:
-	default:
-		writeError(w, http.StatusServiceUnavailable, "too many asynchronous invocations in flight", reqID)
+	caller, function := req.Origin, rt.App+"/"+rt.Function
+	if queue, bound := g.async.acquire(caller, function); queue != "" {
+		g.refuseFull(w, r, reqID, rt.App, rt.Function, caller, queue, bound)
 		return
 	}
+	release := func() { g.async.release(caller, function) }
 	owner := ownerOf(ident)
 	var jwt *ownerJWT
 	if ident != nil && ident.Scheme == manifest.AuthJWT && rt.JWT != nil {
@@ -160,13 +160,13 @@ func (g *Gateway) startAsync(w http.ResponseWriter, reqID string, rt *route.Rout
 	}
 	invID, rev, err := g.cfg.Async.create(context.Background(), AsyncResult{Status: "pending", Owner: owner}, jwt)
 	if err != nil {
-		<-g.asyncSem
+		release()
 		g.log.Error("async invocation not recorded", logkey.RequestID, reqID, logkey.Error, err)
 		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
 		return
 	}
 	go func() {
-		defer func() { <-g.asyncSem }()
+		defer release()
 		ctx, cancel := context.WithTimeout(g.bg, asyncTimeout)
 		defer cancel()
 		res := AsyncResult{Status: "done", Owner: owner}

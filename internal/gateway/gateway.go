@@ -19,8 +19,10 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/auth"
+	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/httperr"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/ratelimit"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
@@ -39,8 +41,13 @@ type Config struct {
 	Dispatcher *dispatch.Dispatcher
 	Async      *AsyncStore
 	Logger     *slog.Logger
-	// MaxAsync bounds invocations running in the background (default 256).
-	MaxAsync int
+	// MaxAsync bounds invocations running in the background on this
+	// server (default DefaultMaxAsync); MaxAsyncPerCaller and
+	// MaxAsyncPerFunction bound those of one caller (sandbox.OriginOf) and
+	// of one function within it (backpressure.go).
+	MaxAsync, MaxAsyncPerCaller, MaxAsyncPerFunction int
+	// Metrics counts refusals by a full queue; nil counts nothing.
+	Metrics *metrics.Metrics
 	// Admission runs a route's checks after authentication (key scope,
 	// rule, body cap, schemas); the server shares one with invoke. Nil
 	// makes one logging to Logger.
@@ -51,7 +58,7 @@ type Config struct {
 type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
-	asyncSem chan struct{}
+	async    *asyncBounds
 	bg       context.Context
 	cancelBg context.CancelFunc
 }
@@ -62,7 +69,13 @@ const HeaderAsync = "X-Aegis-Async"
 // New returns a gateway.
 func New(cfg Config) *Gateway {
 	if cfg.MaxAsync <= 0 {
-		cfg.MaxAsync = 256
+		cfg.MaxAsync = DefaultMaxAsync
+	}
+	if cfg.MaxAsyncPerCaller <= 0 {
+		cfg.MaxAsyncPerCaller = min(DefaultMaxAsyncPerCaller, cfg.MaxAsync)
+	}
+	if cfg.MaxAsyncPerFunction <= 0 {
+		cfg.MaxAsyncPerFunction = min(DefaultMaxAsyncPerFunction, cfg.MaxAsync)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -71,7 +84,7 @@ func New(cfg Config) *Gateway {
 		cfg.Admission = admission.New(cfg.Logger, nil)
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	return &Gateway{cfg: cfg, log: cfg.Logger, asyncSem: make(chan struct{}, cfg.MaxAsync), bg: bg, cancelBg: cancel}
+	return &Gateway{cfg: cfg, log: cfg.Logger, async: newAsyncBounds(cfg.MaxAsync, cfg.MaxAsyncPerCaller, cfg.MaxAsyncPerFunction), bg: bg, cancelBg: cancel}
 }
 
 // ServeHTTP handles one request.
@@ -160,9 +173,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.EqualFold(r.Header.Get(HeaderAsync), "true") {
-		g.startAsync(w, reqID, rt, fn, req, ident)
+		g.startAsync(w, r, reqID, rt, fn, req, ident)
 		return
 	}
+	connlimit.ExtendForRun(w, r, fn.Spec.Limits.Timeout.Std())
 	resp, err := g.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {
 		httperr.WriteErr(w, err, reqID)

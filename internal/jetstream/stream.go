@@ -28,6 +28,13 @@ type StreamConfig struct {
 	// without it keeps writing per message; replicated streams batch their
 	// writes on their own and ignore it.
 	AsyncPersist bool
+	// DiscardNew makes a full stream (MaxBytes) refuse a new message, the
+	// publisher getting an error wrapping aegis.ErrUnavailable, instead of
+	// dropping its oldest one, which may not have been delivered yet.
+	DiscardNew bool
+	// AllowMsgTTL lets a publisher give a message its own age limit
+	// (PublishTTL). Once on, the server never turns it off again.
+	AllowMsgTTL bool
 }
 
 // defaultListLimit caps StreamMessages when the caller gives no limit, so a
@@ -65,6 +72,8 @@ func (n *Node) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 			// going through the stream leader.
 			AllowDirect: true,
 			PersistMode: persist,
+			Discard:     discardPolicy(cfg.DiscardNew),
+			AllowMsgTTL: cfg.AllowMsgTTL,
 		})
 		return err
 	})
@@ -141,6 +150,14 @@ const HeaderMsgID = jetstream.MsgIDHeader
 // a second message with the same id inside its Duplicates window and Publish
 // returns the first one's sequence, which makes retried publishes idempotent.
 func (n *Node) Publish(ctx context.Context, subject string, data []byte, headers map[string]string, msgID string) (uint64, error) {
+	return n.PublishTTL(ctx, subject, data, headers, msgID, 0)
+}
+
+// PublishTTL is Publish with the message's own age limit (ttl > 0) on a
+// stream with AllowMsgTTL: the stream removes it after ttl even when the
+// stream's MaxAge is longer. A stream full under DiscardNew refuses the
+// message with an error wrapping aegis.ErrUnavailable.
+func (n *Node) PublishTTL(ctx context.Context, subject string, data []byte, headers map[string]string, msgID string, ttl time.Duration) (uint64, error) {
 	op := "publish " + subject
 	if err := n.checkOpen(op); err != nil {
 		return 0, err
@@ -156,8 +173,14 @@ func (n *Node) Publish(ctx context.Context, subject string, data []byte, headers
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
+	if ttl > 0 {
+		opts = append(opts, jetstream.WithMsgTTL(ttl))
+	}
 	ack, err := n.js.PublishMsg(ctx, msg, opts...)
 	if err != nil {
+		if streamFull(err) {
+			return 0, fmt.Errorf("%s: %w: %w: %w", op, ErrStreamFull, aegis.ErrUnavailable, err)
+		}
 		return 0, wrap(op, err)
 	}
 	return ack.Sequence, nil

@@ -24,6 +24,7 @@ type Metrics struct {
 	schemaViolations *prometheus.CounterVec
 	rateLimited      *prometheus.CounterVec
 	usage            usageMetrics
+	pressure         pressure // pressure.go
 }
 
 // SchemaViolationsName is the counter of requests and events refused by a
@@ -43,6 +44,7 @@ func New() *Metrics {
 	// The runtime and process collectors come with every Prometheus
 	// endpoint users know; memory and goroutines are the first things to
 	// look at when a server misbehaves.
+	m.pressure = newPressure(m.reg)
 	m.usage = newUsageMetrics()
 	m.reg.MustRegister(m.usage.collectors()...)
 	m.reg.MustRegister(m.schemaViolations, m.rateLimited, collectors.NewGoCollector(),

@@ -42,3 +42,30 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 		t.Errorf("nil metrics handler answered %d", rec.Code)
 	}
 }
+
+func TestPressureCountersAreExposed(t *testing.T) {
+	m := New()
+	m.Backpressure("shop", "orders", "async_function")
+	m.ConnectionRefused("gateway")
+	m.ConnectionRefused("gateway")
+	if got := m.BackpressureCount("shop", "orders", "async_function"); got != 1 {
+		t.Errorf("backpressure = %v, want 1", got)
+	}
+	if got := m.ConnectionsRefused("gateway"); got != 2 {
+		t.Errorf("refused connections = %v, want 2", got)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`aegis_backpressure_total{app="shop",function="orders",queue="async_function"} 1`,
+		`aegis_connections_refused_total{listener="gateway"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("exposition lacks %s", want)
+		}
+	}
+	var nilM *Metrics
+	nilM.Backpressure("a", "f", "q") // must not panic
+	nilM.ConnectionRefused("gateway")
+}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/rbac"
 )
 
@@ -58,6 +60,57 @@ type Config struct {
 		LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 	}
 	Logger *slog.Logger // default: JSON to stderr
+
+	// Connections holds the listeners' connection hygiene (both
+	// listeners); Backpressure the bounds on queued work. Zero fields take
+	// the defaults docs/limits.md lists.
+	Connections  Connections
+	Backpressure Backpressure
+}
+
+// Connections bounds what one client can hold of a listener (the gateway
+// and the admin API alike). Every bound is per server.
+type Connections struct {
+	// ReadHeaderTimeout is how long a client has to send a request's
+	// headers (default 10s): a client that never finishes them
+	// (slowloris) is cut off then.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included
+	// (default 1m).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response (default 1m). A response
+	// that waits for a function gets the function's timeout on top
+	// (connlimit.ExtendForRun), so a slow function is never cut off.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection with no request
+	// (default 2m).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request's headers (default 64KiB; over it,
+	// 431).
+	MaxHeaderBytes int
+	// PerAddress caps the connections one client address holds open at
+	// once (default connlimit.DefaultPerAddress); more are closed at
+	// accept, counted and logged.
+	PerAddress int
+}
+
+// Backpressure bounds queued work so that a flood is refused, never
+// buffered in memory.
+type Backpressure struct {
+	// Async bounds asynchronous invocations in flight on this server in
+	// all (default 256), per caller (default 32) and per function
+	// (default 64); a full bound answers 503 with Retry-After.
+	Async, AsyncPerCaller, AsyncPerFunction int
+	// EventStreamBytes and EventStreamAge bound the event stream shared by
+	// every app and server (defaults 1GiB and 7 days); a full stream
+	// refuses new events rather than dropping old ones.
+	EventStreamBytes int64
+	EventStreamAge   time.Duration
+	// AppEventBacklog caps an app's events waiting for its triggers
+	// (default 10000); AppEventAge is how long the stream keeps an app's
+	// event (default 24h). See bus.Backlog.
+	AppEventBacklog int
+	AppEventAge     time.Duration
 }
 
 // TLS reports whether the listeners serve HTTPS.
@@ -75,6 +128,12 @@ func (c Config) validate() error {
 	if _, err := rbac.ParseStepUpMode(string(c.StepUp)); err != nil {
 		return fmt.Errorf("configure server: --step-up: %w", err)
 	}
+	if err := c.Connections.validate(); err != nil {
+		return err
+	}
+	if err := c.Backpressure.validate(); err != nil {
+		return err
+	}
 	if c.TLSSelfSigned && c.TLSCert != "" {
 		return errors.New("configure server: --tls-self-signed and --tls-cert exclude each other")
 	}
@@ -85,6 +144,76 @@ func (c Config) validate() error {
 		// The embedded server is reached in-process; silently ignoring
 		// credentials meant for an external one would hide a typo'd --nats.
 		return errors.New("configure server: NATS credentials and TLS files apply to an external NATS only: set --nats too")
+	}
+	return nil
+}
+
+// Defaults of Connections and Backpressure (docs/limits.md).
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = time.Minute
+	DefaultWriteTimeout      = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultAsync             = 256
+	DefaultAsyncPerCaller    = 32
+	DefaultAsyncPerFunction  = 64
+	DefaultConnsPerAddress   = connlimit.DefaultPerAddress
+	DefaultAppEventBacklog   = bus.DefaultAppBacklog
+)
+
+func (c Connections) withDefaults() Connections {
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = min(DefaultReadHeaderTimeout, c.ReadTimeout)
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.PerAddress <= 0 {
+		c.PerAddress = DefaultConnsPerAddress
+	}
+	return c
+}
+
+// validate refuses a read-header timeout longer than the read timeout it
+// is part of: the longer one would never apply.
+func (c Connections) validate() error {
+	if c.ReadHeaderTimeout > 0 && c.ReadTimeout > 0 && c.ReadHeaderTimeout > c.ReadTimeout {
+		return errors.New("configure server: --read-header-timeout longer than --read-timeout")
+	}
+	return nil
+}
+
+func (b Backpressure) withDefaults() Backpressure {
+	if b.Async <= 0 {
+		b.Async = DefaultAsync
+	}
+	if b.AsyncPerCaller <= 0 {
+		b.AsyncPerCaller = DefaultAsyncPerCaller
+	}
+	if b.AsyncPerFunction <= 0 {
+		b.AsyncPerFunction = DefaultAsyncPerFunction
+	}
+	// The event bounds' defaults are the bus's (bus.Limits).
+	return b
+}
+
+// validate refuses per-caller and per-function bounds above the global
+// one they live in, which would read as a promise the server cannot keep.
+func (b Backpressure) validate() error {
+	b = b.withDefaults()
+	if b.AsyncPerCaller > b.Async || b.AsyncPerFunction > b.Async {
+		return fmt.Errorf("configure server: async bounds per caller (%d) and per function (%d) cannot exceed the global one (%d)",
+			b.AsyncPerCaller, b.AsyncPerFunction, b.Async)
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/capability"
+	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/gateway"
@@ -85,6 +86,8 @@ func (c Config) WithDefaults() Config {
 	if c.StepUp == "" {
 		c.StepUp = rbac.StepUpAuto
 	}
+	c.Connections = c.Connections.withDefaults()
+	c.Backpressure = c.Backpressure.withDefaults()
 	return c
 }
 
@@ -204,7 +207,8 @@ func (s *Server) wire(ctx context.Context) error {
 		s.log.Info("event signing key created", logkey.File, filepath.Join(s.cfg.DataDir, eventKeyFile))
 	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
-		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics}, snapshot); err != nil {
+		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics,
+		Limits: s.eventLimits()}, snapshot); err != nil {
 		return err
 	}
 	// Each kind of trigger but HTTP follows the active apps (the gateway
@@ -256,32 +260,53 @@ func (s *Server) wire(ctx context.Context) error {
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
 		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets, seenBucket),
 		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Admission: admit,
+		MaxAsync: s.cfg.Backpressure.Async, MaxAsyncPerCaller: s.cfg.Backpressure.AsyncPerCaller,
+		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics,
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage})
-	s.gatewaySrv = newHTTPServer(s.gateway, s.log)
-	s.adminSrv = newHTTPServer(api, s.log)
+	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
+	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
 }
 
-func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+// newHTTPServer applies the connection hygiene of c to a listener's
+// server. The fixed read and write timeouts suit every request but those
+// that run a function; the gateway and the admin API's invoke extend
+// those per request (connlimit.ExtendForRun).
+func newHTTPServer(h http.Handler, c Connections, logger *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
 
+// listenCapped listens on addr with the per-address connection cap on the
+// raw TCP listener: TLS (ServeTLS) wraps it, so a refused connection
+// never costs a handshake.
+func (s *Server) listenCapped(name, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return connlimit.New(ln, connlimit.Config{
+		PerAddress: s.cfg.Connections.PerAddress, Name: name, Logger: s.log,
+		OnRefuse: s.metrics.ConnectionRefused,
+	}), nil
+}
+
 func (s *Server) listen() error {
 	var err error
-	if s.gatewayLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+	if s.gatewayLn, err = s.listenCapped("gateway", s.cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
-	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
+	if s.adminLn, err = s.listenCapped("admin", s.cfg.AdminAddr); err != nil {
 		return fmt.Errorf("start admin API: %w", err)
 	}
 	s.gatewaySrv.Handler = withHeaders(s.gatewaySrv.Handler, gatewayHeaders(s.tls != nil))
@@ -416,6 +441,14 @@ func (s *Server) close(ctx context.Context) error {
 		s.log.Info("aegis stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// eventLimits are the bus's bounds from the server's configuration; zero
+// fields take the bus's defaults.
+func (s *Server) eventLimits() bus.Limits {
+	b := s.cfg.Backpressure
+	return bus.Limits{StreamBytes: b.EventStreamBytes, StreamAge: b.EventStreamAge,
+		AppBacklog: b.AppEventBacklog, AppAge: b.AppEventAge}
 }
 
 // cacheDir is where compiled modules are kept.

@@ -87,6 +87,9 @@ func (o *objects) Put(ctx context.Context, c *sandbox.Caller, key string, data [
 	if err != nil {
 		return err
 	}
+	if err := o.bus.AdmitObjectChange(ctx, c); err != nil {
+		return err
+	}
 	if err := s.Put(ctx, key, data); err != nil {
 		return err
 	}
@@ -96,6 +99,9 @@ func (o *objects) Put(ctx context.Context, c *sandbox.Caller, key string, data [
 func (o *objects) Delete(ctx context.Context, c *sandbox.Caller, key string) error {
 	s, err := o.store(ctx, c.App)
 	if err != nil {
+		return err
+	}
+	if err := o.bus.AdmitObjectChange(ctx, c); err != nil {
 		return err
 	}
 	if err := s.Delete(ctx, key); err != nil {

@@ -137,3 +137,15 @@ const (
 	// Holds is how often an event waited for its budget.
 	Holds = "holds"
 )
+
+// Backpressure and connection hygiene (connlimit, the gateway's async
+// bounds, the bus's event backlog).
+const (
+	// Queue names the bound a refusal hit ("async_caller", "events", …);
+	// Bound is that bound's size; Listener the listener a connection came
+	// to; Refused how many connections were refused since the last line.
+	Queue    = "queue"
+	Bound    = "bound"
+	Listener = "listener"
+	Refused  = "refused"
+)

@@ -1,0 +1,81 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Names of the backpressure and connection hygiene counters.
+const (
+	// BackpressureName counts work refused because a bound was full, by
+	// app, function and queue ("async", "async_caller", "async_function",
+	// "events"). The caller is never a label: callers are request data.
+	BackpressureName = "aegis_backpressure_total"
+	// ConnectionsRefusedName counts connections closed at accept because
+	// their address held too many, by listener ("gateway", "admin").
+	ConnectionsRefusedName = "aegis_connections_refused_total"
+)
+
+// pressure holds the counters of refused work and connections.
+type pressure struct {
+	backpressure *prometheus.CounterVec
+	refusedConns *prometheus.CounterVec
+}
+
+func newPressure(reg *prometheus.Registry) pressure {
+	p := pressure{
+		backpressure: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: BackpressureName,
+			Help: "Invocations and events refused because a bound on queued work was full, by app, function and queue (async, async_caller, async_function, events).",
+		}, []string{"app", "function", "queue"}),
+		refusedConns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: ConnectionsRefusedName,
+			Help: "Connections closed at accept because their client address already held the most allowed, by listener.",
+		}, []string{"listener"}),
+	}
+	reg.MustRegister(p.backpressure, p.refusedConns)
+	return p
+}
+
+// Backpressure counts one refusal by a full queue. function is empty for
+// a bound that holds a whole app (events).
+func (m *Metrics) Backpressure(app, function, queue string) {
+	if m == nil {
+		return
+	}
+	m.pressure.backpressure.WithLabelValues(app, function, queue).Inc()
+}
+
+// BackpressureCount is the count Backpressure has reached for one label
+// set, for tests.
+func (m *Metrics) BackpressureCount(app, function, queue string) float64 {
+	if m == nil {
+		return 0
+	}
+	return counterValue(m.pressure.backpressure.WithLabelValues(app, function, queue))
+}
+
+// ConnectionRefused counts one connection closed at accept.
+func (m *Metrics) ConnectionRefused(listener string) {
+	if m == nil {
+		return
+	}
+	m.pressure.refusedConns.WithLabelValues(listener).Inc()
+}
+
+// ConnectionsRefused is the count ConnectionRefused has reached for a
+// listener, for tests.
+func (m *Metrics) ConnectionsRefused(listener string) float64 {
+	if m == nil {
+		return 0
+	}
+	return counterValue(m.pressure.refusedConns.WithLabelValues(listener))
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var out dto.Metric
+	if err := c.Write(&out); err != nil {
+		return 0
+	}
+	return out.GetCounter().GetValue()
+}
