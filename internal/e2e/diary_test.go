@@ -116,6 +116,30 @@ func TestTravelDiary(t *testing.T) {
 	if b := img.Bounds(); b.Dx() > 128 || b.Dy() > 128 || b.Dx() < 100 {
 		t.Errorf("thumbnail is %dx%d, want to fit 128x128 keeping aspect", b.Dx(), b.Dy())
 	}
+	// The whole chain the upload caused, the thumbnail made from its event
+	// and the index entry made from the thumbnail's, is charged to the key
+	// that uploaded.
+	eventually(t, 10*time.Second, "the chain's usage charged to the uploading key", func() bool {
+		code, out, errs := aegisCLI(t, in, "usage", "--app", "travel-diary", "-o", "json")
+		if code != 0 {
+			t.Fatalf("aegis usage: exit %d %s", code, errs)
+		}
+		var rows []struct {
+			App, Function, Caller string
+			Invocations           int64
+			GBSeconds             float64 `json:"gb_seconds"`
+		}
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("aegis usage -o json: %v: %s", err, out)
+		}
+		charged := map[string]bool{}
+		for _, r := range rows {
+			if r.App == "travel-diary" && r.Caller == "key:diary" && r.Invocations > 0 && r.GBSeconds > 0 {
+				charged[r.Function] = true
+			}
+		}
+		return charged["save-entry"] && charged["make-thumbnail"] && charged["index-entry"]
+	})
 	st, body, hdr = call(t, in.gateway, "GET", "/entries/0123456789abcdef0123456789abcdef", k.Key, nil)
 	if st != 404 {
 		t.Errorf("unknown entry: %d", st)

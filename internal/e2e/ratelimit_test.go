@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/metrics"
 )
 
@@ -128,6 +130,19 @@ func TestKeyRateLimit(t *testing.T) {
 	if in.srv.Metrics().RateLimitedCount("probe", "probe", metrics.LimitKey) < 1 {
 		t.Error("aegis_rate_limited_total{limit=\"key\"} not counted")
 	}
+	// The refusals count as rejected in the key's usage.
+	eventually(t, 5*time.Second, "the refusals in aegis usage", func() bool {
+		rows, err := in.admin.Usage(context.Background(), client.UsageQuery{App: "probe"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Function == "probe" && r.Caller == "key:"+name && r.Rejected > 0 && r.Invocations >= b {
+				return true
+			}
+		}
+		return false
+	})
 
 	// Another key is not limited by this one's bucket.
 	_, other := sharedServer(t)

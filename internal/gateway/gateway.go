@@ -48,6 +48,10 @@ type Config struct {
 	MaxAsync, MaxAsyncPerCaller, MaxAsyncPerFunction int
 	// Metrics counts refusals by a full queue; nil counts nothing.
 	Metrics *metrics.Metrics
+	// Rejected, when set, counts a request refused by a rate limit in the
+	// usage of the caller it would have been charged to (the server hands
+	// usage.Recorder.Reject); before authentication that is "public".
+	Rejected func(app, function, origin string)
 	// Admission runs a route's checks after authentication (key scope,
 	// rule, body cap, schemas); the server shares one with invoke. Nil
 	// makes one logging to Logger.
@@ -124,6 +128,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestID: reqID, Remote: r.RemoteAddr}
 	shown, refused := g.cfg.Admission.LimitRequest(r.Context(), admit)
 	if refused != nil {
+		g.rejected(rt, sandbox.OriginPublic)
 		admission.WriteRateLimited(w, refused, reqID)
 		return
 	}
@@ -154,6 +159,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ident != nil {
 		var d ratelimit.Decision
 		if d, refused = g.cfg.Admission.LimitCaller(r.Context(), admit); refused != nil {
+			g.rejected(rt, sandbox.OriginOf(ident))
 			admission.WriteRateLimited(w, refused, reqID)
 			return
 		}
@@ -183,6 +189,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResponse(w, resp)
+}
+
+// rejected counts a rate-limited request in the caller's usage.
+func (g *Gateway) rejected(rt *route.Route, origin string) {
+	if g.cfg.Rejected != nil {
+		g.cfg.Rejected(rt.App, rt.Function, origin)
+	}
 }
 
 // logPrivateProbe writes a security log line when a request the gateway

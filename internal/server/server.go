@@ -257,6 +257,7 @@ func (s *Server) wire(ctx context.Context) error {
 	s.keys = keys
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
 	s.gateway = gateway.New(gateway.Config{
+		Rejected: s.usage.Reject,
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
 		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets, seenBucket),
 		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Admission: admit,
