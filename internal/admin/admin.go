@@ -178,9 +178,16 @@ func (a *API) hasModule(w http.ResponseWriter, r *http.Request, _ string) error 
 }
 
 func (a *API) putModule(w http.ResponseWriter, r *http.Request, _ string) error {
+	// A module of up to 64 MiB from an authenticated deployer may take
+	// longer to arrive than the listener's read timeout allows a request.
+	connlimit.ExtendForRun(w, r, compileBudget)
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, registry.MaxModuleSize))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
 		return &userError{http.StatusRequestEntityTooLarge, "module larger than 64 MiB"}
+	case err != nil:
+		return &userError{http.StatusBadRequest, "could not read the module"}
 	}
 	sum := r.PathValue("sha")
 	if err := a.cfg.Registry.PutModule(r.Context(), sum, data); err != nil {
