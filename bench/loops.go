@@ -72,3 +72,20 @@ func ratioResult(name, unit, baseName string, base, subject float64, samples []P
 	}
 	return r
 }
+
+// alternateWarm warms two request loops (20 calls each: instances,
+// connection, first runs) and then times them alternately, each round the
+// median of calls sequential requests.
+func alternateWarm(rounds, calls int, base, subject func() error) (float64, float64, []Pair, error) {
+	for range 20 {
+		if err := base(); err != nil {
+			return 0, 0, nil, err
+		}
+		if err := subject(); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	return Alternate(rounds,
+		func() (float64, error) { return p50Micros(calls, 0, base) },
+		func() (float64, error) { return p50Micros(calls, 0, subject) })
+}

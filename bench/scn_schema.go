@@ -118,19 +118,7 @@ func runSchemaEndToEnd(ctx context.Context, env *Env) (*Result, error) {
 	base := strings.TrimSuffix(in.Gateway, "/")
 	plain := func() error { _, err := echoPost(ctx, hc, base+"/echo", key); return err }
 	checked := func() error { _, err := echoPost(ctx, hc, base+"/echo-checked", key); return err }
-	// Both routes warm: the function's instances, the connection, the
-	// validator's first run.
-	for range 20 {
-		if err := plain(); err != nil {
-			return nil, err
-		}
-		if err := checked(); err != nil {
-			return nil, err
-		}
-	}
-	b, s, samples, err := Alternate(env.Rounds,
-		func() (float64, error) { return p50Micros(calls, 0, plain) },
-		func() (float64, error) { return p50Micros(calls, 0, checked) })
+	b, s, samples, err := alternateWarm(env.Rounds, calls, plain, checked)
 	if err != nil {
 		return nil, err
 	}
