@@ -40,6 +40,9 @@ var (
 	mediaTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
 )
 
+// ValidName reports whether s is a valid app or function name (nameRule).
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
 const nameRule = "use 1-63 lowercase letters, digits and '-', starting with a letter"
 
 var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}

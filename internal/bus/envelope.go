@@ -13,6 +13,7 @@ import (
 
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // The envelope is what the bus stamps on every event it publishes: the
@@ -306,26 +307,11 @@ func parsePath(h string) ([]string, bool) {
 		return nil, false
 	}
 	for _, n := range names {
-		if !validFunctionName(n) {
+		if !manifest.ValidName(n) {
 			return nil, false
 		}
 	}
 	return names, true
-}
-
-// validFunctionName is the manifest's rule for names: 1-63 lower-case
-// letters, digits and '-', starting with a letter.
-func validFunctionName(n string) bool {
-	if n == "" || len(n) > 63 || n[0] < 'a' || n[0] > 'z' {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // parseMillis accepts only the canonical decimal form of a positive
