@@ -305,6 +305,7 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 			Chain:     req.Chain,
 			Limits:    &f.cfg.Limits,
 			Meter:     req.Meter,
+			Trace:     req.Trace,
 		},
 		outputLeft: maxGuestOutput,
 	}

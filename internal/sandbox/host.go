@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/aegis-platform/aegis/internal/telemetry"
+
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -35,6 +37,9 @@ type Caller struct {
 	// Meter counts this invocation's use of capped capabilities: the
 	// Request's Meter, or one of the invocation's own.
 	Meter *Meter
+	// Trace is the invocation's span (Request.Trace): what it publishes
+	// or invokes, and every host call's span, is a child of it.
+	Trace telemetry.Span
 }
 
 // FetchRequest is an outbound HTTP request asked for by a guest.

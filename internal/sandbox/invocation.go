@@ -1,6 +1,9 @@
 package sandbox
 
-import "github.com/aegis-platform/aegis/manifest"
+import (
+	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/manifest"
+)
 
 // Request is what one invocation hands to a guest. Over the ABI the body
 // travels raw and everything else as the JSON "request meta" document
@@ -39,6 +42,12 @@ type Request struct {
 	// Meter, when set, counts what the invocation moves through its
 	// capabilities; the host adds to it and enforces the function's caps.
 	Meter *Meter `json:"-"`
+	// Trace is this invocation's span: the trace it belongs to, its own
+	// span id (dispatch gives one when it is empty) and the span that
+	// caused it (the gateway's request, the publishing or calling
+	// function's invocation). Caller.Trace carries it, so what the
+	// function publishes or invokes becomes its child.
+	Trace telemetry.Span `json:"-"`
 }
 
 // Meter is what one invocation has used of the capabilities with a
