@@ -30,6 +30,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/internal/usage"
 	"github.com/aegis-platform/aegis/manifest"
@@ -514,7 +515,9 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 		return &userError{http.StatusRequestEntityTooLarge, "request body too large"}
 	}
 	req := &sandbox.Request{Kind: sandbox.KindHTTP, RequestID: reqID, Method: http.MethodPost, Path: "/", Body: body,
-		Headers: map[string][]string{"Content-Type": {r.Header.Get("Content-Type")}}, Origin: sandbox.OriginAdmin}
+		Headers: map[string][]string{"Content-Type": {r.Header.Get("Content-Type")}}, Origin: sandbox.OriginAdmin,
+		Trace: telemetry.TraceOf(r.Header.Get("Traceparent"), reqID)}
+	w.Header().Set(telemetry.HeaderTraceID, req.Trace.TraceID)
 	connlimit.ExtendForRun(w, r, fn.Spec.Limits.Timeout.Std())
 	resp, err := a.cfg.Dispatcher.Invoke(r.Context(), fn, req)
 	if err != nil {

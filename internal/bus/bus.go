@@ -207,6 +207,7 @@ func (b *Bus) ObjectChanged(ctx context.Context, c *sandbox.Caller, key, op stri
 func (b *Bus) envelope(c *sandbox.Caller) Envelope {
 	env := NewEnvelope(c.App+"/"+c.Function+"@"+c.Version, c.RequestID, max(c.Hop, 0)+1)
 	env.Origin, env.Path = c.Origin, sandbox.Extend(c.Chain, c.Function)
+	env.Trace = telemetry.Span{TraceID: c.Trace.TraceID, SpanID: c.Trace.SpanID}
 	return env
 }
 
@@ -341,7 +342,7 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		reqID = telemetry.NewRequestID()
 	}
 	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Body: m.Data, Attempt: int(m.NumDelivered), Hop: env.Hop,
-		Origin: env.Origin, Chain: env.Path}
+		Origin: env.Origin, Chain: env.Path, Trace: eventTrace(env, reqID)}
 	if req.Origin == "" {
 		// Published before events carried their origin (signature v2).
 		req.Origin = sandbox.OriginPublic
@@ -580,7 +581,21 @@ func toDeadLetter(m *jetstream.Message) DeadLetter {
 // envelopeHeaders are the headers of the signed envelope, which a dead
 // letter keeps as they came.
 var envelopeHeaders = []string{HeaderProducer, HeaderHop, HeaderSignature, HeaderEventID, HeaderEventTime, HeaderReplayedBy,
-	HeaderOrigin, HeaderPath}
+	HeaderOrigin, HeaderPath, HeaderTraceparent}
+
+// eventTrace is the span of the invocation an event causes: a child of
+// the span that published it, in the same trace. An event signed before
+// envelopes carried a trace context starts one, under its request id
+// when that has a trace id's shape.
+func eventTrace(env Envelope, reqID string) telemetry.Span {
+	if env.Trace.TraceID != "" {
+		return telemetry.Span{TraceID: env.Trace.TraceID, ParentID: env.Trace.SpanID}
+	}
+	if telemetry.IsID(reqID) {
+		return telemetry.Span{TraceID: reqID}
+	}
+	return telemetry.Span{TraceID: telemetry.NewID()}
+}
 
 // Replay publishes a dead-lettered event again on its original subject,
 // then removes it from the dead-letter stream. The dead letter's envelope
@@ -610,7 +625,7 @@ func (b *Bus) Replay(ctx context.Context, id uint64, by string) (*DeadLetter, er
 	}
 	env := Envelope{Producer: orig.Producer, RequestID: orig.RequestID, Hop: orig.Hop,
 		ID: replayID(id, orig), Time: time.UnixMilli(time.Now().UnixMilli()), ReplayedBy: by,
-		Origin: orig.Origin, Path: orig.Path}
+		Origin: orig.Origin, Path: orig.Path, Trace: orig.Trace}
 	if err := b.publish(ctx, subject, m.Data, env); err != nil {
 		return nil, fmt.Errorf("replay dead letter %d: %w", id, err)
 	}

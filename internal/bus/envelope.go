@@ -33,6 +33,10 @@ const (
 	HeaderReplayedBy = "Aegis-Replayed-By"
 	HeaderOrigin     = "Aegis-Origin" // the principal the chain is charged to, percent-encoded (encodeOrigin)
 	HeaderPath       = "Aegis-Path"   // the functions of the chain so far, comma-separated
+	// HeaderTraceparent is the W3C traceparent of the span that published
+	// the event (the producer's invocation): the invocation the event
+	// causes is its child in `aegis trace`.
+	HeaderTraceparent = "Aegis-Traceparent"
 )
 
 // KeySize is the size of the event signing key in bytes; a shorter key is
@@ -59,6 +63,7 @@ const (
 	signatureV1 = "v1="
 	signatureV2 = "v2="
 	signatureV3 = "v3="
+	signatureV4 = "v4="
 )
 
 // maxOrigin bounds the origin header: a key name, or a JWT issuer URL and
@@ -106,6 +111,10 @@ type Envelope struct {
 	// producer last (sandbox.Request.Chain). Both empty in versions 1 and 2.
 	Origin string
 	Path   []string
+	// Trace is the span that published the event (TraceID and SpanID;
+	// ParentID unused): the consuming invocation is its child. Empty in
+	// versions 1 to 3.
+	Trace telemetry.Span
 }
 
 // NewEnvelope returns the envelope of a new event: a fresh random id, and
@@ -117,7 +126,7 @@ func NewEnvelope(producer, requestID string, hop int) Envelope {
 // Sign returns the Aegis-Signature header of an event with this envelope,
 // published on subject with data.
 func (e Envelope) Sign(key []byte, subject string, data []byte) string {
-	return signatureV3 + base64.RawURLEncoding.EncodeToString(e.macV3(key, subject, data))
+	return signatureV4 + base64.RawURLEncoding.EncodeToString(e.macV4(key, subject, data))
 }
 
 // Headers returns every envelope header of an event, signature included.
@@ -139,20 +148,40 @@ func (e Envelope) Headers(key []byte, subject string, data []byte) map[string]st
 	if len(e.Path) > 0 {
 		h[HeaderPath] = strings.Join(e.Path, ",")
 	}
+	if tp := e.Trace.Traceparent(); tp != "" {
+		h[HeaderTraceparent] = tp
+	}
 	return h
+}
+
+// macV4 is version 3's encoding with the traceparent before the data:
+// signed so that a message forged on NATS cannot graft itself into
+// someone else's trace.
+func (e Envelope) macV4(key []byte, subject string, data []byte) []byte {
+	m := e.macHead(key, "aegis-event-v4", subject)
+	e.writeV3Fields(m)
+	writeField(m, []byte(e.Trace.Traceparent()))
+	writeField(m, data)
+	return m.Sum(nil)
 }
 
 // macV3 is version 2's encoding with the origin and the path (joined by
 // commas; function names cannot contain one) before the data.
 func (e Envelope) macV3(key []byte, subject string, data []byte) []byte {
 	m := e.macHead(key, "aegis-event-v3", subject)
+	e.writeV3Fields(m)
+	writeField(m, data)
+	return m.Sum(nil)
+}
+
+// writeV3Fields writes what version 3 added to version 1's head: id,
+// time, replayed-by, origin and path.
+func (e Envelope) writeV3Fields(m hash.Hash) {
 	writeField(m, []byte(e.ID))
 	writeField(m, uint64Field(uint64(e.Time.UnixMilli())))
 	writeField(m, []byte(e.ReplayedBy))
 	writeField(m, []byte(e.Origin))
 	writeField(m, []byte(strings.Join(e.Path, ",")))
-	writeField(m, data)
-	return m.Sum(nil)
 }
 
 // mac computes HMAC-SHA256 over a canonical encoding of the envelope: a
@@ -212,7 +241,7 @@ func Verify(key []byte, subject string, hdr map[string]string, data []byte) (Env
 		return Envelope{}, errUnsigned
 	}
 	version, enc := sig[:min(len(sig), len(signatureV2))], sig[min(len(sig), len(signatureV2)):]
-	if version != signatureV1 && version != signatureV2 && version != signatureV3 {
+	if version != signatureV1 && version != signatureV2 && version != signatureV3 && version != signatureV4 {
 		return Envelope{}, errSignatureVersion
 	}
 	got, err := base64.RawURLEncoding.DecodeString(enc)
@@ -247,7 +276,25 @@ func Verify(key []byte, subject string, hdr map[string]string, data []byte) (Env
 		return Envelope{}, errMalformedEnvelope
 	}
 	e.Origin, e.Path = origin, path
-	if !hmac.Equal(got, e.macV3(key, subject, data)) {
+	if version == signatureV3 {
+		if !hmac.Equal(got, e.macV3(key, subject, data)) {
+			return Envelope{}, errSignatureMismatch
+		}
+		return e, nil
+	}
+	// Version 4: the traceparent is signed; one that does not parse is a
+	// malformed envelope, not a trace to start afresh.
+	if tp := hdr[HeaderTraceparent]; tp != "" {
+		parent, ok := telemetry.ParseTraceparent(tp)
+		if !ok {
+			return Envelope{}, errMalformedEnvelope
+		}
+		e.Trace = telemetry.Span{TraceID: parent.TraceID, SpanID: parent.ParentID}
+		if e.Trace.Traceparent() != tp {
+			return Envelope{}, errMalformedEnvelope // one trace context, one header value
+		}
+	}
+	if !hmac.Equal(got, e.macV4(key, subject, data)) {
 		return Envelope{}, errSignatureMismatch
 	}
 	return e, nil

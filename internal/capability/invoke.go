@@ -16,6 +16,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -173,6 +174,8 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 		Identity: ident, Hop: hop,
 		// The callee's work is charged to whoever started the chain.
 		Origin: c.Origin, Chain: sandbox.Extend(c.Chain, c.Function),
+		// The callee's invocation is a child of the caller's in its trace.
+		Trace: telemetry.Span{TraceID: c.Trace.TraceID, ParentID: c.Trace.SpanID},
 	}
 	cctx, cancel := calleeContext(ctx)
 	defer cancel()

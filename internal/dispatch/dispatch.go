@@ -18,6 +18,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/internal/usage"
 	"github.com/aegis-platform/aegis/manifest"
@@ -30,7 +31,8 @@ var ErrDraining = fmt.Errorf("%w: server is shutting down", aegis.ErrUnavailable
 type Dispatcher struct {
 	logs  *funclog.Log
 	log   *slog.Logger
-	usage *usage.Recorder // nil: nothing recorded, no budgets
+	usage *usage.Recorder    // nil: nothing recorded, no budgets
+	spans telemetry.SpanSink // nil: no span exported
 
 	mu       sync.Mutex
 	draining bool
@@ -49,6 +51,13 @@ func (d *Dispatcher) WithUsage(u *usage.Recorder) *Dispatcher {
 	return d
 }
 
+// WithSpans makes d export every invocation's span to sink
+// (OpenTelemetry). Call it before the first Invoke.
+func (d *Dispatcher) WithSpans(sink telemetry.SpanSink) *Dispatcher {
+	d.spans = sink
+	return d
+}
+
 // Invoke runs req on fn and records the outcome.
 func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *sandbox.Request) (*sandbox.Response, error) {
 	d.mu.Lock()
@@ -60,6 +69,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	d.mu.Unlock()
 	defer d.inflight.Done()
 
+	startSpan(req)
 	inv := usage.Invocation{App: fn.App, Function: fn.Spec.Name, Origin: req.Origin,
 		AppBudget: fn.AppBudget, FunctionBudget: fn.Spec.Budget}
 	ticket, err := d.usage.Admit(ctx, inv)
@@ -84,8 +94,9 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	// record per invocation stays off the heap.
 	rec := funclog.Record{
 		Time: end.UTC(), Level: "info", Msg: "invocation", App: fn.App, Function: fn.Spec.Name, Version: fn.Version,
-		RequestID: req.RequestID, Trigger: req.Kind,
+		RequestID: req.RequestID, Trigger: Trigger(req),
 		DurationMS: float64(end.Sub(start).Microseconds()) / 1000,
+		TraceID:    req.Trace.TraceID, SpanID: req.Trace.SpanID, ParentID: req.Trace.ParentID, Attempt: req.Attempt,
 	}
 	if err != nil {
 		rec.Level, rec.Msg, rec.Reason, rec.Error = "error", "invocation failed", FailureReason(err), err.Error()
@@ -95,7 +106,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 			rec.Error = FunctionFailed + ": " + msg
 		}
 		d.log.Warn("invocation failed", logkey.RequestID, req.RequestID, logkey.App, fn.App, logkey.Function, fn.Spec.Name,
-			logkey.Version, fn.Version, logkey.Trigger, req.Kind, logkey.Error, err)
+			logkey.Version, fn.Version, logkey.Trigger, req.Kind, logkey.TraceID, req.Trace.TraceID, logkey.Error, err)
 	} else {
 		rec.Status = resp.Status
 		if rec.Status == 0 {
@@ -104,6 +115,9 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	}
 	if d.logs != nil {
 		d.logs.Write(&rec)
+	}
+	if d.spans != nil {
+		d.exportSpan(fn, req, &rec, start, end)
 	}
 	return resp, err
 }
@@ -119,7 +133,13 @@ func (d *Dispatcher) refused(fn *registry.Function, req *sandbox.Request, err er
 	d.log.Warn("invocation refused", logkey.Security, true, logkey.RequestID, req.RequestID, logkey.App, fn.App,
 		logkey.Function, fn.Spec.Name, logkey.Reason, "budget exhausted", logkey.Budget, ex.Scope, logkey.Amount, ex.Amount,
 		logkey.Window, string(ex.Window), logkey.ResetsAt, ex.ResetsAt.Format(time.RFC3339), logkey.Origin, usage.Origin(req.Origin),
-		logkey.Trigger, req.Kind)
+		logkey.Trigger, req.Kind, logkey.TraceID, req.Trace.TraceID)
+	// The refusal is a node of the trace too: where the chain stopped.
+	if d.logs != nil {
+		d.logs.Write(&funclog.Record{Level: "warn", Msg: "invocation refused", App: fn.App, Function: fn.Spec.Name,
+			Version: fn.Version, RequestID: req.RequestID, Trigger: Trigger(req), Reason: "budget exhausted",
+			TraceID: req.Trace.TraceID, SpanID: req.Trace.SpanID, ParentID: req.Trace.ParentID, Attempt: req.Attempt})
+	}
 }
 
 // FunctionFailed begins the error a developer's tools show for a failure

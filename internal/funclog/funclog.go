@@ -15,9 +15,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/jsonenc"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
@@ -49,6 +51,14 @@ type Record struct {
 	Capability string `json:"capability,omitempty"`
 	Resource   string `json:"resource,omitempty"`
 	Reason     string `json:"reason,omitempty"`
+	// TraceID and SpanID place the line in its trace: the invocation's
+	// span (every line a function logs during it carries the same);
+	// ParentID, on an invocation record, is the span that caused it.
+	// Attempt is an event's delivery attempt (1 for the first).
+	TraceID  string `json:"trace_id,omitempty"`
+	SpanID   string `json:"span_id,omitempty"`
+	ParentID string `json:"parent_id,omitempty"`
+	Attempt  int    `json:"attempt,omitempty"`
 }
 
 // Log is the function log.
@@ -102,20 +112,35 @@ func (l *Log) run() {
 
 // writer is the state the one writer goroutine keeps between records: the
 // encoding buffer, and the subject of the last record, which is usually
-// the next one's too.
+// the next one's too (the lines of one invocation come together).
 type writer struct {
-	buf           []byte
-	app, function string
-	subject       string
+	buf                  []byte
+	app, function, trace string
+	subject              string
 }
 
+// subjectOf is aegis.log.<app>.<function>.<trace id> ("_" for a line
+// outside any trace): a trace's lines are found by the subject index,
+// across every app and function, without reading the rest of the log.
 func (w *writer) subjectOf(r *Record) string {
-	if w.subject == "" || r.App != w.app || r.Function != w.function {
-		w.app, w.function = r.App, r.Function
-		w.subject = subjectPrefix + r.App + "." + r.Function
+	if w.subject == "" || r.App != w.app || r.Function != w.function || r.TraceID != w.trace {
+		w.app, w.function, w.trace = r.App, r.Function, r.TraceID
+		w.subject = subjectPrefix + r.App + "." + r.Function + "." + traceToken(r.TraceID)
 	}
 	return w.subject
 }
+
+// traceToken is a trace id as a subject token: only the ids Aegis checked
+// (32 hex characters), anything else "_", so a record can never name a
+// subject outside its function's.
+func traceToken(id string) string {
+	if telemetry.IsID(id) {
+		return id
+	}
+	return noTrace
+}
+
+const noTrace = "_"
 
 func (l *Log) publish(w *writer, r *Record) {
 	w.buf = appendRecord(w.buf[:0], r)
@@ -159,6 +184,13 @@ func appendRecord(b []byte, r *Record) []byte {
 	b = jsonenc.AppendStringField(b, "capability", r.Capability)
 	b = jsonenc.AppendStringField(b, "resource", r.Resource)
 	b = jsonenc.AppendStringField(b, "reason", r.Reason)
+	b = jsonenc.AppendStringField(b, "trace_id", r.TraceID)
+	b = jsonenc.AppendStringField(b, "span_id", r.SpanID)
+	b = jsonenc.AppendStringField(b, "parent_id", r.ParentID)
+	if r.Attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(r.Attempt), 10)
+	}
 	return append(b, '}')
 }
 
@@ -183,7 +215,8 @@ func (l *Log) Dropped() int64 { return l.dropped.Load() }
 
 // FunctionLog records a line a guest logged or printed.
 func (l *Log) FunctionLog(_ context.Context, c *sandbox.Caller, level slog.Level, msg string) {
-	l.Write(&Record{Level: levelName(level), Msg: msg, App: c.App, Function: c.Function, Version: c.Version, RequestID: c.RequestID})
+	l.Write(&Record{Level: levelName(level), Msg: msg, App: c.App, Function: c.Function, Version: c.Version, RequestID: c.RequestID,
+		TraceID: c.Trace.TraceID, SpanID: c.Trace.SpanID})
 }
 
 // maxResource bounds the resource a denial record names: a name the guest
@@ -199,7 +232,8 @@ func (l *Log) FunctionDenied(_ context.Context, c *sandbox.Caller, capability, r
 		resource = resource[:maxResource]
 	}
 	l.Write(&Record{Level: "warn", Msg: "capability denied", App: c.App, Function: c.Function, Version: c.Version,
-		RequestID: c.RequestID, Capability: capability, Resource: resource, Reason: reason})
+		RequestID: c.RequestID, Capability: capability, Resource: resource, Reason: reason,
+		TraceID: c.Trace.TraceID, SpanID: c.Trace.SpanID})
 }
 
 func levelName(l slog.Level) string {
@@ -218,9 +252,17 @@ func levelName(l slog.Level) string {
 // Query selects records.
 type Query struct {
 	App, Function string
-	Limit         int  // last N records (default 100, at most 10,000)
-	Follow        bool // keep delivering new records until ctx ends
+	// Trace keeps the records of one trace (32 hex characters): its
+	// invocations and every line they logged, across apps and functions.
+	Trace string
+	// Since drops records older than this time (zero: no bound).
+	Since  time.Time
+	Limit  int  // last N records (default 100, at most 10,000)
+	Follow bool // keep delivering new records until ctx ends
 }
+
+// ErrBadTraceID is returned for a Query.Trace that is not a trace id.
+var ErrBadTraceID = fmt.Errorf("%w: a trace id is 32 lower-case hex characters", aegis.ErrInvalidArgument)
 
 // Read calls fn for the last Limit matching records and, with Follow, for
 // every new one until ctx ends.
@@ -231,12 +273,9 @@ func (l *Log) Read(ctx context.Context, q Query, fn func(*Record) error) error {
 	if q.Limit > 10000 {
 		q.Limit = 10000
 	}
-	filter := subjectPrefix + ">"
-	switch {
-	case q.App != "" && q.Function != "":
-		filter = subjectPrefix + q.App + "." + q.Function
-	case q.App != "":
-		filter = subjectPrefix + q.App + ".>"
+	filter, err := q.filter()
+	if err != nil {
+		return err
 	}
 	if !q.Follow {
 		// The tail, not the start: a busy function writes thousands of
@@ -255,7 +294,7 @@ func (l *Log) Read(ctx context.Context, q Query, fn func(*Record) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var ferr error
-	err := l.node.Follow(ctx, Stream, filter, q.Limit, func(m *jetstream.Message) {
+	err = l.node.Follow(ctx, Stream, filter, q.Limit, func(m *jetstream.Message) {
 		if ferr != nil {
 			return
 		}
@@ -273,12 +312,37 @@ func (l *Log) Read(ctx context.Context, q Query, fn func(*Record) error) error {
 	return nil
 }
 
+// filter is the subject filter of q: app, function and trace are
+// subject tokens, so the stream's subject index does the selecting.
+func (q Query) filter() (string, error) {
+	app, function, trace := q.App, q.Function, "*"
+	if q.Trace != "" {
+		if !telemetry.IsID(q.Trace) {
+			return "", ErrBadTraceID
+		}
+		trace = q.Trace
+	}
+	if app == "" {
+		app = "*"
+	}
+	if function == "" {
+		function = "*"
+	}
+	if app == "*" && function == "*" && trace == "*" {
+		return subjectPrefix + ">", nil
+	}
+	return subjectPrefix + app + "." + function + "." + trace, nil
+}
+
 func emit(data []byte, q Query, fn func(*Record) error) error {
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil // a record we cannot read is skipped, not fatal to the reader
 	}
 	if q.Function != "" && r.Function != q.Function {
+		return nil
+	}
+	if !q.Since.IsZero() && r.Time.Before(q.Since) {
 		return nil
 	}
 	return fn(&r)

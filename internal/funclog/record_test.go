@@ -30,13 +30,13 @@ func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
 }
 
 func FuzzAppendRecord(f *testing.F) {
-	f.Add("info", "msg", "app", "fn", "v1", "id", "http", 0.5, 200, "", int64(0), "", "", "")
-	f.Add("error", "\xff<\u2028", "", "", "", "", "", 3e-9, -1, "bad \"thing\"", int64(1700000000123456789), "kv.put", "t/\xff<k>", "no kv grant")
+	f.Add("info", "msg", "app", "fn", "v1", "id", "http", 0.5, 200, "", int64(0), "", "", "", "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 2)
+	f.Add("error", "\xff<\u2028", "", "", "", "", "", 3e-9, -1, "bad \"thing\"", int64(1700000000123456789), "kv.put", "t/\xff<k>", "no kv grant", "x\x00", "", -3)
 	f.Fuzz(func(t *testing.T, level, msg, app, fn, version, reqID, trigger string, dur float64, status int, errMsg string, nanos int64,
-		capability, resource, reason string) {
+		capability, resource, reason, traceID, spanID string, attempt int) {
 		r := Record{Time: time.Unix(0, nanos).UTC(), Level: level, Msg: msg, App: app, Function: fn, Version: version,
 			RequestID: reqID, Trigger: trigger, DurationMS: dur, Status: status, Error: errMsg,
-			Capability: capability, Resource: resource, Reason: reason}
+			Capability: capability, Resource: resource, Reason: reason, TraceID: traceID, SpanID: spanID, ParentID: spanID, Attempt: attempt}
 		want, err := json.Marshal(&r)
 		if err != nil {
 			t.Skip("encoding/json refuses it (NaN, infinite, or a time outside years 0-9999)")
@@ -49,10 +49,34 @@ func FuzzAppendRecord(f *testing.F) {
 
 func TestWriterReusesSubject(t *testing.T) {
 	var w writer
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	a := w.subjectOf(&Record{App: "a", Function: "f"})
 	b := w.subjectOf(&Record{App: "a", Function: "g"})
 	c := w.subjectOf(&Record{App: "ab", Function: "g"})
-	if a != "aegis.log.a.f" || b != "aegis.log.a.g" || c != "aegis.log.ab.g" {
-		t.Errorf("subjects %q %q %q", a, b, c)
+	d := w.subjectOf(&Record{App: "ab", Function: "g", TraceID: trace})
+	e := w.subjectOf(&Record{App: "ab", Function: "g", TraceID: "a.b.>"})
+	if a != "aegis.log.a.f._" || b != "aegis.log.a.g._" || c != "aegis.log.ab.g._" || d != "aegis.log.ab.g."+trace || e != "aegis.log.ab.g._" {
+		t.Errorf("subjects %q %q %q %q %q", a, b, c, d, e)
+	}
+}
+
+func TestQueryFilter(t *testing.T) {
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, c := range []struct {
+		q    Query
+		want string
+	}{
+		{Query{}, "aegis.log.>"},
+		{Query{App: "a"}, "aegis.log.a.*.*"},
+		{Query{App: "a", Function: "f"}, "aegis.log.a.f.*"},
+		{Query{Trace: trace}, "aegis.log.*.*." + trace},
+		{Query{App: "a", Trace: trace}, "aegis.log.a.*." + trace},
+	} {
+		if got, err := c.q.filter(); err != nil || got != c.want {
+			t.Errorf("filter of %+v = %q, %v; want %q", c.q, got, err, c.want)
+		}
+	}
+	if _, err := (Query{Trace: "a.>"}).filter(); err == nil {
+		t.Error("a trace id that is not one was accepted")
 	}
 }

@@ -56,6 +56,9 @@ type Config struct {
 	// rule, body cap, schemas); the server shares one with invoke. Nil
 	// makes one logging to Logger.
 	Admission *admission.Admission
+	// Spans, when set, receives the gateway's span of every request
+	// (OpenTelemetry export); nil exports nothing and costs nothing.
+	Spans telemetry.SpanSink
 }
 
 // Gateway is an http.Handler.
@@ -93,11 +96,16 @@ func New(cfg Config) *Gateway {
 
 // ServeHTTP handles one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := r.Header.Get("X-Request-Id")
-	if !telemetry.ValidRequestID(reqID) {
-		reqID = telemetry.NewRequestID()
+	reqID, span := requestTrace(r)
+	h := w.Header()
+	h.Set("X-Request-Id", reqID)
+	h.Set(telemetry.HeaderTraceID, span.TraceID)
+	if g.cfg.Spans != nil {
+		sw := &statusWriter{ResponseWriter: w}
+		gw, start := g.gatewaySpan(&span)
+		defer func() { g.endSpan(gw, start, r, sw.route, sw) }()
+		w = sw
 	}
-	w.Header().Set("X-Request-Id", reqID)
 
 	if strings.HasPrefix(r.URL.Path, "/_aegis/") {
 		g.serveInternal(w, r, reqID)
@@ -120,6 +128,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found", reqID)
 		return
+	}
+	if sw, ok := w.(*statusWriter); ok {
+		sw.route = rt
 	}
 	// The route's total and per-address rates are counted before the
 	// credentials are looked at, so a flood or a brute force is turned
@@ -148,6 +159,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &sandbox.Request{
 		Kind: sandbox.KindHTTP, RequestID: reqID, Method: r.Method, Path: r.URL.Path,
 		Params: params, Headers: forwardHeaders(r.Header, rt), Identity: ident, Origin: sandbox.OriginOf(ident),
+		Trace: span,
 	}
 	if r.URL.RawQuery != "" {
 		// URL.Query allocates a map even for an empty query; the guest

@@ -87,7 +87,9 @@ func (s *Scheduler) fire(app, fn string) {
 	if !ok {
 		return
 	}
-	req := &sandbox.Request{Kind: sandbox.KindSchedule, RequestID: telemetry.NewRequestID(), Origin: sandbox.OriginSchedule}
+	// Every run starts a trace of its own, under the run's request id.
+	id := telemetry.NewRequestID()
+	req := &sandbox.Request{Kind: sandbox.KindSchedule, RequestID: id, Origin: sandbox.OriginSchedule, Trace: telemetry.Span{TraceID: id}}
 	_, err := s.dispatcher.Invoke(s.ctx, f, req) // the dispatcher logs failures
 	if errors.Is(err, usage.ErrBudgetExhausted) {
 		// A run a spent budget refused is skipped, not made up later: the

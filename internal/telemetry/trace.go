@@ -62,6 +62,28 @@ const (
 	zeroSpan  = "0000000000000000"
 )
 
+// HeaderTraceID is the response header naming the trace a request belongs
+// to (gateway and admin invoke): the id `aegis trace` and `aegis logs
+// --trace` take.
+const HeaderTraceID = "X-Aegis-Trace-Id"
+
+// TraceOf is the span of an invocation a request from outside causes: a
+// child of the traceparent when it is valid; otherwise a new trace, named
+// by requestID when that has a trace id's shape (so the request id in an
+// error body is the id to look up), else by a new id. A malformed
+// traceparent is ignored, never half-read. SpanID is left to dispatch.
+func TraceOf(traceparent, requestID string) Span {
+	if traceparent != "" {
+		if parent, ok := ParseTraceparent(traceparent); ok {
+			return parent
+		}
+	}
+	if IsID(requestID) {
+		return Span{TraceID: requestID}
+	}
+	return Span{TraceID: NewID()}
+}
+
 // NewSpanID returns 8 random bytes as 16 lower-case hex characters, never
 // all zero.
 func NewSpanID() string {

@@ -7,6 +7,8 @@ package logkey
 const (
 	// RequestID joins every line a request causes, across events and functions.
 	RequestID = "request_id"
+	// TraceID is the W3C trace id an invocation belongs to (`aegis trace`).
+	TraceID = "trace_id"
 	// App, Function and Version name the function version a line is about.
 	App      = "app"
 	Function = "function"
