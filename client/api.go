@@ -223,7 +223,10 @@ func (c *Client) Logs(ctx context.Context, q LogQuery, fn func(LogRecord) error)
 	if fn == nil {
 		return errors.New("nil log callback")
 	}
-	params := []string{"app", q.App, "function", q.Function}
+	params := []string{"app", q.App, "function", q.Function, "trace", q.Trace}
+	if !q.Since.IsZero() {
+		params = append(params, "since", q.Since.UTC().Format(time.RFC3339Nano))
+	}
 	if q.Follow {
 		params = append(params, "follow", "true")
 	}

@@ -76,8 +76,12 @@ type InvokeResult struct {
 type LogQuery struct {
 	App      string
 	Function string
-	Follow   bool
-	Limit    int
+	// Trace keeps the records of one trace (its invocations and every
+	// line they logged); Since drops records older than it (zero: none).
+	Trace  string
+	Since  time.Time
+	Follow bool
+	Limit  int
 }
 
 // LogRecord is one structured log line. The fields every record has are

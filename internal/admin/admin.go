@@ -118,6 +118,7 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/apps/{app}/webhook-secrets/{name}", onApp(rbac.CreateWebhookSecrets), a.createWebhookSecret)
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)
+	a.handle("GET /v1/traces/{id}", listing(rbac.Read), a.trace)
 	a.handle("GET /v1/dlq", listing(rbac.Read), a.dlq)
 	a.handle("GET /v1/usage", listing(rbac.Read), a.usageRows)
 	a.handle("GET /v1/usage/budgets", listing(rbac.Read), a.budgets)
@@ -557,6 +558,15 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {
 	if err != nil {
 		return err
 	}
+	fq := funclog.Query{App: app, Function: q.Get("function"), Trace: q.Get("trace"), Limit: limit, Follow: follow}
+	if fq.Trace != "" && !telemetry.IsID(fq.Trace) {
+		return &userError{http.StatusBadRequest, "trace: a trace id is 32 lower-case hex characters"}
+	}
+	if v := q.Get("since"); v != "" {
+		if fq.Since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return &userError{http.StatusBadRequest, "since: not an RFC 3339 time"}
+		}
+	}
 	if follow {
 		connlimit.Unbounded(w) // a follower stays until it goes away
 	}
@@ -564,7 +574,7 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	enc := json.NewEncoder(w)
-	err = a.cfg.Logs.Read(r.Context(), funclog.Query{App: app, Function: q.Get("function"), Limit: limit, Follow: follow},
+	err = a.cfg.Logs.Read(r.Context(), fq,
 		func(rec *funclog.Record) error {
 			if !canSee(r, rec.App) {
 				return nil
@@ -581,6 +591,23 @@ func (a *API) logs(w http.ResponseWriter, r *http.Request, _ string) error {
 		a.log.Warn("log stream ended", logkey.Error, err)
 	}
 	return nil // headers are sent; an error can no longer change the status
+}
+
+// trace answers one trace's causal tree, of the apps the token may see.
+func (a *API) trace(w http.ResponseWriter, r *http.Request, _ string) error {
+	id := r.PathValue("id")
+	if !telemetry.IsID(id) {
+		return &userError{http.StatusBadRequest, "a trace id is 32 lower-case hex characters"}
+	}
+	t, err := a.cfg.Logs.Trace(r.Context(), id, func(rec *funclog.Record) bool { return canSee(r, rec.App) })
+	if errors.Is(err, aegis.ErrNotFound) {
+		return &userError{http.StatusNotFound, "no trace " + id + " in the log (it keeps records for its retention period)"}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
 }
 
 func (a *API) dlq(w http.ResponseWriter, r *http.Request, _ string) error {

@@ -22,6 +22,7 @@ func TestLogRecordWire(t *testing.T) {
 		Time: t0, Level: "ERROR", Msg: "invocation", App: "shop", Function: "pay", Version: "v3",
 		RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Trigger: "http", DurationMS: 12.5, Status: 500, Error: "function failed",
 		Capability: "kv.put", Resource: "greetings/last", Reason: "no kv grant",
+		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", ParentID: "b7ad6b7169203331", Attempt: 2,
 	}
 	// Every field is set, so a field added to funclog.Record without a
 	// place on the client side fails here.
@@ -43,7 +44,8 @@ func TestLogRecordWire(t *testing.T) {
 		Time: t0, Level: "ERROR", Msg: "invocation", App: "shop", Function: "pay",
 		RequestID: "4bf92f3577b34da6a3ce929d0e0e4736",
 		Attrs: map[string]any{"version": "v3", "trigger": "http", "duration_ms": 12.5, "status": 500.0, "error": "function failed",
-			"capability": "kv.put", "resource": "greetings/last", "reason": "no kv grant"},
+			"capability": "kv.put", "resource": "greetings/last", "reason": "no kv grant",
+			"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7", "parent_id": "b7ad6b7169203331", "attempt": 2.0},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("client read %s as\n%+v\nwant\n%+v", line.Bytes(), got, want)

@@ -182,17 +182,23 @@ func invokeStatusError(app, fn string, res *client.InvokeResult) error {
 
 func (c *cli) logsCommand() *cobra.Command {
 	var (
-		q   client.LogQuery
-		out = formatTable
+		q     client.LogQuery
+		out   = formatTable
+		since sinceFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "logs",
 		Short: "Print structured logs, optionally following new records",
 		Example: `  aegis logs --app travel-diary
   aegis logs --app travel-diary --function save-entry -f
+  aegis logs --trace 4bf92f3577b34da6a3ce929d0e0e4736 --since 10m
   aegis logs --limit 50 -o json | jq .`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if q.Trace != "" && !isTraceID(q.Trace) {
+				return usagef("--trace: a trace id is 32 lower-case hex characters, not %q", q.Trace)
+			}
+			q.Since = since.t
 			ac, err := c.adminClient()
 			if err != nil {
 				return err
@@ -216,6 +222,8 @@ func (c *cli) logsCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&q.App, "app", "", "only records of this app")
 	cmd.Flags().StringVar(&q.Function, "function", "", "only records of this function")
+	cmd.Flags().StringVar(&q.Trace, "trace", "", "only records of this trace (its invocations and their lines, every app and function)")
+	cmd.Flags().Var(&since, "since", "only records newer than this: a duration back from now (10m) or an RFC 3339 time")
 	cmd.Flags().BoolVarP(&q.Follow, "follow", "f", false, "keep printing new records until interrupted")
 	cmd.Flags().IntVar(&q.Limit, "limit", 0, "at most this many past records (0: the server's default)")
 	cmd.Flags().VarP(&out, "output", "o", "output format: table (one line of text a record) or json (NDJSON)")

@@ -117,6 +117,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.versionsCommand(),
 		c.invokeCommand(),
 		c.logsCommand(),
+		c.traceCommand(),
 		c.appsCommand(),
 		c.tokensCommand(),
 		c.mfaCommand(),
