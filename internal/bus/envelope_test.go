@@ -27,6 +27,7 @@ var testEnvelope = Envelope{
 	Producer: "diary/save-entry@v3", RequestID: "4bf92f3577b34da6a3ce929d0e0e4736", Hop: 2,
 	ID: "00112233445566778899aabbccddeeff", Time: time.UnixMilli(1_780_000_000_123),
 	Origin: "jwt:https://id.example#alice\n%é", Path: []string{"upload", "save-entry"},
+	Trace: telemetry.Span{TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331"},
 }
 
 // sameEnvelope compares envelopes field by field (Path is a slice).
@@ -49,7 +50,7 @@ func TestVerifyAcceptsWhatSignWrote(t *testing.T) {
 	if !sameEnvelope(env, testEnvelope) {
 		t.Errorf("envelope %+v, want %+v", env, testEnvelope)
 	}
-	if !strings.HasPrefix(hdr[HeaderSignature], "v3=") {
+	if !strings.HasPrefix(hdr[HeaderSignature], "v4=") {
 		t.Errorf("signature %q lacks its version prefix", hdr[HeaderSignature])
 	}
 	if _, ok := hdr[HeaderReplayedBy]; ok {
@@ -93,6 +94,26 @@ func TestVerifyReadsVersion1(t *testing.T) {
 	}
 }
 
+// An event signed by a server from before envelopes carried a trace
+// context (version 3) still verifies, without one.
+func TestVerifyReadsVersion3(t *testing.T) {
+	data := []byte(`{"id":"42"}`)
+	old := testEnvelope
+	old.Trace = telemetry.Span{}
+	hdr := old.Headers(testKey, testSubject, data)
+	hdr[HeaderSignature] = signatureV3 + base64.RawURLEncoding.EncodeToString(old.macV3(testKey, testSubject, data))
+	env, err := Verify(testKey, testSubject, hdr, data)
+	if err != nil || !sameEnvelope(env, old) || env.Trace != (telemetry.Span{}) {
+		t.Fatalf("v3: %+v, %v", env, err)
+	}
+	// A trace context added to a v3 event is not read: version 3 never
+	// signed one.
+	hdr[HeaderTraceparent] = testEnvelope.Trace.Traceparent()
+	if env, err := Verify(testKey, testSubject, hdr, data); err != nil || env.Trace != (telemetry.Span{}) {
+		t.Errorf("v3 with a traceparent added: %+v, %v", env, err)
+	}
+}
+
 func TestVerifyRejects(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -112,10 +133,17 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "other key", key: otherKey, want: errSignatureMismatch},
 		{name: "missing signature", edit: func(h map[string]string) { delete(h, HeaderSignature) }, want: errUnsigned},
 		{name: "empty signature", edit: func(h map[string]string) { h[HeaderSignature] = "" }, want: errUnsigned},
-		{name: "no version prefix", edit: func(h map[string]string) { h[HeaderSignature] = strings.TrimPrefix(h[HeaderSignature], "v3=") }, want: errSignatureVersion},
-		{name: "unknown version", edit: func(h map[string]string) { h[HeaderSignature] = "v4=" + strings.TrimPrefix(h[HeaderSignature], "v3=") }, want: errSignatureVersion},
-		{name: "downgraded to v1", edit: func(h map[string]string) { h[HeaderSignature] = "v1=" + strings.TrimPrefix(h[HeaderSignature], "v3=") }, want: errSignatureMismatch},
-		{name: "downgraded to v2", edit: func(h map[string]string) { h[HeaderSignature] = "v2=" + strings.TrimPrefix(h[HeaderSignature], "v3=") }, want: errSignatureMismatch},
+		{name: "no version prefix", edit: func(h map[string]string) { h[HeaderSignature] = strings.TrimPrefix(h[HeaderSignature], "v4=") }, want: errSignatureVersion},
+		{name: "unknown version", edit: func(h map[string]string) { h[HeaderSignature] = "v5=" + strings.TrimPrefix(h[HeaderSignature], "v4=") }, want: errSignatureVersion},
+		{name: "downgraded to v1", edit: func(h map[string]string) { h[HeaderSignature] = "v1=" + strings.TrimPrefix(h[HeaderSignature], "v4=") }, want: errSignatureMismatch},
+		{name: "downgraded to v2", edit: func(h map[string]string) { h[HeaderSignature] = "v2=" + strings.TrimPrefix(h[HeaderSignature], "v4=") }, want: errSignatureMismatch},
+		{name: "downgraded to v3", edit: func(h map[string]string) { h[HeaderSignature] = "v3=" + strings.TrimPrefix(h[HeaderSignature], "v4=") }, want: errSignatureMismatch},
+		{name: "tampered traceparent", edit: func(h map[string]string) {
+			h[HeaderTraceparent] = "00-0af7651916cd43dd8448eb211c80319c-0000000000000001-01"
+		}, want: errSignatureMismatch},
+		{name: "traceparent dropped", edit: func(h map[string]string) { delete(h, HeaderTraceparent) }, want: errSignatureMismatch},
+		{name: "traceparent malformed", edit: func(h map[string]string) { h[HeaderTraceparent] = "00-xyz" }, want: errMalformedEnvelope},
+		{name: "traceparent not canonical", edit: func(h map[string]string) { h[HeaderTraceparent] = h[HeaderTraceparent][:54] + "0" }, want: errMalformedEnvelope},
 		{name: "tampered origin", edit: func(h map[string]string) { h[HeaderOrigin] = "key:other" }, want: errSignatureMismatch},
 		{name: "origin dropped", edit: func(h map[string]string) { delete(h, HeaderOrigin) }, want: errSignatureMismatch},
 		{name: "origin not canonical", edit: func(h map[string]string) { h[HeaderOrigin] = strings.Replace(h[HeaderOrigin], "%0A", "%0a", 1) }, want: errMalformedEnvelope},

@@ -96,7 +96,9 @@ func BuildTrace(traceID string, recs []Record) *adminapi.Trace {
 			t.Children = append(t.Children, n)
 		}
 	}
-	byStart := func(a, b *adminapi.TraceNode) int { return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.SpanID, b.SpanID)) }
+	byStart := func(a, b *adminapi.TraceNode) int {
+		return cmp.Or(a.Start.Compare(b.Start), cmp.Compare(a.SpanID, b.SpanID))
+	}
 	for _, n := range order {
 		slices.SortFunc(n.Children, byStart)
 	}
