@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -34,6 +35,26 @@ var (
 		"--token": "the tokens in the docs are examples",
 	}
 )
+
+// docTrace makes the trace the docs look up (0af76519…): the README's
+// upload with its traceparent, waited for until all three of its
+// invocations are recorded.
+func docTrace(t *testing.T, in *instance) {
+	t.Helper()
+	key, err := in.admin.CreateKey(context.Background(), "docs-trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := map[string]string{"title": "Porto", "text": "Bridges", "image": base64.StdEncoding.EncodeToString(samplePNG(t, 64, 48))}
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	if st, body, _ := call(t, in.gateway, "POST", "/entries", key.Key, entry, "Traceparent", "00-"+traceID+"-b7ad6b7169203331-01"); st != 201 {
+		t.Fatalf("the docs' traced upload: %d %s", st, body)
+	}
+	eventually(t, 30*time.Second, "the docs' trace to be recorded", func() bool {
+		tr, err := in.admin.Trace(context.Background(), traceID)
+		return err == nil && tr.Spans >= 3
+	})
+}
 
 // TestDocumentedCommandsRun runs, in the order the docs give them, the
 // concrete aegis commands of README.md, docs/ and the examples' READMEs
@@ -75,6 +96,7 @@ func TestDocumentedCommandsRun(t *testing.T) {
 	deployDiaryHistory(t, in, root, 4) // for the docs' rollbacks: v2…v5
 	must("keys", "create", "mobile-app")
 	must("tokens", "create", "ci", "--role", "deployer")
+	docTrace(t, in)
 
 	fixtures := t.TempDir()
 	schema, err := os.ReadFile(filepath.Join(root, "examples/travel-diary/schemas/new-entry.json"))
