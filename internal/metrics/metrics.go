@@ -24,7 +24,10 @@ type Metrics struct {
 	schemaViolations *prometheus.CounterVec
 	rateLimited      *prometheus.CounterVec
 	usage            usageMetrics
-	pressure         pressure // pressure.go
+	pressure         pressure           // pressure.go
+	invocations      *invocationMetrics // invocations.go
+	security         securityMetrics    // security.go
+	events           eventMetrics       // events.go
 }
 
 // SchemaViolationsName is the counter of requests and events refused by a
@@ -47,6 +50,12 @@ func New() *Metrics {
 	m.pressure = newPressure(m.reg)
 	m.usage = newUsageMetrics()
 	m.reg.MustRegister(m.usage.collectors()...)
+	m.invocations = newInvocationMetrics()
+	m.reg.MustRegister(m.invocations.collectors()...)
+	m.security = newSecurityMetrics()
+	m.reg.MustRegister(m.security.collectors()...)
+	m.events = newEventMetrics()
+	m.reg.MustRegister(m.events.collectors()...)
 	m.reg.MustRegister(m.schemaViolations, m.rateLimited, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
