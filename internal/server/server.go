@@ -97,7 +97,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2), metrics: metrics.New()}, nil
+	m := metrics.New()
+	m.ReadLogDrops(metrics.LogPlatform, cfg.PlatformLogDropped)
+	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2), metrics: m}, nil
 }
 
 // Start opens storage, restores deployed apps and starts both listeners. It
@@ -174,7 +176,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.logs, err = funclog.Open(ctx, s.node, s.log); err != nil {
+	if s.logs, err = funclog.Open(ctx, s.node, s.log, s.cfg.FunctionLogs); err != nil {
 		return err
 	}
 	// Usage and budgets, shared by every server on this NATS: rows and
