@@ -31,7 +31,7 @@ var ErrDraining = fmt.Errorf("%w: server is shutting down", aegis.ErrUnavailable
 type Dispatcher struct {
 	logs  *funclog.Log
 	log   *slog.Logger
-	usage *usage.Recorder // nil: nothing recorded, no budgets
+	usage *usage.Recorder  // nil: nothing recorded, no budgets
 	m     *metrics.Metrics // nil: nothing counted
 
 	mu       sync.Mutex
