@@ -100,12 +100,23 @@ func TestMetricsMoveByKnownAmounts(t *testing.T) {
 		t.Fatalf("short sleep: %d %s", status, body)
 	}
 
-	_, after := scrape(t, in, viewer.Token)
+	// An event its function fails on both attempts: one redelivery, then
+	// a dead letter.
+	if o, _ := probe(t, in.gateway, k.Key, "probe", "publish", map[string]any{"topic": "jobs.fail", "value": `{"job":1}`}); !o.OK {
+		t.Fatalf("publish: %+v", o)
+	}
+	deadLetter := `aegis_dead_letters_total{app="probe",function="failing",reason="attempts"}`
+	var after map[string]float64
+	eventually(t, 20*time.Second, "the dead letter", func() bool {
+		_, after = scrape(t, in, viewer.Token)
+		return after[deadLetter] >= 1
+	})
 	moved := func(series string) float64 { return after[series] - before[series] }
 	for series, want := range map[string]float64{
-		// Three echoes and the kv-put, which the function answered.
-		`aegis_invocations_total{app="probe",function="probe",outcome="success",trigger="http"}`:        4,
-		`aegis_invocation_duration_seconds_count{app="probe",function="probe",trigger="http"}`:          4,
+		// Three echoes, the kv-put (which the function answered) and the
+		// publish.
+		`aegis_invocations_total{app="probe",function="probe",outcome="success",trigger="http"}`:        5,
+		`aegis_invocation_duration_seconds_count{app="probe",function="probe",trigger="http"}`:          5,
 		`aegis_invocations_total{app="probe",function="slow",outcome="timeout",trigger="http"}`:         1,
 		`aegis_invocations_total{app="probe",function="slow",outcome="success",trigger="http"}`:         1,
 		`aegis_permission_denials_total{app="probe",capability="kv.put",function="probe"}`:              1,
