@@ -90,6 +90,10 @@ func (a *API) handle(pattern string, acc access, h handlerFunc) {
 	})
 }
 
+// authScheme is the scheme OnAuthFailure names: the admin API's bearer
+// token (the bootstrap one or a named one).
+const authScheme = "admin_token"
+
 // authenticate finds the principal of the call's bearer token: the
 // bootstrap token (root) or a named admin token. It answers 401 (or 503
 // when the token store cannot be read) and returns false otherwise.
@@ -118,6 +122,9 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request, reqID string)
 	}
 	a.log.Warn("admin authentication failed", logkey.Security, true, logkey.RequestID, reqID, logkey.Reason, reason,
 		logkey.Remote, r.RemoteAddr, logkey.Method, r.Method, logkey.Path, r.URL.Path)
+	if a.cfg.OnAuthFailure != nil {
+		a.cfg.OnAuthFailure(authScheme, reason)
+	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis-admin"`)
 	httperr.Write(w, http.StatusUnauthorized, "unauthorized", reqID)
 	return nil, false

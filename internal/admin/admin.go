@@ -59,6 +59,9 @@ type Config struct {
 	// format. The series name every app, so only tokens without an app set
 	// may read them.
 	Metrics http.Handler
+	// OnAuthFailure, when set, is told of every 401 (scheme "admin_token"
+	// and the fixed reason the security log line names), for the metric.
+	OnAuthFailure func(scheme, reason string)
 	// Usage answers GET /v1/usage and /v1/usage/budgets; nil answers
 	// empty lists.
 	Usage *usage.Recorder

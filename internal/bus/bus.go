@@ -104,6 +104,9 @@ type Bus struct {
 type trigger struct {
 	sub         *jetstream.Subscription
 	fingerprint string
+	app         string
+	function    string
+	name        string // the trigger as the manifest declares it (registry.EventTriggerKey, ObjectTriggerKey)
 }
 
 // objectEvent is the payload of an object-change event.
@@ -307,7 +310,7 @@ func (b *Bus) Sync(ctx context.Context, snap *registry.Snapshot) error {
 			errs = append(errs, fmt.Errorf("start trigger %s: %w", d.durable, err))
 			continue
 		}
-		b.subs[name] = &trigger{sub: sub, fingerprint: fingerprint(d)}
+		b.subs[name] = &trigger{sub: sub, fingerprint: fingerprint(d), app: d.app, function: d.function, name: d.trigger}
 	}
 	return errors.Join(errs...)
 }
@@ -325,12 +328,15 @@ func (b *Bus) handler(d desired) func(context.Context, *jetstream.Message) {
 }
 
 func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
+	if m.NumDelivered > 1 {
+		b.cfg.Metrics.EventRedelivered(d.app, d.function, d.trigger)
+	}
 	env, err := Verify(b.cfg.SigningKey, m.Subject, m.Headers, m.Data)
 	if err == nil && env.ID == "" {
 		err = errNoID // version 1: dead-lettered, so `aegis dlq replay` can re-sign it
 	}
 	if err != nil {
-		b.reject(ctx, d, m, err)
+		b.reject(ctx, d, m, err, metrics.DeadLetterSignature)
 		return
 	}
 	if err := checkFresh(env, m); err != nil {
@@ -376,7 +382,7 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		// here: each time, the server lost it before an ack (a crash, an
 		// ack timeout). The consumer used to stop at this count; now this
 		// check does, and the event is kept as a dead letter.
-		b.deadLetter(ctx, d, m, reqID, attempt-1, errNoAttemptFinished)
+		b.deadLetter(ctx, d, m, reqID, attempt-1, errNoAttemptFinished, metrics.DeadLetterLost)
 		return
 	}
 	if env.ReplayedBy != "" && m.NumDelivered == 1 {
@@ -390,7 +396,7 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		return
 	}
 	if err := producerGranted(snap, d.app, env.Producer, req); err != nil {
-		b.reject(ctx, d, m, err)
+		b.reject(ctx, d, m, err, metrics.DeadLetterProducer)
 		return
 	}
 	if env.Hop > b.cfg.HopLimit {
@@ -424,7 +430,7 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		_ = m.Nak(ctx, b.cfg.RetryBase)
 		return
 	}
-	b.deadLetter(ctx, d, m, reqID, attempt, err)
+	b.deadLetter(ctx, d, m, reqID, attempt, err, metrics.DeadLetterAttempts)
 }
 
 // producerGranted checks that the producer of a verified event is a
@@ -474,13 +480,13 @@ func matchAny(name string, patterns []string) bool {
 // reject dead-letters an event that must not reach the function, at once
 // and without retries, and records it as a security event. The request id
 // is logged only when it is well formed: a forged one is attacker input.
-func (b *Bus) reject(ctx context.Context, d desired, m *jetstream.Message, reason error) {
+func (b *Bus) reject(ctx context.Context, d desired, m *jetstream.Message, reason error, metricReason string) {
 	reqID := m.Headers[HeaderRequestID]
 	if !telemetry.ValidRequestID(reqID) {
 		reqID = ""
 	}
 	b.log.LogAttrs(ctx, slog.LevelWarn, "event rejected", securityAttrs(d, m, reqID, reason)...)
-	b.deadLetter(ctx, d, m, reqID, int(m.NumDelivered), reason)
+	b.deadLetter(ctx, d, m, reqID, int(m.NumDelivered), reason, metricReason)
 }
 
 // securityAttrs are the attributes of a trigger's security log lines: why,
@@ -509,7 +515,9 @@ func (b *Bus) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d)
 }
 
-func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, reqID string, attempts int, cause error) {
+// deadLetter moves m to the dead-letter stream; reason is the label of
+// aegis_dead_letters_total (metrics.DeadLetter...).
+func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, reqID string, attempts int, cause error, reason string) {
 	msg := cause.Error()
 	if len(msg) > 1024 {
 		msg = msg[:1024]
@@ -544,6 +552,7 @@ func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, r
 	}
 	b.log.Warn("event dead-lettered", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,
 		logkey.Attempts, attempts, logkey.Error, msg)
+	b.cfg.Metrics.DeadLetter(d.app, d.function, reason)
 	_ = m.Term(ctx)
 }
 
@@ -636,6 +645,30 @@ func (b *Bus) Replay(ctx context.Context, id uint64, by string) (*DeadLetter, er
 	b.log.Info("dead letter replayed", logkey.RequestID, dl.RequestID, logkey.App, dl.App, logkey.Function, dl.Function,
 		logkey.DeadLetter, id, logkey.EventID, env.ID, logkey.ReplacedEventID, orig.ID, logkey.ReplayedBy, by)
 	return &dl, nil
+}
+
+// PendingEvents calls fn for every trigger this server runs, in the order
+// of their consumers' names, with the events stored for it that its
+// consumer has not delivered yet. A consumer the server cannot read within
+// ctx is left out. The metrics package reads it at scrape time.
+func (b *Bus) PendingEvents(ctx context.Context, fn func(app, function, trigger string, pending uint64)) {
+	b.mu.Lock()
+	names := make([]string, 0, len(b.subs))
+	trs := make(map[string]*trigger, len(b.subs))
+	for name, tr := range b.subs {
+		names = append(names, name)
+		trs[name] = tr
+	}
+	b.mu.Unlock()
+	sort.Strings(names)
+	for _, name := range names {
+		tr := trs[name]
+		n, err := tr.sub.Pending(ctx)
+		if err != nil {
+			continue
+		}
+		fn(tr.app, tr.function, tr.name, n)
+	}
 }
 
 // Close stops every trigger, waiting for in-flight handlers.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
@@ -58,7 +59,7 @@ func (b *Bus) stopLoop(ctx context.Context, d desired, m *jetstream.Message, req
 			slog.String(logkey.RequestID, reqID), slog.String(logkey.Path, path),
 			slog.Int(logkey.Hop, env.Hop), slog.String(logkey.Origin, env.Origin))
 	}
-	b.deadLetter(ctx, d, m, reqID, int(m.NumDelivered), reason)
+	b.deadLetter(ctx, d, m, reqID, int(m.NumDelivered), reason, metrics.DeadLetterHopLimit)
 }
 
 // firstLoopAlert reports whether this is the first stop of the chain

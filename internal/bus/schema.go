@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/schema"
 )
@@ -36,6 +37,6 @@ func (b *Bus) checkSchema(ctx context.Context, d desired, m *jetstream.Message, 
 		err = errors.New(kind + " could not be validated")
 	}
 	b.cfg.Metrics.SchemaViolation(d.app, d.function, d.trigger, kind)
-	b.reject(ctx, d, m, err)
+	b.reject(ctx, d, m, err, metrics.DeadLetterSchema)
 	return false
 }

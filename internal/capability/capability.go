@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 )
 
@@ -110,6 +111,8 @@ type Config struct {
 	// Admission runs the called route's checks (rule, body cap, schemas),
 	// the same one the gateway runs; nil makes one logging to Logger.
 	Admission *admission.Admission
+	// Metrics counts every denial (Host.deny); nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Host implements sandbox.Host. It is safe for concurrent use.

@@ -64,6 +64,9 @@ type denial struct {
 // the error for the guest, wrapping aegis.ErrPermissionDenied.
 func (h *Host) deny(ctx context.Context, c *sandbox.Caller, d denial) error {
 	h.security(ctx, c, d)
+	if c != nil {
+		h.cfg.Metrics.PermissionDenied(c.App, c.Function, d.capability)
+	}
 	return fmt.Errorf("%s: %w", d.msg, aegis.ErrPermissionDenied)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/asynclog"
 	"github.com/aegis-platform/aegis/internal/build"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/server"
@@ -73,6 +74,24 @@ func addLimitFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	fs.IntVar(&b.AsyncPerCaller, "async-per-caller", server.DefaultAsyncPerCaller, "asynchronous invocations one caller may have in flight on this server")
 	fs.IntVar(&b.AsyncPerFunction, "async-per-function", server.DefaultAsyncPerFunction, "asynchronous invocations of one function in flight on this server")
 	fs.IntVar(&b.AppEventBacklog, "app-event-backlog", server.DefaultAppEventBacklog, "events of one app that may wait for its triggers")
+	l := &cfg.FunctionLogs
+	l.MaxAge, l.MaxBytes = server.DefaultLogMaxAge, server.DefaultLogMaxBytes
+	fs.DurationVar(&l.MaxAge, "log-max-age", server.DefaultLogMaxAge, "how long function logs are kept (oldest dropped first)")
+	fs.Var((*byteSizeFlag)(&l.MaxBytes), "log-max-bytes", "how much function logs may take in the stream, e.g. 256MiB (oldest dropped first)")
+}
+
+// byteSizeFlag is a size flag written as manifests write sizes ("256MiB").
+type byteSizeFlag int64
+
+func (f *byteSizeFlag) String() string { return manifest.ByteSize(*f).String() }
+func (f *byteSizeFlag) Type() string   { return "size" }
+func (f *byteSizeFlag) Set(s string) error {
+	n, err := manifest.ParseByteSize(s)
+	if err != nil || n <= 0 {
+		return errors.New("must be a size such as 256MiB or 1GB")
+	}
+	*f = byteSizeFlag(n)
+	return nil
 }
 
 // stepUpFlag is --step-up; a wrong value is a flag error (exit 2).
@@ -105,7 +124,10 @@ drains in-flight work for up to --drain-timeout, then stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.DataDir = c.dataDir
-			cfg.Logger = slog.New(slog.NewJSONHandler(c.stderr, nil))
+			// The platform log never makes a request wait for stderr.
+			logs := asynclog.New(slog.NewJSONHandler(c.stderr, nil), 0)
+			defer logs.Close()
+			cfg.Logger, cfg.PlatformLogDropped = slog.New(logs), logs.Dropped
 			return runServer(cmd.Context(), cfg, c.stderr, nil)
 		},
 	}
@@ -189,9 +211,11 @@ one), print the gateway URL, the key and a curl example, then serve until Ctrl-C
 				return err
 			}
 			defer logFile.Close()
-			cfg.Logger = slog.New(slog.NewMultiHandler(
+			logs := asynclog.New(slog.NewMultiHandler(
 				slog.NewTextHandler(logFile, nil),
-				slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+				slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), 0)
+			defer logs.Close() // before logFile.Close: it writes what is queued
+			cfg.Logger, cfg.PlatformLogDropped = slog.New(logs), logs.Dropped
 			return runServer(cmd.Context(), cfg, c.stderr, func(ctx context.Context, s *server.Server) error {
 				return c.upReady(ctx, s, cfg, manifestPath, arts, progress, logFile.Name())
 			})

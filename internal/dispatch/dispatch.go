@@ -16,6 +16,7 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/funclog"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
@@ -33,6 +34,7 @@ type Dispatcher struct {
 	log   *slog.Logger
 	usage *usage.Recorder    // nil: nothing recorded, no budgets
 	spans telemetry.SpanSink // nil: no span exported
+	m     *metrics.Metrics   // nil: nothing counted
 
 	mu       sync.Mutex
 	draining bool
@@ -58,11 +60,19 @@ func (d *Dispatcher) WithSpans(sink telemetry.SpanSink) *Dispatcher {
 	return d
 }
 
+// WithMetrics makes d count every invocation, its outcome and duration on
+// m. Call it before the first Invoke.
+func (d *Dispatcher) WithMetrics(m *metrics.Metrics) *Dispatcher {
+	d.m = m
+	return d
+}
+
 // Invoke runs req on fn and records the outcome.
 func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *sandbox.Request) (*sandbox.Response, error) {
 	d.mu.Lock()
 	if d.draining {
 		d.mu.Unlock()
+		d.m.Invocation(fn.App, fn.Spec.Name, req.Kind, metrics.OutcomeUnavailable, false, 0)
 		return nil, ErrDraining
 	}
 	d.inflight.Add(1)
@@ -75,6 +85,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	ticket, err := d.usage.Admit(ctx, inv)
 	if err != nil {
 		d.refused(fn, req, err)
+		d.m.Invocation(fn.App, fn.Spec.Name, req.Kind, Outcome(err), false, 0)
 		return nil, err
 	}
 	if d.usage != nil && req.Meter == nil {
@@ -116,6 +127,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	if d.logs != nil {
 		d.logs.Write(&rec)
 	}
+	d.m.Invocation(fn.App, fn.Spec.Name, rec.Trigger, Outcome(err), true, end.Sub(start))
 	if d.spans != nil {
 		d.exportSpan(fn, req, &rec, start, end)
 	}
@@ -130,6 +142,7 @@ func (d *Dispatcher) refused(fn *registry.Function, req *sandbox.Request, err er
 		d.log.Error("budget check failed", logkey.RequestID, req.RequestID, logkey.App, fn.App, logkey.Function, fn.Spec.Name, logkey.Error, err)
 		return
 	}
+	d.m.BudgetRefused(fn.App, fn.Spec.Name, ex.Scope)
 	d.log.Warn("invocation refused", logkey.Security, true, logkey.RequestID, req.RequestID, logkey.App, fn.App,
 		logkey.Function, fn.Spec.Name, logkey.Reason, "budget exhausted", logkey.Budget, ex.Scope, logkey.Amount, ex.Amount,
 		logkey.Window, string(ex.Window), logkey.ResetsAt, ex.ResetsAt.Format(time.RFC3339), logkey.Origin, usage.Origin(req.Origin),
@@ -172,6 +185,34 @@ func FailureReason(err error) string {
 		return "unavailable"
 	}
 	return "error"
+}
+
+// Outcome is the outcome label of an invocation that ended with err (nil:
+// success), in the order FailureReason names them.
+func Outcome(err error) metrics.Outcome {
+	if err == nil {
+		return metrics.OutcomeSuccess
+	}
+	var fe *sandbox.FunctionError
+	switch {
+	case errors.Is(err, sandbox.ErrTimeout):
+		return metrics.OutcomeTimeout
+	case errors.Is(err, sandbox.ErrMemory):
+		return metrics.OutcomeMemoryLimit
+	case errors.Is(err, sandbox.ErrResponseTooLarge):
+		return metrics.OutcomeResponseTooLarge
+	case errors.As(err, &fe):
+		return metrics.OutcomeFunctionError
+	case errors.Is(err, sandbox.ErrTrap):
+		return metrics.OutcomeTrap
+	case errors.Is(err, usage.ErrBudgetExhausted):
+		return metrics.OutcomeBudgetExhausted
+	case errors.Is(err, aegis.ErrLimitExceeded):
+		return metrics.OutcomeConcurrencyLimit
+	case errors.Is(err, aegis.ErrUnavailable):
+		return metrics.OutcomeUnavailable
+	}
+	return metrics.OutcomeError
 }
 
 // Drain refuses new invocations and waits for those in flight until ctx ends.

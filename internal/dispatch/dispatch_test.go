@@ -3,9 +3,11 @@ package dispatch
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 )
 
@@ -31,5 +33,13 @@ func TestFailureReason(t *testing.T) {
 		if got := FailureReason(tt.err); got != tt.want {
 			t.Errorf("FailureReason(%v) = %q, want %q", tt.err, got, tt.want)
 		}
+		// The metric's outcome is the same reason in the label's words.
+		want := strings.ReplaceAll(tt.want, " ", "_")
+		if got := Outcome(tt.err).String(); got != want {
+			t.Errorf("Outcome(%v) = %q, want %q", tt.err, got, want)
+		}
+	}
+	if Outcome(nil) != metrics.OutcomeSuccess {
+		t.Error("a nil error is not a success")
 	}
 }

@@ -64,6 +64,8 @@ type Record struct {
 // Log is the function log.
 type Log struct {
 	node    *jetstream.Node
+	sink    Sink  // where records go: node, unless Options.Sink
+	drops   drops // per function since the last marker (marker.go)
 	logger  *slog.Logger
 	queue   chan Record // values: a record per invocation costs no allocation
 	dropped atomic.Int64
@@ -72,11 +74,17 @@ type Log struct {
 	once    sync.Once
 }
 
-// Open ensures the stream and starts the writer.
-func Open(ctx context.Context, node *jetstream.Node, logger *slog.Logger) (*Log, error) {
+// Open ensures the stream (created, or updated to the retention of opts)
+// and starts the writer. At most one Options is read.
+func Open(ctx context.Context, node *jetstream.Node, logger *slog.Logger, opts ...Options) (*Log, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o = o.withDefaults()
 	err := node.EnsureStream(ctx, jetstream.StreamConfig{
 		Name: Stream, Subjects: []string{subjectPrefix + ">"},
-		MaxAge: 7 * 24 * time.Hour, MaxBytes: 256 << 20,
+		MaxAge: o.MaxAge, MaxBytes: o.MaxBytes,
 		// Records are best effort already (never acknowledged, dropped
 		// when the queue is full); writing each to the file as it comes
 		// was a system call per invocation.
@@ -85,7 +93,10 @@ func Open(ctx context.Context, node *jetstream.Node, logger *slog.Logger) (*Log,
 	if err != nil {
 		return nil, fmt.Errorf("open function log: %w", err)
 	}
-	l := &Log{node: node, logger: logger, queue: make(chan Record, queueSize), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Log{node: node, sink: o.Sink, logger: logger, queue: make(chan Record, o.QueueSize), stop: make(chan struct{}), done: make(chan struct{})}
+	if l.sink == nil {
+		l.sink = node
+	}
 	go l.run()
 	return l, nil
 }
@@ -97,12 +108,14 @@ func (l *Log) run() {
 		select {
 		case r := <-l.queue:
 			l.publish(&w, &r)
+			l.mark(&w, false)
 		case <-l.stop:
 			for {
 				select {
 				case r := <-l.queue:
 					l.publish(&w, &r)
 				default:
+					l.mark(&w, true)
 					return
 				}
 			}
@@ -152,7 +165,7 @@ func (l *Log) publish(w *writer, r *Record) {
 	// No ack wait: a confirmation round trip per record cost about a tenth
 	// of a warm request's CPU, and these records are best effort already.
 	// The connection copies the data, so the buffer is free again at once.
-	if err := l.node.PublishNoAck(w.subjectOf(r), w.buf); err != nil {
+	if err := l.sink.PublishNoAck(w.subjectOf(r), w.buf); err != nil {
 		l.logger.Warn("function log write failed", logkey.Error, err)
 	}
 	if cap(w.buf) > 2*maxMsg {
@@ -212,10 +225,13 @@ func (l *Log) Write(r *Record) {
 	case l.queue <- *r:
 	default:
 		l.dropped.Add(1)
+		l.drops.add(r.App, r.Function)
 	}
 }
 
-// Dropped is how many records were dropped because the queue was full.
+// Dropped is how many records were dropped because the queue was full,
+// since the log opened; each function's log gets a marker record saying
+// how many of its own were.
 func (l *Log) Dropped() int64 { return l.dropped.Load() }
 
 // FunctionLog records a line a guest logged or printed.

@@ -12,6 +12,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/httperr"
+	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -210,6 +211,7 @@ func (g *Gateway) serveInternal(w http.ResponseWriter, r *http.Request, reqID st
 	if res != nil && res.Owner != "" {
 		reader, ok := g.asyncReader(r, jwt)
 		if !ok {
+			g.cfg.Metrics.AuthFailure(metrics.SchemeAsyncResult, metrics.ReasonUnverified)
 			writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
 			return
 		}

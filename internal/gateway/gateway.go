@@ -46,7 +46,8 @@ type Config struct {
 	// MaxAsyncPerFunction bound those of one caller (sandbox.OriginOf) and
 	// of one function within it (backpressure.go).
 	MaxAsync, MaxAsyncPerCaller, MaxAsyncPerFunction int
-	// Metrics counts refusals by a full queue; nil counts nothing.
+	// Metrics counts refusals by a full queue and authentication
+	// failures; nil counts nothing.
 	Metrics *metrics.Metrics
 	// Rejected, when set, counts a request refused by a rate limit in the
 	// usage of the caller it would have been charged to (the server hands
@@ -239,6 +240,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 		schemes = defaultAuth
 	}
 	reason := "missing credentials"
+	failed, failedReason := metrics.SchemeNone, reason // the metric's labels: the last scheme tried, its reason alone
 	var unavailable error
 	for _, scheme := range schemes {
 		ident, body, tried, err := g.verify(w, r, reqID, rt, fn, scheme)
@@ -256,6 +258,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 			continue
 		}
 		reason = auth.Reason(err)
+		failed, failedReason = scheme, reason
 		if len(schemes) > 1 {
 			reason = scheme + ": " + reason
 		}
@@ -267,6 +270,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 	}
 	g.log.Warn("authentication failed", logkey.Security, true, logkey.RequestID, reqID, logkey.App, rt.App,
 		logkey.Function, rt.Function, logkey.Reason, reason, logkey.Remote, r.RemoteAddr, logkey.Method, r.Method, logkey.Path, rt.Path)
+	g.cfg.Metrics.AuthFailure(failed, failedReason)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis"`)
 	writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
 	return nil, nil, false

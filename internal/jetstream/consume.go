@@ -110,6 +110,7 @@ const pullExpiry = 5 * time.Second
 type Subscription struct {
 	node *Node
 	cc   jetstream.ConsumeContext
+	cons jetstream.Consumer
 
 	mu      sync.Mutex
 	halted  bool
@@ -157,7 +158,7 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 		return nil, wrap(op, err)
 	}
 
-	s := &Subscription{node: n, stopped: make(chan struct{})}
+	s := &Subscription{node: n, cons: cons, stopped: make(chan struct{})}
 	sem := make(chan struct{}, maxPending)
 	log := n.log.With(logkey.Stream, cfg.Stream, logkey.Consumer, cfg.Durable)
 
@@ -226,6 +227,16 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 		}
 	}()
 	return s, nil
+}
+
+// Pending is how many messages of the stream match the consumer's filter
+// and have not been delivered to it yet (the server's NumPending).
+func (s *Subscription) Pending(ctx context.Context) (uint64, error) {
+	info, err := s.cons.Info(ctx)
+	if err != nil {
+		return 0, wrap("consumer info", err)
+	}
+	return info.NumPending, nil
 }
 
 // Stop ends delivery and waits for handlers already running to return.

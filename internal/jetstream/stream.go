@@ -131,6 +131,26 @@ func (n *Node) stream(ctx context.Context, op, name string) (jetstream.Stream, e
 	return s, nil
 }
 
+// StreamLimits reads a stream's age and size bounds from the server (0:
+// unlimited), as EnsureStream last set them.
+func (n *Node) StreamLimits(ctx context.Context, name string) (maxAge time.Duration, maxBytes int64, err error) {
+	const op = "stream limits"
+	s, err := n.stream(ctx, op, name)
+	if err != nil {
+		return 0, 0, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		n.forgetStream(name, err)
+		return 0, 0, wrap(op, err)
+	}
+	maxBytes = info.Config.MaxBytes
+	if maxBytes < 0 {
+		maxBytes = 0
+	}
+	return info.Config.MaxAge, maxBytes, nil
+}
+
 // forgetStream drops a cached handle after the server said the stream is
 // gone, so a stream created again later is looked up afresh.
 func (n *Node) forgetStream(name string, err error) {

@@ -10,6 +10,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,6 +26,11 @@ type Metrics struct {
 	rateLimited      *prometheus.CounterVec
 	usage            usageMetrics
 	pressure         pressure // pressure.go
+	mu               sync.Mutex
+	registered       []prometheus.Collector // for Names
+	invocations      *invocationMetrics     // invocations.go
+	security         securityMetrics        // security.go
+	events           eventMetrics           // events.go
 }
 
 // SchemaViolationsName is the counter of requests and events refused by a
@@ -44,10 +50,17 @@ func New() *Metrics {
 	// The runtime and process collectors come with every Prometheus
 	// endpoint users know; memory and goroutines are the first things to
 	// look at when a server misbehaves.
-	m.pressure = newPressure(m.reg)
+	m.pressure = newPressure()
+	m.mustRegister(m.pressure.backpressure, m.pressure.refusedConns)
 	m.usage = newUsageMetrics()
-	m.reg.MustRegister(m.usage.collectors()...)
-	m.reg.MustRegister(m.schemaViolations, m.rateLimited, collectors.NewGoCollector(),
+	m.mustRegister(m.usage.collectors()...)
+	m.invocations = newInvocationMetrics()
+	m.mustRegister(m.invocations.collectors()...)
+	m.security = newSecurityMetrics()
+	m.mustRegister(m.security.collectors()...)
+	m.events = newEventMetrics()
+	m.mustRegister(m.events.collectors()...)
+	m.mustRegister(m.schemaViolations, m.rateLimited, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -22,7 +22,7 @@ type pressure struct {
 	refusedConns *prometheus.CounterVec
 }
 
-func newPressure(reg *prometheus.Registry) pressure {
+func newPressure() pressure {
 	p := pressure{
 		backpressure: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: BackpressureName,
@@ -33,7 +33,6 @@ func newPressure(reg *prometheus.Registry) pressure {
 			Help: "Connections closed at accept because their client address already held the most allowed, by listener.",
 		}, []string{"listener"}),
 	}
-	reg.MustRegister(p.backpressure, p.refusedConns)
 	return p
 }
 

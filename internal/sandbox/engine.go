@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aegis-platform/aegis/internal/preempt"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
@@ -71,7 +72,10 @@ type Engine struct {
 
 	mu        sync.Mutex
 	functions map[*Function]struct{}
-	closed    bool
+	// coldStarts counts, per app and function, the invocations that
+	// created their instance on the request path (pools.go).
+	coldStarts map[poolKey]*atomic.Uint64
+	closed     bool
 }
 
 // New creates an Engine. Close releases it.
@@ -98,6 +102,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		logger:     logger,
 		imports:    map[string]map[string]functionDefinition{},
 		functions:  map[*Function]struct{}{},
+		coldStarts: map[poolKey]*atomic.Uint64{},
 	}
 	if err := e.instantiateImports(ctx, preemptImports); err != nil {
 		_ = e.Close(ctx)

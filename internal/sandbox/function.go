@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aegis-platform/aegis"
@@ -87,6 +88,8 @@ type Function struct {
 	egress []manifest.HostPattern // cfg.Grants.Egress, parsed
 	limits limits
 	logger *slog.Logger
+	// coldStarts is shared by every version of the function (pools.go).
+	coldStarts *atomic.Uint64
 
 	// slots holds one token per invocation in flight, so at most
 	// limits.concurrency instances exist and run at a time.
@@ -130,6 +133,8 @@ func (e *Engine) NewFunction(ctx context.Context, m *Module, cfg FunctionConfig)
 		egress: egress,
 		limits: resolveLimits(cfg.Limits),
 		logger: e.logger.With(logkey.App, cfg.App, logkey.Function, cfg.Function, logkey.Version, cfg.Version),
+
+		coldStarts: e.coldStartsOf(cfg.App, cfg.Function),
 	}
 	f.slots = make(chan struct{}, f.limits.concurrency)
 	if m.minMemory > f.limits.memory {
@@ -367,6 +372,7 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 
 func (f *Function) invokeCommand(ctx context.Context, inv *invocation) (*Response, error) {
 	inv.body = &bytes.Buffer{}
+	f.coldStarts.Add(1) // a command's instance is made for each invocation
 	inst, callErr := f.runCommand(ctx, inv, bytes.NewReader(inv.req.Body))
 	inv.flushOutput()
 	defer inst.close()
@@ -450,6 +456,7 @@ func (f *Function) acquire(ctx context.Context) (*instance, error) {
 		default:
 		}
 	}
+	f.coldStarts.Add(1)
 	return f.newReactor(ctx)
 }
 

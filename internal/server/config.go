@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aegis-platform/aegis/internal/funclog"
 	"log/slog"
 	"net"
 	"time"
@@ -60,6 +61,12 @@ type Config struct {
 		LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 	}
 	Logger *slog.Logger // default: JSON to stderr
+	// PlatformLogDropped, when set, is how many records Logger dropped
+	// (an asynclog queue in front of it), for the metric.
+	PlatformLogDropped func() int64
+	// FunctionLogs bounds the function log stream (zero fields: 7 days,
+	// 256 MiB) and, for tests, replaces where its records go.
+	FunctionLogs funclog.Options
 
 	// Connections holds the listeners' connection hygiene (both
 	// listeners); Backpressure the bounds on queued work. Zero fields take
@@ -134,6 +141,9 @@ func (c Config) validate() error {
 	if err := c.Backpressure.validate(); err != nil {
 		return err
 	}
+	if c.FunctionLogs.MaxAge < 0 || c.FunctionLogs.MaxBytes < 0 {
+		return errors.New("configure server: --log-max-age and --log-max-bytes must not be negative")
+	}
 	if c.TLSSelfSigned && c.TLSCert != "" {
 		return errors.New("configure server: --tls-self-signed and --tls-cert exclude each other")
 	}
@@ -147,6 +157,12 @@ func (c Config) validate() error {
 	}
 	return nil
 }
+
+// Retention defaults of the function log stream (docs/metrics.md).
+const (
+	DefaultLogMaxAge   = funclog.DefaultMaxAge
+	DefaultLogMaxBytes = funclog.DefaultMaxBytes
+)
 
 // Defaults of Connections and Backpressure (docs/limits.md).
 const (

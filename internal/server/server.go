@@ -97,7 +97,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2), metrics: metrics.New()}, nil
+	m := metrics.New()
+	m.ReadLogDrops(metrics.LogPlatform, cfg.PlatformLogDropped)
+	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2), metrics: m}, nil
 }
 
 // Start opens storage, restores deployed apps and starts both listeners. It
@@ -174,7 +176,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.logs, err = funclog.Open(ctx, s.node, s.log); err != nil {
+	if s.logs, err = funclog.Open(ctx, s.node, s.log, s.cfg.FunctionLogs); err != nil {
 		return err
 	}
 	// Usage and budgets, shared by every server on this NATS: rows and
@@ -197,7 +199,8 @@ func (s *Server) wire(ctx context.Context) error {
 		return info.Budget, nil
 	}
 	s.usage = usage.New(usage.Config{Store: usageBucket, Logger: s.log, Metrics: s.metrics, KeyBudget: keyBudget})
-	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage)
+	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage).WithMetrics(s.metrics)
+	s.metrics.ReadLogDrops(metrics.LogFunction, s.logs.Dropped)
 	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
 	eventKey, created, err := loadEventKey(s.cfg.DataDir)
 	if err != nil {
@@ -211,6 +214,7 @@ func (s *Server) wire(ctx context.Context) error {
 		Limits: s.eventLimits()}, snapshot); err != nil {
 		return err
 	}
+	s.metrics.ReadPendingEvents(s.bus)
 	// Each kind of trigger but HTTP follows the active apps (the gateway
 	// reads routes from the snapshot itself): events and objects through
 	// the bus, then schedules. Registered as each starts, so a start that
@@ -232,6 +236,7 @@ func (s *Server) wire(ctx context.Context) error {
 		Functions: &functions{snapshot: snapshot, dispatcher: s.dispatcher},
 		HopLimit:  bus.DefaultHopLimit,
 		Admission: admit,
+		Metrics:   s.metrics,
 	})
 	if err != nil {
 		return err
@@ -239,6 +244,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: s.cacheDir(), Host: host, Logger: s.log}); err != nil {
 		return err
 	}
+	s.metrics.ReadPools(s.engine)
 	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log))
 	s.registry = registry.New(registry.Config{
 		State: state, Modules: modules, Engine: s.engine, Logger: s.log,
@@ -266,7 +272,7 @@ func (s *Server) wire(ctx context.Context) error {
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
-		Metrics: s.metrics.Handler(), Usage: s.usage})
+		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
@@ -364,8 +370,8 @@ func (s *Server) Certificate() *x509.Certificate {
 }
 
 // Metrics is the server's Prometheus registry and the metrics on it; its
-// Handler serves them in the exposition format. Not mounted on any
-// listener here.
+// Handler serves them in the exposition format, which the admin listener
+// mounts at GET /metrics (any role may read it, docs/metrics.md).
 func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // AdminToken is the admin bearer token (also in DataDir/admin.token).

@@ -151,3 +151,10 @@ const (
 	Listener = "listener"
 	Refused  = "refused"
 )
+
+// Logs that never block (funclog, asynclog).
+const (
+	// Dropped is how many log records a full queue dropped since the last
+	// line saying so.
+	Dropped = "dropped"
+)
