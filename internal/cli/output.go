@@ -213,12 +213,18 @@ func writeLogRecord(w io.Writer, f format, r client.LogRecord) error {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Attrs)) {
-		if !slices.Contains(leadAttrs, k) {
+		if !slices.Contains(leadAttrs, k) && !slices.Contains(traceAttrs, k) {
 			fmt.Fprintf(&b, " %s=%s", k, attrValue(r.Attrs[k]))
 		}
 	}
 	if r.RequestID != "" {
 		b.WriteString(" request_id=" + r.RequestID)
+	}
+	// The trace id last, and only when it is not the request id (as it is
+	// for every request that came without a traceparent); span ids are for
+	// `aegis trace` and -o json.
+	if t, ok := r.Attrs["trace_id"].(string); ok && t != r.RequestID {
+		b.WriteString(" trace_id=" + t)
 	}
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
@@ -228,6 +234,10 @@ func writeLogRecord(w io.Writer, f format, r client.LogRecord) error {
 // leadAttrs come right after the message, in this order: what was refused
 // and why (capability denied), why an invocation failed and how.
 var leadAttrs = []string{"capability", "resource", "reason", "error"}
+
+// traceAttrs are left out of the text line but for a trace id unlike the
+// request id.
+var traceAttrs = []string{"trace_id", "span_id", "parent_id"}
 
 // attrValue shows strings bare unless they need quoting, other values as JSON.
 func attrValue(v any) string {
