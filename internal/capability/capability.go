@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 )
 
@@ -110,6 +111,9 @@ type Config struct {
 	// Admission runs the called route's checks (rule, body cap, schemas),
 	// the same one the gateway runs; nil makes one logging to Logger.
 	Admission *admission.Admission
+	// Graph, when set, counts every host call on its edge of the call
+	// graph, allowed or refused (graph.go).
+	Graph *callgraph.Recorder
 }
 
 // Host implements sandbox.Host. It is safe for concurrent use.

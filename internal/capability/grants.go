@@ -64,6 +64,7 @@ type denial struct {
 // the error for the guest, wrapping aegis.ErrPermissionDenied.
 func (h *Host) deny(ctx context.Context, c *sandbox.Caller, d denial) error {
 	h.security(ctx, c, d)
+	h.graphDenied(c, d)
 	return fmt.Errorf("%s: %w", d.msg, aegis.ErrPermissionDenied)
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -31,6 +32,8 @@ type Dispatcher struct {
 	logs  *funclog.Log
 	log   *slog.Logger
 	usage *usage.Recorder // nil: nothing recorded, no budgets
+	// graph counts trigger edges (graph.go); nil counts none.
+	graph *callgraph.Recorder
 
 	mu       sync.Mutex
 	draining bool
@@ -67,6 +70,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 		d.refused(fn, req, err)
 		return nil, err
 	}
+	d.countTrigger(fn, req)
 	if d.usage != nil && req.Meter == nil {
 		req.Meter = &sandbox.Meter{} // what fetch moves, for the egress charged
 	}
