@@ -41,7 +41,7 @@ func (c *cli) graphCommand() *cobra.Command {
 			"those seen at run time, with counts and flags: a grant never used (\"grant to narrow\"),\n" +
 			"a trigger that never fired, a call the grants refused (\"attempt outside the grants\").\n" +
 			"-o dot writes Graphviz: unused declared edges dashed, refused ones red (docs/callgraph.md).",
-		Example: "  aegis graph --app travel-diary\n  aegis graph --app travel-diary -o dot | dot -Tsvg > graph.svg",
+		Example: "  aegis graph --app travel-diary\n  aegis graph --app travel-diary -o dot",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if app == "" {
