@@ -23,6 +23,7 @@ import (
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
@@ -65,6 +66,9 @@ type Config struct {
 	// Usage answers GET /v1/usage and /v1/usage/budgets; nil answers
 	// empty lists.
 	Usage *usage.Recorder
+	// Graph answers GET /v1/apps/{app}/graph with what was observed; nil
+	// answers the declared edges alone.
+	Graph *callgraph.Recorder
 }
 
 // API is the admin http.Handler.
@@ -102,6 +106,7 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/apps/{app}/deploy", onApp(rbac.Deploy), a.deploy)
 	a.handle("POST /v1/apps/{app}/rollback", onApp(rbac.Rollback), a.rollback)
 	a.handle("GET /v1/apps/{app}/versions", onApp(rbac.Read), a.versions)
+	a.handle("GET /v1/apps/{app}/graph", onApp(rbac.Read), a.graph)
 	a.handle("DELETE /v1/apps/{app}", onApp(rbac.DeleteApps), a.deleteApp)
 	a.handle("GET /v1/apps", listing(rbac.Read), a.apps)
 	a.handle("GET /v1/functions", listing(rbac.Read), a.functions)

@@ -361,8 +361,10 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 			return
 		}
 		req.Kind, req.Key, req.Operation, req.Body = sandbox.KindObject, oe.Key, oe.Operation, nil
+		req.Trigger = d.object.prefix // the call graph's edge: prefix → function
 	} else {
 		req.Topic = strings.TrimPrefix(m.Subject, eventPrefix+d.app+".")
+		req.Trigger = req.Topic // the call graph's edge: topic → function
 	}
 	if err := b.firstDelivery(ctx, d, m, env); err != nil {
 		if errors.Is(err, errReplayed) {

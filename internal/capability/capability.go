@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 )
@@ -113,6 +114,9 @@ type Config struct {
 	Admission *admission.Admission
 	// Metrics counts every denial (Host.deny); nil counts nothing.
 	Metrics *metrics.Metrics
+	// Graph, when set, counts every host call on its edge of the call
+	// graph, allowed or refused (graph.go).
+	Graph *callgraph.Recorder
 }
 
 // Host implements sandbox.Host. It is safe for concurrent use.

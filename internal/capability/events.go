@@ -25,6 +25,7 @@ func (h *Host) Publish(ctx context.Context, c *sandbox.Caller, topic string, dat
 			msg:        fmt.Sprintf("publish to topic %q not granted", topic),
 		})
 	}
+	h.graphPublish(c, topic)
 	limits, meter := capsOf(c)
 	if meter.Publishes >= limits.MaxPublishes {
 		return h.overCap(ctx, c, "events.publish", topic, "max_publishes", int64(limits.MaxPublishes),

@@ -197,6 +197,7 @@ func (f *fetch) authorize(ctx context.Context, t target) error {
 			msg: fmt.Sprintf("fetch to host %q not granted: it resolves to a %s address; only a grant naming the address allows that", t.host, class),
 		})
 	}
+	f.h.graphHost(f.c, f.grants, t)
 	f.mu.Lock()
 	f.pins[resource] = addrs
 	f.mu.Unlock()

@@ -67,6 +67,7 @@ func (h *Host) deny(ctx context.Context, c *sandbox.Caller, d denial) error {
 	if c != nil {
 		h.cfg.Metrics.PermissionDenied(c.App, c.Function, d.capability)
 	}
+	h.graphDenied(c, d)
 	return fmt.Errorf("%s: %w", d.msg, aegis.ErrPermissionDenied)
 }
 

@@ -120,6 +120,7 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 			msg: fmt.Sprintf("invoke of function %q (%s %s) not granted", target, rt.Method, rt.Path),
 		})
 	}
+	h.graphInvoke(c, target)
 	hop := max(c.Hop, 0) + 1
 	if hop > h.cfg.HopLimit {
 		// A loop (A invokes B invokes A …) or a chain too deep to be

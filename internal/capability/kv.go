@@ -105,6 +105,7 @@ func (h *Host) authorizeKV(ctx context.Context, c *sandbox.Caller, capability, t
 		}
 	}
 	if allowed {
+		h.graphKV(c, table, write)
 		return nil
 	}
 	return h.deny(ctx, c, denial{

@@ -72,6 +72,7 @@ func (h *Host) ObjectList(ctx context.Context, c *sandbox.Caller, prefix string)
 			msg:        fmt.Sprintf("objects list of prefix %q not granted", p),
 		})
 	}
+	h.graphList(c, p)
 	if h.cfg.Objects == nil {
 		return nil, errNoBackend("object")
 	}
@@ -110,6 +111,7 @@ func (h *Host) checkObject(ctx context.Context, c *sandbox.Caller, capability, k
 			msg:        fmt.Sprintf("objects %s key %q not granted", verb, k),
 		})
 	}
+	h.graphObject(c, k, write)
 	return k, nil
 }
 

@@ -127,6 +127,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.webhookSecretsCommand(),
 		c.dlqCommand(),
 		c.usageCommand(),
+		c.graphCommand(),
 		c.versionCommand(),
 		c.envCommand(),
 	)

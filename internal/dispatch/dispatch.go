@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
@@ -35,6 +36,8 @@ type Dispatcher struct {
 	usage *usage.Recorder    // nil: nothing recorded, no budgets
 	spans telemetry.SpanSink // nil: no span exported
 	m     *metrics.Metrics   // nil: nothing counted
+	// graph counts trigger edges (graph.go); nil counts none.
+	graph *callgraph.Recorder
 
 	mu       sync.Mutex
 	draining bool
@@ -88,6 +91,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 		d.m.Invocation(fn.App, fn.Spec.Name, req.Kind, Outcome(err), false, 0)
 		return nil, err
 	}
+	d.countTrigger(fn, req)
 	if d.usage != nil && req.Meter == nil {
 		req.Meter = &sandbox.Meter{} // what fetch moves, for the egress charged
 	}

@@ -29,6 +29,12 @@ type Request struct {
 	Identity  *Identity           `json:"identity,omitempty"`  // http: the verified caller
 	Hop       int                 `json:"hop,omitempty"`       // events and invoke calls in the chain so far
 	Body      []byte              `json:"-"`
+	// Trigger names the manifest's trigger that started this invocation,
+	// as the manifest declares it, for the call graph: the route "METHOD
+	// /path/{param}" (http), the topic (event), the object prefix
+	// (object), the cron expression (schedule). Empty for invoke calls and
+	// the admin API's invoke.
+	Trigger string `json:"-"`
 	// Origin is who started the chain this invocation belongs to, the
 	// principal its usage is charged to (Origin* helpers): "key:NAME",
 	// "jwt:ISSUER#SUBJECT", "webhook:NAME", "schedule", "admin" or

@@ -59,7 +59,7 @@ func (s *Scheduler) Sync(_ context.Context, snap *registry.Snapshot) error {
 				// means here what deploy validation accepted.
 				sched, err := manifest.ParseCron(expr)
 				if err == nil {
-					_, err = c.ScheduleJob(sched, cron.FuncJob(func() { s.fire(a, f) }))
+					_, err = c.ScheduleJob(sched, cron.FuncJob(func() { s.fire(a, f, expr) }))
 				}
 				if err != nil {
 					// The deploy has happened; log rather than fail it.
@@ -82,7 +82,7 @@ func (s *Scheduler) Sync(_ context.Context, snap *registry.Snapshot) error {
 	return nil
 }
 
-func (s *Scheduler) fire(app, fn string) {
+func (s *Scheduler) fire(app, fn, expr string) {
 	f, ok := s.snap().Function(app, fn)
 	if !ok {
 		return
@@ -90,6 +90,8 @@ func (s *Scheduler) fire(app, fn string) {
 	// Every run starts a trace of its own, under the run's request id.
 	id := telemetry.NewRequestID()
 	req := &sandbox.Request{Kind: sandbox.KindSchedule, RequestID: id, Origin: sandbox.OriginSchedule, Trace: telemetry.Span{TraceID: id}}
+	// The call graph's edge: schedule → function.
+	req.Trigger = expr
 	_, err := s.dispatcher.Invoke(s.ctx, f, req) // the dispatcher logs failures
 	if errors.Is(err, usage.ErrBudgetExhausted) {
 		// A run a spent budget refused is skipped, not made up later: the

@@ -21,6 +21,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/capability"
 	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
@@ -55,6 +56,7 @@ type Server struct {
 	keys       *auth.Keys
 	metrics    *metrics.Metrics
 	usage      *usage.Recorder
+	graph      *callgraph.Recorder
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -199,7 +201,11 @@ func (s *Server) wire(ctx context.Context) error {
 		return info.Budget, nil
 	}
 	s.usage = usage.New(usage.Config{Store: usageBucket, Logger: s.log, Metrics: s.metrics, KeyBudget: keyBudget})
+	if err := s.openGraph(ctx); err != nil {
+		return err
+	}
 	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage).WithMetrics(s.metrics)
+	s.dispatcher.WithGraph(s.graph)
 	s.metrics.ReadLogDrops(metrics.LogFunction, s.logs.Dropped)
 	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
 	eventKey, created, err := loadEventKey(s.cfg.DataDir)
@@ -237,6 +243,7 @@ func (s *Server) wire(ctx context.Context) error {
 		HopLimit:  bus.DefaultHopLimit,
 		Admission: admit,
 		Metrics:   s.metrics,
+		Graph:     s.graph,
 	})
 	if err != nil {
 		return err
@@ -272,7 +279,8 @@ func (s *Server) wire(ctx context.Context) error {
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
-		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure})
+		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
+		Graph: s.graph})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
@@ -421,6 +429,9 @@ func (s *Server) close(ctx context.Context) error {
 		if err := s.usage.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := s.graph.Close(ctx); err != nil {
+		errs = append(errs, err) // after the drain: the last edges are flushed
 	}
 	if s.gateway != nil {
 		s.gateway.Close()

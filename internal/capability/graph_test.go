@@ -1,0 +1,70 @@
+package capability
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis/internal/callgraph"
+	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/testkit/memkv"
+	"github.com/aegis-platform/aegis/manifest"
+)
+
+// Every host call is counted on its call-graph edge: an allowed one on the
+// grant that allowed it, a refused one on what the guest asked for.
+func TestHostCallsCountedOnTheirEdges(t *testing.T) {
+	ctx := context.Background()
+	store := memkv.New()
+	graph := callgraph.New(callgraph.Config{Store: store, FlushEvery: time.Hour})
+	t.Cleanup(func() { _ = graph.Close(ctx) })
+	hs := newHarness(t, func(c *Config) { c.Graph = graph })
+	c := caller(manifest.Grants{
+		KV:      manifest.ReadWrite{Read: []string{"settings"}, Write: []string{"entries"}},
+		Objects: manifest.ReadWrite{Write: []string{"photos/*"}},
+		Events:  manifest.EventGrants{Publish: []string{"entry.*"}},
+		Invoke:  []string{"thumb"},
+	})
+	h := hs.host
+	_ = h.KVPut(ctx, c, "entries", "a", []byte("v"))
+	_, _ = h.KVGet(ctx, c, "entries", "a")
+	_ = h.KVPut(ctx, c, "settings", "a", []byte("v")) // read grant only
+	_ = h.KVPut(ctx, c, "secrets", "a", []byte("v"))
+	_ = h.ObjectPut(ctx, c, "photos/2024/a.jpg", []byte("x"))
+	_, _ = h.ObjectList(ctx, c, "photos/2024/")
+	_ = h.ObjectPut(ctx, c, "private/keys/a", []byte("x"))
+	_ = h.Publish(ctx, c, "entry.saved", []byte("{}"))
+	_ = h.Publish(ctx, c, "billing.charge", []byte("{}"))
+	_, _ = h.Fetch(ctx, c, &sandbox.FetchRequest{Method: "GET", URL: "https://evil.example.net:8443/x"})
+	_, _ = h.Invoke(ctx, caller(manifest.Grants{}), &sandbox.InvokeRequest{Method: "GET", Path: "/admin?x=1"})
+	if err := graph.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := callgraph.Observed(ctx, store, "diary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[callgraph.Edge][2]int64{}
+	for _, r := range recs {
+		got[r.Edge()] = [2]int64{r.Count, r.Refused}
+	}
+	want := map[callgraph.Edge][2]int64{
+		{Kind: callgraph.KV, From: "save-entry", To: "entries"}:             {2, 0},
+		{Kind: callgraph.KV, From: "save-entry", To: "settings"}:            {0, 1},
+		{Kind: callgraph.KV, From: "save-entry", To: "secrets"}:             {0, 1},
+		{Kind: callgraph.Objects, From: "save-entry", To: "photos/*"}:       {2, 0},
+		{Kind: callgraph.Objects, From: "save-entry", To: "private/keys/*"}: {0, 1},
+		{Kind: callgraph.Publish, From: "save-entry", To: "entry.*"}:        {1, 0},
+		{Kind: callgraph.Publish, From: "save-entry", To: "billing.charge"}: {0, 1},
+		{Kind: callgraph.Fetch, From: "save-entry", To: "evil.example.net"}: {0, 1},
+		{Kind: callgraph.Invoke, From: "save-entry", To: "GET /admin"}:      {0, 1},
+	}
+	for e, w := range want {
+		if got[e] != w {
+			t.Errorf("%v: (count, refused) = %v, want %v", e, got[e], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("edges = %v, want %v", got, want)
+	}
+}
