@@ -149,3 +149,10 @@ const (
 	Listener = "listener"
 	Refused  = "refused"
 )
+
+// Span export (internal/otlp).
+const (
+	// Dropped is how many spans the exporter dropped because its queue was
+	// full (a slow or unreachable collector).
+	Dropped = "dropped"
+)
