@@ -20,6 +20,7 @@ import (
 
 	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 )
 
 // Tables is the key-value store as this package needs it. Implementations
@@ -110,6 +111,9 @@ type Config struct {
 	// Admission runs the called route's checks (rule, body cap, schemas),
 	// the same one the gateway runs; nil makes one logging to Logger.
 	Admission *admission.Admission
+	// Spans receives one span per host call through the Host that Traced
+	// returns (spans.go); nil records none and costs nothing.
+	Spans telemetry.SpanSink
 }
 
 // Host implements sandbox.Host. It is safe for concurrent use.
