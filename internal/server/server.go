@@ -29,6 +29,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/rbac"
+	"github.com/aegis-platform/aegis/internal/otlp"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/schedule"
@@ -55,6 +56,7 @@ type Server struct {
 	keys       *auth.Keys
 	metrics    *metrics.Metrics
 	usage      *usage.Recorder
+	spans      *otlp.Exporter // nil: spans are not exported
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -124,6 +126,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.token = token
 	if created {
 		s.log.Info("admin token created", logkey.File, filepath.Join(s.cfg.DataDir, "admin.token"))
+	}
+	if err := s.startSpans(ctx); err != nil {
+		return fmt.Errorf("start: %w", err)
 	}
 	s.node, err = jetstream.Open(ctx, jetstream.Config{
 		DataDir: s.cfg.DataDir, Listen: s.cfg.NATSListen, URL: s.cfg.NATSURL,
@@ -208,7 +213,7 @@ func (s *Server) wire(ctx context.Context) error {
 	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics,
-		Limits: s.eventLimits()}, snapshot); err != nil {
+		Limits: s.eventLimits(), Spans: s.Spans()}, snapshot); err != nil {
 		return err
 	}
 	// Each kind of trigger but HTTP follows the active apps (the gateway
@@ -232,11 +237,12 @@ func (s *Server) wire(ctx context.Context) error {
 		Functions: &functions{snapshot: snapshot, dispatcher: s.dispatcher},
 		HopLimit:  bus.DefaultHopLimit,
 		Admission: admit,
+		Spans:     s.Spans(),
 	})
 	if err != nil {
 		return err
 	}
-	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: s.cacheDir(), Host: host, Logger: s.log}); err != nil {
+	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: s.cacheDir(), Host: host.Traced(), Logger: s.log}); err != nil {
 		return err
 	}
 	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log))
@@ -431,6 +437,9 @@ func (s *Server) close(ctx context.Context) error {
 	if s.logs != nil {
 		s.logs.Close()
 	}
+	// The last spans, those of the drained invocations, go out before the
+	// exporter stops.
+	s.closeSpans()
 	if s.node != nil {
 		if err := s.node.Close(context.Background()); err != nil {
 			errs = append(errs, err)
