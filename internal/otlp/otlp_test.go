@@ -140,9 +140,10 @@ func TestSlowCollectorNeverBlocks(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("ExportSpan blocked behind a stalled collector")
 	}
-	// At most the two queues (the exporter's and the batch processor's)
-	// and one batch in flight hold spans; the rest were dropped.
-	if d := e.Dropped(); d < n-100 {
+	// Only the queues (the exporter's and the batch processor's, of 8
+	// each) and what the SDK has in flight hold spans; most of the rest
+	// were dropped and counted.
+	if d := e.Dropped(); d < n/2 || d > n {
 		t.Errorf("Dropped = %d of %d", d, n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
