@@ -85,6 +85,9 @@ type Config struct {
 	// Limits bound the event stream and each app's part of it
 	// (backlog.go); zero fields take the defaults.
 	Limits Limits
+	// Spans receives a consumer span per delivery of an event to a
+	// trigger (spans.go); nil records none.
+	Spans telemetry.SpanSink
 }
 
 // Bus publishes events and runs triggers.
@@ -410,7 +413,7 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 	if !b.checkSchema(ctx, d, m, fn) {
 		return
 	}
-	_, err = b.cfg.Dispatcher.Invoke(ctx, fn, req)
+	_, err = b.invoke(ctx, d, fn, req, publisherOf(req)) // spans.go
 	if err == nil {
 		if aerr := m.Ack(ctx); aerr != nil {
 			b.log.Warn("event ack failed", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function, logkey.Error, aerr)

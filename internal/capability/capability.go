@@ -22,6 +22,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 )
 
 // Tables is the key-value store as this package needs it. Implementations
@@ -117,6 +118,9 @@ type Config struct {
 	// Graph, when set, counts every host call on its edge of the call
 	// graph, allowed or refused (graph.go).
 	Graph *callgraph.Recorder
+	// Spans receives one span per host call through the Host that Traced
+	// returns (spans.go); nil records none and costs nothing.
+	Spans telemetry.SpanSink
 }
 
 // Host implements sandbox.Host. It is safe for concurrent use.

@@ -2,7 +2,6 @@ package capability
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 
@@ -68,8 +67,17 @@ func (h *Host) deny(ctx context.Context, c *sandbox.Caller, d denial) error {
 		h.cfg.Metrics.PermissionDenied(c.App, c.Function, d.capability)
 	}
 	h.graphDenied(c, d)
-	return fmt.Errorf("%s: %w", d.msg, aegis.ErrPermissionDenied)
+	return &deniedError{msg: d.msg, reason: d.reason}
 }
+
+// deniedError is a refused host call as the guest gets it (msg, wrapping
+// aegis.ErrPermissionDenied), keeping the short reason for its span.
+type deniedError struct {
+	msg, reason string
+}
+
+func (e *deniedError) Error() string { return e.msg + ": " + aegis.ErrPermissionDenied.Error() }
+func (e *deniedError) Unwrap() error { return aegis.ErrPermissionDenied }
 
 // security writes a security log line. Every refusal goes through here so
 // the keys stay the same and one query finds them all.

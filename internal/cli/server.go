@@ -21,6 +21,7 @@ import (
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/asynclog"
 	"github.com/aegis-platform/aegis/internal/build"
+	"github.com/aegis-platform/aegis/internal/otlp"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/server"
 	"github.com/aegis-platform/aegis/manifest"
@@ -60,7 +61,22 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	cfg.StepUp = rbac.StepUpAuto
 	fs.Var((*stepUpFlag)(&cfg.StepUp), "step-up",
 		"when dangerous admin changes need an authenticator code: auto (once one is enrolled), always, or off")
+	fs.StringVar(&cfg.OTLP.Endpoint, "otlp-endpoint", "",
+		"export spans to this OTLP/HTTP collector (http://host:4318; /v1/traces is appended); default $OTEL_EXPORTER_OTLP_ENDPOINT, else off")
 	addLimitFlags(fs, cfg)
+}
+
+// otlpConfig is where spans go: --otlp-endpoint (a base URL, as
+// OTEL_EXPORTER_OTLP_ENDPOINT takes) when given, else the OpenTelemetry
+// environment; headers and the service name always come from the
+// environment.
+func otlpConfig(flagEndpoint string, getenv func(string) string) otlp.Config {
+	c := otlp.ConfigFromEnv(getenv)
+	if flagEndpoint != "" {
+		c.Endpoint = otlp.TracesURL(flagEndpoint)
+	}
+	c.ServiceVersion = buildVersion().Version
+	return c
 }
 
 // addLimitFlags binds the connection hygiene and backpressure bounds an
@@ -138,6 +154,7 @@ drains in-flight work for up to --drain-timeout, then stops.`,
 // runServer starts a server, calls ready (when not nil) once it listens,
 // and stops it on SIGINT or SIGTERM, or when ready fails.
 func runServer(ctx context.Context, cfg server.Config, stderr io.Writer, ready func(context.Context, *server.Server) error) (err error) {
+	cfg.OTLP = otlpConfig(cfg.OTLP.Endpoint, os.Getenv)
 	s, err := server.New(cfg)
 	if err != nil {
 		return err // already "configure server: …"

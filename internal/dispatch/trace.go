@@ -44,16 +44,15 @@ const TriggerInvoke = "invoke"
 func (d *Dispatcher) exportSpan(fn *registry.Function, req *sandbox.Request, rec *funclog.Record, start, end time.Time) {
 	s := &telemetry.SpanRecord{Span: req.Trace, Name: "invoke " + fn.App + "/" + fn.Spec.Name, Kind: telemetry.KindInternal,
 		Start: start, End: end, Attrs: []telemetry.Attr{
-			telemetry.String("aegis.app", fn.App), telemetry.String("aegis.function", fn.Spec.Name),
-			telemetry.String("aegis.version", fn.Version), telemetry.String("aegis.trigger", rec.Trigger),
-			telemetry.String("aegis.request_id", req.RequestID),
+			telemetry.String(telemetry.AttrApp, fn.App), telemetry.String(telemetry.AttrFunction, fn.Spec.Name),
+			telemetry.String(telemetry.AttrVersion, fn.Version), telemetry.String(telemetry.AttrTrigger, rec.Trigger),
 		}}
 	if req.Kind == sandbox.KindEvent || req.Kind == sandbox.KindObject {
 		s.Kind = telemetry.KindConsumer
-		s.Attrs = append(s.Attrs, telemetry.Int("aegis.attempt", int64(req.Attempt)))
+		s.Attrs = append(s.Attrs, telemetry.Int(telemetry.AttrAttempt, int64(req.Attempt)))
 	}
 	if rec.Status != 0 {
-		s.Attrs = append(s.Attrs, telemetry.Int("http.response.status_code", int64(rec.Status)))
+		s.Attrs = append(s.Attrs, telemetry.Int(telemetry.AttrStatus, int64(rec.Status)))
 	}
 	s.Error = rec.Reason
 	d.spans.ExportSpan(s)

@@ -45,15 +45,15 @@ func (g *Gateway) endSpan(gw telemetry.Span, start time.Time, r *http.Request, r
 	}
 	rec := &telemetry.SpanRecord{Span: gw, Kind: telemetry.KindServer, Start: start, End: time.Now(),
 		Name:  r.Method + " " + r.URL.Path,
-		Attrs: []telemetry.Attr{telemetry.String("http.request.method", r.Method)}}
+		Attrs: []telemetry.Attr{telemetry.String(telemetry.AttrMethod, r.Method)}}
 	if rt != nil {
 		// The route's pattern, not the path a client chose, names the span.
 		rec.Name = rt.Method + " " + rt.Path
 		rec.Attrs = append(rec.Attrs, telemetry.String("http.route", rt.Path),
-			telemetry.String("aegis.app", rt.App), telemetry.String("aegis.function", rt.Function))
+			telemetry.String(telemetry.AttrApp, rt.App), telemetry.String(telemetry.AttrFunction, rt.Function))
 	}
 	if sw.status != 0 {
-		rec.Attrs = append(rec.Attrs, telemetry.Int("http.response.status_code", int64(sw.status)))
+		rec.Attrs = append(rec.Attrs, telemetry.Int(telemetry.AttrStatus, int64(sw.status)))
 		if sw.status >= 500 {
 			rec.Error = http.StatusText(sw.status)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/connlimit"
+	"github.com/aegis-platform/aegis/internal/otlp"
 	"github.com/aegis-platform/aegis/internal/rbac"
 )
 
@@ -73,6 +74,12 @@ type Config struct {
 	// the defaults docs/limits.md lists.
 	Connections  Connections
 	Backpressure Backpressure
+
+	// OTLP says where finished spans are exported (docs/otel.md): the
+	// gateway's requests, invocations, host calls and event deliveries.
+	// An empty Endpoint, the default, exports nothing. The CLI fills it
+	// from --otlp-endpoint or the OTEL_EXPORTER_OTLP_* environment.
+	OTLP otlp.Config
 }
 
 // Connections bounds what one client can hold of a listener (the gateway

@@ -29,6 +29,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/gateway"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
+	"github.com/aegis-platform/aegis/internal/otlp"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -57,6 +58,7 @@ type Server struct {
 	metrics    *metrics.Metrics
 	usage      *usage.Recorder
 	graph      *callgraph.Recorder
+	spans      *otlp.Exporter // nil: spans are not exported
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -128,6 +130,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.token = token
 	if created {
 		s.log.Info("admin token created", logkey.File, filepath.Join(s.cfg.DataDir, "admin.token"))
+	}
+	if err := s.startSpans(ctx); err != nil {
+		return fmt.Errorf("start: %w", err)
 	}
 	s.node, err = jetstream.Open(ctx, jetstream.Config{
 		DataDir: s.cfg.DataDir, Listen: s.cfg.NATSListen, URL: s.cfg.NATSURL,
@@ -204,7 +209,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if err := s.openGraph(ctx); err != nil {
 		return err
 	}
-	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage).WithMetrics(s.metrics)
+	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage).WithMetrics(s.metrics).WithSpans(s.Spans())
 	s.dispatcher.WithGraph(s.graph)
 	s.metrics.ReadLogDrops(metrics.LogFunction, s.logs.Dropped)
 	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
@@ -217,7 +222,7 @@ func (s *Server) wire(ctx context.Context) error {
 	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics,
-		Limits: s.eventLimits()}, snapshot); err != nil {
+		Limits: s.eventLimits(), Spans: s.Spans()}, snapshot); err != nil {
 		return err
 	}
 	s.metrics.ReadPendingEvents(s.bus)
@@ -244,11 +249,12 @@ func (s *Server) wire(ctx context.Context) error {
 		Admission: admit,
 		Metrics:   s.metrics,
 		Graph:     s.graph,
+		Spans:     s.Spans(),
 	})
 	if err != nil {
 		return err
 	}
-	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: s.cacheDir(), Host: host, Logger: s.log}); err != nil {
+	if s.engine, err = sandbox.New(ctx, sandbox.Config{CacheDir: s.cacheDir(), Host: host.Traced(), Logger: s.log}); err != nil {
 		return err
 	}
 	s.metrics.ReadPools(s.engine)
@@ -275,7 +281,7 @@ func (s *Server) wire(ctx context.Context) error {
 		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets, seenBucket),
 		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Admission: admit,
 		MaxAsync: s.cfg.Backpressure.Async, MaxAsyncPerCaller: s.cfg.Backpressure.AsyncPerCaller,
-		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics,
+		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics, Spans: s.Spans(),
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
@@ -448,6 +454,9 @@ func (s *Server) close(ctx context.Context) error {
 	if s.logs != nil {
 		s.logs.Close()
 	}
+	// The last spans, those of the drained invocations, go out before the
+	// exporter stops.
+	s.closeSpans()
 	if s.node != nil {
 		if err := s.node.Close(context.Background()); err != nil {
 			errs = append(errs, err)

@@ -152,9 +152,10 @@ const (
 	Refused  = "refused"
 )
 
-// Logs that never block (funclog, asynclog).
+// Logs that never block (funclog, asynclog) and span export (otlp).
 const (
 	// Dropped is how many log records a full queue dropped since the last
-	// line saying so.
+	// line saying so, or how many spans the exporter dropped because its
+	// queue was full (a slow or unreachable collector).
 	Dropped = "dropped"
 )
