@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"github.com/aegis-platform/aegis/client"
 	"strings"
 	"testing"
 	"time"
@@ -38,8 +39,8 @@ func TestOTLPExport(t *testing.T) {
 
 	// One request, three host calls: a write, a refused read, a publish
 	// that a trigger (listener) takes.
-	// TODO(trace wiring): with the gateway starting traces, the trace id
-	// is still the request id when no traceparent comes in.
+	// Without a traceparent, a request id of a trace id's shape names the
+	// trace.
 	traceID := telemetry.NewRequestID()
 	const value = "secret-value-of-the-entry"
 	for _, c := range []struct {
@@ -119,6 +120,42 @@ func TestOTLPExport(t *testing.T) {
 			t.Errorf("span %s status carries a value", s.Name)
 		}
 	}
+	// A request with a traceparent: the gateway's span is the caller's
+	// child, the invocation the gateway's, the host call the invocation's,
+	// all in the caller's trace, and the invocation's span is the node
+	// `aegis trace` shows: one trace id and one span id for both.
+	const callerTrace, callerSpan = "5bf92f3577b34da6a3ce929d0e0e4736", "a0f067aa0ba902b7"
+	if st, body, _ := call(t, in.gateway, "POST", "/probe/kv-put", k.Key, map[string]string{"table": "allowed", "key": "entry-2", "value": value},
+		"Traceparent", "00-"+callerTrace+"-"+callerSpan+"-01"); st != 200 {
+		t.Fatalf("traced kv-put: %d %s", st, body)
+	}
+	inTrace := func(name string) func(otlptest.Span) bool {
+		return func(s otlptest.Span) bool { return s.TraceID == callerTrace && s.Name == name }
+	}
+	gw := recv.WaitFor(t, 1, 20*time.Second, inTrace("POST /probe/{op}"))[0]
+	inv := recv.WaitFor(t, 1, 20*time.Second, inTrace("invoke probe/probe"))[0]
+	hc := recv.WaitFor(t, 1, 20*time.Second, inTrace("kv.put"))[0]
+	if gw.Kind != tracepb.Span_SPAN_KIND_SERVER || gw.ParentID != callerSpan || gw.Attrs["http.response.status_code"] != int64(200) {
+		t.Errorf("gateway span %+v", gw)
+	}
+	if inv.ParentID != gw.SpanID || inv.Attrs["aegis.trigger"] != "http" || inv.StatusError {
+		t.Errorf("invocation span %+v, want a child of the gateway's %s", inv, gw.SpanID)
+	}
+	if hc.ParentID != inv.SpanID {
+		t.Errorf("kv.put span's parent %s, want the invocation's %s", hc.ParentID, inv.SpanID)
+	}
+	var node *client.TraceNode
+	eventually(t, 10*time.Second, "aegis trace to show the traced request", func() bool {
+		tr, err := in.admin.Trace(context.Background(), callerTrace)
+		if err == nil && len(tr.Children) == 1 {
+			node = tr.Children[0]
+		}
+		return node != nil
+	})
+	if node.SpanID != inv.SpanID || node.ParentID != gw.SpanID {
+		t.Errorf("aegis trace node span %s parent %s; the exported invocation span %s parent %s", node.SpanID, node.ParentID, inv.SpanID, gw.SpanID)
+	}
+
 	if lines := in.logs.Messages("exporting spans over OTLP"); len(lines) != 1 {
 		t.Errorf("want one log line naming the endpoint, got %d", len(lines))
 	}
