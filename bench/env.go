@@ -108,6 +108,12 @@ type Instance struct {
 // StartServer starts a server with a fresh data directory (or dataDir when
 // not empty, to measure a restart).
 func (e *Env) StartServer(ctx context.Context, dataDir string) (*Instance, error) {
+	return e.StartServerWith(ctx, dataDir, nil)
+}
+
+// StartServerWith is StartServer with adjust applied to the server's
+// configuration before it starts (nil: none).
+func (e *Env) StartServerWith(ctx context.Context, dataDir string, adjust func(*server.Config)) (*Instance, error) {
 	if dataDir == "" {
 		dataDir = e.TempDir()
 	}
@@ -115,11 +121,15 @@ func (e *Env) StartServer(ctx context.Context, dataDir string) (*Instance, error
 	if e.Verbose {
 		w = os.Stderr
 	}
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		Logger:       slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		DrainTimeout: 5 * time.Second,
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		return nil, err
 	}

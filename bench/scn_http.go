@@ -102,11 +102,19 @@ func startEchoModule(ctx context.Context, env *Env, manifest string, wasm []byte
 // trip took. Anything but 200 with the message echoed back is an error, so
 // a benchmark can never time error responses by mistake.
 func echoPost(ctx context.Context, hc *http.Client, url, key string) (time.Duration, error) {
+	return echoPostWith(ctx, hc, url, key)
+}
+
+// echoPostWith is echoPost with extra request headers, name then value.
+func echoPostWith(ctx context.Context, hc *http.Client, url, key string, header ...string) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(echoRequestBody))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
