@@ -149,3 +149,12 @@ const (
 	Listener = "listener"
 	Refused  = "refused"
 )
+
+// The audit log (internal/audit).
+const (
+	// Count is how many events a line stands for; AuditSeq an audit
+	// record's sequence; Action what an admin call did ("deploy").
+	Count    = "count"
+	AuditSeq = "audit_seq"
+	Action   = "action"
+)
