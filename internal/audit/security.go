@@ -26,10 +26,12 @@ type Security struct {
 	log    atomic.Pointer[Log]
 	logger atomic.Pointer[slog.Logger]
 
-	dropped   atomic.Int64
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	dropped    atomic.Int64
+	stop       chan struct{}
+	done       chan struct{}
+	attachOnce sync.Once
+	closeOnce  sync.Once
+	started    atomic.Bool
 }
 
 // group is what one security record counts.
@@ -44,23 +46,27 @@ const (
 	overflowAction = "security events (other)"
 )
 
-// NewSecurity starts counting; records are written once Attach gives it
-// the log, so lines logged while the server starts are counted too.
+// NewSecurity returns a counter whose Handler can wrap the server's
+// logger before anything else exists; it starts writing records once
+// Attach gives it the log, and lines logged before wait in its queue.
 // window <= 0 is one minute.
 func NewSecurity(window time.Duration) *Security {
 	if window <= 0 {
 		window = time.Minute
 	}
-	s := &Security{window: window, queue: make(chan group, securityQueue), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.run()
-	return s
+	return &Security{window: window, queue: make(chan group, securityQueue), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Attach starts writing records to l; logger gets the failures to write
-// (without logkey.Security, so they are not counted themselves).
+// (give it one that does not count them, the handler's next, so a failing
+// log does not feed itself).
 func (s *Security) Attach(l *Log, logger *slog.Logger) {
-	s.logger.Store(logger)
-	s.log.Store(l)
+	s.attachOnce.Do(func() {
+		s.logger.Store(logger)
+		s.log.Store(l)
+		s.started.Store(true)
+		go s.run()
+	})
 }
 
 // note counts one line; it never blocks.
@@ -142,7 +148,9 @@ func (s *Security) flush(counts map[group]int, start time.Time) map[group]int {
 func (s *Security) Close() {
 	s.closeOnce.Do(func() {
 		close(s.stop)
-		<-s.done
+		if s.started.Load() {
+			<-s.done
+		}
 	})
 }
 

@@ -126,6 +126,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.webhookSecretsCommand(),
 		c.dlqCommand(),
 		c.usageCommand(),
+		c.auditCommand(),
 		c.versionCommand(),
 		c.envCommand(),
 	)

@@ -66,6 +66,9 @@ type Config struct {
 	// the defaults docs/limits.md lists.
 	Connections  Connections
 	Backpressure Backpressure
+	// Audit bounds the audit log and says when it writes checkpoints and
+	// security records (audit.go).
+	Audit Audit
 }
 
 // Connections bounds what one client can hold of a listener (the gateway

@@ -19,6 +19,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/admin"
 	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/audit"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/capability"
@@ -55,6 +56,8 @@ type Server struct {
 	keys       *auth.Keys
 	metrics    *metrics.Metrics
 	usage      *usage.Recorder
+	audit      *audit.Log
+	security   *audit.Security // counts security log lines into audit records
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -97,7 +100,9 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2), metrics: metrics.New()}, nil
+	sec := audit.NewSecurity(cfg.Audit.SecurityWindow)
+	return &Server{cfg: cfg, log: slog.New(sec.Handler(cfg.Logger.Handler())), security: sec,
+		serveErr: make(chan error, 2), metrics: metrics.New()}, nil
 }
 
 // Start opens storage, restores deployed apps and starts both listeners. It
@@ -175,6 +180,9 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	if s.logs, err = funclog.Open(ctx, s.node, s.log); err != nil {
+		return err
+	}
+	if err := s.openAudit(ctx); err != nil {
 		return err
 	}
 	// Usage and budgets, shared by every server on this NATS: rows and
@@ -266,7 +274,7 @@ func (s *Server) wire(ctx context.Context) error {
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
-		Metrics: s.metrics.Handler(), Usage: s.usage})
+		Metrics: s.metrics.Handler(), Usage: s.usage, Audit: s.audit})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
@@ -431,6 +439,7 @@ func (s *Server) close(ctx context.Context) error {
 	if s.logs != nil {
 		s.logs.Close()
 	}
+	s.closeAudit(ctx)
 	if s.node != nil {
 		if err := s.node.Close(context.Background()); err != nil {
 			errs = append(errs, err)
