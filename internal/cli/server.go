@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/audit"
 	"github.com/aegis-platform/aegis/internal/build"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/server"
@@ -73,6 +74,7 @@ func addLimitFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	fs.IntVar(&b.AsyncPerCaller, "async-per-caller", server.DefaultAsyncPerCaller, "asynchronous invocations one caller may have in flight on this server")
 	fs.IntVar(&b.AsyncPerFunction, "async-per-function", server.DefaultAsyncPerFunction, "asynchronous invocations of one function in flight on this server")
 	fs.IntVar(&b.AppEventBacklog, "app-event-backlog", server.DefaultAppEventBacklog, "events of one app that may wait for its triggers")
+	fs.Int64Var(&cfg.Audit.MaxBytes, "audit-max-bytes", audit.DefaultMaxBytes, "bound of the audit log stream: at it admin changes are refused, never old records dropped")
 }
 
 // stepUpFlag is --step-up; a wrong value is a flag error (exit 2).
