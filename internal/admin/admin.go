@@ -4,8 +4,9 @@
 // (the bootstrap one in DATA/admin.token or a named one with a role), and
 // every route declares the permission it needs (access.go): a call beyond
 // the token's role or apps is refused, and a dangerous change also needs a
-// current TOTP code (step-up). Every answer to an error is the same
-// sanitized JSON shape the gateway uses.
+// current TOTP code (step-up). Every change is recorded in the audit log
+// before it is made, and refused when it cannot be (audit.go). Every answer
+// to an error is the same sanitized JSON shape the gateway uses.
 package admin
 
 import (
