@@ -324,11 +324,10 @@ func (l *Log) List(ctx context.Context, since time.Time, limit int) ([]Record, e
 	return out, err
 }
 
-// Verify reads the whole chain and verifies it with this server's key.
+// Verify reads the whole chain and verifies it with this server's key,
+// one page at a time.
 func (l *Log) Verify(ctx context.Context) (Report, error) {
-	var all []Record
-	if err := l.Each(ctx, 1, func(r Record) error { all = append(all, r); return nil }); err != nil {
-		return Report{}, err
-	}
-	return Verify(all, l.pub)
+	v := NewVerifier(l.pub)
+	err := l.Each(ctx, 1, v.Add)
+	return v.Report(), err
 }
