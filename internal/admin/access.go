@@ -61,6 +61,7 @@ func (a *API) handle(pattern string, acc access, h handlerFunc) {
 	if acc.scope == rbac.ScopeApp && !strings.Contains(pattern, "{app}") {
 		panic("admin: route " + pattern + " is scoped to an app but has no {app}")
 	}
+	action, audited := auditAction(pattern)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		reqID := telemetry.NewRequestID()
 		w.Header().Set("X-Request-Id", reqID)
@@ -74,6 +75,15 @@ func (a *API) handle(pattern string, acc access, h handlerFunc) {
 				return
 			}
 			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, who))
+		}
+		// A change is recorded before it is made, or not made (audit.go).
+		if audited && a.cfg.Audit != nil {
+			sw, rr, ok := a.auditIntent(w, r, reqID, action)
+			if !ok {
+				return
+			}
+			w, r = sw, rr
+			defer a.auditOutcome(r, sw)
 		}
 		if err := h(w, r, reqID); err != nil {
 			var d *rbac.Denied
@@ -210,6 +220,7 @@ func (a *API) stepUp(r *http.Request, reqID string, reasons []string) error {
 		return fmt.Errorf("step-up: %w", err)
 	}
 	who := principal(r)
+	noteAudit(r, "step_up", "accepted")
 	a.log.Info("step-up accepted", logkey.Security, true, logkey.RequestID, reqID, logkey.TokenName, who.Name,
 		logkey.Method, r.Method, logkey.Path, r.URL.Path, logkey.Changes, reasons)
 	return nil

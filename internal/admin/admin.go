@@ -4,8 +4,9 @@
 // (the bootstrap one in DATA/admin.token or a named one with a role), and
 // every route declares the permission it needs (access.go): a call beyond
 // the token's role or apps is refused, and a dangerous change also needs a
-// current TOTP code (step-up). Every answer to an error is the same
-// sanitized JSON shape the gateway uses.
+// current TOTP code (step-up). Every change is recorded in the audit log
+// before it is made, and refused when it cannot be (audit.go). Every answer
+// to an error is the same sanitized JSON shape the gateway uses.
 package admin
 
 import (
@@ -17,10 +18,12 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/adminapi"
+	"github.com/aegis-platform/aegis/internal/audit"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/callgraph"
@@ -69,6 +72,11 @@ type Config struct {
 	// Graph answers GET /v1/apps/{app}/graph with what was observed; nil
 	// answers the declared edges alone.
 	Graph *callgraph.Recorder
+	// Audit records every change (its intent before it is made, then its
+	// outcome) and answers /v1/audit. A change it cannot record is refused
+	// with 503. nil records nothing: only for tests of other parts; the
+	// server always sets it.
+	Audit *audit.Log
 }
 
 // API is the admin http.Handler.
@@ -140,6 +148,11 @@ func New(cfg Config) *API {
 	a.handle("GET /v1/mfa", anyApp(rbac.Read), a.mfaStatus)
 	a.handle("POST /v1/mfa/enroll", platform(rbac.ManageMFA), a.mfaEnroll)
 	a.handle("POST /v1/mfa/confirm", platform(rbac.ManageMFA), a.mfaConfirm)
+	// The audit log names every app, token and address: platform tokens
+	// of operator and above only.
+	a.handle("GET /v1/audit", platform(rbac.ReadAudit), a.auditList)
+	a.handle("GET /v1/audit/verify", platform(rbac.ReadAudit), a.auditVerify)
+	a.handle("GET /v1/audit/export", platform(rbac.ReadAudit), a.auditExport)
 	return a
 }
 
@@ -226,6 +239,7 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error
 		return err
 	}
 	connlimit.ExtendForRun(w, r, compileBudget)
+	noteDeploy(r, &req)
 	if err := a.stepUp(r, reqID, a.deployDangers(r.PathValue("app"), req.File, req.Manifest)); err != nil {
 		return err
 	}
@@ -237,6 +251,8 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error
 	}
 	info := appInfo(app)
 	info.Unchanged = unchanged
+	noteAudit(r, "version", info.Version)
+	noteAudit(r, "unchanged", strconv.FormatBool(unchanged))
 	writeJSON(w, http.StatusOK, info)
 	return nil
 }
@@ -282,6 +298,9 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) err
 	if req.To < 0 {
 		return &userError{http.StatusBadRequest, "to must be a version number such as 3 (for v3), or left out for the previous version"}
 	}
+	if req.To > 0 {
+		noteAudit(r, "to", "v"+strconv.Itoa(req.To))
+	}
 	// Going back can open up what a deploy can: the same step-up applies,
 	// comparing the active manifest with the one rolled back to, whichever
 	// version that is. As with a deploy, a rollback racing this one at
@@ -312,6 +331,7 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) err
 	}
 	info := appInfo(app)
 	info.Unchanged = unchanged
+	noteAudit(r, "version", info.Version)
 	writeJSON(w, http.StatusOK, info)
 	return nil
 }
@@ -396,6 +416,9 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request, _ string) error 
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	noteTarget(r, req.Name)
+	noteAudit(r, "scopes", strings.Join(req.Scopes, ","))
+	noteAudit(r, "expires_in", req.ExpiresIn)
 	opts := auth.KeyOptions{Scopes: req.Scopes, Labels: req.Labels}
 	if err := keyLimits(&req, &opts); err != nil {
 		return err
@@ -439,6 +462,7 @@ func (a *API) rotateKey(w http.ResponseWriter, r *http.Request, reqID string) er
 			return &userError{http.StatusBadRequest, "overlap must be a duration such as \"24h\""}
 		}
 		overlap = d
+		noteAudit(r, "overlap", overlap.String())
 	}
 	// Rotating hands out a new secret for a key that may be in wide use:
 	// a dangerous change.

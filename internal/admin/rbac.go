@@ -81,6 +81,9 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, reqID string) 
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
+	noteTarget(r, req.Name)
+	noteAudit(r, "role", req.Role)
+	noteAudit(r, "apps", strings.Join(req.Apps, ","))
 	role, err := rbac.ParseRole(req.Role)
 	if err != nil {
 		return &userError{http.StatusBadRequest, "role must be one of viewer, operator, deployer, admin"}
@@ -165,6 +168,7 @@ func (a *API) mfaEnroll(w http.ResponseWriter, r *http.Request, reqID string) er
 			return err
 		}
 	}
+	noteAudit(r, "replacing", strconv.FormatBool(enrolled))
 	uri, err := a.cfg.MFA.Begin(r.Context(), otpAccount(r.Host))
 	if err != nil {
 		return err

@@ -128,6 +128,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.dlqCommand(),
 		c.usageCommand(),
 		c.graphCommand(),
+		c.auditCommand(),
 		c.versionCommand(),
 		c.envCommand(),
 	)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/asynclog"
+	"github.com/aegis-platform/aegis/internal/audit"
 	"github.com/aegis-platform/aegis/internal/build"
 	"github.com/aegis-platform/aegis/internal/otlp"
 	"github.com/aegis-platform/aegis/internal/rbac"
@@ -94,6 +95,8 @@ func addLimitFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	l.MaxAge, l.MaxBytes = server.DefaultLogMaxAge, server.DefaultLogMaxBytes
 	fs.DurationVar(&l.MaxAge, "log-max-age", server.DefaultLogMaxAge, "how long function logs are kept (oldest dropped first)")
 	fs.Var((*byteSizeFlag)(&l.MaxBytes), "log-max-bytes", "how much function logs may take in the stream, e.g. 256MiB (oldest dropped first)")
+	cfg.Audit.MaxBytes = audit.DefaultMaxBytes
+	fs.Var((*byteSizeFlag)(&cfg.Audit.MaxBytes), "audit-max-bytes", "bound of the audit log stream, e.g. 1GiB: at it admin changes are refused, never old records dropped")
 }
 
 // byteSizeFlag is a size flag written as manifests write sizes ("256MiB").

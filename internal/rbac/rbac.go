@@ -58,6 +58,7 @@ const (
 	ManageKeys           Permission = "manage api keys"
 	ManageTokens         Permission = "manage admin tokens"
 	ManageMFA            Permission = "enroll authenticators"
+	ReadAudit            Permission = "read the audit log"
 )
 
 // minRole is the weakest role holding each permission. Every permission
@@ -67,6 +68,7 @@ var minRole = map[Permission]Role{
 	Invoke:               RoleOperator,
 	ReplayDeadLetters:    RoleOperator,
 	Rollback:             RoleOperator,
+	ReadAudit:            RoleOperator,
 	UploadModules:        RoleDeployer,
 	Deploy:               RoleDeployer,
 	CreateWebhookSecrets: RoleDeployer,

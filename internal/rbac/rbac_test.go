@@ -13,6 +13,7 @@ func TestRolePermissions(t *testing.T) {
 		Invoke:               {RoleOperator, RoleDeployer, RoleAdmin},
 		ReplayDeadLetters:    {RoleOperator, RoleDeployer, RoleAdmin},
 		Rollback:             {RoleOperator, RoleDeployer, RoleAdmin},
+		ReadAudit:            {RoleOperator, RoleDeployer, RoleAdmin},
 		UploadModules:        {RoleDeployer, RoleAdmin},
 		Deploy:               {RoleDeployer, RoleAdmin},
 		CreateWebhookSecrets: {RoleDeployer, RoleAdmin},

@@ -80,6 +80,10 @@ type Config struct {
 	// An empty Endpoint, the default, exports nothing. The CLI fills it
 	// from --otlp-endpoint or the OTEL_EXPORTER_OTLP_* environment.
 	OTLP otlp.Config
+
+	// Audit bounds the audit log and says when it writes checkpoints and
+	// security records (audit.go).
+	Audit Audit
 }
 
 // Connections bounds what one client can hold of a listener (the gateway

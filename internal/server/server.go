@@ -19,6 +19,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/admin"
 	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/audit"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/callgraph"
@@ -59,6 +60,8 @@ type Server struct {
 	usage      *usage.Recorder
 	graph      *callgraph.Recorder
 	spans      *otlp.Exporter // nil: spans are not exported
+	audit      *audit.Log
+	security   *audit.Security // counts security log lines into audit records
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -103,7 +106,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	m := metrics.New()
 	m.ReadLogDrops(metrics.LogPlatform, cfg.PlatformLogDropped)
-	return &Server{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2), metrics: m}, nil
+	sec := audit.NewSecurity(cfg.Audit.SecurityWindow)
+	return &Server{cfg: cfg, log: slog.New(sec.Handler(cfg.Logger.Handler())), security: sec,
+		serveErr: make(chan error, 2), metrics: m}, nil
 }
 
 // Start opens storage, restores deployed apps and starts both listeners. It
@@ -184,6 +189,9 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	if s.logs, err = funclog.Open(ctx, s.node, s.log, s.cfg.FunctionLogs); err != nil {
+		return err
+	}
+	if err := s.openAudit(ctx); err != nil {
 		return err
 	}
 	// Usage and budgets, shared by every server on this NATS: rows and
@@ -286,7 +294,7 @@ func (s *Server) wire(ctx context.Context) error {
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
-		Graph: s.graph})
+		Graph: s.graph, Audit: s.audit})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
@@ -454,6 +462,7 @@ func (s *Server) close(ctx context.Context) error {
 	if s.logs != nil {
 		s.logs.Close()
 	}
+	s.closeAudit(ctx)
 	// The last spans, those of the drained invocations, go out before the
 	// exporter stops.
 	s.closeSpans()

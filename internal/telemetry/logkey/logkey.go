@@ -159,3 +159,12 @@ const (
 	// queue was full (a slow or unreachable collector).
 	Dropped = "dropped"
 )
+
+// The audit log (internal/audit).
+const (
+	// Count is how many events a line stands for; AuditSeq an audit
+	// record's sequence; Action what an admin call did ("deploy").
+	Count    = "count"
+	AuditSeq = "audit_seq"
+	Action   = "action"
+)
