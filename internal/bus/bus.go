@@ -602,6 +602,9 @@ var envelopeHeaders = []string{HeaderProducer, HeaderHop, HeaderSignature, Heade
 // envelopes carried a trace context starts one, under its request id
 // when that has a trace id's shape.
 func eventTrace(env Envelope, reqID string) telemetry.Span {
+	if !telemetry.Tracing {
+		return telemetry.Span{}
+	}
 	if env.Trace.TraceID != "" {
 		return telemetry.Span{TraceID: env.Trace.TraceID, ParentID: env.Trace.SpanID}
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -64,6 +65,8 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 		"when dangerous admin changes need an authenticator code: auto (once one is enrolled), always, or off")
 	fs.StringVar(&cfg.OTLP.Endpoint, "otlp-endpoint", "",
 		"export spans to this OTLP/HTTP collector (http://host:4318; /v1/traces is appended); default $OTEL_EXPORTER_OTLP_ENDPOINT, else off")
+	fs.Var((*ratioFlag)(&cfg.OTLP.SampleRatio), "otlp-sample-ratio",
+		"share of traces exported over OTLP, more than 0 and at most 1 (default 1, or $OTEL_TRACES_SAMPLER_ARG with a traceidratio sampler)")
 	addLimitFlags(fs, cfg)
 }
 
@@ -71,10 +74,13 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 // OTEL_EXPORTER_OTLP_ENDPOINT takes) when given, else the OpenTelemetry
 // environment; headers and the service name always come from the
 // environment.
-func otlpConfig(flagEndpoint string, getenv func(string) string) otlp.Config {
+func otlpConfig(flags otlp.Config, getenv func(string) string) otlp.Config {
 	c := otlp.ConfigFromEnv(getenv)
-	if flagEndpoint != "" {
-		c.Endpoint = otlp.TracesURL(flagEndpoint)
+	if flags.Endpoint != "" {
+		c.Endpoint = otlp.TracesURL(flags.Endpoint)
+	}
+	if flags.SampleRatio != 0 {
+		c.SampleRatio = flags.SampleRatio
 	}
 	c.ServiceVersion = buildVersion().Version
 	return c
@@ -110,6 +116,25 @@ func (f *byteSizeFlag) Set(s string) error {
 		return errors.New("must be a size such as 256MiB or 1GB")
 	}
 	*f = byteSizeFlag(n)
+	return nil
+}
+
+// ratioFlag is a share: more than 0 and at most 1.
+type ratioFlag float64
+
+func (f *ratioFlag) String() string {
+	if *f == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(float64(*f), 'g', -1, 64)
+}
+func (f *ratioFlag) Type() string { return "ratio" }
+func (f *ratioFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v > 0 && v <= 1) {
+		return errors.New("must be more than 0 and at most 1, such as 0.1")
+	}
+	*f = ratioFlag(v)
 	return nil
 }
 
@@ -157,7 +182,7 @@ drains in-flight work for up to --drain-timeout, then stops.`,
 // runServer starts a server, calls ready (when not nil) once it listens,
 // and stops it on SIGINT or SIGTERM, or when ready fails.
 func runServer(ctx context.Context, cfg server.Config, stderr io.Writer, ready func(context.Context, *server.Server) error) (err error) {
-	cfg.OTLP = otlpConfig(cfg.OTLP.Endpoint, os.Getenv)
+	cfg.OTLP = otlpConfig(cfg.OTLP, os.Getenv)
 	s, err := server.New(cfg)
 	if err != nil {
 		return err // already "configure server: …"

@@ -14,6 +14,9 @@ import (
 // and a span id of its own, which the invocation record, every line the
 // function logs and everything it publishes or invokes carry.
 func startSpan(req *sandbox.Request) {
+	if !telemetry.Tracing {
+		return
+	}
 	if req.Trace.TraceID == "" {
 		if telemetry.IsID(req.RequestID) {
 			req.Trace.TraceID = req.RequestID

@@ -100,7 +100,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID, span := requestTrace(r)
 	h := w.Header()
 	h.Set("X-Request-Id", reqID)
-	h.Set(telemetry.HeaderTraceID, span.TraceID)
+	if span.TraceID != "" {
+		h.Set(telemetry.HeaderTraceID, span.TraceID)
+	}
 	if g.cfg.Spans != nil {
 		sw := &statusWriter{ResponseWriter: w}
 		gw, start := g.gatewaySpan(&span)

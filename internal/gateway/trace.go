@@ -23,6 +23,9 @@ func requestTrace(r *http.Request) (reqID string, span telemetry.Span) {
 	if reqID == "" {
 		reqID = span.TraceID
 	}
+	if reqID == "" { // not traced (telemetry.Tracing)
+		reqID = telemetry.NewRequestID()
+	}
 	return reqID, span
 }
 

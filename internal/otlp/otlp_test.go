@@ -15,7 +15,7 @@ import (
 
 func TestSpansReachTheCollectorWithTheirIDs(t *testing.T) {
 	recv := otlptest.Start(t)
-	e, err := New(context.Background(), Config{Endpoint: recv.TracesURL(), ServiceVersion: "v9.9.9",
+	e, err := New(context.Background(), Config{Endpoint: recv.TracesURL(), ServiceVersion: "v9.9.9", Gzip: true,
 		Headers: map[string]string{"Authorization": "Bearer tok"}, BatchTimeout: 20 * time.Millisecond})
 	if err != nil || e == nil {
 		t.Fatalf("New = %v, %v", e, err)
@@ -62,7 +62,7 @@ func TestSpansReachTheCollectorWithTheirIDs(t *testing.T) {
 		t.Errorf("child span = %+v", c)
 	}
 	if n, gz := recv.Requests(); n == 0 || gz != n {
-		t.Errorf("%d requests, %d gzipped; want all gzipped", n, gz)
+		t.Errorf("%d requests, %d gzipped; want all gzipped (Gzip set)", n, gz)
 	}
 	if e.Dropped() != 0 {
 		t.Errorf("Dropped = %d", e.Dropped())
@@ -180,6 +180,35 @@ func TestDeadEndpointNeverBlocks(t *testing.T) {
 	_ = e.Shutdown(ctx)
 }
 
+// A ratio exports about that share of traces, every span of a trace or
+// none, and never a trace below it it did not export at a higher ratio.
+func TestSampled(t *testing.T) {
+	kept := map[float64]int{}
+	for range 4000 {
+		id := telemetry.NewID()
+		prev := true
+		for _, r := range []float64{1, 0.5, 0.1, 0.01} {
+			s := sampled(id, r)
+			if s != sampled(id, r) {
+				t.Fatal("not the same decision twice")
+			}
+			if s && !prev {
+				t.Fatalf("trace %s kept at %v but not at a higher ratio", id, r)
+			}
+			prev = s
+			if s {
+				kept[r]++
+			}
+		}
+	}
+	if kept[1] != 4000 || kept[0.5] < 1800 || kept[0.5] > 2200 || kept[0.1] < 320 || kept[0.1] > 480 || kept[0.01] > 80 {
+		t.Errorf("kept per ratio %v of 4000", kept)
+	}
+	if !sampled("not-an-id", 0) || sampled("not-an-id", 0.5) {
+		t.Error("a malformed id: kept when everything is, else dropped")
+	}
+}
+
 func TestConfigFromEnv(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	c := ConfigFromEnv(env(map[string]string{
@@ -197,6 +226,14 @@ func TestConfigFromEnv(t *testing.T) {
 	}))
 	if c.Endpoint != "https://collector/custom/path" {
 		t.Errorf("the traces endpoint is used as it is: got %q", c.Endpoint)
+	}
+	c = ConfigFromEnv(env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+		"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}))
+	if !c.Gzip || c.SampleRatio != 0.25 {
+		t.Errorf("compression and sampler from the environment: %+v", c)
+	}
+	if c := ConfigFromEnv(env(map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"})); c.SampleRatio != 0 || c.Gzip {
+		t.Errorf("a ratio above 1 is ignored, compression off by default: %+v", c)
 	}
 	if c := ConfigFromEnv(env(nil)); c.Endpoint != "" {
 		t.Errorf("nothing set gives %+v", c)

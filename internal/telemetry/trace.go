@@ -73,6 +73,9 @@ const HeaderTraceID = "X-Aegis-Trace-Id"
 // error body is the id to look up), else by a new id. A malformed
 // traceparent is ignored, never half-read. SpanID is left to dispatch.
 func TraceOf(traceparent, requestID string) Span {
+	if !Tracing {
+		return Span{}
+	}
 	if traceparent != "" {
 		if parent, ok := ParseTraceparent(traceparent); ok {
 			return parent
