@@ -135,4 +135,3 @@ func processCPU(pid int) (int64, error) {
 	}
 	return sum, nil
 }
-
