@@ -73,6 +73,25 @@ func ratioResult(name, unit, baseName string, base, subject float64, samples []P
 	return r
 }
 
+// pairsResult is ratioResult of the medians of pairs, each side's own
+// (a figure measured beside another, such as CPU during latency rounds).
+func pairsResult(name, unit, baseName string, pairs []Pair) *Result {
+	b, s := make([]float64, 0, len(pairs)), make([]float64, 0, len(pairs))
+	for _, p := range pairs {
+		b, s = append(b, p.Baseline), append(s, p.Subject)
+	}
+	return ratioResult(name, unit, baseName, Median(b), Median(s), pairs)
+}
+
+// atMost sets r's target as a ratio at most limit, with note saying
+// which side is which ("with / without").
+func atMost(r *Result, limit float64, note string) *Result {
+	r.RatioNote = note
+	r.Target = fmt.Sprintf("≤ %.2f", limit)
+	r.Met = Met(r.Ratio <= limit)
+	return r
+}
+
 // alternateWarm warms two request loops (20 calls each: instances,
 // connection, first runs) and then times them alternately, each round the
 // median of calls sequential requests.

@@ -97,19 +97,9 @@ func runTraceCost(ctx context.Context, env *Env) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	lat := ratioResult("echo median latency, traced", "µs", "-tags aegis_notrace", b, t, samples)
-	lat.RatioNote = "traced / not"
-	lat.Target = "≤ 1.03"
-	lat.Met = Met(lat.Ratio <= 1.03)
+	lat := atMost(ratioResult("echo median latency, traced", "µs", "-tags aegis_notrace", b, t, samples), 1.03, "traced / not")
 	lat.Notes = fmt.Sprintf("median of %d sequential requests per round, each server a child process", calls)
-	bc, sc := make([]float64, 0, len(cpuPairs)), make([]float64, 0, len(cpuPairs))
-	for _, p := range cpuPairs {
-		bc, sc = append(bc, p.Baseline), append(sc, p.Subject)
-	}
-	cpu := ratioResult("server CPU per echo request, traced", "µs", "-tags aegis_notrace", Median(bc), Median(sc), cpuPairs)
-	cpu.RatioNote = "traced / not"
-	cpu.Target = "≤ 1.03"
-	cpu.Met = Met(cpu.Ratio <= 1.03)
+	cpu := atMost(pairsResult("server CPU per echo request, traced", "µs", "-tags aegis_notrace", cpuPairs), 1.03, "traced / not")
 	cpu.Notes = "CPU time of every thread of the server process (embedded NATS included), /proc/PID/task/*/schedstat, over each round"
 	return []*Result{lat, cpu}, nil
 }

@@ -113,20 +113,10 @@ func runTracing(ctx context.Context, env *Env) ([]*Result, error) {
 	if spansSeen.Load() == 0 {
 		return nil, fmt.Errorf("the collector received no spans: export is not on")
 	}
-	lat := ratioResult("echo median latency, spans exported", "µs", "as shipped, no export", b, s, samples)
-	lat.RatioNote = "with / without"
-	lat.Target = "≤ 1.03"
-	lat.Met = Met(lat.Ratio <= 1.03)
+	lat := atMost(ratioResult("echo median latency, spans exported", "µs", "as shipped, no export", b, s, samples), 1.03, "with / without")
 	lat.Notes = fmt.Sprintf("median of %d sequential requests per round; the collector received %d export requests", calls, spansSeen.Load())
 
-	bc, sc := make([]float64, 0, len(cpuPairs)), make([]float64, 0, len(cpuPairs))
-	for _, p := range cpuPairs {
-		bc, sc = append(bc, p.Baseline), append(sc, p.Subject)
-	}
-	cpu := ratioResult("process CPU per echo request, spans exported", "µs", "as shipped, no export", Median(bc), Median(sc), cpuPairs)
-	cpu.RatioNote = "with / without"
-	cpu.Target = "≤ 1.03"
-	cpu.Met = Met(cpu.Ratio <= 1.03)
+	cpu := atMost(pairsResult("process CPU per echo request, spans exported", "µs", "as shipped, no export", cpuPairs), 1.03, "with / without")
 	cpu.Notes = "CPU of the whole process (client, both servers, embedded NATS, exporter) over each round's loop, divided by its requests"
 	return []*Result{lat, cpu}, nil
 }

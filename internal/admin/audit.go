@@ -14,6 +14,7 @@ import (
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/audit"
 	"github.com/aegis-platform/aegis/internal/httperr"
+	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
@@ -94,7 +95,7 @@ const errAuditUnavailable = "audit log unavailable: the change was not made (cha
 // and returns the request carrying its entry and a writer that remembers
 // the status; false when the record could not be written, after
 // answering 503: the change must not happen.
-func (a *API) auditIntent(w http.ResponseWriter, r *http.Request, reqID, action string) (*statusWriter, *http.Request, bool) {
+func (a *API) auditIntent(w http.ResponseWriter, r *http.Request, reqID, action string) (statusWriter, *http.Request, bool) {
 	who := principal(r)
 	e := &auditEntry{rec: audit.Record{Kind: audit.KindAdmin, Actor: who.Name, Address: audit.HostOf(r.RemoteAddr),
 		Action: action, Target: auditTarget(r), Detail: map[string]string{}, RequestID: reqID}}
@@ -105,15 +106,15 @@ func (a *API) auditIntent(w http.ResponseWriter, r *http.Request, reqID, action 
 		a.log.Error("admin change refused: audit record not written", logkey.Security, true, logkey.RequestID, reqID,
 			logkey.Action, action, logkey.TokenName, who.Name, logkey.Error, err)
 		httperr.Write(w, http.StatusServiceUnavailable, errAuditUnavailable, reqID)
-		return nil, r, false
+		return statusWriter{}, r, false
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := statusWriter{telemetry.NewStatusWriter(w)}
 	return sw, r.WithContext(context.WithValue(r.Context(), auditKey{}, e)), true
 }
 
 // auditOutcome writes the call's outcome record after the handler. The
 // change is made by then: a failure to write it is logged, loudly.
-func (a *API) auditOutcome(r *http.Request, sw *statusWriter) {
+func (a *API) auditOutcome(r *http.Request, sw statusWriter) {
 	e, ok := r.Context().Value(auditKey{}).(*auditEntry)
 	if !ok {
 		return
@@ -138,34 +139,15 @@ func (a *API) auditOutcome(r *http.Request, sw *statusWriter) {
 	}
 }
 
-// statusWriter remembers the status a handler answered.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
+// statusWriter is the writer an audited change answers through: its
+// status goes into the outcome record.
+type statusWriter struct{ *telemetry.StatusWriter }
 
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+func (s statusWriter) code() int {
+	if st := s.Status(); st != 0 {
+		return st
 	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection (deadlines).
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func (s *statusWriter) code() int {
-	if s.status == 0 {
-		return http.StatusOK
-	}
-	return s.status
+	return http.StatusOK
 }
 
 // auditList answers the newest records (GET /v1/audit?since=1h&limit=100).

@@ -104,7 +104,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set(telemetry.HeaderTraceID, span.TraceID)
 	}
 	if g.cfg.Spans != nil {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{StatusWriter: telemetry.NewStatusWriter(w)}
 		gw, start := g.gatewaySpan(&span)
 		defer func() { g.endSpan(gw, start, r, sw.route, sw) }()
 		w = sw

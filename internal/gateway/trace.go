@@ -55,36 +55,18 @@ func (g *Gateway) endSpan(gw telemetry.Span, start time.Time, r *http.Request, r
 		rec.Attrs = append(rec.Attrs, telemetry.String("http.route", rt.Path),
 			telemetry.String(telemetry.AttrApp, rt.App), telemetry.String(telemetry.AttrFunction, rt.Function))
 	}
-	if sw.status != 0 {
-		rec.Attrs = append(rec.Attrs, telemetry.Int(telemetry.AttrStatus, int64(sw.status)))
-		if sw.status >= 500 {
-			rec.Error = http.StatusText(sw.status)
+	if st := sw.Status(); st != 0 {
+		rec.Attrs = append(rec.Attrs, telemetry.Int(telemetry.AttrStatus, int64(st)))
+		if st >= 500 {
+			rec.Error = http.StatusText(st)
 		}
 	}
 	g.cfg.Spans.ExportSpan(rec)
 }
 
 // statusWriter remembers the status and the route of a request whose
-// span is exported. Unwrap keeps http.ResponseController working (the
-// deadlines connlimit sets).
+// span is exported.
 type statusWriter struct {
-	http.ResponseWriter
-	status int
-	route  *route.Route
+	*telemetry.StatusWriter
+	route *route.Route
 }
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
