@@ -116,27 +116,5 @@ func (n *Node) StreamLast(ctx context.Context, stream string) (uint64, *Message,
 // StreamFrom returns up to limit messages at or after sequence from (1 for
 // the start), oldest first, for a reader that pages through a stream.
 func (n *Node) StreamFrom(ctx context.Context, stream string, from uint64, limit int) ([]*Message, error) {
-	op := "list messages " + stream
-	s, err := n.stream(ctx, op, stream)
-	if err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	from = max(from, 1)
-	out := []*Message{}
-	for seq := from; len(out) < limit; {
-		raw, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(">"))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			n.forgetStream(stream, err)
-			return nil, wrap(op, err)
-		}
-		out = append(out, rawMessage(raw))
-		seq = raw.Sequence + 1
-	}
-	return out, nil
+	return n.readFrom(ctx, stream, ">", max(from, 1), limit)
 }

@@ -242,6 +242,15 @@ func (n *Node) StreamMessage(ctx context.Context, stream string, seq uint64) (*M
 // all), oldest first. limit <= 0 means 1000. It reads by sequence and holds
 // no consumer, which suits listings such as dead letters.
 func (n *Node) StreamMessages(ctx context.Context, stream, filterSubject string, limit int) ([]*Message, error) {
+	if filterSubject == "" {
+		filterSubject = ">"
+	}
+	return n.readFrom(ctx, stream, filterSubject, 1, limit)
+}
+
+// readFrom returns up to limit messages matching filterSubject at or
+// after sequence from, oldest first; limit <= 0 means 1000.
+func (n *Node) readFrom(ctx context.Context, stream, filterSubject string, from uint64, limit int) ([]*Message, error) {
 	op := "list messages " + stream
 	s, err := n.stream(ctx, op, stream)
 	if err != nil {
@@ -250,13 +259,10 @@ func (n *Node) StreamMessages(ctx context.Context, stream, filterSubject string,
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	if filterSubject == "" {
-		filterSubject = ">"
-	}
 	out := []*Message{}
 	// Each get returns the first matching message at or after seq, so
 	// deleted sequences and other subjects are skipped by the server.
-	for seq := uint64(1); len(out) < limit; {
+	for seq := from; len(out) < limit; {
 		raw, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filterSubject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
