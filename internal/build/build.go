@@ -173,7 +173,9 @@ func compile(ctx context.Context, srcDir, out string, goEnv func() ([]string, er
 	env, proxyErr := goEnv()
 	cmd := exec.CommandContext(ctx, goBin, "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
 	cmd.Dir = srcDir
-	cmd.Env = append(env, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	// The environment is shared by the functions built at once: a copy,
+	// never an append into its spare capacity, which they would race for.
+	cmd.Env = slices.Concat(env, []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"})
 	var output bytes.Buffer
 	cmd.Stdout = &output
 	cmd.Stderr = &output

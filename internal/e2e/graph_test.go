@@ -47,10 +47,12 @@ func TestCallGraph(t *testing.T) {
 			edges[edgeKey{e.Kind, e.From, e.To}] = e
 		}
 	}
-	// The event is delivered, and its reader's run counted, a moment later.
-	eventually(t, 10*time.Second, "the event trigger's edge to be counted", func() bool {
+	// The event is delivered, and its reader's run counted, a moment
+	// later: the trigger's edge when the run starts, the reader's kv put
+	// during it.
+	eventually(t, 10*time.Second, "the event trigger's edge and the reader's kv edge to be counted", func() bool {
 		read()
-		return edges[edgeKey{"event", "graph.note", "reader"}].Count >= 1
+		return edges[edgeKey{"event", "graph.note", "reader"}].Count >= 1 && edges[edgeKey{"kv", "reader", "events"}].Count >= 1
 	})
 	if g.App != "graph" {
 		t.Errorf("app = %q", g.App)
