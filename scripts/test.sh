@@ -45,12 +45,12 @@ go test -count=1 -timeout 12m $(go list ./... | grep -v /internal/e2e)
 echo "== go test -race (end to end, and concurrency-heavy packages)"
 # (internal/jetstream runs without it: under the race detector the embedded
 # NATS server intermittently fails to create a stream's file store.)
-# The tests that deploy many or large modules of their own (the travel diary,
-# `aegis up`, `aegis new`, the CLI tour, the documented commands) run without
+# The tests that deploy many or large modules of their own (the travel diary
+# and its traces, `aegis up`, `aegis new`, the CLI tour, the documented commands) run without
 # it: under the race detector most of their time is the module compiler's,
 # which is not our code, and the server paths they take are the ones the other
 # tests race-check already.
-slow_compiles='TestTravelDiary|TestUp|TestUpTLS|TestCLIAgainstRealServer|TestDocumentedCommandsRun|TestNewGoFunctionOffline|TestNewCFunction'
+slow_compiles='TestTravelDiary|TestTraceTravelDiary|TestTraceStartsAtTheGateway|TestUp|TestUpTLS|TestCLIAgainstRealServer|TestDocumentedCommandsRun|TestNewGoFunctionOffline|TestNewCFunction'
 go test -count=1 -race -timeout 12m -skip "^($slow_compiles)\$" ./internal/e2e/ ./internal/sandbox/ ./internal/auth/ ./internal/route/ \
   ./internal/admin/ ./internal/bus/ ./internal/capability/ ./internal/cli/ ./internal/gateway/ ./internal/registry/ ./internal/schema/
 go test -count=1 -timeout 10m -run "^($slow_compiles)\$" ./internal/e2e/
