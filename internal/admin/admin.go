@@ -77,6 +77,9 @@ type Config struct {
 	// with 503. nil records nothing: only for tests of other parts; the
 	// server always sets it.
 	Audit *audit.Log
+	// Secrets is the vault (PUT, POST …/rotate, DELETE, GET
+	// /v1/apps/{app}/secrets); nil serves none of those routes.
+	Secrets Secrets
 }
 
 // API is the admin http.Handler.
@@ -132,6 +135,12 @@ func New(cfg Config) *API {
 	a.handle("DELETE /v1/keys/{name}", platform(rbac.ManageKeys), a.revokeKey)
 	a.handle("POST /v1/keys/{name}/rotate", platform(rbac.ManageKeys), a.rotateKey)
 	a.handle("POST /v1/apps/{app}/webhook-secrets/{name}", onApp(rbac.CreateWebhookSecrets), a.createWebhookSecret)
+	if cfg.Secrets != nil {
+		a.handle("PUT /v1/apps/{app}/secrets/{name}", onApp(rbac.ManageSecrets), a.setSecret)
+		a.handle("POST /v1/apps/{app}/secrets/{name}/rotate", onApp(rbac.ManageSecrets), a.rotateSecret)
+		a.handle("DELETE /v1/apps/{app}/secrets/{name}", onApp(rbac.ManageSecrets), a.removeSecret)
+		a.handle("GET /v1/apps/{app}/secrets", onApp(rbac.Read), a.listSecrets)
+	}
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)
 	a.handle("GET /v1/traces/{id}", listing(rbac.Read), a.trace)

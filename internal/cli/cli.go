@@ -118,6 +118,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.invokeCommand(),
 		c.logsCommand(),
 		c.traceCommand(),
+		c.secretsCommand(),
 		c.appsCommand(),
 		c.tokensCommand(),
 		c.mfaCommand(),

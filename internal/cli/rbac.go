@@ -42,7 +42,7 @@ is shown. Roles, weakest first:
 
   viewer    read apps, functions, routes, API keys, logs, dead letters
   operator  viewer, and invoke functions, replay dead letters, roll back
-  deployer  operator, and upload modules, deploy, create webhook secrets, delete apps
+  deployer  operator, and upload modules, deploy, create webhook secrets, manage secrets, delete apps
   admin     everything, including API keys, admin tokens and the authenticator
 
 --apps limits the token to those apps: other apps are refused (403) and left

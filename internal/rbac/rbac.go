@@ -59,6 +59,7 @@ const (
 	ManageTokens         Permission = "manage admin tokens"
 	ManageMFA            Permission = "enroll authenticators"
 	ReadAudit            Permission = "read the audit log"
+	ManageSecrets        Permission = "manage secrets"
 )
 
 // minRole is the weakest role holding each permission. Every permission
@@ -72,6 +73,7 @@ var minRole = map[Permission]Role{
 	UploadModules:        RoleDeployer,
 	Deploy:               RoleDeployer,
 	CreateWebhookSecrets: RoleDeployer,
+	ManageSecrets:        RoleDeployer,
 	DeleteApps:           RoleDeployer,
 	ManageKeys:           RoleAdmin,
 	ManageTokens:         RoleAdmin,

@@ -17,6 +17,7 @@ func TestRolePermissions(t *testing.T) {
 		UploadModules:        {RoleDeployer, RoleAdmin},
 		Deploy:               {RoleDeployer, RoleAdmin},
 		CreateWebhookSecrets: {RoleDeployer, RoleAdmin},
+		ManageSecrets:        {RoleDeployer, RoleAdmin},
 		DeleteApps:           {RoleDeployer, RoleAdmin},
 		ManageKeys:           {RoleAdmin},
 		ManageTokens:         {RoleAdmin},

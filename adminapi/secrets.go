@@ -1,0 +1,27 @@
+package adminapi
+
+import "time"
+
+// Secret describes one secret of an app's vault (GET
+// /v1/apps/{app}/secrets and the answer of a set or a rotation): its name,
+// its current version and every version still readable. It never carries
+// a value.
+type Secret struct {
+	App       string          `json:"app"`
+	Name      string          `json:"name"`
+	Version   int             `json:"version"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Versions  []SecretVersion `json:"versions,omitempty"`
+}
+
+// SecretVersion is one readable version of a secret; ExpiresAt is set on a
+// version a rotation replaced, readable until then.
+type SecretVersion struct {
+	Version   int        `json:"version"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// MaxSecretSize is the largest secret value the vault stores.
+const MaxSecretSize = 64 << 10
