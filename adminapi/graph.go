@@ -16,10 +16,11 @@ type Graph struct {
 // GraphEdge is one edge. Kind is "http" (route → function), "event"
 // (topic → function), "object" (object prefix → function), "schedule"
 // (cron → function), "publish" (function → topic), "invoke" (function →
-// function), "fetch" (function → host), "kv" (function → table) or
-// "objects" (function → object pattern); FromType and ToType name what
-// the ends are ("route", "function", "topic", "prefix", "schedule",
-// "host", "table", "objects").
+// function), "fetch" (function → host), "kv" (function → table),
+// "objects" (function → object pattern) or "secret" (function → secret
+// name); FromType and ToType name what the ends are ("route",
+// "function", "topic", "prefix", "schedule", "host", "table", "objects",
+// "secret").
 //
 // Declared: the manifest has it (a trigger or a grant). Observed: it was
 // seen at run time, used or refused. Count: the invocations its trigger

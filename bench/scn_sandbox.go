@@ -228,6 +228,9 @@ func (noHost) Fetch(context.Context, *sandbox.Caller, *sandbox.FetchRequest) (*s
 func (noHost) Invoke(context.Context, *sandbox.Caller, *sandbox.InvokeRequest) (*sandbox.InvokeResponse, error) {
 	return nil, errNoHost
 }
+func (noHost) Secret(context.Context, *sandbox.Caller, string) ([]byte, error) {
+	return nil, errNoHost
+}
 func (noHost) Log(context.Context, *sandbox.Caller, slog.Level, string) {}
 
 // runIsolation compares a fresh instance per request with a reused one, and

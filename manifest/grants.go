@@ -1,6 +1,10 @@
 package manifest
 
-import "strings"
+import (
+	"errors"
+	"regexp"
+	"strings"
+)
 
 // MatchPattern reports whether a grant pattern covers name. It is the one
 // pattern rule of the kv, objects and events grant lists, applied wherever
@@ -35,4 +39,26 @@ func (e EgressGrants) Patterns() ([]HostPattern, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// MaxSecretName is the longest name of a vault secret.
+const MaxSecretName = 64
+
+var vaultSecretNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// CheckVaultSecretName checks the name of a vault secret: 1 to
+// MaxSecretName letters, digits, '_', '-' and '.'. It is the one rule for
+// names in secret grants and in the secret host call. There are no
+// patterns: '*' is not a name character. (Webhook secrets, which HMAC
+// auth names, have their own rule: CheckSecretName.)
+func CheckVaultSecretName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("name is empty")
+	case len(name) > MaxSecretName:
+		return errors.New("longer than 64 characters")
+	case !vaultSecretNameRE.MatchString(name):
+		return errors.New("use letters, digits, '_', '-' and '.' (no patterns)")
+	}
+	return nil
 }

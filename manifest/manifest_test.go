@@ -50,6 +50,16 @@ func TestParseGood(t *testing.T) {
 			},
 		},
 		{
+			name: "secret grants",
+			yaml: withFunction("    grants: { secrets: [WEBHOOK_TOKEN, db.password, a-b_c.9, " + strings.Repeat("x", 64) + "] }\n"),
+			check: func(t *testing.T, m *Manifest) {
+				g := m.Functions["f"].Grants.Secrets
+				equal(t, len(g), 4)
+				equal(t, g[0], "WEBHOOK_TOKEN")
+				equal(t, g[1], "db.password")
+			},
+		},
+		{
 			name: "units",
 			yaml: withFunction("    limits: { timeout: 1m30s, memory: 1GB, max_body: 1024, max_response: 1 KiB, concurrency: 0o17 }\n"),
 			check: func(t *testing.T, m *Manifest) {
@@ -240,6 +250,14 @@ func TestParseBad(t *testing.T) {
 		{"egress octal ip", withFunction("    grants: { egress: { hosts: [\"0177.0.0.1\"] } }\n"), `invalid egress host "0177.0.0.1"`},
 		{"egress ipv4 brackets", withFunction("    grants: { egress: { hosts: [\"[10.0.0.1]:80\"] } }\n"), `brackets are only for IPv6 addresses`},
 		{"egress zone", withFunction("    grants: { egress: { hosts: [\"[fe80::1%eth0]:80\"] } }\n"), `IPv6 zones are not supported`},
+		{"secret pattern", withFunction("    grants: { secrets: [\"DB_*\"] }\n"), `functions.f.grants.secrets[0]: invalid secret name "DB_*": use letters, digits, '_', '-' and '.' (no patterns)`},
+		{"secret star", withFunction("    grants: { secrets: [\"*\"] }\n"), `invalid secret name "*"`},
+		{"secret empty", withFunction("    grants: { secrets: [\"\"] }\n"), `functions.f.grants.secrets[0]: invalid secret name "": name is empty`},
+		{"secret long", withFunction("    grants: { secrets: [" + strings.Repeat("a", 65) + "] }\n"), `longer than 64 characters`},
+		{"secret slash", withFunction("    grants: { secrets: [a/b] }\n"), `invalid secret name "a/b"`},
+		{"secret space", withFunction("    grants: { secrets: [\"a b\"] }\n"), `invalid secret name "a b"`},
+		{"secret duplicate", withFunction("    grants: { secrets: [TOKEN, db.pw, TOKEN] }\n"), `functions.f.grants.secrets[2]: duplicate secret grant "TOKEN"`},
+		{"secrets not a list", withFunction("    grants: { secrets: TOKEN }\n"), `secrets`},
 		{"egress mid wildcard", withFunction("    grants: { egress: { hosts: [\"api.*.com\"] } }\n"), `invalid egress host "api.*.com"`},
 	}
 	for _, tt := range tests {

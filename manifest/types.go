@@ -202,6 +202,10 @@ type Grants struct {
 	// Invoke names functions of the same app whose HTTP routes (private
 	// ones included) this function may call directly.
 	Invoke []string `yaml:"invoke,omitempty" json:"invoke,omitempty"`
+	// Secrets names the app's secrets (the vault's, by exact name: no
+	// patterns) this function may read with the secret host call. A
+	// manifest carries names only, never a value.
+	Secrets []string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
 }
 
 // ReadWrite lists names or patterns granted for reading and for writing.

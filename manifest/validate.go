@@ -669,6 +669,19 @@ func (v *validator) grants(path string, g Grants) {
 			v.add(fmt.Sprintf("%s.egress.hosts[%d]", path, i), "%s", err.Error())
 		}
 	}
+	// Secrets are granted by exact name: a pattern would grant secrets
+	// set after the deploy that its reviewer never saw.
+	seen := map[string]bool{}
+	for i, name := range g.Secrets {
+		p := fmt.Sprintf("%s.secrets[%d]", path, i)
+		switch err := CheckVaultSecretName(name); {
+		case err != nil:
+			v.add(p, "invalid secret name %q: %s", name, err.Error())
+		case seen[name]:
+			v.add(p, "duplicate secret grant %q", name)
+		}
+		seen[name] = true
+	}
 }
 
 // patterns checks grant patterns with one rule for every kind of resource:

@@ -49,10 +49,11 @@ const (
 	Fetch    Kind = "fetch"    // function → egress host
 	KV       Kind = "kv"       // function → table
 	Objects  Kind = "objects"  // function → object pattern
+	Secret   Kind = "secret"   // function → secret name (never its value)
 )
 
 // Kinds lists every kind, triggers first.
-var Kinds = []Kind{HTTP, Event, Object, Schedule, Publish, Invoke, Fetch, KV, Objects}
+var Kinds = []Kind{HTTP, Event, Object, Schedule, Publish, Invoke, Fetch, KV, Objects, Secret}
 
 // Trigger reports whether k is an edge into a function from outside it.
 func (k Kind) Trigger() bool { return k == HTTP || k == Event || k == Object || k == Schedule }
@@ -78,6 +79,8 @@ func (k Kind) Nodes() (from, to string) {
 		return "function", "table"
 	case Objects:
 		return "function", "objects"
+	case Secret:
+		return "function", "secret"
 	}
 	return "", ""
 }

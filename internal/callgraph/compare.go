@@ -63,6 +63,9 @@ func Declared(m *manifest.Manifest) []Edge {
 		for _, fn := range g.Invoke {
 			add(Edge{Invoke, name, fn})
 		}
+		for _, s := range g.Secrets {
+			add(Edge{Secret, name, s})
+		}
 	}
 	return out
 }

@@ -1,7 +1,7 @@
 // Package capability owns grant checks and the host-side implementation of
 // every capability a guest can reach: key-value tables, objects, events,
-// outbound HTTP (fetch), calls to other functions of the same app (invoke)
-// and function logs. Every method checks the caller's
+// outbound HTTP (fetch), calls to other functions of the same app (invoke),
+// the app's secrets and function logs. Every method checks the caller's
 // grants before it touches anything and denies by default; what a grant
 // pattern means (its grammar and matching) is package manifest's, shared
 // with deploy validation and the event bus. It never logs
@@ -89,6 +89,9 @@ type Config struct {
 	Events  Events
 	Logs    LogSink
 	Logger  *slog.Logger
+	// Secrets is the vault the secret host call reads; nil makes it
+	// answer ErrUnavailable (after the grant check).
+	Secrets Secrets
 
 	// Dial opens outbound connections for fetch. It is only ever called with
 	// an IP:port that passed the egress checks. Default: net.Dialer.

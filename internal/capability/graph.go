@@ -91,7 +91,7 @@ func (h *Host) graphHost(c *sandbox.Caller, grants []manifest.HostPattern, t tar
 // graphDenied counts a refused call on the edge it tried: kv calls on the
 // table, object calls on the key's folder ("secret/*", the key up to its
 // last "/"), publish on the topic, fetch on the host, invoke on the
-// function (or "METHOD /path" when the caller holds no invoke grant at
+// function, a secret read on the secret's name (or "METHOD /path" when the caller holds no invoke grant at
 // all and the route was never looked up).
 func (h *Host) graphDenied(c *sandbox.Caller, d denial) {
 	if h.cfg.Graph == nil || c == nil {
@@ -115,6 +115,8 @@ func (h *Host) graphDenied(c *sandbox.Caller, d denial) {
 		}
 	case d.capability == "invoke":
 		kind = callgraph.Invoke
+	case d.capability == "secrets.get":
+		kind = callgraph.Secret
 	default:
 		return
 	}

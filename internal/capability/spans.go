@@ -15,15 +15,16 @@ import (
 
 // Traced returns the sandbox.Host the engine should call: h itself when
 // Config.Spans is nil (no span, no clock read), else h behind a layer that
-// records one span per host call (kv, objects, publish, fetch, invoke) and
+// records one span per host call (kv, objects, publish, fetch, invoke,
+// secrets) and
 // hands it to Spans. Log lines are not host calls and get no span.
 //
 // A host call's span is a child of the calling invocation's span
 // (Caller.Trace): the same trace id, its parent the invocation's span id,
 // an id of its own. Its name is the capability ("kv.get",
-// "events.publish", "fetch", "invoke"); its attributes the app, function,
+// "events.publish", "fetch", "invoke", "secrets.get"); its attributes the app, function,
 // version, capability and resource (a table/key, object key, topic, host
-// or route path: names, never values, bodies or queries); a refused or
+// route path or secret name: names, never values, bodies or queries); a refused or
 // failed call carries its reason ("no kv grant", "not found") as the
 // span's error.
 func (h *Host) Traced() sandbox.Host {
@@ -187,6 +188,14 @@ func (t *tracedHost) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox
 	}
 	t.end(c, "invoke", telemetry.KindClient, method+" "+target, start, err, extra...)
 	return resp, err
+}
+
+// Secret's span names the secret, never its value.
+func (t *tracedHost) Secret(ctx context.Context, c *sandbox.Caller, name string) ([]byte, error) {
+	start := time.Now()
+	v, err := t.h.Secret(ctx, c, name)
+	t.end(c, "secrets.get", telemetry.KindInternal, name, start, err)
+	return v, err
 }
 
 // Log is not a host call with a span: a guest's log line goes to the

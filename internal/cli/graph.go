@@ -107,7 +107,8 @@ func writeGraphDot(w io.Writer, g *client.Graph) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %s {\n\trankdir=LR;\n\tnode [fontname=\"Helvetica\"];\n", dotQuote(g.App))
 	shapes := map[string]string{"function": "box", "route": "cds", "topic": "ellipse", "prefix": "folder",
-		"schedule": "octagon", "host": "diamond", "table": "cylinder", "objects": "folder"}
+		"schedule": "octagon", "host": "diamond", "table": "cylinder", "objects": "folder",
+		"secret": "hexagon"}
 	seen := map[string]bool{}
 	node := func(typ, name string) string {
 		id := typ + ":" + name

@@ -22,6 +22,8 @@ import (
 //   - a function gains a wildcard grant: a kv, objects, events or egress
 //     pattern containing "*" that the same function did not hold before
 //     (for reads, a write grant of the same pattern counts as held);
+//   - a function gains a secret: a name in grants.secrets the same
+//     function did not hold before;
 //   - a limit is raised: a function's effective timeout, memory,
 //     concurrency, max_body or max_response, or an event trigger's
 //     max_attempts, above what it was.
@@ -55,6 +57,7 @@ func DangerousChanges(old, next *manifest.Manifest) []string {
 			prev = old.Functions[name]
 		}
 		out = append(out, wildcardGrants(name, prev, fn)...)
+		out = append(out, secretGrants(name, prev, fn)...)
 		out = append(out, raisedLimits(name, prev, fn, defaults)...)
 		out = append(out, raisedAttempts(name, prev, fn)...)
 	}
@@ -179,6 +182,23 @@ func wildcardGrants(name string, prev, fn *manifest.Function) []string {
 			if strings.Contains(p, "*") && !slices.Contains(l.known, p) {
 				out = append(out, fmt.Sprintf("function %s gains wildcard grant %s %q", name, l.field, p))
 			}
+		}
+	}
+	return out
+}
+
+// secretGrants reports the secrets fn may read that prev could not: each
+// one hands the function a credential, so a reviewer with step-up sees it
+// named.
+func secretGrants(name string, prev, fn *manifest.Function) []string {
+	var was []string
+	if prev != nil {
+		was = prev.Grants.Secrets
+	}
+	var out []string
+	for _, s := range fn.Grants.Secrets {
+		if !slices.Contains(was, s) {
+			out = append(out, fmt.Sprintf("function %s gains secret %q", name, s))
 		}
 	}
 	return out

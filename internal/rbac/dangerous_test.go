@@ -124,6 +124,24 @@ functions:
 			old:  base,
 			next: strings.Replace(base, `kv: { write: [orders], read: ["cache*"] }`, `kv: { write: [orders, "cache*"] }`, 1),
 			want: []string{`function pay gains wildcard grant kv.write "cache*"`}},
+		{name: "secret granted",
+			old: strings.Replace(base, `egress: { hosts: ["*.stripe.test"] }`, `egress: { hosts: ["*.stripe.test"] }
+      secrets: [STRIPE_KEY]`, 1),
+			next: strings.Replace(base, `egress: { hosts: ["*.stripe.test"] }`, `egress: { hosts: ["*.stripe.test"] }
+      secrets: [STRIPE_KEY, db.password]`, 1),
+			want: []string{`function pay gains secret "db.password"`}},
+		{name: "secret granted to a new function",
+			old: base,
+			next: base + `  other:
+    source: ./pay
+    grants:
+      secrets: [STRIPE_KEY]
+`,
+			want: []string{`function other gains secret "STRIPE_KEY"`}},
+		{name: "secret dropped",
+			old: strings.Replace(base, `egress: { hosts: ["*.stripe.test"] }`, `egress: { hosts: ["*.stripe.test"] }
+      secrets: [STRIPE_KEY]`, 1),
+			next: base},
 		{name: "limits raised",
 			old: base,
 			next: strings.Replace(base, "limits: { timeout: 2s, memory: 32MiB, concurrency: 4, max_body: 1KiB, max_response: 64KiB }",

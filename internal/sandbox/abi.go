@@ -68,6 +68,7 @@ var hostFuncs = []hostFunc{
 	{name: "publish", params: 4, result: true, call: abiPublish},
 	{name: "fetch", params: 2, result: true, call: abiFetch},
 	{name: "invoke", params: 2, result: true, call: abiInvoke},
+	{name: "secret", params: 2, result: true, call: abiSecret},
 	{name: "log", params: 3, result: false, call: abiLog},
 }
 
@@ -490,6 +491,25 @@ func abiInvoke(ctx context.Context, inv *invocation, mem guestMemory, p []uint64
 		resp = &InvokeResponse{Status: 200}
 	}
 	return inv.okJSON("invoke", resp)
+}
+
+// abiSecret reads a secret the function is granted. The value is added
+// to the invocation's scrubber before it reaches the guest, so no line the
+// guest logs afterwards can carry it unscrubbed.
+func abiSecret(ctx context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {
+	name, err := guestName(mem, uint32(p[0]), uint32(p[1]))
+	if err != nil {
+		return inv.fail("secrets", err)
+	}
+	if inv.host == nil {
+		return inv.fail("secrets", errNoHost)
+	}
+	v, err := inv.host.Secret(ctx, &inv.caller, name)
+	if err != nil {
+		return inv.fail("secrets", err)
+	}
+	inv.secrets.add(name, v)
+	return inv.ok(v)
 }
 
 func abiLog(_ context.Context, inv *invocation, mem guestMemory, p []uint64) int32 {

@@ -39,6 +39,10 @@ type invocation struct {
 	// as its own error message should the invocation fail (FunctionError).
 	errorLine string
 
+	// secrets holds the secret values this invocation read, to scrub
+	// from its log lines and error message; cleared when it ends.
+	secrets secretScrubber
+
 	outputLeft int  // remaining maxGuestOutput budget
 	truncated  bool // the "output truncated" notice was logged
 	stdout     lineBuffer
@@ -79,6 +83,9 @@ func (inv *invocation) guestLog(level slog.Level, msg string) {
 		}
 		return
 	}
+	// Scrubbed before it is cut, so a cut cannot leave half a value
+	// that no longer matches.
+	msg = inv.secrets.scrub(msg)
 	if len(msg) > inv.outputLeft {
 		msg = msg[:inv.outputLeft]
 	}

@@ -321,6 +321,10 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 	// caller's context, and the invocation for host calls to find.
 	inv.call.start(parent, f.limits.timeout, inv)
 	defer inv.call.end()
+	// The response handed out points into inv: drop the secrets it read
+	// (and a pending result that may be one) rather than keep them alive
+	// with it.
+	defer inv.forgetSecrets()
 	var ctx context.Context = &inv.call
 
 	if f.module.style == StyleCommand {
@@ -412,7 +416,7 @@ func (inv *invocation) withMessage(err error) error {
 	if err == nil || inv.errorLine == "" {
 		return err
 	}
-	msg := functionMessage(inv.errorLine)
+	msg := functionMessage(inv.secrets.scrub(inv.errorLine))
 	if msg == "" {
 		return err
 	}

@@ -223,6 +223,27 @@ func (r *recorder) Invoke(_ context.Context, c *Caller, req *InvokeRequest) (*In
 		Body: append([]byte(req.Method+" "+req.Path+":"), req.Body...)}, nil
 }
 
+// Secret answers the secrets of recorderSecrets; "denied" is never
+// granted.
+func (r *recorder) Secret(_ context.Context, c *Caller, name string) ([]byte, error) {
+	r.enter(c)
+	defer r.mu.Unlock()
+	if name == "denied" {
+		return nil, fmt.Errorf("secret %q not granted: %w", name, aegis.ErrPermissionDenied)
+	}
+	v, ok := recorderSecrets[name]
+	if !ok {
+		return nil, fmt.Errorf("secret %q: %w", name, aegis.ErrNotFound)
+	}
+	return []byte(v), nil
+}
+
+var recorderSecrets = map[string]string{
+	"TOKEN": "tok-Zq8#s3cr3t/v+1",
+	"SHORT": "abc",
+	"PEM":   "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END KEY-----",
+}
+
 func (r *recorder) Log(_ context.Context, c *Caller, level slog.Level, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

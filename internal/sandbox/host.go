@@ -96,6 +96,11 @@ type Host interface {
 	// routes included. ctx carries the caller's deadline.
 	Invoke(ctx context.Context, c *Caller, req *InvokeRequest) (*InvokeResponse, error)
 
+	// Secret returns the current value of the caller's app's secret name.
+	// The sandbox keeps what an invocation read, to scrub it from the
+	// invocation's log lines and error message (scrub.go).
+	Secret(ctx context.Context, c *Caller, name string) ([]byte, error)
+
 	// Log records a guest log line (also used for guest stdout/stderr).
 	Log(ctx context.Context, c *Caller, level slog.Level, msg string)
 }

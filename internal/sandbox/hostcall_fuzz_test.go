@@ -51,5 +51,6 @@ func hostCallSeeds() [][]byte {
 		triples([3]uint32{13, 0, 0xFFFFFFFF}, [3]uint32{12, 65536, 1 << 20}),
 		triples([3]uint32{8, 1024, 200}, [3]uint32{9, 2048, 300}, [3]uint32{10, 99, 16}),
 		triples([3]uint32{15, 1024, 4}, [3]uint32{14, 0, 0}),
+		triples([3]uint32{16, 1024, 8}, [3]uint32{16, 0xFFFFFFF0, 64}, [3]uint32{16, 0, 5000}, [3]uint32{11, 1024, 64}),
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/capability"
 	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/otlp"
 	"github.com/aegis-platform/aegis/internal/rbac"
@@ -54,6 +55,10 @@ type Config struct {
 
 	// RetryBase and RetryMax shape event retries (defaults 1s and 1m).
 	RetryBase, RetryMax time.Duration
+
+	// Secrets is the vault the secret host call reads; nil answers every
+	// granted read ErrUnavailable.
+	Secrets capability.Secrets
 
 	// EgressDial and EgressResolver replace the network for fetch; tests
 	// inject ones that fail instead of sending anything off the machine.

@@ -248,6 +248,7 @@ func (s *Server) wire(ctx context.Context) error {
 		Events:   s.bus,
 		Logs:     s.logs,
 		Logger:   s.log,
+		Secrets:  s.cfg.Secrets,
 		Dial:     s.cfg.EgressDial,
 		Resolver: s.cfg.EgressResolver,
 		// Calls between functions share the bus's hop limit, so a chain

@@ -102,6 +102,14 @@ AEGIS_IMPORT("fetch") int32_t aegis_fetch(const char *request_json, uint32_t len
  * busy, timed out or hop limit, AEGIS_EUNAVAIL: the function failed. */
 AEGIS_IMPORT("invoke") int32_t aegis_invoke(const char *request_json, uint32_t len);
 
+/* Reads the current value of the app's secret `name` (granted in
+ * grants.secrets) into the pending result; returns its length.
+ * AEGIS_EPERM: not granted, AEGIS_ENOTFOUND: no such secret, AEGIS_EINVAL:
+ * malformed name, AEGIS_EUNAVAIL: no vault. The values an invocation read
+ * are scrubbed from its log lines and error message, not from anything
+ * else it sends. */
+AEGIS_IMPORT("secret") int32_t aegis_secret(const char *name, uint32_t name_len);
+
 /* Logs one line. stdout and stderr are logged too (as info and warn). */
 AEGIS_IMPORT("log") void aegis_log(int32_t level, const char *msg, uint32_t len);
 

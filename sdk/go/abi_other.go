@@ -24,4 +24,5 @@ func hostObjectList(string) int32           { return CodeUnavailable }
 func hostPublish(string, []byte) int32      { return CodeUnavailable }
 func hostFetch([]byte) int32                { return CodeUnavailable }
 func hostInvoke([]byte) int32               { return CodeUnavailable }
+func hostSecret(string) int32               { return CodeUnavailable }
 func hostLog(int32, string)                 {}

@@ -62,6 +62,9 @@ func wasmFetch(reqPtr unsafe.Pointer, reqLen uint32) int32
 //go:wasmimport aegis invoke
 func wasmInvoke(reqPtr unsafe.Pointer, reqLen uint32) int32
 
+//go:wasmimport aegis secret
+func wasmSecret(namePtr unsafe.Pointer, nameLen uint32) int32
+
 //go:wasmimport aegis log
 func wasmLog(level int32, msgPtr unsafe.Pointer, msgLen uint32)
 
@@ -165,6 +168,11 @@ func hostFetch(req []byte) int32 {
 func hostInvoke(req []byte) int32 {
 	p, n := buf(req)
 	return wasmInvoke(p, n)
+}
+
+func hostSecret(name string) int32 {
+	np, nn := str(name)
+	return wasmSecret(np, nn)
 }
 
 func hostLog(level int32, msg string) {

@@ -125,6 +125,20 @@ func Invoke(req *InvokeRequest) (*InvokeResponse, error) {
 	return &resp, nil
 }
 
+// Secret returns the current value of the app's secret name, which must
+// be named in the function's secrets grants. Errors: ErrPermissionDenied
+// when it is not granted, ErrNotFound when the app has no such secret,
+// ErrInvalidArgument for a malformed name, ErrUnavailable when the
+// platform has no vault.
+//
+// The value is the function's to use, not to show: the platform scrubs
+// the values an invocation read (as they are, in base64 and in hex) from
+// what it logs and from its error message, but not from its response,
+// what it stores or what it sends.
+func Secret(name string) ([]byte, error) {
+	return result(hostSecret(name))
+}
+
 // Log writes a line to the function's log, joined to the request id by
 // the platform. level is "debug", "info", "warn" or "error"; anything else
 // is info. Writing to stdout (info) and stderr (warn) works too. The last

@@ -4,6 +4,8 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -113,6 +115,23 @@ func handle(r *aegis.Request) *aegis.Response {
 		aegis.Log("info", "probe says "+in.Value)
 		println("probe printed " + in.Value)
 		return aegis.Text(200, "logged")
+	case "secret":
+		// Reads the secret in.Key and logs it as it is, in base64 and in
+		// hex, as a careless function might: the platform must scrub every
+		// form before the lines are stored.
+		v, err := aegis.Secret(in.Key)
+		if err == nil {
+			aegis.Log("info", "probe read secret "+string(v))
+			println("probe printed secret " + base64.StdEncoding.EncodeToString(v) + " " + base64.RawURLEncoding.EncodeToString(v))
+			aegis.Log("warn", "probe hex secret "+hex.EncodeToString(v)+" "+strings.ToUpper(hex.EncodeToString(v)))
+		}
+		return result(v, err)
+	case "secret-panic":
+		v, err := aegis.Secret(in.Key)
+		if err != nil {
+			return result(nil, err)
+		}
+		panic("probe could not use " + string(v))
 	case "loop":
 		for {
 			calls++

@@ -12,7 +12,7 @@
 
 static int32_t call(uint32_t op, uint32_t a, uint32_t b) {
     const char *p = (const char *)(uintptr_t)a;
-    switch (op % 16) {
+    switch (op % 17) {
     case 0: return aegis_kv_get(p, b, p, b);
     case 1: return aegis_kv_put(p, b, p, b, p, b);
     case 2: return aegis_kv_delete(p, b, p, b);
@@ -28,6 +28,7 @@ static int32_t call(uint32_t op, uint32_t a, uint32_t b) {
     case 12: return aegis_request_body_read((void *)(uintptr_t)a, b);
     case 13: return aegis_request_meta_read((void *)(uintptr_t)a, b);
     case 14: return aegis_result_len();
+    case 16: return aegis_secret(p, b);
     default: return aegis_response_set(p, b, p, b);
     }
 }

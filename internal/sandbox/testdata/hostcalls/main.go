@@ -3,7 +3,12 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 
 	aegis "github.com/aegis-platform/aegis/sdk/go"
 )
@@ -41,6 +46,9 @@ func report(v []byte, err error) step {
 
 func init() {
 	aegis.HandleHTTP(func(r *aegis.Request) *aegis.Response {
+		if r.Path == "/secret" {
+			return secrets(r)
+		}
 		out := map[string]step{}
 		out["kv_put"] = report(nil, aegis.KV("notes").Put("a", r.Body))
 		out["kv_get"] = report(aegis.KV("notes").Get("a"))
@@ -82,6 +90,34 @@ func init() {
 		}
 		return aegis.KV("events").Put(e.Topic, e.Data)
 	})
+}
+
+// secrets reads the secrets named in the body (comma-separated), answers
+// what each read returned, and logs every value in every form the
+// platform scrubs, through each way a function logs; with ?fail it then
+// panics with a message that quotes the first value.
+func secrets(r *aegis.Request) *aegis.Response {
+	out := map[string]step{}
+	var first []byte
+	for _, name := range strings.Split(string(r.Body), ",") {
+		v, err := aegis.Secret(name)
+		out[name] = report(v, err)
+		if err != nil {
+			continue
+		}
+		if first == nil {
+			first = v
+		}
+		aegis.Log("info", "plain "+string(v)+" end")
+		fmt.Println("std", base64.StdEncoding.EncodeToString(v), "raw", base64.RawStdEncoding.EncodeToString(v))
+		fmt.Fprintln(os.Stderr, "url", base64.URLEncoding.EncodeToString(v), "rawurl", base64.RawURLEncoding.EncodeToString(v))
+		aegis.Log("warn", "hex "+hex.EncodeToString(v)+" HEX "+strings.ToUpper(hex.EncodeToString(v)))
+		fmt.Print("unfinished " + string(v))
+	}
+	if r.Query.Has("fail") && first != nil {
+		panic("could not log in with " + string(first) + ": refused")
+	}
+	return aegis.JSON(200, out)
 }
 
 func main() {}
