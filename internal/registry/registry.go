@@ -64,6 +64,12 @@ type Config struct {
 	Retire time.Duration
 	// OnChange is called (serially) after every activation with the new snapshot.
 	OnChange func(*Snapshot)
+	// SecretExists, when set, is asked at deploy whether each secret a
+	// function is granted exists in the app's vault: a grant of a secret
+	// that does not is refused, naming it, rather than failing at the
+	// first read. A restart does not ask (a secret removed since is the
+	// function's not-found, not a platform that will not start).
+	SecretExists func(ctx context.Context, app, name string) (bool, error)
 }
 
 // Registry is the set of deployed apps.
@@ -280,6 +286,9 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (app *App, unc
 		if _, ok := m.Functions[name]; !ok {
 			return nil, false, fmt.Errorf("deploy %s: %w: module given for unknown function %q", req.App, aegis.ErrInvalidArgument, name)
 		}
+	}
+	if err := r.checkSecrets(ctx, req.App, m); err != nil {
+		return nil, false, err
 	}
 
 	r.mu.Lock()
@@ -899,5 +908,26 @@ func (r *Registry) Delete(ctx context.Context, appName string) error {
 		}
 	}
 	r.log.Info("app deleted", logkey.App, appName)
+	return nil
+}
+
+// checkSecrets refuses a manifest granting a secret the app's vault does
+// not hold, naming the function and the secret.
+func (r *Registry) checkSecrets(ctx context.Context, app string, m *manifest.Manifest) error {
+	if r.cfg.SecretExists == nil {
+		return nil
+	}
+	for _, fn := range m.FunctionNames() {
+		for _, name := range m.Functions[fn].Grants.Secrets {
+			ok, err := r.cfg.SecretExists(ctx, app, name)
+			if err != nil {
+				return fmt.Errorf("deploy %s: check secret %q: %w", app, name, err)
+			}
+			if !ok {
+				return fmt.Errorf("deploy %s: %w: function %q is granted secret %q, which app %q does not have: set it first (aegis secrets set %s %s)",
+					app, aegis.ErrInvalidArgument, fn, name, app, app, name)
+			}
+		}
+	}
 	return nil
 }
