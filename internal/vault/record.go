@@ -40,7 +40,7 @@ const (
 	maxRecordSize = MaxVersions * (MaxValueSize + 1024) * 4 / 3
 )
 
-var errRecord = errors.New("malformed vault record")
+var errRecord = fmt.Errorf("malformed vault record: %w", ErrCorrupt)
 
 // decodeRecord parses a record read from the store. The store is not
 // trusted to hold what the vault wrote: the bytes are decoded strictly
