@@ -1,0 +1,181 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// MasterKeyEnv is the environment variable that may hold the master key
+// (base64 of 32 bytes).
+const MasterKeyEnv = "AEGIS_MASTER_KEY"
+
+// MasterKeyOptions says where LoadMasterKey looks.
+type MasterKeyOptions struct {
+	// File is --master-key-file: read it, never create it.
+	File string
+	// LookupEnv reads the environment (os.LookupEnv when nil).
+	LookupEnv func(string) (string, bool)
+	// ConfigDir replaces os.UserConfigDir for the default file.
+	ConfigDir string
+}
+
+// MasterKeySource says where the master key came from.
+type MasterKeySource string
+
+const (
+	SourceFile        MasterKeySource = "file"        // --master-key-file
+	SourceEnv         MasterKeySource = "environment" // AEGIS_MASTER_KEY
+	SourceDefaultFile MasterKeySource = "default file"
+)
+
+// MasterKeyInfo is what the server logs about the master key: where it
+// came from, never its value.
+type MasterKeyInfo struct {
+	Source MasterKeySource
+	// Path is the key file's path (empty for the environment).
+	Path string
+	// Created is true when the default file was created by this call.
+	Created bool
+}
+
+// LoadMasterKey returns the local master key as a KMS, from the first of:
+// opts.File, AEGIS_MASTER_KEY, the default file
+// <user config dir>/aegis/master.key, which it creates (0600, in a 0700
+// directory, 32 random bytes) when it does not exist. A key file must be
+// readable by its owner alone and hold 32 bytes, raw or base64; anything
+// else is refused naming the file and never replaced.
+func LoadMasterKey(opts MasterKeyOptions) (KMS, MasterKeyInfo, error) {
+	if opts.File != "" {
+		k, err := readKeyFile(opts.File)
+		if err != nil {
+			return nil, MasterKeyInfo{}, err
+		}
+		return k, MasterKeyInfo{Source: SourceFile, Path: opts.File}, nil
+	}
+	lookup := opts.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	if s, ok := lookup(MasterKeyEnv); ok {
+		raw, err := parseKey([]byte(s), false)
+		if err != nil {
+			return nil, MasterKeyInfo{}, fmt.Errorf("master key from %s: %w", MasterKeyEnv, err)
+		}
+		k, err := NewLocalKMS(raw)
+		clear(raw)
+		if err != nil {
+			return nil, MasterKeyInfo{}, err
+		}
+		return k, MasterKeyInfo{Source: SourceEnv}, nil
+	}
+	dir := opts.ConfigDir
+	if dir == "" {
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return nil, MasterKeyInfo{}, fmt.Errorf("master key: no user config directory (use --master-key-file or %s): %w", MasterKeyEnv, err)
+		}
+		dir = d
+	}
+	path := filepath.Join(dir, "aegis", "master.key")
+	created, err := createKeyFile(path)
+	if err != nil {
+		return nil, MasterKeyInfo{}, err
+	}
+	k, err := readKeyFile(path)
+	if err != nil {
+		return nil, MasterKeyInfo{}, err
+	}
+	return k, MasterKeyInfo{Source: SourceDefaultFile, Path: path, Created: created}, nil
+}
+
+// DefaultMasterKeyPath is where LoadMasterKey keeps the key when neither a
+// file nor the environment names one.
+func DefaultMasterKeyPath() (string, error) {
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "aegis", "master.key"), nil
+}
+
+// createKeyFile writes a new random key to path unless a file is there
+// (O_EXCL: of two servers starting at once, one creates and both read it).
+func createKeyFile(path string) (bool, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, fmt.Errorf("master key: create %s: %w", filepath.Dir(path), err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("master key: create %s: %w", path, err)
+	}
+	key := make([]byte, MasterKeySize)
+	rand.Read(key)
+	line := base64.StdEncoding.AppendEncode(nil, key)
+	clear(key)
+	_, err = f.Write(append(line, '\n'))
+	clear(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path) // never leave a half-written key to be read later
+		return false, fmt.Errorf("master key: write %s: %w", path, err)
+	}
+	return true, nil
+}
+
+func readKeyFile(path string) (KMS, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("master key file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("master key file %s: not a regular file", path)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("master key file %s: mode %04o lets others read it: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("master key file: %w", err)
+	}
+	raw, err := parseKey(b, true)
+	clear(b)
+	if err != nil {
+		return nil, fmt.Errorf("master key file %s: %w", path, err)
+	}
+	k, err := NewLocalKMS(raw)
+	clear(raw)
+	return k, err
+}
+
+// parseKey reads a key as base64 of 32 bytes (spaces and a final newline
+// allowed), or, from a file, 32 raw bytes. The error never quotes the
+// input.
+func parseKey(b []byte, rawOK bool) ([]byte, error) {
+	if rawOK && len(b) == MasterKeySize {
+		return bytes.Clone(b), nil
+	}
+	t := bytes.TrimSpace(b)
+	raw := make([]byte, base64.StdEncoding.DecodedLen(len(t)))
+	n, err := base64.StdEncoding.Decode(raw, t)
+	if err != nil {
+		clear(raw)
+		return nil, fmt.Errorf("not base64 of %d bytes (make one with: head -c %d /dev/urandom | base64)", MasterKeySize, MasterKeySize)
+	}
+	if n != MasterKeySize {
+		clear(raw)
+		return nil, fmt.Errorf("%d bytes, want %d (make one with: head -c %d /dev/urandom | base64)", n, MasterKeySize, MasterKeySize)
+	}
+	return raw[:n], nil
+}
