@@ -59,6 +59,9 @@ func CheckVaultSecretName(name string) error {
 		return errors.New("longer than 64 characters")
 	case !vaultSecretNameRE.MatchString(name):
 		return errors.New("use letters, digits, '_', '-' and '.' (no patterns)")
+	case name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, ".."):
+		// The vault keeps a secret under a key its name is part of.
+		return errors.New("'.' may not be first, last or twice in a row")
 	}
 	return nil
 }

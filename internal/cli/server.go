@@ -63,6 +63,8 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	cfg.StepUp = rbac.StepUpAuto
 	fs.Var((*stepUpFlag)(&cfg.StepUp), "step-up",
 		"when dangerous admin changes need an authenticator code: auto (once one is enrolled), always, or off")
+	fs.StringVar(&cfg.MasterKey.File, "master-key-file", "",
+		"the vault's master key (32 bytes, raw or base64, mode 0600); default $AEGIS_MASTER_KEY, else a key file under the user's config directory, created on first start")
 	fs.StringVar(&cfg.OTLP.Endpoint, "otlp-endpoint", "",
 		"export spans to this OTLP/HTTP collector (http://host:4318; /v1/traces is appended); default $OTEL_EXPORTER_OTLP_ENDPOINT, else off")
 	fs.Var((*ratioFlag)(&cfg.OTLP.SampleRatio), "otlp-sample-ratio",

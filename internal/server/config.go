@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/aegis-platform/aegis/internal/funclog"
+	"github.com/aegis-platform/aegis/internal/vault"
 	"log/slog"
 	"net"
 	"time"
@@ -56,9 +57,15 @@ type Config struct {
 	// RetryBase and RetryMax shape event retries (defaults 1s and 1m).
 	RetryBase, RetryMax time.Duration
 
-	// Secrets is the vault the secret host call reads; nil answers every
-	// granted read ErrUnavailable.
+	// Secrets is what the secret host call reads: the server's own vault
+	// when nil (tests may put another reader here).
 	Secrets capability.Secrets
+
+	// MasterKey says where the vault's master key is: --master-key-file,
+	// else AEGIS_MASTER_KEY, else the default file under the user's config
+	// directory (ConfigDir replaces it), created on first start. Never in
+	// the data directory.
+	MasterKey vault.MasterKeyOptions
 
 	// EgressDial and EgressResolver replace the network for fetch; tests
 	// inject ones that fail instead of sending anything off the machine.

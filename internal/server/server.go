@@ -37,6 +37,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/schedule"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/internal/usage"
+	"github.com/aegis-platform/aegis/internal/vault"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -45,6 +46,9 @@ import (
 type Server struct {
 	cfg Config
 	log *slog.Logger
+
+	vault                *vault.Vault
+	vaultStop, vaultDone chan struct{}
 
 	token      string
 	node       *jetstream.Node
@@ -194,6 +198,12 @@ func (s *Server) wire(ctx context.Context) error {
 	if err := s.openAudit(ctx); err != nil {
 		return err
 	}
+	if err := s.openVault(ctx); err != nil {
+		return err
+	}
+	if s.cfg.Secrets == nil {
+		s.cfg.Secrets = s.vault
+	}
 	// Usage and budgets, shared by every server on this NATS: rows and
 	// budget counters in one bucket, kept for usage.Retention.
 	usageBucket, err := s.node.Bucket(ctx, usage.Bucket, jetstream.BucketOptions{History: 1, TTL: usage.Retention,
@@ -269,7 +279,7 @@ func (s *Server) wire(ctx context.Context) error {
 	s.metrics.ReadPools(s.engine)
 	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log))
 	s.registry = registry.New(registry.Config{
-		State: state, Modules: modules, Engine: s.engine, Logger: s.log,
+		State: state, Modules: modules, Engine: s.engine, Logger: s.log, SecretExists: s.secretExists,
 		OnChange: func(snap *registry.Snapshot) {
 			for _, t := range s.triggers {
 				if err := t.Sync(context.Background(), snap); err != nil {
@@ -292,7 +302,7 @@ func (s *Server) wire(ctx context.Context) error {
 		MaxAsync: s.cfg.Backpressure.Async, MaxAsyncPerCaller: s.cfg.Backpressure.AsyncPerCaller,
 		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics, Spans: s.Spans(),
 	})
-	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
+	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
 		Graph: s.graph, Audit: s.audit})
@@ -464,6 +474,7 @@ func (s *Server) close(ctx context.Context) error {
 		s.logs.Close()
 	}
 	s.closeAudit(ctx)
+	s.closeVault()
 	// The last spans, those of the drained invocations, go out before the
 	// exporter stops.
 	s.closeSpans()

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -134,8 +133,10 @@ func Open(ctx context.Context, cfg Config) (*Vault, error) {
 // digits, '_', '-' and '.', neither starting nor ending with '.' and
 // without two dots in a row (the name is a token of a storage key).
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) || name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..") {
-		return fmt.Errorf("invalid secret name %q: use 1-64 letters, digits, '_', '-' and '.' (not first, last or twice in a row): %w", name, aegis.ErrInvalidArgument)
+	// One rule with the manifest's grants, so a grant can always name a
+	// secret the vault holds.
+	if err := manifest.CheckVaultSecretName(name); err != nil {
+		return fmt.Errorf("invalid secret name %q: %s: %w", name, err.Error(), aegis.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -148,7 +149,6 @@ func CheckApp(app string) error {
 	return nil
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 func checkArgs(app, name string) error {
 	if err := CheckApp(app); err != nil {

@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis/internal/cli"
+	"github.com/aegis-platform/aegis/internal/server"
+	"github.com/aegis-platform/aegis/internal/vault"
+)
+
+// aegisCLIStdin runs the real CLI in-process against in, stdin piped in.
+func aegisCLIStdin(t *testing.T, in *instance, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := map[string]string{"AEGIS_URL": in.srv.AdminURL(), "AEGIS_TOKEN": in.srv.AdminToken()}
+	code := cli.Run(context.Background(), args, strings.NewReader(stdin), &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
+// The vault end to end, on a real server with its own master key: secrets
+// set through the CLI and read by a granted function, refused to another;
+// a deploy granting a missing secret refused naming it; a rotation with an
+// overlap; no value on disk in the data directory; and a server started
+// with another master key, or a missing one, stops with a clear message.
+func TestVault(t *testing.T) {
+	keyDir := t.TempDir() // the user's config directory: outside the data directory
+	dataDir := t.TempDir()
+	in := startServerWith(t, dataDir, func(c *server.Config) { c.MasterKey.ConfigDir = keyDir })
+	keyFile := filepath.Join(keyDir, "aegis", "master.key")
+	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the default master key file: %v %v", st, err)
+	}
+	if lines := in.logs.Messages("vault master key created: keep a copy outside this machine; without it the secrets cannot be read"); len(lines) != 1 {
+		t.Errorf("want one line naming the new key's file, got %d", len(lines))
+	}
+
+	const marker = "vault-marker-7d1e5a0c93b2"
+	// A deploy granting secrets the vault does not hold is refused,
+	// naming the first.
+	if _, err := deployWith(in, "testdata/secrets.yaml", probeModule(t)); err == nil ||
+		!strings.Contains(err.Error(), `granted secret "WEBHOOK_TOKEN", which app "vaulted" does not have`) {
+		t.Fatalf("deploy granting a missing secret: %v", err)
+	}
+	if code, _, errs := aegisCLIStdin(t, in, marker+"\n", "secrets", "set", "vaulted", "WEBHOOK_TOKEN"); code != 0 {
+		t.Fatalf("aegis secrets set: %d %s", code, errs)
+	}
+	if code, _, errs := aegisCLIStdin(t, in, "another-value", "secrets", "set", "vaulted", "NOT_SET"); code != 0 {
+		t.Fatalf("aegis secrets set: %d %s", code, errs)
+	}
+	if code, _, errs := aegisCLIStdin(t, in, "", "secrets", "set", "vaulted", "EMPTY"); code != 2 || !strings.Contains(errs, "empty") {
+		t.Errorf("an empty value: %d %s", code, errs)
+	}
+	deployProbe(t, in, "testdata/secrets.yaml")
+	k, err := in.admin.CreateKey(context.Background(), "vault-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stdin's trailing newline is not part of the value.
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != marker {
+		t.Fatalf("granted read: %+v", o)
+	}
+	if o, _ := probe(t, in.gateway, k.Key, "stranger", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.Denied || o.Value != "" {
+		t.Fatalf("ungranted read: %+v", o)
+	}
+
+	// Rotation: the new value is current at once; the previous version's
+	// end of overlap is listed; no value is.
+	if code, out, errs := aegisCLIStdin(t, in, marker+"-v2", "secrets", "rotate", "vaulted", "WEBHOOK_TOKEN", "--overlap", "1h"); code != 0 ||
+		!strings.Contains(out, "version 2") {
+		t.Fatalf("aegis secrets rotate: %d %s %s", code, out, errs)
+	}
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != marker+"-v2" {
+		t.Fatalf("read after rotation: %+v", o)
+	}
+	code, out, errs := aegisCLI(t, in, "secrets", "list", "vaulted", "-o", "json")
+	if code != 0 || strings.Contains(out, marker) {
+		t.Fatalf("aegis secrets list: %d %s %s", code, out, errs)
+	}
+	var listed []struct {
+		Name     string
+		Version  int
+		Versions []struct {
+			Version   int
+			ExpiresAt *time.Time `json:"expires_at"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 2 || listed[1].Name != "WEBHOOK_TOKEN" || listed[1].Version != 2 {
+		t.Fatalf("list: %v %s", err, out)
+	}
+	if v := listed[1].Versions; len(v) != 2 || v[0].ExpiresAt == nil || time.Until(*v[0].ExpiresAt) < 50*time.Minute {
+		t.Errorf("the previous version's overlap: %+v", v)
+	}
+	if code, _, errs := aegisCLI(t, in, "secrets", "rm", "vaulted", "NOT_SET"); code != 0 {
+		t.Errorf("aegis secrets rm: %d %s", code, errs)
+	}
+	if code, _, errs := aegisCLI(t, in, "secrets", "rm", "vaulted", "NOT_SET"); code != 1 || !strings.Contains(errs, "no secret named") {
+		t.Errorf("aegis secrets rm of a removed secret: %d %s", code, errs)
+	}
+	in.close(t)
+
+	// Nothing under the data directory holds the value, in any of the
+	// forms a log line or a store could carry it.
+	forms := [][]byte{[]byte(marker), []byte(base64.StdEncoding.EncodeToString([]byte(marker))), []byte(hex.EncodeToString([]byte(marker)))}
+	files := 0
+	err = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, f := range forms {
+			if bytes.Contains(b, f) {
+				t.Errorf("%s holds the secret (%q)", path, f)
+			}
+		}
+		return nil
+	})
+	if err != nil || files < 5 {
+		t.Fatalf("walked %d files: %v", files, err)
+	}
+
+	// Another master key does not open this vault: the start fails and
+	// says so, and nothing falls back to plaintext.
+	other := filepath.Join(t.TempDir(), "other.key")
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	if err := os.WriteFile(other, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		file, want string
+	}{
+		{other, "does not open this platform's vault"},
+		{filepath.Join(t.TempDir(), "missing.key"), "missing.key"},
+	} {
+		srv, err := server.New(server.Config{DataDir: dataDir, CacheDir: compileCache, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+			MasterKey: vault.MasterKeyOptions{File: c.file}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err = srv.Start(ctx)
+		cancel()
+		_ = srv.Close(context.Background())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("start with master key file %s: %v, want an error naming %q", filepath.Base(c.file), err, c.want)
+		}
+	}
+	// The right key opens it again.
+	again := startServerWith(t, dataDir, func(c *server.Config) { c.MasterKey.ConfigDir = keyDir })
+	defer again.close(t)
+	if o, _ := probe(t, again.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != marker+"-v2" {
+		t.Fatalf("read after a restart with the right key: %+v", o)
+	}
+}

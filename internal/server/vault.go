@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aegis-platform/aegis/adminapi"
+	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
+	"github.com/aegis-platform/aegis/internal/vault"
+)
+
+// sweepEvery is how often versions past their overlap are destroyed.
+const sweepEvery = time.Minute
+
+// openVault loads the master key (never from the data directory) and
+// opens the vault on the KV bucket every server of this NATS shares. A
+// missing, unreadable or wrong key stops the start with the operator's
+// message; there is no plaintext fallback.
+func (s *Server) openVault(ctx context.Context) error {
+	kek, info, err := vault.LoadMasterKey(s.cfg.MasterKey)
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	switch {
+	case info.Created:
+		s.log.Warn("vault master key created: keep a copy outside this machine; without it the secrets cannot be read",
+			logkey.File, info.Path)
+	case info.Path != "":
+		s.log.Info("vault master key loaded", logkey.File, info.Path)
+	default:
+		s.log.Info("vault master key loaded from " + vault.MasterKeyEnv)
+	}
+	bucket, err := s.node.Bucket(ctx, vault.Bucket, jetstream.BucketOptions{History: 1,
+		Description: "the vault: secrets sealed under data keys the master key wraps; no plaintext"})
+	if err != nil {
+		return err
+	}
+	v, err := vault.Open(ctx, vault.Config{Store: bucket, KMS: kek, Logger: s.log})
+	if errors.Is(err, vault.ErrWrongMasterKey) {
+		where := info.Path
+		if where == "" {
+			where = vault.MasterKeyEnv
+		}
+		return fmt.Errorf("vault: the master key from %s does not open this platform's vault: %w", where, err)
+	}
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	s.vault = v
+	s.vaultStop = make(chan struct{})
+	s.vaultDone = make(chan struct{})
+	go s.sweepVault()
+	return nil
+}
+
+// sweepVault destroys rotated versions whose overlap has ended.
+func (s *Server) sweepVault() {
+	defer close(s.vaultDone)
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.vaultStop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if n, err := s.vault.Sweep(ctx); err != nil {
+				s.log.Warn("vault sweep failed", logkey.Error, err)
+			} else if n > 0 {
+				s.log.Info("rotated secret versions destroyed", logkey.Count, n)
+			}
+			cancel()
+		}
+	}
+}
+
+func (s *Server) closeVault() {
+	if s.vaultStop != nil {
+		close(s.vaultStop)
+		<-s.vaultDone
+		s.vaultStop = nil
+	}
+}
+
+// adminSecrets is the vault as the admin API sees it.
+type adminSecrets struct{ v *vault.Vault }
+
+func (a adminSecrets) Set(ctx context.Context, app, name string, value []byte) (adminapi.Secret, error) {
+	info, err := a.v.Set(ctx, app, name, value)
+	return secretOf(info), err
+}
+
+func (a adminSecrets) Rotate(ctx context.Context, app, name string, value []byte, overlap time.Duration) (adminapi.Secret, error) {
+	info, err := a.v.Rotate(ctx, app, name, value, overlap)
+	return secretOf(info), err
+}
+
+func (a adminSecrets) List(ctx context.Context, app string) ([]adminapi.Secret, error) {
+	infos, err := a.v.List(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Secret, 0, len(infos))
+	for _, i := range infos {
+		out = append(out, secretOf(i))
+	}
+	return out, nil
+}
+
+func (a adminSecrets) Remove(ctx context.Context, app, name string) error {
+	return a.v.Remove(ctx, app, name)
+}
+
+// secretOf is a vault entry's description: the current version's date is
+// when it was last set, the oldest readable version's when it was created.
+func secretOf(i vault.Info) adminapi.Secret {
+	s := adminapi.Secret{App: i.App, Name: i.Name, Version: i.Version}
+	for _, v := range i.Versions {
+		sv := adminapi.SecretVersion{Version: v.Version, CreatedAt: v.CreatedAt}
+		if !v.ExpiresAt.IsZero() {
+			t := v.ExpiresAt
+			sv.ExpiresAt = &t
+		}
+		s.Versions = append(s.Versions, sv)
+		if s.CreatedAt.IsZero() || v.CreatedAt.Before(s.CreatedAt) {
+			s.CreatedAt = v.CreatedAt
+		}
+		if v.Version == i.Version {
+			s.UpdatedAt = v.CreatedAt
+		}
+	}
+	return s
+}
+
+// secretExists answers the registry's deploy check: the vault this server
+// opened, or the one a test put in Config.Secrets when it can say.
+func (s *Server) secretExists(ctx context.Context, app, name string) (bool, error) {
+	if e, ok := s.cfg.Secrets.(interface {
+		Exists(ctx context.Context, app, name string) (bool, error)
+	}); ok {
+		return e.Exists(ctx, app, name)
+	}
+	return true, nil // a reader that cannot tell: the first read says
+}
