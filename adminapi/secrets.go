@@ -25,3 +25,11 @@ type SecretVersion struct {
 
 // MaxSecretSize is the largest secret value the vault stores.
 const MaxSecretSize = 64 << 10
+
+// MasterRotation is the answer of POST /v1/vault/rotate-master: how many
+// data keys the new master key now wraps, and the key file that holds it
+// (the old key kept beside it as KeyFile+".previous").
+type MasterRotation struct {
+	Rewrapped int    `json:"rewrapped"`
+	KeyFile   string `json:"key_file"`
+}

@@ -78,3 +78,15 @@ func (c *Client) callRaw(ctx context.Context, method, path string, body []byte, 
 	}
 	return nil
 }
+
+// MasterRotation is what a master key rotation did.
+type MasterRotation = adminapi.MasterRotation
+
+// RotateMaster gives the server's vault a new master key (step-up).
+func (c *Client) RotateMaster(ctx context.Context) (*MasterRotation, error) {
+	var out MasterRotation
+	if err := c.call(ctx, http.MethodPost, "/v1/vault/rotate-master", nil, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

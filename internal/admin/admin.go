@@ -80,6 +80,8 @@ type Config struct {
 	// Secrets is the vault (PUT, POST …/rotate, DELETE, GET
 	// /v1/apps/{app}/secrets); nil serves none of those routes.
 	Secrets Secrets
+	// RotateMaster answers POST /v1/vault/rotate-master; nil serves none.
+	RotateMaster MasterRotator
 }
 
 // API is the admin http.Handler.
@@ -140,6 +142,9 @@ func New(cfg Config) *API {
 		a.handle("POST /v1/apps/{app}/secrets/{name}/rotate", onApp(rbac.ManageSecrets), a.rotateSecret)
 		a.handle("DELETE /v1/apps/{app}/secrets/{name}", onApp(rbac.ManageSecrets), a.removeSecret)
 		a.handle("GET /v1/apps/{app}/secrets", onApp(rbac.Read), a.listSecrets)
+	}
+	if cfg.RotateMaster != nil {
+		a.handle("POST /v1/vault/rotate-master", platform(rbac.ManageKeys), a.rotateMaster)
 	}
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)

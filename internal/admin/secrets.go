@@ -22,6 +22,10 @@ type Secrets interface {
 	Remove(ctx context.Context, app, name string) error
 }
 
+// MasterRotator re-wraps every data key of the vault under a new master
+// key (aegis vault rotate-master).
+type MasterRotator func(ctx context.Context) (adminapi.MasterRotation, error)
+
 // maxOverlap bounds how long a rotated secret's previous version stays
 // readable.
 const maxOverlap = 30 * 24 * time.Hour
@@ -116,5 +120,25 @@ func (a *API) removeSecret(w http.ResponseWriter, r *http.Request, _ string) err
 	}
 	a.log.Info("secret removed", logkey.App, app, logkey.SecretName, name)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// rotateMaster gives the vault a new master key while it serves: a
+// dangerous change (step-up, always), recorded like every change.
+func (a *API) rotateMaster(w http.ResponseWriter, r *http.Request, reqID string) error {
+	if err := a.stepUp(r, reqID, []string{"rotate the vault's master key"}); err != nil {
+		return err
+	}
+	out, err := a.cfg.RotateMaster(r.Context())
+	if errors.Is(err, aegis.ErrConflict) {
+		return &userError{http.StatusConflict, err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	noteAudit(r, "rewrapped", strconv.Itoa(out.Rewrapped))
+	a.log.Warn("vault master key rotated: keep a copy of the new key file outside this machine",
+		logkey.File, out.KeyFile, logkey.Count, out.Rewrapped)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -119,6 +119,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.logsCommand(),
 		c.traceCommand(),
 		c.secretsCommand(),
+		c.vaultCommand(),
 		c.appsCommand(),
 		c.tokensCommand(),
 		c.mfaCommand(),

@@ -190,3 +190,32 @@ func readLimited(path string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// vaultCommand is `aegis vault`: the vault's own keys.
+func (c *cli) vaultCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "vault", Short: "Manage the vault's master key"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "rotate-master",
+		Short: "Re-wrap every data key under a new master key, while the server serves",
+		Long: "The server writes a new master key next to its key file (KEY.next), re-wraps every\n" +
+			"data key of the vault under it, then makes it the key file and keeps the old one as\n" +
+			"KEY.previous. A dangerous change: with an authenticator enrolled it needs --otp.\n" +
+			"Other servers sharing the vault must be restarted with the new key file (docs/vault.md).",
+		Example: "  aegis vault rotate-master --otp 123456",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			out, err := ac.RotateMaster(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("rotate the master key: %w", err)
+			}
+			fmt.Fprintf(c.stdout, "master key rotated: %d data keys re-wrapped; the new key is %s (the old kept as %s.previous): keep a copy of it outside this machine\n",
+				out.Rewrapped, out.KeyFile, out.KeyFile)
+			return nil
+		},
+	})
+	return cmd
+}

@@ -101,6 +101,28 @@ func TestVault(t *testing.T) {
 	if v := listed[1].Versions; len(v) != 2 || v[0].ExpiresAt == nil || time.Until(*v[0].ExpiresAt) < 50*time.Minute {
 		t.Errorf("the previous version's overlap: %+v", v)
 	}
+	// The master key rotated while the server serves: reads keep working,
+	// the old key is kept beside the new, and the change is in the audit log.
+	oldKey, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := aegisCLI(t, in, "vault", "rotate-master"); code != 0 || !strings.Contains(out, "data keys re-wrapped") {
+		t.Fatalf("aegis vault rotate-master: %d %s %s", code, out, errs)
+	}
+	if prev, err := os.ReadFile(keyFile + ".previous"); err != nil || !bytes.Equal(prev, oldKey) {
+		t.Errorf("the old key is not kept as .previous: %v", err)
+	}
+	if now, _ := os.ReadFile(keyFile); bytes.Equal(now, oldKey) {
+		t.Error("the key file still holds the old key")
+	}
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != marker+"-v2" {
+		t.Fatalf("read after the master key's rotation: %+v", o)
+	}
+	if code, out, _ := aegisCLI(t, in, "audit", "list", "-o", "json"); code != 0 || !strings.Contains(out, "vault.rotate_master") ||
+		!strings.Contains(out, "secret.set") || strings.Contains(out, marker) {
+		t.Errorf("the audit log does not record the vault's changes, or holds the value: %d", code)
+	}
 	if code, _, errs := aegisCLI(t, in, "secrets", "rm", "vaulted", "NOT_SET"); code != 0 {
 		t.Errorf("aegis secrets rm: %d %s", code, errs)
 	}
@@ -141,10 +163,15 @@ func TestVault(t *testing.T) {
 	if err := os.WriteFile(other, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	oldFile := filepath.Join(t.TempDir(), "old.key")
+	if err := os.WriteFile(oldFile, oldKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		file, want string
 	}{
 		{other, "does not open this platform's vault"},
+		{oldFile, "does not open this platform's vault"}, // the key before the rotation
 		{filepath.Join(t.TempDir(), "missing.key"), "missing.key"},
 	} {
 		srv, err := server.New(server.Config{DataDir: dataDir, CacheDir: compileCache, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
@@ -49,7 +50,7 @@ func (s *Server) openVault(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
-	s.vault = v
+	s.vault, s.masterKey = v, info
 	s.vaultStop = make(chan struct{})
 	s.vaultDone = make(chan struct{})
 	go s.sweepVault()
@@ -144,4 +145,19 @@ func (s *Server) secretExists(ctx context.Context, app, name string) (bool, erro
 		return e.Exists(ctx, app, name)
 	}
 	return true, nil // a reader that cannot tell: the first read says
+}
+
+// rotateMaster re-wraps every data key under a new master key written to
+// the key file this server read its own from. A key from the environment
+// cannot be replaced from here.
+func (s *Server) rotateMaster(ctx context.Context) (adminapi.MasterRotation, error) {
+	if s.masterKey.Path == "" {
+		return adminapi.MasterRotation{}, fmt.Errorf("the master key comes from %s, which the server cannot rewrite: start it with a key file (--master-key-file) to rotate from here: %w",
+			vault.MasterKeyEnv, aegis.ErrConflict)
+	}
+	n, err := vault.RotateMasterFile(ctx, s.vault, s.masterKey.Path)
+	if err != nil {
+		return adminapi.MasterRotation{Rewrapped: n}, err
+	}
+	return adminapi.MasterRotation{Rewrapped: n, KeyFile: s.masterKey.Path}, nil
 }

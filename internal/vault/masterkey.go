@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/aegis-platform/aegis"
 )
 
 // MasterKeyEnv is the environment variable that may hold the master key
@@ -178,4 +181,39 @@ func parseKey(b []byte, rawOK bool) ([]byte, error) {
 		return nil, fmt.Errorf("%d bytes, want %d (make one with: head -c %d /dev/urandom | base64)", n, MasterKeySize, MasterKeySize)
 	}
 	return raw[:n], nil
+}
+
+// RotateMasterFile gives the vault a new master key kept in the key file at
+// path, while it serves: the new key is written first to path+".next"
+// (0600), every data key is re-wrapped under it (RotateMaster), and only
+// then does it become path, the old key kept as path+".previous" until the
+// next rotation. Interrupted before the files are swapped, the vault is
+// still readable with the old key for the records not yet re-wrapped and
+// with the .next key for the others: docs/vault.md says how to finish. A
+// .next file left by such an interruption stops a new rotation until the
+// operator has dealt with it.
+func RotateMasterFile(ctx context.Context, v *Vault, path string) (int, error) {
+	next := path + ".next"
+	created, err := createKeyFile(next)
+	if err != nil {
+		return 0, err
+	}
+	if !created {
+		return 0, fmt.Errorf("master key: %s exists, left by an interrupted rotation (docs/vault.md): %w", next, aegis.ErrConflict)
+	}
+	kek, err := readKeyFile(next)
+	if err != nil {
+		return 0, err
+	}
+	n, err := v.RotateMaster(ctx, kek)
+	if err != nil {
+		return n, fmt.Errorf("master key rotation (the new key is in %s): %w", next, err)
+	}
+	if err := os.Rename(path, path+".previous"); err != nil {
+		return n, fmt.Errorf("master key rotation: every data key is wrapped by %s, but it could not replace %s: %w", next, path, err)
+	}
+	if err := os.Rename(next, path); err != nil {
+		return n, fmt.Errorf("master key rotation: every data key is wrapped by %s, but it could not become %s: %w", next, path, err)
+	}
+	return n, nil
 }

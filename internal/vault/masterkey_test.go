@@ -2,12 +2,17 @@ package vault
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/testkit/memkv"
 )
 
 func noEnv(string) (string, bool) { return "", false }
@@ -137,5 +142,52 @@ func TestMasterKeyRefused(t *testing.T) {
 	}
 	if _, _, err := LoadMasterKey(MasterKeyOptions{ConfigDir: cfg, LookupEnv: noEnv}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("default file made readable: %v", err)
+	}
+}
+
+// Rotating the master key file: the data keys are re-wrapped under a new
+// key that replaces the file, the old one kept beside it; the new file
+// opens the vault, the old key no longer does; a .next file left by an
+// interrupted rotation stops the next one.
+func TestRotateMasterFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	kek, info, err := LoadMasterKey(MasterKeyOptions{ConfigDir: dir, LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := memkv.New()
+	v, err := Open(ctx, Config{Store: store, KMS: kek})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Set(ctx, "app", "token", []byte("value-1")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := RotateMasterFile(ctx, v, info.Path)
+	if err != nil || n < 1 {
+		t.Fatalf("RotateMasterFile = %d, %v", n, err)
+	}
+	if got, err := v.Read(ctx, "app", "token"); err != nil || string(got) != "value-1" {
+		t.Fatalf("read after rotation: %q, %v", got, err)
+	}
+	newKEK, err := readKeyFile(info.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, Config{Store: store, KMS: newKEK}); err != nil {
+		t.Errorf("the new key file does not open the vault: %v", err)
+	}
+	if _, err := Open(ctx, Config{Store: store, KMS: kek}); !errors.Is(err, ErrWrongMasterKey) {
+		t.Errorf("the old key still opens the vault: %v", err)
+	}
+	if _, err := readKeyFile(info.Path + ".previous"); err != nil {
+		t.Errorf("the old key is not kept beside the new: %v", err)
+	}
+	if err := os.WriteFile(info.Path+".next", []byte("left over"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RotateMasterFile(ctx, v, info.Path); !errors.Is(err, aegis.ErrConflict) {
+		t.Errorf("a rotation over a left-over .next: %v", err)
 	}
 }
