@@ -149,7 +149,6 @@ func CheckApp(app string) error {
 	return nil
 }
 
-
 func checkArgs(app, name string) error {
 	if err := CheckApp(app); err != nil {
 		return err
