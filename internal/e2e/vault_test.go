@@ -170,8 +170,8 @@ func TestVault(t *testing.T) {
 	for _, c := range []struct {
 		file, want string
 	}{
-		{other, "does not open this platform's vault"},
-		{oldFile, "does not open this platform's vault"}, // the key before the rotation
+		{other, "does not open this data directory's vault"},
+		{oldFile, "does not open this data directory's vault"}, // the key before the rotation
 		{filepath.Join(t.TempDir(), "missing.key"), "missing.key"},
 	} {
 		srv, err := server.New(server.Config{DataDir: dataDir, CacheDir: compileCache, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",

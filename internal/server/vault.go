@@ -45,7 +45,7 @@ func (s *Server) openVault(ctx context.Context) error {
 		if where == "" {
 			where = vault.MasterKeyEnv
 		}
-		return fmt.Errorf("vault: the master key from %s does not open this platform's vault: %w", where, err)
+		return fmt.Errorf("vault (master key from %s): %w", where, err)
 	}
 	if err != nil {
 		return fmt.Errorf("vault: %w", err)
