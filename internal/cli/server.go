@@ -26,6 +26,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/otlp"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/server"
+	"github.com/aegis-platform/aegis/internal/vault"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -65,6 +66,13 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 		"when dangerous admin changes need an authenticator code: auto (once one is enrolled), always, or off")
 	fs.StringVar(&cfg.MasterKey.File, "master-key-file", "",
 		"the vault's master key (32 bytes, raw or base64, mode 0600); default $AEGIS_MASTER_KEY, else a key file under the user's config directory, created on first start")
+	// The Transit flags fill cfg.Transit; runServer drops it when no key
+	// was named. The token is never a flag: VAULT_TOKEN.
+	cfg.Transit = &vault.TransitConfig{}
+	fs.StringVar(&cfg.Transit.Key, "vault-transit-key", "",
+		"use this HashiCorp Vault Transit key as the vault's key-encryption key instead of a master key (address and token from VAULT_ADDR and VAULT_TOKEN)")
+	fs.StringVar(&cfg.Transit.Mount, "vault-transit-mount", "transit", "the Transit engine's mount path")
+	fs.BoolVar(&cfg.Transit.Derived, "vault-transit-derived", false, "the Transit key was created with derived=true")
 	fs.StringVar(&cfg.OTLP.Endpoint, "otlp-endpoint", "",
 		"export spans to this OTLP/HTTP collector (http://host:4318; /v1/traces is appended); default $OTEL_EXPORTER_OTLP_ENDPOINT, else off")
 	fs.Var((*ratioFlag)(&cfg.OTLP.SampleRatio), "otlp-sample-ratio",
@@ -185,6 +193,9 @@ drains in-flight work for up to --drain-timeout, then stops.`,
 // and stops it on SIGINT or SIGTERM, or when ready fails.
 func runServer(ctx context.Context, cfg server.Config, stderr io.Writer, ready func(context.Context, *server.Server) error) (err error) {
 	cfg.OTLP = otlpConfig(cfg.OTLP, os.Getenv)
+	if cfg.Transit != nil && cfg.Transit.Key == "" {
+		cfg.Transit = nil
+	}
 	s, err := server.New(cfg)
 	if err != nil {
 		return err // already "configure server: …"

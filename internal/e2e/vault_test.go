@@ -16,6 +16,7 @@ import (
 
 	"github.com/aegis-platform/aegis/internal/cli"
 	"github.com/aegis-platform/aegis/internal/server"
+	"github.com/aegis-platform/aegis/internal/testkit/transittest"
 	"github.com/aegis-platform/aegis/internal/vault"
 )
 
@@ -193,4 +194,58 @@ func TestVault(t *testing.T) {
 	if o, _ := probe(t, again.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != marker+"-v2" {
 		t.Fatalf("read after a restart with the right key: %+v", o)
 	}
+}
+
+// The vault on HashiCorp Vault's Transit engine (a stand-in speaking its
+// HTTP API on loopback): secrets set and read as with a master key, the
+// key-encryption key never on this machine; rotate-master says to rotate
+// the key in Vault; a Transit that refuses the token stops the start.
+func TestVaultOnTransit(t *testing.T) {
+	transit := transittest.Start(t, "transit-token")
+	dataDir := t.TempDir()
+	tc := &vault.TransitConfig{Address: transit.URL(), Token: "transit-token", Key: transittest.DerivedKey, Derived: true, MaxRetries: -1}
+	unused := t.TempDir()
+	in := startServerWith(t, dataDir, func(c *server.Config) {
+		c.Transit = tc
+		c.MasterKey.ConfigDir = unused
+	})
+	if entries, _ := os.ReadDir(unused); len(entries) != 0 {
+		t.Errorf("a master key file was made beside Transit: %v", entries)
+	}
+	if code, _, errs := aegisCLIStdin(t, in, "transit-held-value", "secrets", "set", "vaulted", "WEBHOOK_TOKEN"); code != 0 {
+		t.Fatalf("aegis secrets set: %d %s", code, errs)
+	}
+	if code, _, errs := aegisCLIStdin(t, in, "x-value", "secrets", "set", "vaulted", "NOT_SET"); code != 0 {
+		t.Fatalf("aegis secrets set: %d %s", code, errs)
+	}
+	if transit.Calls() == 0 {
+		t.Fatal("the vault never asked Transit")
+	}
+	deployProbe(t, in, "testdata/secrets.yaml")
+	k, err := in.admin.CreateKey(context.Background(), "transit-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != "transit-held-value" {
+		t.Fatalf("granted read through Transit: %+v", o)
+	}
+	if code, _, errs := aegisCLI(t, in, "vault", "rotate-master"); code != 1 || !strings.Contains(errs, "rotate it there") {
+		t.Errorf("rotate-master on Transit: %d %s", code, errs)
+	}
+	in.close(t)
+
+	bad := *tc
+	bad.Token = "wrong-token"
+	srv, err := server.New(server.Config{DataDir: dataDir, CacheDir: compileCache, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Transit: &bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = srv.Start(ctx)
+	_ = srv.Close(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "vault") || !strings.Contains(err.Error(), "unavailable") {
+		t.Errorf("start with a token Transit refuses: %v", err)
+	}
+	t.Logf("start with a token Transit refuses: %v", err)
 }

@@ -66,6 +66,10 @@ type Config struct {
 	// directory (ConfigDir replaces it), created on first start. Never in
 	// the data directory.
 	MasterKey vault.MasterKeyOptions
+	// Transit, when set, makes HashiCorp Vault's Transit engine the vault's
+	// key-encryption key instead of a master key here (docs/vault.md);
+	// MasterKey is then not read.
+	Transit *vault.TransitConfig
 
 	// EgressDial and EgressResolver replace the network for fetch; tests
 	// inject ones that fail instead of sending anything off the machine.

@@ -21,11 +21,22 @@ const sweepEvery = time.Minute
 // missing, unreadable or wrong key stops the start with the operator's
 // message; there is no plaintext fallback.
 func (s *Server) openVault(ctx context.Context) error {
-	kek, info, err := vault.LoadMasterKey(s.cfg.MasterKey)
-	if err != nil {
+	var (
+		kek  vault.KMS
+		info vault.MasterKeyInfo
+		err  error
+	)
+	if t := s.cfg.Transit; t != nil {
+		if kek, err = vault.NewTransit(*t); err != nil {
+			return fmt.Errorf("vault: %w", err)
+		}
+		info.Source = vault.SourceTransit
+		s.log.Info("vault key-encryption key in HashiCorp Vault Transit", logkey.SecretName, t.Key)
+	} else if kek, info, err = vault.LoadMasterKey(s.cfg.MasterKey); err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
 	switch {
+	case info.Source == vault.SourceTransit:
 	case info.Created:
 		s.log.Warn("vault master key created: keep a copy outside this machine; without it the secrets cannot be read",
 			logkey.File, info.Path)
@@ -42,7 +53,10 @@ func (s *Server) openVault(ctx context.Context) error {
 	v, err := vault.Open(ctx, vault.Config{Store: bucket, KMS: kek, Logger: s.log})
 	if errors.Is(err, vault.ErrWrongMasterKey) {
 		where := info.Path
-		if where == "" {
+		switch {
+		case info.Source == vault.SourceTransit:
+			where = "Transit key " + s.cfg.Transit.Key
+		case where == "":
 			where = vault.MasterKeyEnv
 		}
 		return fmt.Errorf("vault (master key from %s): %w", where, err)
@@ -151,6 +165,10 @@ func (s *Server) secretExists(ctx context.Context, app, name string) (bool, erro
 // the key file this server read its own from. A key from the environment
 // cannot be replaced from here.
 func (s *Server) rotateMaster(ctx context.Context) (adminapi.MasterRotation, error) {
+	if s.masterKey.Source == vault.SourceTransit {
+		return adminapi.MasterRotation{}, fmt.Errorf("the key-encryption key is Transit key %s in HashiCorp Vault: rotate it there (vault write -f %s/keys/%s/rotate); Transit keeps the older key versions for what they wrapped: %w",
+			s.cfg.Transit.Key, transitMount(s.cfg.Transit), s.cfg.Transit.Key, aegis.ErrConflict)
+	}
 	if s.masterKey.Path == "" {
 		return adminapi.MasterRotation{}, fmt.Errorf("the master key comes from %s, which the server cannot rewrite: start it with a key file (--master-key-file) to rotate from here: %w",
 			vault.MasterKeyEnv, aegis.ErrConflict)
@@ -160,4 +178,11 @@ func (s *Server) rotateMaster(ctx context.Context) (adminapi.MasterRotation, err
 		return adminapi.MasterRotation{Rewrapped: n}, err
 	}
 	return adminapi.MasterRotation{Rewrapped: n, KeyFile: s.masterKey.Path}, nil
+}
+
+func transitMount(t *vault.TransitConfig) string {
+	if t.Mount == "" {
+		return "transit"
+	}
+	return t.Mount
 }

@@ -36,6 +36,7 @@ const (
 	SourceFile        MasterKeySource = "file"        // --master-key-file
 	SourceEnv         MasterKeySource = "environment" // AEGIS_MASTER_KEY
 	SourceDefaultFile MasterKeySource = "default file"
+	SourceTransit     MasterKeySource = "transit" // HashiCorp Vault Transit (server.Config.Transit)
 )
 
 // MasterKeyInfo is what the server logs about the master key: where it
