@@ -53,14 +53,26 @@ func (c *cli) secretsCommand() *cobra.Command {
 		b = bytes.TrimSuffix(b, []byte("\r"))
 		return b, nil
 	}
-	checkValue := func(b []byte) error {
+	// valueAndClient reads and checks the value, then finds the server.
+	// The caller clears the value when done.
+	valueAndClient := func() ([]byte, *client.Client, error) {
+		b, err := readValue()
+		if err != nil {
+			return nil, nil, err
+		}
 		switch {
 		case len(b) == 0:
-			return usagef("the secret's value is empty: pipe it on stdin, or use --from-file")
+			return nil, nil, usagef("the secret's value is empty: pipe it on stdin, or use --from-file")
 		case len(b) > client.MaxSecretSize:
-			return usagef("a secret is at most %d bytes", client.MaxSecretSize)
+			clear(b)
+			return nil, nil, usagef("a secret is at most %d bytes", client.MaxSecretSize)
 		}
-		return nil
+		ac, err := c.adminClient()
+		if err != nil {
+			clear(b)
+			return nil, nil, err
+		}
+		return b, ac, nil
 	}
 
 	set := &cobra.Command{
@@ -69,18 +81,11 @@ func (c *cli) secretsCommand() *cobra.Command {
 		Example: "  printf %s \"$TOKEN\" | aegis secrets set travel-diary notify-token\n  aegis secrets set travel-diary tls-key --from-file key.pem",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			value, err := readValue()
+			value, ac, err := valueAndClient()
 			if err != nil {
 				return err
 			}
 			defer clear(value)
-			if err := checkValue(value); err != nil {
-				return err
-			}
-			ac, err := c.adminClient()
-			if err != nil {
-				return err
-			}
 			s, err := ac.SetSecret(cmd.Context(), args[0], args[1], value)
 			if err != nil {
 				return fmt.Errorf("set secret %s of %s: %w", args[1], args[0], err)
@@ -101,18 +106,11 @@ func (c *cli) secretsCommand() *cobra.Command {
 			if overlap < 0 || overlap > 720*time.Hour {
 				return usagef("--overlap must be from 0 to 720h")
 			}
-			value, err := readValue()
+			value, ac, err := valueAndClient()
 			if err != nil {
 				return err
 			}
 			defer clear(value)
-			if err := checkValue(value); err != nil {
-				return err
-			}
-			ac, err := c.adminClient()
-			if err != nil {
-				return err
-			}
 			s, err := ac.RotateSecret(cmd.Context(), args[0], args[1], value, overlap)
 			if err != nil {
 				return fmt.Errorf("rotate secret %s of %s: %w", args[1], args[0], err)
