@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/periodic"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
@@ -160,8 +161,7 @@ type Recorder struct {
 	apps map[string]*appState
 
 	flushMu   sync.Mutex
-	stop      chan struct{}
-	done      chan struct{}
+	loop      *periodic.Loop // the flusher
 	closeOnce sync.Once
 }
 
@@ -176,27 +176,15 @@ func New(cfg Config) *Recorder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{cfg: cfg, log: cfg.Logger, apps: map[string]*appState{},
-		stop: make(chan struct{}), done: make(chan struct{})}
-	go r.run()
+	r := &Recorder{cfg: cfg, log: cfg.Logger, apps: map[string]*appState{}}
+	r.loop = periodic.Start(r.cfg.FlushEvery, 10*time.Second, r.flushLoop)
 	return r
 }
 
-func (r *Recorder) run() {
-	defer close(r.done)
-	t := time.NewTicker(r.cfg.FlushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := r.Flush(ctx); err != nil {
-				r.log.Warn("call graph flush failed; will retry", logkey.Error, err)
-			}
-			cancel()
-		}
+// flushLoop is one run of the flusher.
+func (r *Recorder) flushLoop(ctx context.Context) {
+	if err := r.Flush(ctx); err != nil {
+		r.log.Warn("call graph flush failed; will retry", logkey.Error, err)
 	}
 }
 
@@ -208,8 +196,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}
 	var err error
 	r.closeOnce.Do(func() {
-		close(r.stop)
-		<-r.done
+		r.loop.Stop()
 		err = r.Flush(ctx)
 	})
 	return err

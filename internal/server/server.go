@@ -31,6 +31,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/otlp"
+	"github.com/aegis-platform/aegis/internal/periodic"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -47,9 +48,9 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	vault                *vault.Vault
-	masterKey            vault.MasterKeyInfo
-	vaultStop, vaultDone chan struct{}
+	vault      *vault.Vault
+	masterKey  vault.MasterKeyInfo
+	vaultSweep *periodic.Loop
 
 	token      string
 	node       *jetstream.Node

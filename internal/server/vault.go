@@ -9,6 +9,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/jetstream"
+	"github.com/aegis-platform/aegis/internal/periodic"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/internal/vault"
 )
@@ -65,38 +66,22 @@ func (s *Server) openVault(ctx context.Context) error {
 		return fmt.Errorf("vault: %w", err)
 	}
 	s.vault, s.masterKey = v, info
-	s.vaultStop = make(chan struct{})
-	s.vaultDone = make(chan struct{})
-	go s.sweepVault()
+	s.vaultSweep = periodic.Start(sweepEvery, 30*time.Second, s.sweepVault)
 	return nil
 }
 
 // sweepVault destroys rotated versions whose overlap has ended.
-func (s *Server) sweepVault() {
-	defer close(s.vaultDone)
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.vaultStop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if n, err := s.vault.Sweep(ctx); err != nil {
-				s.log.Warn("vault sweep failed", logkey.Error, err)
-			} else if n > 0 {
-				s.log.Info("rotated secret versions destroyed", logkey.Count, n)
-			}
-			cancel()
-		}
+func (s *Server) sweepVault(ctx context.Context) {
+	if n, err := s.vault.Sweep(ctx); err != nil {
+		s.log.Warn("vault sweep failed", logkey.Error, err)
+	} else if n > 0 {
+		s.log.Info("rotated secret versions destroyed", logkey.Count, n)
 	}
 }
 
 func (s *Server) closeVault() {
-	if s.vaultStop != nil {
-		close(s.vaultStop)
-		<-s.vaultDone
-		s.vaultStop = nil
+	if s.vaultSweep != nil {
+		s.vaultSweep.Stop()
 	}
 }
 

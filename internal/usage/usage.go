@@ -28,6 +28,7 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/metrics"
+	"github.com/aegis-platform/aegis/internal/periodic"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -117,9 +118,8 @@ type Recorder struct {
 	orphanMu sync.Mutex
 	orphans  map[string]amounts // deltas of windows that ended before they were flushed
 
-	flushMu   sync.Mutex // one flush at a time
-	stop      chan struct{}
-	done      chan struct{}
+	flushMu   sync.Mutex     // one flush at a time
+	loop      *periodic.Loop // the flusher
 	closeOnce sync.Once
 }
 
@@ -132,26 +132,15 @@ func New(cfg Config) *Recorder {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Recorder{cfg: cfg, log: cfg.Logger, rows: map[rowKey]*amounts{}, budgets: map[budgetID]*budgetState{},
-		orphans: map[string]amounts{}, keys: map[string]keyEntry{}, stop: make(chan struct{}), done: make(chan struct{})}
-	go r.run()
+		orphans: map[string]amounts{}, keys: map[string]keyEntry{}}
+	r.loop = periodic.Start(r.cfg.FlushEvery, 10*time.Second, r.flushLoop)
 	return r
 }
 
-func (r *Recorder) run() {
-	defer close(r.done)
-	t := time.NewTicker(r.cfg.FlushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := r.flush(ctx, false); err != nil {
-				r.log.Warn("usage flush failed; will retry", logkey.Error, err)
-			}
-			cancel()
-		}
+// flushLoop is one run of the flusher.
+func (r *Recorder) flushLoop(ctx context.Context) {
+	if err := r.flush(ctx, false); err != nil {
+		r.log.Warn("usage flush failed; will retry", logkey.Error, err)
 	}
 }
 
@@ -163,8 +152,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}
 	var err error
 	r.closeOnce.Do(func() {
-		close(r.stop)
-		<-r.done
+		r.loop.Stop()
 		err = r.flush(ctx, true)
 	})
 	return err
