@@ -37,17 +37,7 @@ func TestHostCallsCountedOnTheirEdges(t *testing.T) {
 	_ = h.Publish(ctx, c, "billing.charge", []byte("{}"))
 	_, _ = h.Fetch(ctx, c, &sandbox.FetchRequest{Method: "GET", URL: "https://evil.example.net:8443/x"})
 	_, _ = h.Invoke(ctx, caller(manifest.Grants{}), &sandbox.InvokeRequest{Method: "GET", Path: "/admin?x=1"})
-	if err := graph.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	recs, _, err := callgraph.Observed(ctx, store, "diary")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[callgraph.Edge][2]int64{}
-	for _, r := range recs {
-		got[r.Edge()] = [2]int64{r.Count, r.Refused}
-	}
+	got := observedEdges(t, graph, store, "diary")
 	want := map[callgraph.Edge][2]int64{
 		{Kind: callgraph.KV, From: "save-entry", To: "entries"}:             {2, 0},
 		{Kind: callgraph.KV, From: "save-entry", To: "settings"}:            {0, 1},
@@ -67,4 +57,23 @@ func TestHostCallsCountedOnTheirEdges(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("edges = %v, want %v", got, want)
 	}
+}
+
+// observedEdges flushes graph into store and returns app's edges with
+// their use and refusal counts.
+func observedEdges(t *testing.T, graph *callgraph.Recorder, store callgraph.Store, app string) map[callgraph.Edge][2]int64 {
+	t.Helper()
+	ctx := context.Background()
+	if err := graph.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := callgraph.Observed(ctx, store, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[callgraph.Edge][2]int64{}
+	for _, r := range recs {
+		got[r.Edge()] = [2]int64{r.Count, r.Refused}
+	}
+	return got
 }

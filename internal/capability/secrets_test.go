@@ -157,17 +157,7 @@ func TestSecretSpanAndEdges(t *testing.T) {
 	if rec.spans[0].Error != "" || rec.spans[1].Error != "no secret grant" {
 		t.Errorf("span errors %q, %q", rec.spans[0].Error, rec.spans[1].Error)
 	}
-	if err := graph.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	recs, _, err := callgraph.Observed(ctx, store, "diary")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[callgraph.Edge][2]int64{}
-	for _, r := range recs {
-		got[r.Edge()] = [2]int64{r.Count, r.Refused}
-	}
+	got := observedEdges(t, graph, store, "diary")
 	want := map[callgraph.Edge][2]int64{
 		{Kind: callgraph.Secret, From: "save-entry", To: "WEBHOOK_TOKEN"}: {1, 0},
 		{Kind: callgraph.Secret, From: "save-entry", To: "DB"}:            {0, 1},
