@@ -16,14 +16,16 @@ func FuzzVerify(f *testing.F) {
 	key := bytes.Repeat([]byte{7}, 32)
 	env := NewEnvelope("app/fn@v1", "0123456789abcdef", 1)
 	env.Origin, env.Path = "jwt:https://id.test#a%\n", []string{"up", "fn"}
+	env.Trace = telemetry.Span{TraceID: "0af7651916cd43dd8448eb211c80319c", SpanID: "b7ad6b7169203331"}
 	good := env.Headers(key, "aegis.ev.app.t", []byte("{}"))
-	f.Add(good[HeaderProducer], good[HeaderRequestID], good[HeaderHop], good[HeaderEventID], good[HeaderEventTime], "", good[HeaderOrigin], good[HeaderPath], good[HeaderSignature], []byte("{}"))
-	f.Add("", "", "", "", "", "", "", "", "", []byte(nil))
-	f.Add("app/fn@v1", "id", "-1", "x", "-1", "root", "%", ",", "v1=", []byte("x"))
-	f.Add("a/b@c", "r", "99999999999999999999", "00112233445566778899aabbccddeeff", "999999999999999999", "", "key:%0a", "a,,b", "v2=AAAA", []byte("x"))
-	f.Fuzz(func(t *testing.T, producer, reqID, hop, id, at, by, origin, path, sig string, data []byte) {
+	f.Add(good[HeaderProducer], good[HeaderRequestID], good[HeaderHop], good[HeaderEventID], good[HeaderEventTime], "", good[HeaderOrigin], good[HeaderPath], good[HeaderTraceparent], good[HeaderSignature], []byte("{}"))
+	f.Add("", "", "", "", "", "", "", "", "", "", []byte(nil))
+	f.Add("app/fn@v1", "id", "-1", "x", "-1", "root", "%", ",", "00-x", "v1=", []byte("x"))
+	f.Add("a/b@c", "r", "99999999999999999999", "00112233445566778899aabbccddeeff", "999999999999999999", "", "key:%0a", "a,,b", "", "v2=AAAA", []byte("x"))
+	f.Fuzz(func(t *testing.T, producer, reqID, hop, id, at, by, origin, path, traceparent, sig string, data []byte) {
 		hdr := map[string]string{HeaderProducer: producer, HeaderRequestID: reqID, HeaderHop: hop,
-			HeaderEventID: id, HeaderEventTime: at, HeaderReplayedBy: by, HeaderOrigin: origin, HeaderPath: path, HeaderSignature: sig}
+			HeaderEventID: id, HeaderEventTime: at, HeaderReplayedBy: by, HeaderOrigin: origin, HeaderPath: path,
+			HeaderTraceparent: traceparent, HeaderSignature: sig}
 		env, err := Verify(key, "aegis.ev.app.t", hdr, data)
 		if err != nil {
 			return
@@ -35,9 +37,14 @@ func FuzzVerify(f *testing.F) {
 			want = signatureV1 + base64.RawURLEncoding.EncodeToString(env.macV1(key, "aegis.ev.app.t", data))
 		case strings.HasPrefix(sig, signatureV2):
 			want = signatureV2 + base64.RawURLEncoding.EncodeToString(env.mac(key, "aegis.ev.app.t", data))
+		case strings.HasPrefix(sig, signatureV3):
+			want = signatureV3 + base64.RawURLEncoding.EncodeToString(env.macV3(key, "aegis.ev.app.t", data))
 		}
 		if want != sig {
 			t.Fatalf("verified a signature the key did not make: %q", sig)
+		}
+		if env.Trace.TraceID != "" && env.Trace.Traceparent() != traceparent {
+			t.Fatalf("verified trace %+v from %q", env.Trace, traceparent)
 		}
 		if env.Hop < 1 {
 			t.Fatalf("verified hop %d", env.Hop)
