@@ -171,7 +171,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	admit.Query, admit.Headers, admit.Identity, admit.Origin = req.Query, req.Headers, ident, req.Origin
 	admit.MaxBody = int64(fn.Spec.Limits.MaxBody)
-	req.Trigger = rt.Method + " " + rt.Path // the call graph's route (callgraph.RouteName)
+	req.Trigger = rt.Name // the call graph's route (callgraph.RouteName)
 	if ident != nil {
 		var d ratelimit.Decision
 		if d, refused = g.cfg.Admission.LimitCaller(r.Context(), admit); refused != nil {

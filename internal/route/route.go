@@ -63,6 +63,10 @@ type Route struct {
 	// Rate, when set, limits the requests the gateway admits to the route
 	// (internal/admission keeps the buckets, outside this immutable table).
 	Rate *manifest.RouteRate
+	// Name is "METHOD /path" as the table normalized them, set when the
+	// route is added: the route's name in the call graph, built once
+	// rather than per request.
+	Name string
 }
 
 // owner names a route for error messages.
@@ -153,6 +157,7 @@ func (t *Table) add(r *Route) error {
 		return fmt.Errorf("add route %s: %w", r.owner(), err)
 	}
 	r.Path = "/" + strings.Join(segs, "/")
+	r.Name = r.Method + " " + r.Path
 
 	e := &endpoint{route: r}
 	n := t.root
