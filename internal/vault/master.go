@@ -226,6 +226,7 @@ func (v *Vault) setKEKs(kek, other KMS) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.kek, v.other = kek, other
+	v.kekGen++
 }
 
 func (v *Vault) putCheck(ctx context.Context, c checkRecord, rev uint64) (uint64, error) {

@@ -106,6 +106,10 @@ type Vault struct {
 	// writes (the new KEK before the switch, the old one after).
 	kek   KMS
 	other KMS
+	// kekGen counts changes of kek and other, so a read that loaded a
+	// record before a rotation step and opened it after can tell it raced
+	// the rotation and load the record again.
+	kekGen uint64
 	// rotateMu lets one RotateMaster run at a time in this process.
 	rotateMu sync.Mutex
 }
@@ -289,18 +293,32 @@ func (v *Vault) read(ctx context.Context, app, name string, version int) ([]byte
 	if err := checkArgs(app, name); err != nil {
 		return nil, err
 	}
-	r, err := v.load(ctx, secretKey(app, name))
-	if err != nil {
-		return nil, err
+	for {
+		gen := v.kekGeneration()
+		r, err := v.load(ctx, secretKey(app, name))
+		if err != nil {
+			return nil, err
+		}
+		n := version
+		if n == 0 {
+			n = r.Current
+		}
+		vr := r.version(n)
+		if vr == nil {
+			return nil, fmt.Errorf("no such version: %w", aegis.ErrNotFound)
+		}
+		b, err := v.openVersion(ctx, r, vr)
+		if err != nil && v.kekGeneration() != gen {
+			continue // a rotation step ran between load and open: reload
+		}
+		return b, err
 	}
-	if version == 0 {
-		version = r.Current
-	}
-	vr := r.version(version)
-	if vr == nil {
-		return nil, fmt.Errorf("no such version: %w", aegis.ErrNotFound)
-	}
-	return v.openVersion(ctx, r, vr)
+}
+
+func (v *Vault) kekGeneration() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.kekGen
 }
 
 // openVersion opens one version with whichever KEK and wrapped key fit:
