@@ -66,23 +66,6 @@ func seal(ctx context.Context, kek KMS, app, name string, version int, value []b
 	return sealed{wrappedKey: wk, ciphertext: ct}, nil
 }
 
-// open unwraps the data key with kek and decrypts the value.
-func open(ctx context.Context, kek KMS, app, name string, version int, s sealed) ([]byte, error) {
-	h, err := unwrapKey(ctx, kek, s.wrappedKey, app, name, version)
-	if err != nil {
-		return nil, err
-	}
-	a, err := aead.New(h)
-	if err != nil {
-		return nil, fmt.Errorf("open data key: %w", err)
-	}
-	v, err := a.Decrypt(s.ciphertext, valueAD(app, name, version))
-	if err != nil {
-		return nil, fmt.Errorf("decrypt value: %w", errOpen)
-	}
-	return v, nil
-}
-
 // wrapKey encrypts the data keyset with the KEK. Only the encrypted bytes
 // are kept, not Tink's EncryptedKeyset message: its KeysetInfo (key ids
 // and type) is not authenticated, and every stored byte must be.

@@ -1,8 +1,11 @@
 package vault
 
 import (
+	"bytes"
 	"testing"
 	"time"
+
+	"github.com/aegis-platform/aegis/internal/testkit/memkv"
 )
 
 // FuzzDecodeRecord feeds decodeRecord what a damaged or hostile store
@@ -54,6 +57,41 @@ func FuzzDecodeCheck(f *testing.F) {
 		c, err := decodeCheck(b)
 		if err == nil && len(c.Sealed) == 0 {
 			t.Fatal("accepted a check record without a seal")
+		}
+	})
+}
+
+// FuzzOpenData feeds OpenData what a raw store could hold instead of a
+// sealed value: it must refuse everything but what SealData wrote there.
+func FuzzOpenData(f *testing.F) {
+	store, kek := memkv.New(), newKEK(f)
+	v, err := Open(f.Context(), Config{Store: store, KMS: kek})
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := v.SealData(f.Context(), "shop", []byte("k"), []byte("value"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte("value"))
+	f.Add([]byte{1, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := v.OpenData(t.Context(), "shop", []byte("k"), b)
+		if err == nil && (!bytes.Equal(b, good) || string(got) != "value") {
+			t.Fatalf("opened %x as %q", b, got)
+		}
+	})
+}
+
+func FuzzDecodeDataKey(f *testing.F) {
+	f.Add([]byte(`{"format":1,"app":"shop","created_at":"2026-01-01T00:00:00Z","wrapped_key":"AAAA"}`))
+	f.Add([]byte(`{"format":1,"app":"shop","wrapped_key":"AAAA","next_key":"AA=="}`))
+	f.Add([]byte(`{"format":1,"app":"Shop!","wrapped_key":"AAAA"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeDataKey(b)
+		if err == nil && (len(r.WrappedKey) == 0 || CheckApp(r.App) != nil) {
+			t.Fatalf("accepted %q", b)
 		}
 	})
 }

@@ -263,8 +263,9 @@ func wrappedFor(ctx context.Context, to, from KMS, vr *versionRecord, app, name 
 	return nil, fmt.Errorf("version %d of %s/%s: %w", vr.Version, app, name, err)
 }
 
-// rewrapAll applies fn to every version of every secret, one
-// compare-and-set per record, and counts the versions fn changed.
+// rewrapAll applies fn to every version of every secret and to every
+// app's data key, one compare-and-set per record, and counts the data
+// keys fn changed.
 func (v *Vault) rewrapAll(ctx context.Context, fn func(vr *versionRecord, app, name string) (bool, error)) (int, error) {
 	keys, err := v.store.Keys(ctx, secretPrefix)
 	if err != nil {
@@ -299,5 +300,6 @@ func (v *Vault) rewrapAll(ctx context.Context, fn func(vr *versionRecord, app, n
 			total += n
 		}
 	}
-	return total, nil
+	n, err := v.rewrapDataKeys(ctx, fn)
+	return total + n, err
 }

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tink-crypto/tink-go/v2/aead"
+
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
@@ -112,6 +114,9 @@ type Vault struct {
 	kekGen uint64
 	// rotateMu lets one RotateMaster run at a time in this process.
 	rotateMu sync.Mutex
+	// dataKeys caches each app's unwrapped data key (tink.AEAD) by app
+	// name: it never changes once created (datakeys.go).
+	dataKeys sync.Map
 }
 
 // Open checks the KEK against the store's check record (creating it on an
@@ -325,24 +330,19 @@ func (v *Vault) kekGeneration() uint64 {
 // outside a rotation that is the vault's KEK and WrappedKey; during one the
 // record may already hold the key wrapped for the other KEK.
 func (v *Vault) openVersion(ctx context.Context, r *record, vr *versionRecord) ([]byte, error) {
-	kek, other := v.keks()
-	var err error
-	for _, k := range []KMS{kek, other} {
-		if k == nil {
-			continue
-		}
-		for _, wk := range [][]byte{vr.WrappedKey, vr.NextKey} {
-			if wk == nil {
-				continue
-			}
-			var b []byte
-			b, err = open(ctx, k, r.App, r.Name, vr.Version, sealed{wrappedKey: wk, ciphertext: vr.Ciphertext})
-			if err == nil {
-				return b, nil
-			}
-		}
+	h, err := v.unwrapAny(ctx, vr, r.App, r.Name)
+	if err != nil {
+		return nil, err
 	}
-	return nil, err
+	a, err := aead.New(h)
+	if err != nil {
+		return nil, fmt.Errorf("open data key: %w", err)
+	}
+	b, err := a.Decrypt(vr.Ciphertext, valueAD(r.App, r.Name, vr.Version))
+	if err != nil {
+		return nil, fmt.Errorf("decrypt value: %w", errOpen)
+	}
+	return b, nil
 }
 
 // load reads, decodes and checks a secret's record, without the versions
