@@ -46,7 +46,11 @@ func TestVault(t *testing.T) {
 		t.Errorf("want one line naming the new key's file, got %d", len(lines))
 	}
 
-	const marker = "vault-marker-7d1e5a0c93b2"
+	const (
+		marker       = "vault-marker-7d1e5a0c93b2"
+		kvMarker     = "kv-marker-5b0e9d2c41a7"
+		objectMarker = "object-marker-c83f17e6a2d0"
+	)
 	// A deploy granting secrets the vault does not hold is refused,
 	// naming the first.
 	if _, err := deployWith(in, "testdata/secrets.yaml", probeModule(t)); err == nil ||
@@ -102,6 +106,23 @@ func TestVault(t *testing.T) {
 	if v := listed[1].Versions; len(v) != 2 || v[0].ExpiresAt == nil || time.Until(*v[0].ExpiresAt) < 50*time.Minute {
 		t.Errorf("the previous version's overlap: %+v", v)
 	}
+	// What a function stores is sealed with the app's data key.
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "kv-put", map[string]any{"table": "notes", "key": "n1", "value": kvMarker}); !o.OK {
+		t.Fatalf("kv put: %+v", o)
+	}
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "obj-put", map[string]any{"key": "notes/n1", "value": objectMarker}); !o.OK {
+		t.Fatalf("object put: %+v", o)
+	}
+	readStored := func(in *instance) {
+		t.Helper()
+		if o, _ := probe(t, in.gateway, k.Key, "reader", "kv-get", map[string]any{"table": "notes", "key": "n1"}); !o.OK || o.Value != kvMarker {
+			t.Fatalf("kv get: %+v", o)
+		}
+		if o, _ := probe(t, in.gateway, k.Key, "reader", "obj-get", map[string]any{"key": "notes/n1"}); !o.OK || o.Value != objectMarker {
+			t.Fatalf("object get: %+v", o)
+		}
+	}
+	readStored(in)
 	// The master key rotated while the server serves: reads keep working,
 	// the old key is kept beside the new, and the change is in the audit log.
 	oldKey, err := os.ReadFile(keyFile)
@@ -120,6 +141,7 @@ func TestVault(t *testing.T) {
 	if o, _ := probe(t, in.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != marker+"-v2" {
 		t.Fatalf("read after the master key's rotation: %+v", o)
 	}
+	readStored(in)
 	if code, out, _ := aegisCLI(t, in, "audit", "list", "-o", "json"); code != 0 || !strings.Contains(out, "vault.rotate_master") ||
 		!strings.Contains(out, "secret.set") || strings.Contains(out, marker) {
 		t.Errorf("the audit log does not record the vault's changes, or holds the value: %d", code)
@@ -132,9 +154,12 @@ func TestVault(t *testing.T) {
 	}
 	in.close(t)
 
-	// Nothing under the data directory holds the value, in any of the
-	// forms a log line or a store could carry it.
-	forms := [][]byte{[]byte(marker), []byte(base64.StdEncoding.EncodeToString([]byte(marker))), []byte(hex.EncodeToString([]byte(marker)))}
+	// Nothing under the data directory holds the secret, the table value or
+	// the object, in any of the forms a log line or a store could carry it.
+	var forms [][]byte
+	for _, m := range []string{marker, kvMarker, objectMarker} {
+		forms = append(forms, []byte(m), []byte(base64.StdEncoding.EncodeToString([]byte(m))), []byte(hex.EncodeToString([]byte(m))))
+	}
 	files := 0
 	err = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -147,7 +172,7 @@ func TestVault(t *testing.T) {
 		files++
 		for _, f := range forms {
 			if bytes.Contains(b, f) {
-				t.Errorf("%s holds the secret (%q)", path, f)
+				t.Errorf("%s holds a marker in the clear (%q)", path, f)
 			}
 		}
 		return nil
@@ -194,6 +219,7 @@ func TestVault(t *testing.T) {
 	if o, _ := probe(t, again.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != marker+"-v2" {
 		t.Fatalf("read after a restart with the right key: %+v", o)
 	}
+	readStored(again)
 }
 
 // The vault on HashiCorp Vault's Transit engine (a stand-in speaking its

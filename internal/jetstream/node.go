@@ -183,6 +183,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// MaxPayload is the embedded server's cap on one message: NATS's default
+// of 1 MiB plus room for what the platform adds to a value a function may
+// make 1 MiB long (an event's envelope headers, a table value's
+// encryption). An external NATS needs max_payload at least this large for
+// values near 1 MiB (docs/vault.md).
+const MaxPayload = 1<<20 + 64<<10
+
 func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 	opts := &server.Options{
 		ServerName:             serverName,
@@ -191,6 +198,7 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 		DontListen:             cfg.Listen == "",
 		NoSigs:                 true, // the platform owns signal handling
 		DisableJetStreamBanner: true,
+		MaxPayload:             MaxPayload,
 	}
 	if cfg.Listen != "" {
 		host, portStr, err := net.SplitHostPort(cfg.Listen)

@@ -255,8 +255,8 @@ func (s *Server) wire(ctx context.Context) error {
 	// route admits a request the same way whoever sends it.
 	admit := admission.New(s.log, s.metrics)
 	host, err := capability.New(capability.Config{
-		Tables:   &tables{node: s.node},
-		Objects:  &objects{node: s.node, bus: s.bus},
+		Tables:   &tables{node: s.node, data: s.vault},
+		Objects:  &objects{node: s.node, bus: s.bus, data: s.vault},
 		Events:   s.bus,
 		Logs:     s.logs,
 		Logger:   s.log,

@@ -9,16 +9,37 @@ import (
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/sandbox"
+	"github.com/aegis-platform/aegis/internal/vault"
 )
+
+// dataSealer encrypts what functions store with their app's data key
+// (vault.SealData, vault.OpenData): a table value bound to its table and
+// key, an object to its name. Keys and object names stay in the clear,
+// since listing by prefix needs them (docs/vault.md).
+type dataSealer interface {
+	SealData(ctx context.Context, app string, where, plaintext []byte) ([]byte, error)
+	OpenData(ctx context.Context, app string, where, ciphertext []byte) ([]byte, error)
+}
+
+func tableAD(table, key string) []byte { return []byte("table\x00" + table + "\x00" + key) }
+
+func objectAD(key string) []byte { return []byte("object\x00" + key) }
 
 // tables maps an app's tables to JetStream KV buckets, one bucket per
 // (app, table), so one app can never read another's data by naming it.
 // App names are [a-z0-9-] and table names [A-Za-z0-9_-], so "t_<app>_<table>"
-// is unambiguous.
-type tables struct{ node *jetstream.Node }
+// is unambiguous. Values are stored sealed.
+type tables struct {
+	node *jetstream.Node
+	data dataSealer
+}
+
+// maxTableValue is a bucket's cap on one stored value: the largest value a
+// function may write (capability.DefaultMaxValueSize) once sealed.
+const maxTableValue = 1<<20 + vault.DataOverhead
 
 func (t *tables) bucket(ctx context.Context, app, table string) (*jetstream.Bucket, error) {
-	b, err := t.node.Bucket(ctx, "t_"+app+"_"+table, jetstream.BucketOptions{History: 1, MaxValueSize: 1 << 20})
+	b, err := t.node.Bucket(ctx, "t_"+app+"_"+table, jetstream.BucketOptions{History: 1, MaxValueSize: maxTableValue})
 	if err != nil {
 		return nil, fmt.Errorf("open table %s: %w", table, err)
 	}
@@ -31,7 +52,10 @@ func (t *tables) Get(ctx context.Context, app, table, key string) ([]byte, error
 		return nil, err
 	}
 	v, _, err := b.Get(ctx, key)
-	return v, err
+	if err != nil {
+		return nil, err
+	}
+	return t.data.OpenData(ctx, app, tableAD(table, key), v)
 }
 
 func (t *tables) Put(ctx context.Context, app, table, key string, v []byte) error {
@@ -39,7 +63,11 @@ func (t *tables) Put(ctx context.Context, app, table, key string, v []byte) erro
 	if err != nil {
 		return err
 	}
-	_, err = b.Put(ctx, key, v)
+	sealed, err := t.data.SealData(ctx, app, tableAD(table, key), v)
+	if err != nil {
+		return err
+	}
+	_, err = b.Put(ctx, key, sealed)
 	return err
 }
 
@@ -60,10 +88,11 @@ func (t *tables) Keys(ctx context.Context, app, table, prefix string) ([]string,
 }
 
 // objects maps an app's objects to one JetStream object store per app and
-// announces every change to object triggers.
+// announces every change to object triggers. Objects are stored sealed.
 type objects struct {
 	node *jetstream.Node
 	bus  *bus.Bus
+	data dataSealer
 }
 
 func (o *objects) store(ctx context.Context, app string) (*jetstream.ObjectStore, error) {
@@ -79,7 +108,11 @@ func (o *objects) Get(ctx context.Context, app, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Get(ctx, key)
+	sealed, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return o.data.OpenData(ctx, app, objectAD(key), sealed)
 }
 
 func (o *objects) Put(ctx context.Context, c *sandbox.Caller, key string, data []byte) error {
@@ -90,7 +123,11 @@ func (o *objects) Put(ctx context.Context, c *sandbox.Caller, key string, data [
 	if err := o.bus.AdmitObjectChange(ctx, c); err != nil {
 		return err
 	}
-	if err := s.Put(ctx, key, data); err != nil {
+	sealed, err := o.data.SealData(ctx, c.App, objectAD(key), data)
+	if err != nil {
+		return err
+	}
+	if err := s.Put(ctx, key, sealed); err != nil {
 		return err
 	}
 	return o.bus.ObjectChanged(ctx, c, key, "put")
