@@ -243,7 +243,9 @@ func (c *cli) upCommand() *cobra.Command {
 		Short: "Build DIR/aegis.yaml, start a local server, deploy it and print a URL and an API key",
 		Long: `The development loop in one command: build the functions of DIR/aegis.yaml,
 start an embedded server (data in DIR/.aegis unless --data says otherwise),
-deploy the app, create a fresh API key named "` + upKeyName + `" (revoking the previous
+give every secret the manifest grants and the app lacks a random value
+(saying which; set the real one with aegis secrets set), deploy the app,
+create a fresh API key named "` + upKeyName + `" (revoking the previous
 one), print the gateway URL, the key and a curl example, then serve until Ctrl-C.`,
 		Example: `  aegis up examples/travel-diary
   aegis up . --http 127.0.0.1:0 --admin 127.0.0.1:0`,
@@ -287,6 +289,9 @@ one), print the gateway URL, the key and a curl example, then serve until Ctrl-C
 func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, manifestPath string, arts []build.Artifact, progress *progressWriter, logPath string) error {
 	dataDir := cfg.DataDir
 	ac := localClient(s, c.otpOptions()...)
+	if err := upSecrets(ctx, ac, manifestPath, dataDir, progress); err != nil {
+		return err
+	}
 	res, err := deploy(ctx, ac, manifestPath, arts, progress)
 	progress.Close()
 	if err != nil {

@@ -44,11 +44,8 @@ func samplePNG(t *testing.T, w, h int) []byte {
 // its own grants. Deploy and key creation go through the CLI.
 func TestTravelDiary(t *testing.T) {
 	in, _ := sharedServer(t)
-	code, out, errs := aegisCLI(t, in, "deploy", "-f", "../../examples/travel-diary/aegis.yaml")
-	if code != 0 {
-		t.Fatalf("aegis deploy: exit %d\n%s\n%s", code, out, errs)
-	}
-	code, out, errs = aegisCLI(t, in, "keys", "create", "diary", "-o", "json")
+	deployTravelDiary(t, in)
+	code, out, errs := aegisCLI(t, in, "keys", "create", "diary", "-o", "json")
 	if code != 0 {
 		t.Fatalf("aegis keys create: %d %s", code, errs)
 	}
@@ -114,6 +111,17 @@ func checkTravelDiary(t *testing.T, in *instance, key string) {
 	if got["title"] != "Lisbon" || got["text"] != "Trams and tiles." {
 		t.Errorf("entry: %v", got)
 	}
+	// notify told the webhook receiver, with the bearer token from the
+	// vault, the entry as idempotency key.
+	eventually(t, 30*time.Second, "the webhook to hear of the entry", func() bool {
+		return len(diaryHook(t).received(created.ID)) > 0
+	})
+	for _, r := range diaryHook(t).received(created.ID) {
+		if r.Path != "/diary" || r.Authorization != "Bearer "+diaryNotifyToken ||
+			!strings.Contains(r.Body, `"event":"thumbnail.created"`) || !strings.Contains(r.Body, created.ID) {
+			t.Errorf("webhook request: %+v", r)
+		}
+	}
 	st, thumb, hdr := call(t, in.gateway, "GET", "/entries/"+created.ID+"/thumbnail", k.Key, nil)
 	if st != 200 || hdr.Get("Content-Type") != "image/png" {
 		t.Fatalf("thumbnail: %d %s", st, hdr.Get("Content-Type"))
@@ -170,7 +178,7 @@ func checkTravelDiary(t *testing.T, in *instance, key string) {
 			names[f.Function] = true
 		}
 	}
-	for _, want := range []string{"save-entry", "make-thumbnail", "index-entry", "get-entry"} {
+	for _, want := range []string{"save-entry", "make-thumbnail", "index-entry", "notify", "get-entry"} {
 		if !names[want] {
 			t.Errorf("functions list lacks %s: %s", want, out)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/cli"
+	"github.com/aegis-platform/aegis/internal/server"
 	"github.com/aegis-platform/aegis/internal/testkit/doccmds"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 	"github.com/aegis-platform/aegis/manifest"
@@ -75,7 +76,10 @@ func TestDocumentedCommandsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := startServer(t, t.TempDir())
+	// Its own master key: the docs rotate it (aegis vault rotate-master),
+	// which must not change the key other servers of this process start with.
+	keyDir := t.TempDir()
+	in := startServerWith(t, t.TempDir(), func(c *server.Config) { c.MasterKey.ConfigDir = keyDir })
 	env := map[string]string{"AEGIS_URL": in.srv.AdminURL(), "AEGIS_TOKEN": in.srv.AdminToken()}
 	run := func(dir, stdin string, timeout time.Duration, args ...string) (int, string, string) {
 		t.Helper()
@@ -91,6 +95,9 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		if code, out, errs := run(root, "", 5*time.Minute, args...); code != 0 {
 			t.Fatalf("setting up (aegis %s): exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
 		}
+	}
+	if code, _, errs := run(root, diaryNotifyToken, time.Minute, "secrets", "set", "travel-diary", "notify-token"); code != 0 {
+		t.Fatalf("setting up (aegis secrets set): exit %d %s", code, errs)
 	}
 	must("deploy", "-f", "examples/travel-diary/aegis.yaml")
 	deployDiaryHistory(t, in, root, 4) // for the docs' rollbacks: v2…v5

@@ -26,6 +26,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/server"
 	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 	"github.com/aegis-platform/aegis/internal/testkit/netguard"
+	"github.com/aegis-platform/aegis/internal/vault"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 )
 
@@ -37,9 +38,22 @@ type logBuffer = logbuf.Buffer
 // else instead of connecting, so a broken egress filter cannot send a packet
 // off this machine.
 type egressGuard struct {
-	mu         sync.Mutex
-	allowed    map[string]bool
+	mu      sync.Mutex
+	allowed map[string]bool
+	// redirects hands a connection for a public address (what the fake
+	// resolver gives a test host) to a loopback server instead: the
+	// public address itself is never dialed.
+	redirects  map[string]string
 	violations []string
+}
+
+func (g *egressGuard) redirect(public, loopback string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.redirects == nil {
+		g.redirects = map[string]string{}
+	}
+	g.redirects[public] = loopback
 }
 
 func (g *egressGuard) allow(addr string) {
@@ -50,6 +64,10 @@ func (g *egressGuard) allow(addr string) {
 
 func (g *egressGuard) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	g.mu.Lock()
+	if to, ok := g.redirects[addr]; ok {
+		addr = to
+		g.allowed[addr] = true
+	}
 	// Allowed or not, nothing but loopback is dialed.
 	ok := g.allowed[addr] && netguard.Loopback(addr)
 	if !ok {
@@ -90,6 +108,9 @@ func (f fakeResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr
 var testResolver = fakeResolver{
 	"local.example.test":   {"127.0.0.1"},
 	"private.example.test": {"10.0.0.1"},
+	// A public address, so the egress filter lets it through; the guard
+	// hands its connections to the diary's stand-in webhook receiver.
+	diaryHookHost: {diaryHookPublicIP},
 	"meta.example.test":    {"169.254.169.254"},
 }
 
@@ -128,6 +149,8 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 		}
 	})
 	guard := &egressGuard{allowed: map[string]bool{}}
+	hook := diaryHook(t)
+	guard.redirect(diaryHookPublicIP+":443", hook.addr)
 	cfg := server.Config{
 		DataDir: dataDir, CacheDir: compileCache, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		// A NATS port lets a test write into the streams as an outsider
@@ -135,8 +158,11 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 		NATSListen: "127.0.0.1:0",
 		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RetryBase:  50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
-		EgressDial: guard.dial, EgressResolver: testResolver,
+		EgressDial: guard.dial, EgressResolver: testResolver, EgressRootCAs: hook.roots,
 		DrainTimeout: 5 * time.Second,
+		// Never the user's own config directory: one master key for every
+		// server of this test process, so servers sharing a NATS agree.
+		MasterKey: vault.MasterKeyOptions{ConfigDir: testConfigDir(t)},
 	}
 	if adjust != nil {
 		adjust(&cfg)
@@ -223,6 +249,9 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(sharedDir)
 	}
 	_ = os.RemoveAll(compileCache)
+	if configDir != "" {
+		_ = os.RemoveAll(configDir)
+	}
 	os.Exit(code)
 }
 

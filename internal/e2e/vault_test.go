@@ -123,6 +123,14 @@ func TestVault(t *testing.T) {
 		}
 	}
 	readStored(in)
+	// The largest value a function may store still fits once sealed.
+	big := strings.Repeat("b", 1<<20)
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "kv-put", map[string]any{"table": "notes", "key": "big", "value": big}); !o.OK {
+		t.Fatalf("kv put of 1 MiB: %+v", o.Error)
+	}
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "kv-get", map[string]any{"table": "notes", "key": "big"}); !o.OK || o.Value != big {
+		t.Fatalf("kv get of 1 MiB: %d bytes, %s", len(o.Value), o.Error)
+	}
 	// The master key rotated while the server serves: reads keep working,
 	// the old key is kept beside the new, and the change is in the audit log.
 	oldKey, err := os.ReadFile(keyFile)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/aegis-platform/aegis/internal/funclog"
@@ -77,7 +78,10 @@ type Config struct {
 	EgressResolver interface {
 		LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 	}
-	Logger *slog.Logger // default: JSON to stderr
+	// EgressRootCAs, when set, replaces the system's roots for fetch over
+	// TLS: for tests, whose stand-in receivers have their own CA.
+	EgressRootCAs *x509.CertPool
+	Logger        *slog.Logger // default: JSON to stderr
 	// PlatformLogDropped, when set, is how many records Logger dropped
 	// (an asynclog queue in front of it), for the metric.
 	PlatformLogDropped func() int64

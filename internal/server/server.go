@@ -263,6 +263,7 @@ func (s *Server) wire(ctx context.Context) error {
 		Secrets:  s.cfg.Secrets,
 		Dial:     s.cfg.EgressDial,
 		Resolver: s.cfg.EgressResolver,
+		RootCAs:  s.cfg.EgressRootCAs,
 		// Calls between functions share the bus's hop limit, so a chain
 		// mixing events and calls ends at the same depth.
 		Functions: &functions{snapshot: snapshot, dispatcher: s.dispatcher},

@@ -519,3 +519,15 @@ func TestThumbnailYCbCrSubsampling(t *testing.T) {
 		}
 	}
 }
+
+func TestNotificationFor(t *testing.T) {
+	id := "0123456789abcdef0123456789abcdef"
+	b, err := NotificationFor(ThumbnailCreated{ID: id, Thumbnail: ThumbnailKey(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"event":"thumbnail.created","id":"` + id + `","thumbnail":"thumbs/` + id + `.png"}`
+	if string(b) != want {
+		t.Fatalf("notification = %s, want %s", b, want)
+	}
+}
