@@ -26,8 +26,8 @@ import (
 	"github.com/aegis-platform/aegis/internal/server"
 	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 	"github.com/aegis-platform/aegis/internal/testkit/netguard"
-	"github.com/aegis-platform/aegis/internal/vault"
 	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
+	"github.com/aegis-platform/aegis/internal/vault"
 )
 
 // logBuffer holds a test server's log lines.
@@ -110,8 +110,8 @@ var testResolver = fakeResolver{
 	"private.example.test": {"10.0.0.1"},
 	// A public address, so the egress filter lets it through; the guard
 	// hands its connections to the diary's stand-in webhook receiver.
-	diaryHookHost: {diaryHookPublicIP},
-	"meta.example.test":    {"169.254.169.254"},
+	diaryHookHost:       {diaryHookPublicIP},
+	"meta.example.test": {"169.254.169.254"},
 }
 
 // instance is one running server and what tests need to talk to it.
