@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -73,4 +77,29 @@ func TestUp(t *testing.T) {
 		t.Errorf("echo without key: %d", st)
 	}
 	up.stop(t)
+}
+
+// TestUpTravelDiary runs the README's main job as written: `aegis up
+// examples/travel-diary` on a fresh data directory must come up although
+// notify's secret is not set yet, giving it a random value and saying how
+// to set the real one. (No entry is saved: notify would then look up its
+// webhook's host in the real DNS.)
+func TestUpTravelDiary(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(raw)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	up := startUp(t, "http", "../../examples/travel-diary", "--data", data, "--master-key-file", keyFile,
+		"--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	defer up.stop(t)
+	if want := "secret notify-token of travel-diary was not set: it now holds a random value (set yours with: aegis --data " + data +
+		" secrets set travel-diary notify-token)"; !strings.Contains(up.errs.String(), want) {
+		t.Errorf("aegis up does not say it set notify-token:\n%s", up.errs.String())
+	}
+	if st, body, _ := call(t, up.gateway, "GET", "/entries/0123456789abcdef0123456789abcdef", up.key, nil); st != 404 {
+		t.Errorf("GET an unknown entry through aegis up: %d %s", st, body)
+	}
 }
