@@ -61,7 +61,7 @@ func docTrace(t *testing.T, in *instance) {
 // concrete aegis commands of README.md, docs/ and the examples' READMEs
 // against a real server, as a reader would, and fails on any that does not
 // exit 0. Commands of an example's README run in a copy of that example's
-// directory; the others in the repository's root, except a bare `aegis
+// directory (unless they name a path from the repository's root); the others in the repository's root, except a bare `aegis
 // build` or `deploy`, which the docs run in the app's directory (the
 // travel diary's). The preconditions the docs assume are set up first: the
 // travel diary deployed, a key "mobile-app" and a token "ci" to revoke, an
@@ -168,7 +168,10 @@ func TestDocumentedCommandsRun(t *testing.T) {
 			}
 		}
 		dir := root
-		if name, ok := strings.CutPrefix(c.File, "examples/"); ok {
+		// An example's README speaks from the example's directory, except
+		// where a command names a path from the repository's root.
+		fromRoot := slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "examples/") })
+		if name, ok := strings.CutPrefix(c.File, "examples/"); ok && !fromRoot {
 			dir = exampleDir(strings.TrimSuffix(name, "/README.md"))
 		} else if (args[0] == "deploy" || args[0] == "build") && !slices.Contains(args, "-f") && len(args) == 1 {
 			dir = filepath.Join(root, "examples", "travel-diary")
