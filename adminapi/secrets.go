@@ -26,6 +26,16 @@ type SecretVersion struct {
 // MaxSecretSize is the largest secret value the vault stores.
 const MaxSecretSize = 64 << 10
 
+// DataKeyRotation is the answer of POST /v1/apps/{app}/data-key/rotate:
+// the app's data keyset now seals with a new key; Keys counts every key it
+// holds (the earlier ones still open what they sealed). Never a key.
+type DataKeyRotation struct {
+	App       string    `json:"app"`
+	Keys      int       `json:"keys"`
+	CreatedAt time.Time `json:"created_at"`
+	RotatedAt time.Time `json:"rotated_at"`
+}
+
 // MasterRotation is the answer of POST /v1/vault/rotate-master: how many
 // data keys the new master key now wraps, and the key file that holds it
 // (the old key kept beside it as KeyFile+".previous").

@@ -79,6 +79,18 @@ func (c *Client) callRaw(ctx context.Context, method, path string, body []byte, 
 	return nil
 }
 
+// DataKeyRotation is what a data key rotation did.
+type DataKeyRotation = adminapi.DataKeyRotation
+
+// RotateDataKey makes a new key seal app's tables and objects from now on.
+func (c *Client) RotateDataKey(ctx context.Context, app string) (*DataKeyRotation, error) {
+	var out DataKeyRotation
+	if err := c.call(ctx, http.MethodPost, "/v1/apps/"+url.PathEscape(app)+"/data-key/rotate", nil, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // MasterRotation is what a master key rotation did.
 type MasterRotation = adminapi.MasterRotation
 

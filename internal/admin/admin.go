@@ -80,6 +80,9 @@ type Config struct {
 	// Secrets is the vault (PUT, POST …/rotate, DELETE, GET
 	// /v1/apps/{app}/secrets); nil serves none of those routes.
 	Secrets Secrets
+	// RotateDataKey answers POST /v1/apps/{app}/data-key/rotate; nil
+	// serves none.
+	RotateDataKey DataKeyRotator
 	// RotateMaster answers POST /v1/vault/rotate-master; nil serves none.
 	RotateMaster MasterRotator
 }
@@ -142,6 +145,9 @@ func New(cfg Config) *API {
 		a.handle("POST /v1/apps/{app}/secrets/{name}/rotate", onApp(rbac.ManageSecrets), a.rotateSecret)
 		a.handle("DELETE /v1/apps/{app}/secrets/{name}", onApp(rbac.ManageSecrets), a.removeSecret)
 		a.handle("GET /v1/apps/{app}/secrets", onApp(rbac.Read), a.listSecrets)
+	}
+	if cfg.RotateDataKey != nil {
+		a.handle("POST /v1/apps/{app}/data-key/rotate", onApp(rbac.ManageSecrets), a.rotateDataKey)
 	}
 	if cfg.RotateMaster != nil {
 		a.handle("POST /v1/vault/rotate-master", platform(rbac.ManageKeys), a.rotateMaster)

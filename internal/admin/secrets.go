@@ -22,6 +22,10 @@ type Secrets interface {
 	Remove(ctx context.Context, app, name string) error
 }
 
+// DataKeyRotator gives an app's data keyset a new primary key (aegis
+// vault rotate-data-key).
+type DataKeyRotator func(ctx context.Context, app string) (adminapi.DataKeyRotation, error)
+
 // MasterRotator re-wraps every data key of the vault under a new master
 // key (aegis vault rotate-master).
 type MasterRotator func(ctx context.Context) (adminapi.MasterRotation, error)
@@ -120,6 +124,27 @@ func (a *API) removeSecret(w http.ResponseWriter, r *http.Request, _ string) err
 	}
 	a.log.Info("secret removed", logkey.App, app, logkey.SecretName, name)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// rotateDataKey makes a new key seal the app's tables and objects. It
+// weakens nothing, so it needs no step-up; it is recorded like every change.
+func (a *API) rotateDataKey(w http.ResponseWriter, r *http.Request, _ string) error {
+	app := r.PathValue("app")
+	out, err := a.cfg.RotateDataKey(r.Context(), app)
+	switch {
+	case errors.Is(err, aegis.ErrNotFound):
+		return &userError{http.StatusNotFound, "app " + strconv.Quote(app) + " has stored nothing yet, so it has no data key to rotate"}
+	case errors.Is(err, aegis.ErrLimitExceeded):
+		return &userError{http.StatusConflict, err.Error()}
+	case errors.Is(err, aegis.ErrInvalidArgument):
+		return &userError{http.StatusBadRequest, "invalid app name " + strconv.Quote(app)}
+	case err != nil:
+		return err
+	}
+	noteAudit(r, "keys", strconv.Itoa(out.Keys))
+	a.log.Info("data key rotated", logkey.App, app, logkey.Count, out.Keys)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

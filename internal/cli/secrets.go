@@ -191,7 +191,29 @@ func readLimited(path string) ([]byte, error) {
 
 // vaultCommand is `aegis vault`: the vault's own keys.
 func (c *cli) vaultCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "vault", Short: "Manage the vault's master key"}
+	cmd := &cobra.Command{Use: "vault", Short: "Manage the vault's master key and the apps' data keys"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "rotate-data-key APP",
+		Short: "Seal APP's tables and objects with a new data key from now on",
+		Long: "Adds a new key to APP's data keyset and makes it the one that seals what the app's\n" +
+			"functions store from now on. The earlier keys stay in the keyset, so everything they\n" +
+			"sealed still opens; a value moves to the new key when it is next written. Other\n" +
+			"servers switch within a minute (docs/vault.md).",
+		Example: "  aegis vault rotate-data-key travel-diary",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ac, err := c.adminClient()
+			if err != nil {
+				return err
+			}
+			out, err := ac.RotateDataKey(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("rotate the data key of %s: %w", args[0], err)
+			}
+			fmt.Fprintf(c.stdout, "data key of %s rotated: new data is sealed by a new key; the keyset holds %d keys\n", out.App, out.Keys)
+			return nil
+		},
+	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "rotate-master",
 		Short: "Re-wrap every data key under a new master key, while the server serves",

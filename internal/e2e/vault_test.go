@@ -123,6 +123,20 @@ func TestVault(t *testing.T) {
 		}
 	}
 	readStored(in)
+	// A new data key seals from now on; what the old one sealed still opens.
+	if code, out, errs := aegisCLI(t, in, "vault", "rotate-data-key", "vaulted"); code != 0 || !strings.Contains(out, "holds 2 keys") {
+		t.Fatalf("aegis vault rotate-data-key: %d %s %s", code, out, errs)
+	}
+	readStored(in)
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "kv-put", map[string]any{"table": "notes", "key": "n2", "value": kvMarker}); !o.OK {
+		t.Fatalf("kv put after the data key's rotation: %+v", o)
+	}
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "kv-get", map[string]any{"table": "notes", "key": "n2"}); !o.OK || o.Value != kvMarker {
+		t.Fatalf("kv get after the data key's rotation: %+v", o)
+	}
+	if code, _, errs := aegisCLI(t, in, "vault", "rotate-data-key", "nothing-stored"); code != 1 || !strings.Contains(errs, "has stored nothing yet") {
+		t.Errorf("rotate-data-key of an app without data: %d %s", code, errs)
+	}
 	// The largest value a function may store still fits once sealed.
 	big := strings.Repeat("b", 1<<20)
 	if o, _ := probe(t, in.gateway, k.Key, "reader", "kv-put", map[string]any{"table": "notes", "key": "big", "value": big}); !o.OK {
@@ -151,6 +165,7 @@ func TestVault(t *testing.T) {
 	}
 	readStored(in)
 	if code, out, _ := aegisCLI(t, in, "audit", "list", "-o", "json"); code != 0 || !strings.Contains(out, "vault.rotate_master") ||
+		!strings.Contains(out, "vault.rotate_data_key") ||
 		!strings.Contains(out, "secret.set") || strings.Contains(out, marker) {
 		t.Errorf("the audit log does not record the vault's changes, or holds the value: %d", code)
 	}

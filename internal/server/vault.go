@@ -70,13 +70,26 @@ func (s *Server) openVault(ctx context.Context) error {
 	return nil
 }
 
-// sweepVault destroys rotated versions whose overlap has ended.
+// sweepVault destroys rotated versions whose overlap has ended, and picks
+// up the data keys other servers rotated.
 func (s *Server) sweepVault(ctx context.Context) {
 	if n, err := s.vault.Sweep(ctx); err != nil {
 		s.log.Warn("vault sweep failed", logkey.Error, err)
 	} else if n > 0 {
 		s.log.Info("rotated secret versions destroyed", logkey.Count, n)
 	}
+	if _, err := s.vault.RefreshDataKeys(ctx); err != nil {
+		s.log.Warn("data key refresh failed", logkey.Error, err)
+	}
+}
+
+// rotateDataKey gives an app's data keyset a new primary key.
+func (s *Server) rotateDataKey(ctx context.Context, app string) (adminapi.DataKeyRotation, error) {
+	info, err := s.vault.RotateDataKey(ctx, app)
+	if err != nil {
+		return adminapi.DataKeyRotation{}, err
+	}
+	return adminapi.DataKeyRotation{App: info.App, Keys: info.Keys, CreatedAt: info.CreatedAt, RotatedAt: info.RotatedAt}, nil
 }
 
 func (s *Server) closeVault() {

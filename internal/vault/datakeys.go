@@ -34,11 +34,13 @@ const DataOverhead = 5 + 12 + 16
 // and version 0, which no secret version has), so a record copied under
 // another app does not open.
 type dataKeyRecord struct {
-	Format     int       `json:"format"`
-	App        string    `json:"app"`
-	CreatedAt  time.Time `json:"created_at"`
-	WrappedKey []byte    `json:"wrapped_key"`
-	NextKey    []byte    `json:"next_key,omitempty"`
+	Format    int       `json:"format"`
+	App       string    `json:"app"`
+	CreatedAt time.Time `json:"created_at"`
+	// RotatedAt is when RotateDataKey last made a new primary key.
+	RotatedAt  *time.Time `json:"rotated_at,omitempty"`
+	WrappedKey []byte     `json:"wrapped_key"`
+	NextKey    []byte     `json:"next_key,omitempty"`
 }
 
 func decodeDataKey(b []byte) (*dataKeyRecord, error) {
@@ -74,11 +76,11 @@ func dataAD(app string, where []byte) []byte {
 // SealData encrypts plaintext with app's data key (created on first use),
 // bound to where: what the caller stores it under.
 func (v *Vault) SealData(ctx context.Context, app string, where, plaintext []byte) ([]byte, error) {
-	a, err := v.dataKey(ctx, app)
+	k, err := v.dataKey(ctx, app)
 	if err != nil {
 		return nil, err
 	}
-	ct, err := a.Encrypt(plaintext, dataAD(app, where))
+	ct, err := k.aead.Encrypt(plaintext, dataAD(app, where))
 	if err != nil {
 		return nil, fmt.Errorf("seal data of %s: %w", app, err)
 	}
@@ -89,39 +91,178 @@ func (v *Vault) SealData(ctx context.Context, app string, where, plaintext []byt
 // ErrCorrupt when it does not authenticate (damaged, moved, or never
 // sealed: data written in the clear is never returned as it is).
 func (v *Vault) OpenData(ctx context.Context, app string, where, ciphertext []byte) ([]byte, error) {
-	a, err := v.dataKey(ctx, app)
+	k, err := v.dataKey(ctx, app)
 	if err != nil {
 		return nil, err
 	}
-	p, err := a.Decrypt(ciphertext, dataAD(app, where))
+	ad := dataAD(app, where)
+	p, err := k.aead.Decrypt(ciphertext, ad)
+	if err != nil {
+		// Sealed by a key another server added since this one cached
+		// the keyset? Read it again, once.
+		if fresh, rerr := v.reloadDataKey(ctx, app, k); rerr == nil && fresh != k {
+			p, err = fresh.aead.Decrypt(ciphertext, ad)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open data of %s: %w", app, ErrCorrupt)
 	}
 	return p, nil
 }
 
+// MaxDataKeys caps the keys an app's data keyset holds: RotateDataKey adds
+// one and keeps the earlier ones, which still open what they sealed.
+const MaxDataKeys = 32
+
+// DataKeyInfo describes an app's data key, never the key.
+type DataKeyInfo struct {
+	App       string    `json:"app"`
+	Keys      int       `json:"keys"`
+	CreatedAt time.Time `json:"created_at"`
+	RotatedAt time.Time `json:"rotated_at,omitzero"`
+}
+
+// RotateDataKey adds a new key to app's data keyset and makes it the one
+// that seals from now on. Earlier keys stay in the keyset, so everything
+// they sealed still opens; a value is sealed by the new key when it is
+// next written. Other servers pick the new key up on their next sweep, or
+// at once when they meet a value it sealed. aegis.ErrNotFound when the app
+// has stored nothing yet (its first write makes a fresh key anyway).
+func (v *Vault) RotateDataKey(ctx context.Context, app string) (DataKeyInfo, error) {
+	if err := CheckApp(app); err != nil {
+		return DataKeyInfo{}, err
+	}
+	if err := v.guardWrite(ctx); err != nil {
+		return DataKeyInfo{}, err
+	}
+	key := dataKeyPrefix + app
+	for range maxAttempts {
+		b, rev, err := v.store.Get(ctx, key)
+		if errors.Is(err, aegis.ErrNotFound) {
+			return DataKeyInfo{}, fmt.Errorf("app %s has no data key yet: %w", app, aegis.ErrNotFound)
+		}
+		if err != nil {
+			return DataKeyInfo{}, err
+		}
+		r, err := decodeDataKey(b)
+		if err != nil {
+			return DataKeyInfo{}, err
+		}
+		wr := r.wrapping()
+		h, err := v.unwrapAny(ctx, &wr, app, "")
+		if err != nil {
+			return DataKeyInfo{}, err
+		}
+		if n := len(h.KeysetInfo().GetKeyInfo()); n >= MaxDataKeys {
+			return DataKeyInfo{}, fmt.Errorf("app %s's data keyset holds %d keys already: %w", app, n, aegis.ErrLimitExceeded)
+		}
+		m := keyset.NewManagerFromHandle(h)
+		id, err := m.Add(aead.AES256GCMKeyTemplate())
+		if err != nil {
+			return DataKeyInfo{}, fmt.Errorf("new data key: %w", err)
+		}
+		if err := m.SetPrimary(id); err != nil {
+			return DataKeyInfo{}, fmt.Errorf("new data key: %w", err)
+		}
+		if h, err = m.Handle(); err != nil {
+			return DataKeyInfo{}, fmt.Errorf("new data key: %w", err)
+		}
+		kek, other := v.keks()
+		if r.WrappedKey, err = wrapKey(ctx, kek, h, app, "", 0); err != nil {
+			return DataKeyInfo{}, err
+		}
+		r.NextKey = nil
+		if other != nil { // a rotation of the master key runs: wrap for both
+			if r.NextKey, err = wrapKey(ctx, other, h, app, "", 0); err != nil {
+				return DataKeyInfo{}, err
+			}
+		}
+		now := v.now().UTC()
+		r.RotatedAt = &now
+		enc, err := json.Marshal(r)
+		if err != nil {
+			return DataKeyInfo{}, err
+		}
+		rev, err = v.store.Update(ctx, key, enc, rev)
+		if errors.Is(err, aegis.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return DataKeyInfo{}, err
+		}
+		k, err := newAppKey(h, rev)
+		if err != nil {
+			return DataKeyInfo{}, err
+		}
+		v.dataKeys.Store(app, k)
+		v.log.InfoContext(ctx, "data key rotated", logkey.App, app, logkey.Security, true)
+		return DataKeyInfo{App: app, Keys: len(h.KeysetInfo().GetKeyInfo()), CreatedAt: r.CreatedAt, RotatedAt: now}, nil
+	}
+	return DataKeyInfo{}, fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, aegis.ErrConflict)
+}
+
+// appKey is a cached data key: the keyset's primitive and the revision of
+// the record it came from, so a server can tell that another one rotated it.
+type appKey struct {
+	aead tink.AEAD
+	rev  uint64
+}
+
 // dataKey returns app's data key, reading it once per process, creating it
 // on the first write anywhere.
-func (v *Vault) dataKey(ctx context.Context, app string) (tink.AEAD, error) {
-	if a, ok := v.dataKeys.Load(app); ok {
-		return a.(tink.AEAD), nil
+func (v *Vault) dataKey(ctx context.Context, app string) (*appKey, error) {
+	if k, ok := v.dataKeys.Load(app); ok {
+		return k.(*appKey), nil
 	}
 	if err := CheckApp(app); err != nil {
 		return nil, err
 	}
-	a, err := v.loadDataKey(ctx, app)
+	k, err := v.loadDataKey(ctx, app)
 	if err != nil {
 		return nil, fmt.Errorf("data key of %s: %w", app, err)
 	}
-	actual, _ := v.dataKeys.LoadOrStore(app, a)
-	return actual.(tink.AEAD), nil
+	actual, _ := v.dataKeys.LoadOrStore(app, k)
+	return actual.(*appKey), nil
 }
 
-func (v *Vault) loadDataKey(ctx context.Context, app string) (tink.AEAD, error) {
+// reloadDataKey reads app's data key again when its record changed since
+// k was cached (another server rotated it), and returns the key to use.
+func (v *Vault) reloadDataKey(ctx context.Context, app string, k *appKey) (*appKey, error) {
+	_, rev, err := v.store.Get(ctx, dataKeyPrefix+app)
+	if err != nil || rev == k.rev {
+		return k, err
+	}
+	fresh, err := v.loadDataKey(ctx, app)
+	if err != nil {
+		return k, fmt.Errorf("data key of %s: %w", app, err)
+	}
+	v.dataKeys.Store(app, fresh)
+	return fresh, nil
+}
+
+// RefreshDataKeys reloads the cached data keys another server rotated, so
+// this one seals with their new primary key too; the server runs it with
+// the vault's sweep. It returns how many it reloaded.
+func (v *Vault) RefreshDataKeys(ctx context.Context) (int, error) {
+	n := 0
+	var errs []error
+	v.dataKeys.Range(func(app, k any) bool {
+		fresh, err := v.reloadDataKey(ctx, app.(string), k.(*appKey))
+		if err != nil {
+			errs = append(errs, err)
+		} else if fresh != k {
+			n++
+		}
+		return ctx.Err() == nil
+	})
+	return n, errors.Join(errs...)
+}
+
+func (v *Vault) loadDataKey(ctx context.Context, app string) (*appKey, error) {
 	key := dataKeyPrefix + app
 	for range maxAttempts {
 		gen := v.kekGeneration()
-		b, _, err := v.store.Get(ctx, key)
+		b, rev, err := v.store.Get(ctx, key)
 		switch {
 		case errors.Is(err, aegis.ErrNotFound):
 			a, err := v.createDataKey(ctx, app, key)
@@ -147,14 +288,22 @@ func (v *Vault) loadDataKey(ctx context.Context, app string) (tink.AEAD, error) 
 			}
 			return nil, err
 		}
-		return aead.New(h)
+		return newAppKey(h, rev)
 	}
 	return nil, fmt.Errorf("%d attempts lost to concurrent writers: %w", maxAttempts, aegis.ErrConflict)
 }
 
+func newAppKey(h *keyset.Handle, rev uint64) (*appKey, error) {
+	a, err := aead.New(h)
+	if err != nil {
+		return nil, fmt.Errorf("open data key: %w", err)
+	}
+	return &appKey{aead: a, rev: rev}, nil
+}
+
 // createDataKey makes app's data key and stores it if no server has yet;
 // aegis.ErrConflict when one has.
-func (v *Vault) createDataKey(ctx context.Context, app, key string) (tink.AEAD, error) {
+func (v *Vault) createDataKey(ctx context.Context, app, key string) (*appKey, error) {
 	if err := v.guardWrite(ctx); err != nil {
 		return nil, err
 	}
@@ -176,11 +325,12 @@ func (v *Vault) createDataKey(ctx context.Context, app, key string) (tink.AEAD, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := v.store.Create(ctx, key, enc); err != nil {
+	rev, err := v.store.Create(ctx, key, enc)
+	if err != nil {
 		return nil, err
 	}
 	v.log.InfoContext(ctx, "data key created", logkey.App, app)
-	return aead.New(h)
+	return newAppKey(h, rev)
 }
 
 // unwrapAny unwraps a data key with whichever KEK and wrapping fit:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/aegis-platform/aegis"
 )
 
 func TestSealDataRoundTrip(t *testing.T) {
@@ -144,5 +146,87 @@ func TestDataKeyBoundToItsApp(t *testing.T) {
 	}
 	if _, err := f.open(t, f.kek).SealData(ctx, "blog", nil, []byte("y")); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("seal with a data key moved from another app: %v, want ErrCorrupt", err)
+	}
+}
+
+// keyID is the Tink key id a ciphertext names (after its version byte).
+func keyID(ct []byte) string { return fmt.Sprintf("%x", ct[1:5]) }
+
+func TestRotateDataKey(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	other := f.open(t, f.kek) // another server, which cached the key before
+	if _, err := f.v.RotateDataKey(ctx, "shop"); !errors.Is(err, aegis.ErrNotFound) {
+		t.Fatalf("rotate before any data: %v", err)
+	}
+	before, err := f.v.SealData(ctx, "shop", []byte("k"), []byte("old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.OpenData(ctx, "shop", []byte("k"), before); err != nil {
+		t.Fatal(err)
+	}
+	info, err := f.v.RotateDataKey(ctx, "shop")
+	if err != nil || info.Keys != 2 || info.RotatedAt.IsZero() {
+		t.Fatalf("rotate = %+v, %v", info, err)
+	}
+	after, err := f.v.SealData(ctx, "shop", []byte("k"), []byte("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keyID(after) == keyID(before) {
+		t.Fatal("after the rotation, data is still sealed by the old key")
+	}
+	for _, v := range []*Vault{f.v, other, f.open(t, f.kek)} {
+		if got, err := v.OpenData(ctx, "shop", []byte("k"), before); err != nil || string(got) != "old" {
+			t.Fatalf("what the old key sealed: %q, %v", got, err)
+		}
+		// other meets a value the new key sealed and reads the keyset again.
+		if got, err := v.OpenData(ctx, "shop", []byte("k"), after); err != nil || string(got) != "new" {
+			t.Fatalf("what the new key sealed: %q, %v", got, err)
+		}
+	}
+	// A server that has not met such a value switches on its sweep.
+	third := f.open(t, f.kek)
+	if _, err := third.SealData(ctx, "shop", nil, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.v.RotateDataKey(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := third.RefreshDataKeys(ctx); n != 1 || err != nil {
+		t.Fatalf("refresh = %d, %v", n, err)
+	}
+	a, _ := f.v.SealData(ctx, "shop", nil, []byte("x"))
+	b, _ := third.SealData(ctx, "shop", nil, []byte("x"))
+	if keyID(a) != keyID(b) {
+		t.Fatal("after a refresh, two servers seal with different keys")
+	}
+	// rotate-master re-wraps the whole keyset: every key still opens.
+	newK := newKEK(t)
+	if _, err := f.v.RotateMaster(ctx, newK); err != nil {
+		t.Fatal(err)
+	}
+	fresh := f.open(t, newK)
+	for _, ct := range [][]byte{before, after} {
+		if _, err := fresh.OpenData(ctx, "shop", []byte("k"), ct); err != nil {
+			t.Fatalf("after rotate-master: %v", err)
+		}
+	}
+}
+
+func TestRotateDataKeyBounded(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	if _, err := f.v.SealData(ctx, "shop", nil, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < MaxDataKeys; i++ {
+		if _, err := f.v.RotateDataKey(ctx, "shop"); err != nil {
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+	}
+	if _, err := f.v.RotateDataKey(ctx, "shop"); !errors.Is(err, aegis.ErrLimitExceeded) {
+		t.Fatalf("rotation past %d keys: %v", MaxDataKeys, err)
 	}
 }
