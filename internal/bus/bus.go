@@ -88,6 +88,11 @@ type Config struct {
 	// Spans receives a consumer span per delivery of an event to a
 	// trigger (spans.go); nil records none.
 	Spans telemetry.SpanSink
+	// Data seals every event payload with the publishing app's data key
+	// before it is stored, and opens it for delivery (sealed.go): the
+	// server's vault. Nil stores payloads as they are (the bus's own unit
+	// tests).
+	Data DataSealer
 }
 
 // Bus publishes events and runs triggers.
@@ -185,7 +190,12 @@ func (b *Bus) Publish(ctx context.Context, c *sandbox.Caller, topic string, data
 	if err := b.admitEvent(ctx, c.App, c.Function, c.RequestID); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
-	if err := b.publish(ctx, eventPrefix+c.App+"."+topic, data, b.envelope(c)); err != nil {
+	subject := eventPrefix + c.App + "." + topic
+	sealed, err := b.seal(ctx, c.App, subject, data)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	if err := b.publish(ctx, subject, sealed, b.envelope(c)); err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
 	return nil
@@ -201,6 +211,8 @@ func (b *Bus) publish(ctx context.Context, subject string, data []byte, env Enve
 // The app's event backlog is checked before the object is written
 // (AdmitObjectChange), so a refusal never leaves a change unannounced.
 func (b *Bus) ObjectChanged(ctx context.Context, c *sandbox.Caller, key, op string) error {
+	// Not sealed: it holds an object's name and an operation, and names
+	// are in the clear in the object store too (docs/vault.md).
 	data, _ := json.Marshal(objectEvent{Key: key, Operation: op})
 	if err := b.publish(ctx, objectPrefix+c.App, data, b.envelope(c)); err != nil {
 		return fmt.Errorf("announce object %s: %w", op, err)
@@ -350,7 +362,7 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 	if !telemetry.ValidRequestID(reqID) {
 		reqID = telemetry.NewRequestID()
 	}
-	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Body: m.Data, Attempt: int(m.NumDelivered), Hop: env.Hop,
+	req := &sandbox.Request{Kind: sandbox.KindEvent, RequestID: reqID, Attempt: int(m.NumDelivered), Hop: env.Hop,
 		Origin: env.Origin, Chain: env.Path, Trace: eventTrace(env, reqID)}
 	if req.Origin == "" {
 		// Published before events carried their origin (signature v2).
@@ -408,9 +420,25 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		b.stopLoop(ctx, d, m, reqID, env)
 		return
 	}
+	// The payload in the clear exists only here, in memory: m.Data stays
+	// sealed, and so does every copy of it (a dead letter, a replay).
+	payload := m.Data
+	if d.object == nil {
+		if payload, err = b.open(ctx, d.app, m); err != nil {
+			if errors.Is(err, errSealed) {
+				b.reject(ctx, d, m, err, metrics.DeadLetterSignature)
+				return
+			}
+			b.log.Error("event payload could not be opened; event will be redelivered", logkey.RequestID, reqID, logkey.App, d.app,
+				logkey.Function, d.function, logkey.Error, err)
+			_ = m.Nak(ctx, b.cfg.RetryBase)
+			return
+		}
+		req.Body = payload
+	}
 	// Only an authentic event is checked against the schema: a forged one
 	// is rejected as forged above, whatever it contains.
-	if !b.checkSchema(ctx, d, m, fn) {
+	if !b.checkSchema(ctx, d, m, payload, fn) {
 		return
 	}
 	_, err = b.invoke(ctx, d, fn, req, publisherOf(req)) // spans.go

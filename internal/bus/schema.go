@@ -19,7 +19,7 @@ import (
 // never the payload, and a security log line. The schema is the active
 // version's, like the grants: deploying a fixed schema lets a replayed
 // dead letter through.
-func (b *Bus) checkSchema(ctx context.Context, d desired, m *jetstream.Message, fn *registry.Function) bool {
+func (b *Bus) checkSchema(ctx context.Context, d desired, m *jetstream.Message, payload []byte, fn *registry.Function) bool {
 	s := fn.Schemas[d.trigger]
 	if s == nil {
 		return true
@@ -28,7 +28,7 @@ func (b *Bus) checkSchema(ctx context.Context, d desired, m *jetstream.Message, 
 	if d.object != nil {
 		kind = schema.KindObject
 	}
-	err := s.ValidateJSON(kind, m.Data)
+	err := s.ValidateJSON(kind, payload)
 	if err == nil {
 		return true
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/telemetry"
+	"github.com/aegis-platform/aegis/internal/vault"
 )
 
 // outsider connects to the server's NATS as any process that can reach
@@ -100,6 +101,30 @@ func signV1(key []byte, subject, producer, reqID string, hop uint64, data []byte
 	return "v1=" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// sealPayload seals an event payload as the platform does, with what an
+// insider holding the master key could reach: the vault's bucket on NATS.
+func sealPayload(t *testing.T, nc *jetstream.Node, app, subject string, data []byte) []byte {
+	t.Helper()
+	ctx := context.Background()
+	bucket, err := nc.Bucket(ctx, vault.Bucket, jetstream.BucketOptions{History: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, _, err := vault.LoadMasterKey(vault.MasterKeyOptions{ConfigDir: testConfigDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(ctx, vault.Config{Store: bucket, KMS: kek})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := v.SealData(ctx, app, bus.PayloadAD(subject), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
+}
+
 func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
 	in, key := sharedServer(t)
 	nc := outsider(t, in)
@@ -121,7 +146,10 @@ func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
 		function string // the trigger's function
 		data     string
 		headers  func(subject, reqID string, data []byte) map[string]string
-		reason   string // "" means delivered
+		// sealed: the payload is sealed with the app's data key, as the
+		// platform stores every event's (a topic event's only).
+		sealed bool
+		reason string // "" means delivered
 	}{
 		{
 			name: "unsigned", subject: topicSubject, function: "listener", data: `{"forged":1}`,
@@ -183,14 +211,24 @@ func TestEventsWrittenStraightIntoNATSAreRejected(t *testing.T) {
 			reason: "event without id (signature v1)",
 		},
 		{
+			// The signing key alone does not make an event: its payload
+			// must be sealed with the app's data key, which needs the
+			// master key.
+			name: "signed by a granted producer, payload in the clear", subject: topicSubject, function: "listener", data: `{"signed":0}`,
+			headers: signed("probe/probe@v1", 1), reason: "event payload does not open with the app's data key",
+		},
+		{
 			name: "signed by a granted producer", subject: topicSubject, function: "listener", data: `{"signed":1}`,
-			headers: signed("probe/probe@v1", bus.DefaultHopLimit),
+			headers: signed("probe/probe@v1", bus.DefaultHopLimit), sealed: true,
 		},
 	}
 	ids := make([]string, len(tests))
 	for i, tc := range tests {
 		ids[i] = telemetry.NewRequestID()
 		data := []byte(tc.data)
+		if tc.sealed {
+			data = sealPayload(t, nc, "probe", tc.subject, data)
+		}
 		hdr := tc.headers(tc.subject, ids[i], data)
 		if _, err := nc.Publish(ctx, tc.subject, data, hdr, hdr[bus.HeaderEventID]); err != nil {
 			t.Fatalf("%s: publish: %v", tc.name, err)

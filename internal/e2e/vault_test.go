@@ -50,6 +50,7 @@ func TestVault(t *testing.T) {
 		marker       = "vault-marker-7d1e5a0c93b2"
 		kvMarker     = "kv-marker-5b0e9d2c41a7"
 		objectMarker = "object-marker-c83f17e6a2d0"
+		eventMarker  = "event-marker-94d1b7e0c25f"
 	)
 	// A deploy granting secrets the vault does not hold is refused,
 	// naming the first.
@@ -112,6 +113,10 @@ func TestVault(t *testing.T) {
 	}
 	if o, _ := probe(t, in.gateway, k.Key, "reader", "obj-put", map[string]any{"key": "notes/n1", "value": objectMarker}); !o.OK {
 		t.Fatalf("object put: %+v", o)
+	}
+	// So is what it publishes, in the event stream.
+	if o, _ := probe(t, in.gateway, k.Key, "reader", "publish", map[string]any{"topic": "notes.saved", "value": eventMarker}); !o.OK {
+		t.Fatalf("publish: %+v", o)
 	}
 	readStored := func(in *instance) {
 		t.Helper()
@@ -180,7 +185,7 @@ func TestVault(t *testing.T) {
 	// Nothing under the data directory holds the secret, the table value or
 	// the object, in any of the forms a log line or a store could carry it.
 	var forms [][]byte
-	for _, m := range []string{marker, kvMarker, objectMarker} {
+	for _, m := range []string{marker, kvMarker, objectMarker, eventMarker} {
 		forms = append(forms, []byte(m), []byte(base64.StdEncoding.EncodeToString([]byte(m))), []byte(hex.EncodeToString([]byte(m))))
 	}
 	files := 0

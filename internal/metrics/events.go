@@ -17,7 +17,7 @@ const (
 // The reason label of aegis_dead_letters_total.
 const (
 	DeadLetterAttempts  = "attempts"  // the function failed max_attempts times
-	DeadLetterSignature = "signature" // the envelope did not verify (forged, unsigned, malformed)
+	DeadLetterSignature = "signature" // the envelope did not verify (forged, unsigned, malformed) or its payload does not open
 	DeadLetterProducer  = "producer"  // the producer is unknown or lacks the grant
 	DeadLetterHopLimit  = "hop_limit" // the chain of events went past the hop limit
 	DeadLetterSchema    = "schema"    // the payload did not match the trigger's schema

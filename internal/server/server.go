@@ -242,7 +242,7 @@ func (s *Server) wire(ctx context.Context) error {
 	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics,
-		Limits: s.eventLimits(), Spans: s.Spans()}, snapshot); err != nil {
+		Limits: s.eventLimits(), Spans: s.Spans(), Data: eventSealer{s.vault}}, snapshot); err != nil {
 		return err
 	}
 	s.metrics.ReadPendingEvents(s.bus)

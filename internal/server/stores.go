@@ -21,6 +21,11 @@ type dataSealer interface {
 	OpenData(ctx context.Context, app string, where, ciphertext []byte) ([]byte, error)
 }
 
+// eventSealer is the vault as the bus seals event payloads with it.
+type eventSealer struct{ *vault.Vault }
+
+func (eventSealer) IsCorrupt(err error) bool { return errors.Is(err, vault.ErrCorrupt) }
+
 func tableAD(table, key string) []byte { return []byte("table\x00" + table + "\x00" + key) }
 
 func objectAD(key string) []byte { return []byte("object\x00" + key) }
