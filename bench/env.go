@@ -15,6 +15,7 @@ import (
 
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/server"
+	"github.com/aegis-platform/aegis/internal/vault"
 )
 
 // Env is what every scenario shares: the run's settings, a scratch
@@ -105,6 +106,12 @@ type Instance struct {
 	DataDir string
 }
 
+// MasterKey is where the benchmark's servers keep their vault's master
+// key: under the run's own directory, never the user's config directory.
+func (e *Env) MasterKey() vault.MasterKeyOptions {
+	return vault.MasterKeyOptions{ConfigDir: filepath.Join(e.dir, "config")}
+}
+
 // StartServer starts a server with a fresh data directory (or dataDir when
 // not empty, to measure a restart).
 func (e *Env) StartServer(ctx context.Context, dataDir string) (*Instance, error) {
@@ -125,6 +132,7 @@ func (e *Env) StartServerWith(ctx context.Context, dataDir string, adjust func(*
 		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		Logger:       slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		DrainTimeout: 5 * time.Second,
+		MasterKey:    e.MasterKey(),
 	}
 	if adjust != nil {
 		adjust(&cfg)

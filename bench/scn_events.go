@@ -23,6 +23,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/server"
+	"github.com/aegis-platform/aegis/internal/vault"
 )
 
 // Scenario 6 pushes M events through the whole pipeline: published straight
@@ -93,17 +94,24 @@ func runEvents(ctx context.Context, env *Env) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	seal, closeVault, err := payloadSealer(ctx, env, natsURL)
+	if err != nil {
+		return nil, err
+	}
+	defer closeVault()
 	subject, err := dialEvents(ctx, natsURL, "", key)
 	if err != nil {
 		return nil, err
 	}
 	defer subject.close()
+	subject.seal = seal
 
 	base, err := startRawEvents(ctx, env, key)
 	if err != nil {
 		return nil, err
 	}
 	defer base.close()
+	base.pump.seal = seal
 
 	var lost int
 	var redelivered uint64
@@ -180,6 +188,7 @@ func startServerWithNATS(ctx context.Context, env *Env) (*Instance, string, erro
 		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", NATSListen: addr,
 		Logger:       slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		DrainTimeout: 5 * time.Second,
+		MasterKey:    env.MasterKey(),
 	})
 	if err != nil {
 		return nil, "", err
@@ -225,6 +234,39 @@ type eventPump struct {
 	cons natsjs.Consumer
 	key  []byte // event signing key
 	sent int    // events published so far, for unique request ids
+	// seal seals a payload as the bus does before it is stored (nil: as
+	// it is).
+	seal func([]byte) ([]byte, error)
+}
+
+// payloadSealer returns what seals an event payload of the bench app as
+// the server's bus does: the app's data key from the server's vault,
+// reached through its NATS with its master key, as an insider holding
+// both could. Both sides of the scenario seal, as both sign: the
+// publisher's cost is the same on each.
+func payloadSealer(ctx context.Context, env *Env, natsURL string) (func([]byte) ([]byte, error), func(), error) {
+	node, err := jetstream.Open(ctx, jetstream.Config{URL: natsURL})
+	if err != nil {
+		return nil, nil, err
+	}
+	closeNode := func() { _ = node.Close(context.Background()) }
+	bucket, err := node.Bucket(ctx, vault.Bucket, jetstream.BucketOptions{History: 1})
+	if err != nil {
+		closeNode()
+		return nil, nil, err
+	}
+	kek, _, err := vault.LoadMasterKey(env.MasterKey())
+	if err != nil {
+		closeNode()
+		return nil, nil, err
+	}
+	v, err := vault.Open(ctx, vault.Config{Store: bucket, KMS: kek})
+	if err != nil {
+		closeNode()
+		return nil, nil, err
+	}
+	ad := bus.PayloadAD(eventsSubject)
+	return func(p []byte) ([]byte, error) { return v.SealData(ctx, eventsApp, ad, p) }, closeNode, nil
 }
 
 // dialEvents connects to url and finds the consumer of eventsSubject:
@@ -324,6 +366,11 @@ func (p *eventPump) run(ctx context.Context, m int, wait time.Duration) (rate fl
 	for i := 0; i < m; i++ {
 		msg := nats.NewMsg(eventsSubject)
 		msg.Data = []byte(`{"n":` + strconv.Itoa(p.sent) + `}`)
+		if p.seal != nil {
+			if msg.Data, err = p.seal(msg.Data); err != nil {
+				return 0, m, 0, fmt.Errorf("seal %d: %w", i, err)
+			}
+		}
 		env := bus.NewEnvelope(eventsApp+"/source@v1", fmt.Sprintf("bench-%016x", p.sent), 1)
 		for k, v := range env.Headers(p.key, eventsSubject, msg.Data) {
 			msg.Header.Set(k, v)
