@@ -12,15 +12,6 @@ import (
 	"github.com/aegis-platform/aegis/internal/vault"
 )
 
-// dataSealer encrypts what functions store with their app's data key
-// (vault.SealData, vault.OpenData): a table value bound to its table and
-// key, an object to its name. Keys and object names stay in the clear,
-// since listing by prefix needs them (docs/vault.md).
-type dataSealer interface {
-	SealData(ctx context.Context, app string, where, plaintext []byte) ([]byte, error)
-	OpenData(ctx context.Context, app string, where, ciphertext []byte) ([]byte, error)
-}
-
 // eventSealer is the vault as the bus seals event payloads with it.
 type eventSealer struct{ *vault.Vault }
 
@@ -33,10 +24,12 @@ func objectAD(key string) []byte { return []byte("object\x00" + key) }
 // tables maps an app's tables to JetStream KV buckets, one bucket per
 // (app, table), so one app can never read another's data by naming it.
 // App names are [a-z0-9-] and table names [A-Za-z0-9_-], so "t_<app>_<table>"
-// is unambiguous. Values are stored sealed.
+// is unambiguous. Values are stored sealed with the app's data key, bound
+// to their table and key; keys stay in the clear, since listing by prefix
+// needs them (docs/vault.md).
 type tables struct {
 	node *jetstream.Node
-	data dataSealer
+	data *vault.Vault
 }
 
 // maxTableValue is a bucket's cap on one stored value: the largest value a
@@ -93,11 +86,12 @@ func (t *tables) Keys(ctx context.Context, app, table, prefix string) ([]string,
 }
 
 // objects maps an app's objects to one JetStream object store per app and
-// announces every change to object triggers. Objects are stored sealed.
+// announces every change to object triggers. Objects are stored sealed
+// with the app's data key, bound to their name; names stay in the clear.
 type objects struct {
 	node *jetstream.Node
 	bus  *bus.Bus
-	data dataSealer
+	data *vault.Vault
 }
 
 func (o *objects) store(ctx context.Context, app string) (*jetstream.ObjectStore, error) {
