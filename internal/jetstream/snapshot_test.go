@@ -145,7 +145,7 @@ func TestSnapshotRestore(t *testing.T) {
 	backlog, err := to.ConsumerBacklog(ctx, name)
 	noErr(t, err)
 	equal(t, before[name+".>"]+1, backlog[name+".>"]) // and 11
-	if before[name+".>"] != 4 {                        // 7, 8, 9, 10
+	if before[name+".>"] != 4 {                       // 7, 8, 9, 10
 		t.Fatalf("backlog before the snapshot %v", before)
 	}
 	first := make(chan uint64, 16)
