@@ -35,6 +35,7 @@ var auditedActions = map[string]string{
 	"POST /v1/apps/{app}/secrets/{name}/rotate":  "secret.rotate",
 	"DELETE /v1/apps/{app}/secrets/{name}":       "secret.remove",
 	"POST /v1/vault/rotate-master":               "vault.rotate_master",
+	"POST /v1/backup":                            "backup",
 	"POST /v1/apps/{app}/functions/{fn}/invoke":  "invoke",
 	"POST /v1/dlq/{id}/replay":                   "dlq.replay",
 	"POST /v1/tokens":                            "token.create",

@@ -290,3 +290,23 @@ func answerError(data []byte) error {
 // Abort gives the restore up. The server notices the silence and drops
 // what it received; the stream is not created.
 func (r *StreamRestore) Abort() { r.done = true }
+
+// StoredBytes is what every stream of the account holds, in bytes: what a
+// snapshot of them all will read (it writes them compressed).
+func (n *Node) StoredBytes(ctx context.Context) (uint64, error) {
+	const op = "list streams"
+	if err := n.checkOpen(op); err != nil {
+		return 0, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	l := n.js.ListStreams(ctx)
+	var total uint64
+	for info := range l.Info() {
+		total += info.State.Bytes
+	}
+	if err := l.Err(); err != nil {
+		return 0, wrap(op, err)
+	}
+	return total, nil
+}
