@@ -474,11 +474,15 @@ type Reader struct {
 type errReader struct {
 	r   io.Reader
 	err error
+	eof bool
 }
 
 func (e *errReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
+		e.eof = true
+	case err != nil:
 		e.err = err
 	}
 	return n, err
@@ -536,6 +540,11 @@ func (r *Reader) bodyErr(err error) error {
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return damaged("the file ends before the backup does")
+	}
+	if r.src.eof {
+		// The streaming AEAD reads the last segment to the end of the
+		// file: one that does not authenticate there was cut or changed.
+		return damaged("the end of the file does not authenticate (cut short, or its last part modified)")
 	}
 	return damaged("a part of the file does not authenticate")
 }
