@@ -31,8 +31,10 @@ const backupKeySize = 32
 // that fails before its first byte is an ordinary error.
 func (a *API) backup(w http.ResponseWriter, r *http.Request, reqID string) error {
 	var req adminapi.BackupRequest
-	if err := decodeJSONLimit(w, r, &req, maxJSONBody); err != nil {
-		return err
+	if r.ContentLength != 0 { // no body at all asks for a backup without a backup key
+		if err := decodeJSONLimit(w, r, &req, maxJSONBody); err != nil {
+			return err
+		}
 	}
 	defer clear(req.BackupKey)
 	if req.BackupKey != nil && len(req.BackupKey) != backupKeySize {
