@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +118,20 @@ func TestBackupRestore(t *testing.T) {
 	}
 	if o, _ := probe(t, in.gateway, pk.Key, "probe", "obj-put", map[string]any{"key": "ok/marker.txt", "value": objMarker}); !o.OK {
 		t.Fatalf("obj-put: %+v", o)
+	}
+
+	// Only a platform admin may take a backup: it holds every app's data.
+	for _, tc := range []struct {
+		role string
+		apps []string
+		msg  string
+	}{{"deployer", nil, "role deployer may not take backups"}, {"admin", []string{"probe"}, "forbidden"}} {
+		tok, err := in.admin.CreateAdminToken(ctx, "backup-"+tc.role+strconv.Itoa(len(tc.apps)), tc.role, tc.apps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = as(in, tok.Token).Backup(ctx, nil, io.Discard, nil)
+		wantRefused(t, tc.role+" backup", err, http.StatusForbidden, tc.msg)
 	}
 
 	// An authenticator: the backup is a dangerous change and needs a code.
