@@ -61,6 +61,10 @@ func auditAction(pattern string) (string, bool) {
 // secret.
 type auditEntry struct {
 	rec audit.Record
+	// failed marks a call that failed after its answer's status was
+	// written (a streamed body cut short): its outcome is failed whatever
+	// the status said.
+	failed bool
 }
 
 type auditKey struct{}
@@ -70,6 +74,14 @@ type auditKey struct{}
 func noteAudit(r *http.Request, key, value string) {
 	if e, ok := r.Context().Value(auditKey{}).(*auditEntry); ok && value != "" {
 		e.rec.Detail[key] = value
+	}
+}
+
+// noteFailed records the call as failed although its status said
+// otherwise: the answer was under way when it failed.
+func noteFailed(r *http.Request) {
+	if e, ok := r.Context().Value(auditKey{}).(*auditEntry); ok {
+		e.failed = true
 	}
 }
 
@@ -132,6 +144,9 @@ func (a *API) auditOutcome(r *http.Request, sw statusWriter) {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		rec.Outcome = audit.OutcomeDenied
 	default:
+		rec.Outcome = audit.OutcomeFailed
+	}
+	if e.failed {
 		rec.Outcome = audit.OutcomeFailed
 	}
 	rec.Detail["status"] = strconv.Itoa(status)

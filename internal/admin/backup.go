@@ -74,7 +74,7 @@ func (a *API) backup(w http.ResponseWriter, r *http.Request, reqID string) error
 		// trailer says it failed, and the file, cut short, is refused by
 		// restore in any case.
 		a.log.Error("backup failed", logkey.RequestID, reqID, logkey.Error, err)
-		noteAudit(r, "result", "failed")
+		noteFailed(r)
 		h.Set(adminapi.BackupStatusTrailer, "failed")
 		return nil
 	}

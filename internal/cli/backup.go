@@ -241,12 +241,13 @@ type byteBar struct {
 	tty   bool
 	label string
 
-	mu     sync.Mutex
-	total  int64
-	n      int64
-	began  time.Time
-	drawn  time.Time
-	active bool
+	mu       sync.Mutex
+	total    int64
+	n        int64
+	began    time.Time
+	drawn    time.Time
+	active   bool
+	finished bool // done(true): the bar may show 100 %
 }
 
 func newByteBar(w io.Writer, label string) *byteBar {
@@ -281,7 +282,7 @@ func (b *byteBar) done(ok bool) {
 		return
 	}
 	if ok {
-		b.total = b.n
+		b.total, b.finished = b.n, true
 	}
 	b.draw(true)
 	fmt.Fprintln(b.w)
@@ -302,7 +303,7 @@ func (b *byteBar) draw(force bool) {
 	frac := 0.0
 	if b.total > 0 {
 		frac = min(float64(b.n)/float64(b.total), 1)
-		if b.n < b.total || frac < 1 {
+		if !b.finished {
 			frac = min(frac, 0.99)
 		}
 	}
