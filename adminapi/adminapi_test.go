@@ -37,6 +37,8 @@ func TestWire(t *testing.T) {
 			`{"app":"shop","version":"v3","functions":["pay"],"deployed_at":"2025-01-02T03:04:05Z","unchanged":true}`},
 		{"RollbackRequest", &RollbackRequest{To: 2}, `{"to":2}`},
 		{"RollbackRequest to the previous version", &RollbackRequest{}, `{}`},
+		{"BackupRequest", &BackupRequest{BackupKey: []byte{1, 2, 3}}, `{"backup_key":"AQID"}`},
+		{"BackupRequest without a backup key", &BackupRequest{}, `{}`},
 		{"Version", &Version{Version: "v2", Number: 2, Active: true, CreatedAt: t0, File: "aegis.yaml", Modules: map[string]string{"pay": "ab12"}},
 			`{"version":"v2","number":2,"active":true,"created_at":"2025-01-02T03:04:05Z","file":"aegis.yaml","modules":{"pay":"ab12"}}`},
 		{"Function", &Function{App: "shop", Function: "pay", Version: "v3", SHA256: "ab12",

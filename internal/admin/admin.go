@@ -85,6 +85,8 @@ type Config struct {
 	RotateDataKey DataKeyRotator
 	// RotateMaster answers POST /v1/vault/rotate-master; nil serves none.
 	RotateMaster MasterRotator
+	// Backup answers POST /v1/backup (backup.go); nil serves none.
+	Backup Backuper
 }
 
 // API is the admin http.Handler.
@@ -151,6 +153,9 @@ func New(cfg Config) *API {
 	}
 	if cfg.RotateMaster != nil {
 		a.handle("POST /v1/vault/rotate-master", platform(rbac.ManageKeys), a.rotateMaster)
+	}
+	if cfg.Backup != nil {
+		a.handle("POST /v1/backup", platform(rbac.TakeBackups), a.backup)
 	}
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)

@@ -36,6 +36,7 @@ var auditedActions = map[string]string{
 	"DELETE /v1/apps/{app}/secrets/{name}":       "secret.remove",
 	"POST /v1/vault/rotate-master":               "vault.rotate_master",
 	"POST /v1/apps/{app}/data-key/rotate":        "vault.rotate_data_key",
+	"POST /v1/backup":                            "backup",
 	"POST /v1/apps/{app}/functions/{fn}/invoke":  "invoke",
 	"POST /v1/dlq/{id}/replay":                   "dlq.replay",
 	"POST /v1/tokens":                            "token.create",
@@ -61,6 +62,10 @@ func auditAction(pattern string) (string, bool) {
 // secret.
 type auditEntry struct {
 	rec audit.Record
+	// failed marks a call that failed after its answer's status was
+	// written (a streamed body cut short): its outcome is failed whatever
+	// the status said.
+	failed bool
 }
 
 type auditKey struct{}
@@ -70,6 +75,14 @@ type auditKey struct{}
 func noteAudit(r *http.Request, key, value string) {
 	if e, ok := r.Context().Value(auditKey{}).(*auditEntry); ok && value != "" {
 		e.rec.Detail[key] = value
+	}
+}
+
+// noteFailed records the call as failed although its status said
+// otherwise: the answer was under way when it failed.
+func noteFailed(r *http.Request) {
+	if e, ok := r.Context().Value(auditKey{}).(*auditEntry); ok {
+		e.failed = true
 	}
 }
 
@@ -132,6 +145,9 @@ func (a *API) auditOutcome(r *http.Request, sw statusWriter) {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		rec.Outcome = audit.OutcomeDenied
 	default:
+		rec.Outcome = audit.OutcomeFailed
+	}
+	if e.failed {
 		rec.Outcome = audit.OutcomeFailed
 	}
 	rec.Detail["status"] = strconv.Itoa(status)

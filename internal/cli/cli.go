@@ -131,6 +131,8 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.usageCommand(),
 		c.graphCommand(),
 		c.auditCommand(),
+		c.backupCommand(),
+		c.restoreCommand(),
 		c.versionCommand(),
 		c.envCommand(),
 	)

@@ -30,6 +30,8 @@ var (
 		"up":         "runs until interrupted; TestUp and TestNewGoFunctionOffline run it",
 		"new":        "writes a directory; TestNewGoFunctionOffline and TestNewCFunction run it",
 		"dlq replay": "needs a dead letter of that id; TestDeadLetterReplayDeliversOnce replays one",
+		"backup":     "writes a file and needs step-up on a server with an authenticator; TestBackupRestore runs it",
+		"restore":    "builds a data directory offline; TestBackupRestore runs it",
 	}
 	docSkipFlags = map[string]string{
 		"--otp":   "the codes in the docs are examples; TestStepUpMFA tests step-up",

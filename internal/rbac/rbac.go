@@ -60,6 +60,7 @@ const (
 	ManageMFA            Permission = "enroll authenticators"
 	ReadAudit            Permission = "read the audit log"
 	ManageSecrets        Permission = "manage secrets"
+	TakeBackups          Permission = "take backups"
 )
 
 // minRole is the weakest role holding each permission. Every permission
@@ -78,6 +79,7 @@ var minRole = map[Permission]Role{
 	ManageKeys:           RoleAdmin,
 	ManageTokens:         RoleAdmin,
 	ManageMFA:            RoleAdmin,
+	TakeBackups:          RoleAdmin,
 }
 
 // Permissions lists every permission, for documentation and tests.

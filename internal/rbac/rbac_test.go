@@ -22,6 +22,7 @@ func TestRolePermissions(t *testing.T) {
 		ManageKeys:           {RoleAdmin},
 		ManageTokens:         {RoleAdmin},
 		ManageMFA:            {RoleAdmin},
+		TakeBackups:          {RoleAdmin},
 	}
 	if got := len(Permissions()); got != len(want) {
 		t.Fatalf("%d permissions, the table has %d: add the new one here and to docs/admin-api.md", got, len(want))

@@ -50,6 +50,7 @@ type Server struct {
 
 	vault      *vault.Vault
 	masterKey  vault.MasterKeyInfo
+	kek        vault.KMS // the key-encryption key the vault opened with (backup.go)
 	vaultSweep *periodic.Loop
 
 	token      string
@@ -305,7 +306,7 @@ func (s *Server) wire(ctx context.Context) error {
 		MaxAsync: s.cfg.Backpressure.Async, MaxAsyncPerCaller: s.cfg.Backpressure.AsyncPerCaller,
 		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics, Spans: s.Spans(),
 	})
-	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
+	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
 		Graph: s.graph, Audit: s.audit})

@@ -65,7 +65,7 @@ func (s *Server) openVault(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
-	s.vault, s.masterKey = v, info
+	s.vault, s.masterKey, s.kek = v, info, kek
 	s.vaultSweep = periodic.Start(sweepEvery, 30*time.Second, s.sweepVault)
 	return nil
 }
