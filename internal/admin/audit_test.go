@@ -71,7 +71,7 @@ func (s *brokenStream) setBroken(b bool) {
 	s.mu.Unlock()
 }
 
-func newAuditedAPI(t *testing.T) (*testAPI, *brokenStream) {
+func newAuditedAPI(t *testing.T, adjust ...func(*Config)) (*testAPI, *brokenStream) {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	stream := &brokenStream{}
@@ -83,10 +83,14 @@ func newAuditedAPI(t *testing.T) (*testAPI, *brokenStream) {
 	logs := logbuf.New()
 	store := memkv.New()
 	tokens := auth.NewAdminTokens(store)
-	api := New(Config{
+	cfg := Config{
 		Token: rootToken, Registry: registry.New(registry.Config{State: memkv.New()}), AdminTokens: tokens,
 		MFA: auth.NewAuthenticator(store), Logger: slog.New(slog.NewJSONHandler(logs, nil)), Audit: log,
-	})
+	}
+	for _, f := range adjust {
+		f(&cfg)
+	}
+	api := New(cfg)
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &testAPI{srv: srv, tokens: tokens, logs: logs}, stream
