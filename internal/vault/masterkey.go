@@ -88,9 +88,9 @@ func LoadMasterKey(opts MasterKeyOptions) (KMS, MasterKeyInfo, error) {
 		dir = d
 	}
 	path := filepath.Join(dir, "aegis", "master.key")
-	created, err := createKeyFile(path)
+	created, err := CreateKeyFile(path)
 	if err != nil {
-		return nil, MasterKeyInfo{}, err
+		return nil, MasterKeyInfo{}, fmt.Errorf("master key: %w", err)
 	}
 	k, err := readKeyFile(path)
 	if err != nil {
@@ -109,18 +109,21 @@ func DefaultMasterKeyPath() (string, error) {
 	return filepath.Join(d, "aegis", "master.key"), nil
 }
 
-// createKeyFile writes a new random key to path unless a file is there
-// (O_EXCL: of two servers starting at once, one creates and both read it).
-func createKeyFile(path string) (bool, error) {
+// CreateKeyFile writes a new random 32-byte key, base64 and a newline, to
+// path (mode 0600, its directory 0700 if it is made) unless a file is
+// there; created says whether it wrote one (O_EXCL: of two processes
+// starting at once, one creates and both read it). The master key and the
+// backup key are such files.
+func CreateKeyFile(path string) (created bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return false, fmt.Errorf("master key: create %s: %w", filepath.Dir(path), err)
+		return false, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("master key: create %s: %w", path, err)
+		return false, fmt.Errorf("create %s: %w", path, err)
 	}
 	key := make([]byte, MasterKeySize)
 	rand.Read(key)
@@ -128,35 +131,53 @@ func createKeyFile(path string) (bool, error) {
 	clear(key)
 	_, err = f.Write(append(line, '\n'))
 	clear(line)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		_ = os.Remove(path) // never leave a half-written key to be read later
-		return false, fmt.Errorf("master key: write %s: %w", path, err)
+		return false, fmt.Errorf("write %s: %w", path, err)
 	}
 	return true, nil
 }
 
-func readKeyFile(path string) (KMS, error) {
+// ReadKeyFile reads a 32-byte key from path: base64 (spaces and a final
+// newline allowed) or 32 raw bytes, in a regular file only its owner may
+// read. Errors name the path, never the content.
+func ReadKeyFile(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("master key file: %w", err)
+		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("master key file %s: not a regular file", path)
+		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("master key file %s: mode %04o lets others read it: chmod 600 %s", path, fi.Mode().Perm(), path)
+		return nil, fmt.Errorf("%s: mode %04o lets others read it: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	if fi.Size() > 1024 {
+		return nil, fmt.Errorf("%s: not a key file (%d bytes)", path, fi.Size())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("master key file: %w", err)
+		return nil, err
 	}
 	raw, err := parseKey(b, true)
 	clear(b)
 	if err != nil {
-		return nil, fmt.Errorf("master key file %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return raw, nil
+}
+
+// readKeyFile is the local KMS of the master key file at path.
+func readKeyFile(path string) (KMS, error) {
+	raw, err := ReadKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("master key file: %w", err)
 	}
 	k, err := NewLocalKMS(raw)
 	clear(raw)
@@ -195,9 +216,9 @@ func parseKey(b []byte, rawOK bool) ([]byte, error) {
 // operator has dealt with it.
 func RotateMasterFile(ctx context.Context, v *Vault, path string) (int, error) {
 	next := path + ".next"
-	created, err := createKeyFile(next)
+	created, err := CreateKeyFile(next)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("master key: %w", err)
 	}
 	if !created {
 		return 0, fmt.Errorf("master key: %s exists, left by an interrupted rotation (docs/vault.md): %w", next, aegis.ErrConflict)
