@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"github.com/aegis-platform/aegis/internal/strictjson"
+
 	"bufio"
 	"bytes"
 	"crypto/ed25519"
@@ -47,7 +49,7 @@ func ParseExport(r io.Reader) (Header, []Record, error) {
 		line++
 		text := bytes.TrimSpace(sc.Bytes())
 		if line == 1 {
-			if err := strictDecode(text, &h); err != nil || h.Format != Format {
+			if err := strictjson.Unmarshal(text, &h); err != nil || h.Format != Format {
 				return h, nil, fmt.Errorf("read audit export: line 1 is not an %s header", Format)
 			}
 			if _, ok := ParsePublicKey(h.PublicKey); !ok {
@@ -59,7 +61,7 @@ func ParseExport(r io.Reader) (Header, []Record, error) {
 			continue
 		}
 		var rec Record
-		if err := strictDecode(text, &rec); err != nil {
+		if err := strictjson.Unmarshal(text, &rec); err != nil {
 			rec = Record{unreadable: fmt.Sprintf("line %d is not a record", line)}
 		}
 		out = append(out, rec)
@@ -71,16 +73,4 @@ func ParseExport(r io.Reader) (Header, []Record, error) {
 		return h, nil, errors.New("read audit export: the file is empty")
 	}
 	return h, out, nil
-}
-
-func strictDecode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
-	return nil
 }

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"github.com/aegis-platform/aegis/internal/strictjson"
+
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -299,7 +301,7 @@ func (l *Log) Each(ctx context.Context, from uint64, fn func(Record) error) erro
 
 func decodeStored(m Stored) Record {
 	var r Record
-	if err := strictDecode(m.Data, &r); err != nil {
+	if err := strictjson.Unmarshal(m.Data, &r); err != nil {
 		return Record{Seq: m.Seq, unreadable: fmt.Sprintf("stream message %d is not a record", m.Seq)}
 	}
 	return r

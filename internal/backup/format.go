@@ -19,6 +19,8 @@
 package backup
 
 import (
+	"github.com/aegis-platform/aegis/internal/strictjson"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -395,9 +397,7 @@ func readHeader(r io.Reader) (Header, []byte, error) {
 		return Header{}, nil, fmt.Errorf("read backup: %w", err)
 	}
 	var h Header
-	dec := json.NewDecoder(bytes.NewReader(hb))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil || dec.More() {
+	if err := strictjson.Unmarshal(hb, &h); err != nil {
 		return Header{}, nil, damaged("header is not valid")
 	}
 	if h.Format != FormatVersion || len(h.ID) != 32 || len(h.Keys) == 0 || len(h.Keys) > maxKeys {
@@ -601,7 +601,7 @@ func (r *Reader) Next() (Record, error) {
 			return Record{}, damaged("stream inside a stream")
 		}
 		var m streamMeta
-		if err := strictJSON(b, &m); err != nil || !validStreamName(m.Name) || !json.Valid(m.Config) || !json.Valid(m.State) {
+		if err := strictjson.Unmarshal(b, &m); err != nil || !validStreamName(m.Name) || !json.Valid(m.Config) || !json.Valid(m.State) {
 			return Record{}, damaged("stream description is not valid")
 		}
 		r.inside = m.Name
@@ -619,30 +619,18 @@ func (r *Reader) Next() (Record, error) {
 		return Record{StreamEnd: true}, nil
 	case recFile:
 		var f File
-		if r.inside != "" || strictJSON(b, &f) != nil || !restorable(f.Path) || len(f.Data) > maxFileData {
+		if r.inside != "" || strictjson.Unmarshal(b, &f) != nil || !restorable(f.Path) || len(f.Data) > maxFileData {
 			return Record{}, damaged("file record is not valid")
 		}
 		return Record{File: &f}, nil
 	default: // recEnd
 		var s Summary
-		if r.inside != "" || strictJSON(b, &s) != nil {
+		if r.inside != "" || strictjson.Unmarshal(b, &s) != nil {
 			return Record{}, damaged("summary is not valid")
 		}
 		r.ended = true
 		return Record{End: &s}, nil
 	}
-}
-
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
-	return nil
 }
 
 // validStreamName is what JetStream accepts as a stream name and what is

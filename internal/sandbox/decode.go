@@ -1,11 +1,10 @@
 package sandbox
 
 import (
+	"github.com/aegis-platform/aegis/internal/strictjson"
+
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/aegis-platform/aegis"
@@ -55,7 +54,7 @@ func decodeResponseMeta(b []byte) (Response, error) {
 // responseMeta on the heap for the reflective decoder.
 func strictResponseMeta(b []byte) (responseMeta, error) {
 	var m responseMeta
-	err := strictUnmarshal(b, &m)
+	err := strictjson.Unmarshal(b, &m)
 	return m, err
 }
 
@@ -136,7 +135,7 @@ func plainString(b []byte, i int) (string, int, bool) {
 // layer checks the destination; this only guarantees a well-formed request.
 func decodeFetchRequest(b []byte) (*FetchRequest, error) {
 	var r FetchRequest
-	if err := strictUnmarshal(b, &r); err != nil {
+	if err := strictjson.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: fetch request: %w", aegis.ErrInvalidArgument, err)
 	}
 	if r.Method == "" {
@@ -159,7 +158,7 @@ func decodeFetchRequest(b []byte) (*FetchRequest, error) {
 // only guarantees a well-formed request.
 func decodeInvokeRequest(b []byte) (*InvokeRequest, error) {
 	var r InvokeRequest
-	if err := strictUnmarshal(b, &r); err != nil {
+	if err := strictjson.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: invoke request: %w", aegis.ErrInvalidArgument, err)
 	}
 	if r.Method == "" {
@@ -175,20 +174,6 @@ func decodeInvokeRequest(b []byte) (*InvokeRequest, error) {
 		return nil, fmt.Errorf("%w: invoke %w", aegis.ErrInvalidArgument, err)
 	}
 	return &r, nil
-}
-
-// strictUnmarshal decodes exactly one JSON value into v, refusing unknown
-// fields and anything after the value.
-func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("unexpected data after the JSON value")
-	}
-	return nil
 }
 
 func checkHeaders(h map[string]string) error {

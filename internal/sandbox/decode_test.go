@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"github.com/aegis-platform/aegis/internal/strictjson"
+
 	"errors"
 	"reflect"
 	"strings"
@@ -109,7 +111,7 @@ func FuzzParseResponseMeta(f *testing.F) {
 			return
 		}
 		var ref responseMeta
-		if err := strictUnmarshal(b, &ref); err != nil {
+		if err := strictjson.Unmarshal(b, &ref); err != nil {
 			t.Fatalf("fast path accepted %q, the strict decoder refused it: %v", b, err)
 		}
 		if !reflect.DeepEqual(fast, ref) {

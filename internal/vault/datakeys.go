@@ -1,7 +1,8 @@
 package vault
 
 import (
-	"bytes"
+	"github.com/aegis-platform/aegis/internal/strictjson"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,10 +48,8 @@ func decodeDataKey(b []byte) (*dataKeyRecord, error) {
 	if len(b) > 64<<10 {
 		return nil, fmt.Errorf("%w: data key record of %d bytes", ErrCorrupt, len(b))
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var r dataKeyRecord
-	if err := dec.Decode(&r); err != nil || dec.More() || r.Format != recordFormat ||
+	if err := strictjson.Unmarshal(b, &r); err != nil || r.Format != recordFormat ||
 		CheckApp(r.App) != nil || len(r.WrappedKey) == 0 {
 		return nil, fmt.Errorf("%w: malformed data key record", ErrCorrupt)
 	}

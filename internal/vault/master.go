@@ -1,6 +1,8 @@
 package vault
 
 import (
+	"github.com/aegis-platform/aegis/internal/strictjson"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -27,10 +29,8 @@ func decodeCheck(b []byte) (*checkRecord, error) {
 	if len(b) > 64<<10 {
 		return nil, fmt.Errorf("%w: check record of %d bytes", ErrCorrupt, len(b))
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var c checkRecord
-	if err := dec.Decode(&c); err != nil || dec.More() || c.Format != recordFormat || len(c.Sealed) == 0 {
+	if err := strictjson.Unmarshal(b, &c); err != nil || c.Format != recordFormat || len(c.Sealed) == 0 {
 		return nil, fmt.Errorf("%w: malformed check record", ErrCorrupt)
 	}
 	return &c, nil

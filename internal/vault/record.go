@@ -1,7 +1,8 @@
 package vault
 
 import (
-	"bytes"
+	"github.com/aegis-platform/aegis/internal/strictjson"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,14 +52,9 @@ func decodeRecord(b []byte) (*record, error) {
 	if len(b) > maxRecordSize {
 		return nil, fmt.Errorf("%w: %d bytes", errRecord, len(b))
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var r record
-	if err := dec.Decode(&r); err != nil {
+	if err := strictjson.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: %w", errRecord, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: data after the record", errRecord)
 	}
 	if err := r.check(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errRecord, err)
