@@ -286,7 +286,29 @@ func TestVaultOnTransit(t *testing.T) {
 	if code, _, errs := aegisCLI(t, in, "vault", "rotate-master"); code != 1 || !strings.Contains(errs, "rotate it there") {
 		t.Errorf("rotate-master on Transit: %d %s", code, errs)
 	}
+	// A backup is sealed for the Transit key, and opens with it.
+	backupFile := filepath.Join(t.TempDir(), "transit.backup")
+	if code, _, errs := aegisCLI(t, in, "backup", "--out", backupFile); code != 0 {
+		t.Fatalf("aegis backup on Transit: %d %s", code, errs)
+	}
 	in.close(t)
+	t.Setenv("VAULT_ADDR", transit.URL()) // as aegis server and restore read them
+	t.Setenv("VAULT_TOKEN", "transit-token")
+	restored := filepath.Join(t.TempDir(), "restored")
+	if code, out, errs := aegisOffline(t, nil, "restore", backupFile, "--data", restored,
+		"--vault-transit-key", transittest.DerivedKey, "--vault-transit-derived"); code != 0 {
+		t.Fatalf("aegis restore with the Transit key: %d %s %s", code, out, errs)
+	}
+	again := startServerWith(t, restored, func(c *server.Config) { c.Transit, c.MasterKey.ConfigDir = tc, unused })
+	if o, _ := probe(t, again.gateway, k.Key, "reader", "secret", map[string]any{"key": "WEBHOOK_TOKEN"}); !o.OK || o.Value != "transit-held-value" {
+		t.Errorf("the secret on the server restored from a Transit backup: %+v", o)
+	}
+	again.close(t)
+	t.Setenv("VAULT_TOKEN", "wrong-token")
+	if code, _, errs := aegisOffline(t, nil, "restore", backupFile, "--data", filepath.Join(t.TempDir(), "refused"),
+		"--vault-transit-key", transittest.DerivedKey, "--vault-transit-derived"); code == 0 || !strings.Contains(errs, "nothing was restored") {
+		t.Errorf("restore with a token Transit refuses: %d %s", code, errs)
+	}
 
 	bad := *tc
 	bad.Token = "wrong-token"
