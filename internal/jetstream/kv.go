@@ -18,7 +18,6 @@ import (
 // their own invalid argument.
 var (
 	bucketNameRe = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-	keyRe        = regexp.MustCompile(`^[-/_=.a-zA-Z0-9]+$`)
 )
 
 // ValidBucketName reports whether s can name a key-value bucket or object
@@ -31,7 +30,15 @@ func ValidKey(s string) bool {
 	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
 		return false
 	}
-	return keyRe.MatchString(s)
+	// A loop, not a regular expression: every KV operation checks its key,
+	// among them the replay record of every event delivered.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-/_=.", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // BucketOptions configure a key-value bucket when it is first created in
