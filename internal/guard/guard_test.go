@@ -1,0 +1,374 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
+	"github.com/aegis-platform/aegis/internal/testkit/memkv"
+)
+
+// ttlStore is memkv with CreateTTL: the TTL is ignored, which the guard
+// does not need (it enforces a block's own Expires).
+type ttlStore struct{ *memkv.Store }
+
+func (s ttlStore) CreateTTL(ctx context.Context, key string, v []byte, _ time.Duration) (uint64, error) {
+	return s.Create(ctx, key, v)
+}
+
+// clock is a settable time for the guard's Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestWindowFiresOnMoreThanThresholdWithinWindow(t *testing.T) {
+	r := Rule{Name: "r", Signal: AuthFailure, Threshold: 3, Window: time.Minute, Block: time.Hour}
+	w := newWindow(r, 10)
+	t0 := time.Unix(1000, 0)
+	for i := range 3 {
+		if _, fire := w.add("a", t0.Add(time.Duration(i)*time.Second)); fire {
+			t.Fatalf("fired at signal %d, threshold 3", i+1)
+		}
+	}
+	count, fire := w.add("a", t0.Add(59*time.Second))
+	if !fire || count != 4 {
+		t.Fatalf("4th signal within a minute: fire=%v count=%d, want true 4", fire, count)
+	}
+	if w.tracked() != 0 {
+		t.Errorf("a fired address is still counted")
+	}
+}
+
+// Signals spread so that no Threshold+1 of them fall within one window
+// never fire, however many there are: the window slides, it has no
+// buckets to straddle.
+func TestWindowSlides(t *testing.T) {
+	r := Rule{Name: "r", Signal: AuthFailure, Threshold: 3, Window: time.Minute, Block: time.Hour}
+	w := newWindow(r, 10)
+	t0 := time.Unix(1000, 0)
+	for i := range 100 {
+		// 3 signals per 61 s: at most 3 within any minute.
+		at := t0.Add(time.Duration(i/3)*61*time.Second + time.Duration(i%3)*time.Second)
+		if _, fire := w.add("a", at); fire {
+			t.Fatalf("fired at signal %d with at most 3 per minute", i+1)
+		}
+	}
+	// Straddling a minute boundary: 2 at :59 and 2 at :00 fire.
+	w2 := newWindow(r, 10)
+	base := time.Unix(60*100, 0)
+	for i, at := range []time.Time{base.Add(-2 * time.Second), base.Add(-time.Second), base, base.Add(time.Second)} {
+		_, fire := w2.add("a", at)
+		if fire != (i == 3) {
+			t.Fatalf("signal %d: fire=%v", i+1, fire)
+		}
+	}
+}
+
+func TestWindowCountsAddressesApartAndEvictsTheLeastRecent(t *testing.T) {
+	r := Rule{Name: "r", Signal: RouteMiss, Threshold: 5, Window: time.Minute, Block: time.Hour}
+	w := newWindow(r, 3)
+	t0 := time.Unix(1000, 0)
+	for _, a := range []string{"a", "b", "c"} {
+		w.add(a, t0)
+		w.add(a, t0)
+	}
+	w.add("a", t0) // a is now the most recent; b the least
+	if _, fire := w.add("d", t0); fire {
+		t.Fatal("a new address fired")
+	}
+	if w.tracked() != 3 {
+		t.Fatalf("tracked %d addresses, cap 3", w.tracked())
+	}
+	if _, ok := w.addrs["b"]; ok {
+		t.Fatal("b, the least recently seen, was not evicted")
+	}
+	// b starts again from zero: five more do not fire.
+	for range 5 {
+		if _, fire := w.add("b", t0); fire {
+			t.Fatal("evicted b kept its count")
+		}
+	}
+	// a kept its count (3 signals): the third more fires.
+	w.add("a", t0)
+	w.add("a", t0)
+	if _, fire := w.add("a", t0); !fire {
+		t.Fatal("a lost its count to eviction")
+	}
+}
+
+func TestWindowThresholdZeroFiresOnFirst(t *testing.T) {
+	w := newWindow(Rule{Threshold: 0, Window: time.Minute, Block: time.Minute}, 2)
+	if _, fire := w.add("a", time.Unix(1, 0)); !fire {
+		t.Fatal("threshold 0 must fire on the first signal")
+	}
+}
+
+func TestAddressOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1:5000":     "192.0.2.1",
+		"[2001:db8::1]:5000": "2001:db8::1",
+		"192.0.2.9":          "192.0.2.9",
+		"":                   "",
+	} {
+		if got := AddressOf(in); got != want {
+			t.Errorf("AddressOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// newTestGuard opens a guard with low thresholds on store at clock c.
+func newTestGuard(t *testing.T, store Store, c *clock, logs *logbuf.Buffer, onBlock func(string)) *Guard {
+	t.Helper()
+	g := New(Config{Store: store, Now: c.now, Refresh: time.Hour, OnBlock: onBlock,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Rules: []Rule{
+			{Name: RuleBruteForce, Signal: AuthFailure, Threshold: 3, Window: time.Minute, Block: 15 * time.Minute},
+			{Name: RuleShadowAPI, Signal: RouteMiss, Threshold: 5, Window: time.Minute, Block: 15 * time.Minute},
+		}})
+	if err := g.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
+// waitBlocked waits for the counting goroutine to block addr.
+func waitBlocked(t *testing.T, g *Guard, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !g.Blocked(addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not blocked", addr)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestGuardBlocksSharesAndLifts(t *testing.T) {
+	ctx := context.Background()
+	store := ttlStore{memkv.New()}
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	logs := logbuf.New()
+	var placed []string
+	var mu sync.Mutex
+	g := newTestGuard(t, store, c, logs, func(rule string) { mu.Lock(); placed = append(placed, rule); mu.Unlock() })
+	other := newTestGuard(t, store, c, logbuf.New(), nil)
+
+	for range 3 {
+		g.Note(AuthFailure, "192.0.2.7:4000")
+		g.Note(RouteMiss, "192.0.2.8:4000") // other rule, other address: below its threshold
+	}
+	g.Note(AuthFailure, "192.0.2.7:4001") // the 4th from the same address, another port
+	waitBlocked(t, g, "192.0.2.7")
+	if g.Blocked("192.0.2.8") || g.Blocked("192.0.2.70") {
+		t.Fatal("an address that sent too little, or a neighbour, is blocked")
+	}
+	line := logs.Messages("guard blocked address")
+	if len(line) != 1 {
+		t.Fatalf("%d block lines, want 1:\n%s", len(line), logs)
+	}
+	for k, want := range map[string]any{"security": true, "alert": true, "rule": RuleBruteForce, "remote": "192.0.2.7", "count": 4.0, "window": "1m0s"} {
+		if line[0][k] != want {
+			t.Errorf("block line %s = %v, want %v", k, line[0][k], want)
+		}
+	}
+	mu.Lock()
+	if len(placed) != 1 || placed[0] != RuleBruteForce {
+		t.Errorf("OnBlock told %v", placed)
+	}
+	mu.Unlock()
+
+	// The other server enforces it after its refresh, without counting.
+	if other.Blocked("192.0.2.7") {
+		t.Fatal("the other server knew before reading the store")
+	}
+	if err := other.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !other.Blocked("192.0.2.7") {
+		t.Fatal("the other server does not enforce the shared block")
+	}
+	blocks, err := other.Blocks(ctx)
+	if err != nil || len(blocks) != 1 {
+		t.Fatalf("Blocks = %v, %v", blocks, err)
+	}
+	b := blocks[0]
+	if b.Kind != KindAddress || b.Target != "192.0.2.7" || b.Rule != RuleBruteForce || !b.Expires.Equal(c.now().Add(15*time.Minute)) || b.ID == "" {
+		t.Errorf("block = %+v", b)
+	}
+
+	// Lifted on the other server: gone there at once, here at refresh.
+	if _, err := other.Lift(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if other.Blocked("192.0.2.7") {
+		t.Fatal("still blocked where it was lifted")
+	}
+	if err := g.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g.Blocked("192.0.2.7") {
+		t.Fatal("still blocked on the first server after its refresh")
+	}
+	if _, err := g.Lift(ctx, b.ID); !errors.Is(err, aegis.ErrNotFound) {
+		t.Fatalf("lifting a lifted block: %v, want ErrNotFound", err)
+	}
+
+	// Counting starts afresh after a block: 3 more are not enough, 4 are.
+	for range 3 {
+		g.Note(AuthFailure, "192.0.2.7:1")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if g.Blocked("192.0.2.7") {
+		t.Fatal("blocked again below the threshold")
+	}
+	g.Note(AuthFailure, "192.0.2.7:1")
+	waitBlocked(t, g, "192.0.2.7")
+}
+
+func TestGuardBlockExpires(t *testing.T) {
+	ctx := context.Background()
+	store := ttlStore{memkv.New()}
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	g := newTestGuard(t, store, c, logbuf.New(), nil)
+	for range 6 {
+		g.Note(RouteMiss, "[2001:db8::5]:80")
+	}
+	waitBlocked(t, g, "2001:db8::5")
+	c.add(15*time.Minute - time.Second)
+	if !g.Blocked("2001:db8::5") {
+		t.Fatal("unblocked before 15 minutes")
+	}
+	c.add(time.Second)
+	if g.Blocked("2001:db8::5") {
+		t.Fatal("still blocked after 15 minutes")
+	}
+	// The store's record, should its TTL not have removed it yet, is not
+	// listed or enforced either.
+	if blocks, err := g.Blocks(ctx); err != nil || len(blocks) != 0 {
+		t.Fatalf("Blocks after expiry = %v, %v", blocks, err)
+	}
+	// And the address can be blocked again (the expired record replaced).
+	for range 6 {
+		g.Note(RouteMiss, "[2001:db8::5]:80")
+	}
+	waitBlocked(t, g, "2001:db8::5")
+	fresh := New(Config{Store: store, Now: c.now, Refresh: time.Hour})
+	if err := fresh.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if !fresh.Blocked("2001:db8::5") {
+		t.Fatal("a server opened later does not enforce the renewed block")
+	}
+}
+
+// A store that fails keeps the block on this server and writes it at a
+// later refresh.
+func TestGuardKeepsBlockWhenStoreFails(t *testing.T) {
+	ctx := context.Background()
+	mem := memkv.New()
+	c := &clock{t: time.Now()}
+	g := newTestGuard(t, ttlStore{mem}, c, logbuf.New(), nil)
+	mem.SetFail(aegis.ErrUnavailable)
+	for range 4 {
+		g.Note(AuthFailure, "192.0.2.1:1")
+	}
+	waitBlocked(t, g, "192.0.2.1")
+	mem.SetFail(nil)
+	if len(mem.Contents()) != 0 {
+		t.Fatal("written while the store failed")
+	}
+	if err := g.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(mem.Contents()) != 1 || !g.Blocked("192.0.2.1") {
+		t.Fatalf("after refresh: store %v, blocked %v", mem.Contents(), g.Blocked("192.0.2.1"))
+	}
+}
+
+// Note never waits: with nobody counting, signals beyond the queue are
+// dropped and counted.
+func TestNoteNeverBlocks(t *testing.T) {
+	g := New(Config{})
+	done := make(chan struct{})
+	go func() {
+		for i := range queueSize + 100 {
+			g.Note(AuthFailure, "192.0.2.1:"+strconv.Itoa(i))
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Note blocked")
+	}
+	if g.Dropped() != 100 {
+		t.Fatalf("dropped %d, want 100", g.Dropped())
+	}
+	g.Close()
+	g.Close()
+}
+
+// No rules: nothing is counted, nothing blocked.
+func TestNoRulesCountNothing(t *testing.T) {
+	g := New(Config{Rules: []Rule{}})
+	for range 1000 {
+		g.Note(AuthFailure, "192.0.2.1:1")
+	}
+	if g.Dropped() != 0 || len(g.queue) != 0 {
+		t.Fatal("signals queued without a rule")
+	}
+}
+
+func TestDefaultRules(t *testing.T) {
+	want := map[string]Rule{
+		RuleBruteForce: {Name: RuleBruteForce, Signal: AuthFailure, Threshold: 20, Window: time.Minute, Block: 15 * time.Minute},
+		RuleShadowAPI:  {Name: RuleShadowAPI, Signal: RouteMiss, Threshold: 50, Window: time.Minute, Block: 15 * time.Minute},
+	}
+	got := DefaultRules()
+	if len(got) != len(want) {
+		t.Fatalf("%d default rules", len(got))
+	}
+	for _, r := range got {
+		if want[r.Name] != r {
+			t.Errorf("rule %s = %+v, want %+v (docs/guard.md)", r.Name, r, want[r.Name])
+		}
+	}
+}
+
+// The per-request check, with no block and with many.
+func BenchmarkBlocked(b *testing.B) {
+	for _, n := range []int{0, 10000} {
+		b.Run("blocks="+strconv.Itoa(n), func(b *testing.B) {
+			g := New(Config{})
+			m := map[string]Block{}
+			for i := range n {
+				addr := "10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
+				m[addr] = Block{Target: addr, Expires: time.Now().Add(time.Hour)}
+			}
+			g.blocks.Store(&m)
+			remote := "192.0.2.1:54321"
+			b.ReportAllocs()
+			for b.Loop() {
+				if g.Blocked(AddressOf(remote)) {
+					b.Fatal("blocked")
+				}
+			}
+		})
+	}
+}
