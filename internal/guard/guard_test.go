@@ -372,3 +372,17 @@ func BenchmarkBlocked(b *testing.B) {
 		})
 	}
 }
+
+// A rule with a huge threshold holds only the signals it saw within its
+// window, never a buffer the size of its threshold.
+func TestWindowMemoryFollowsTrafficNotThreshold(t *testing.T) {
+	w := newWindow(Rule{Threshold: 1 << 30, Window: time.Minute, Block: time.Minute}, 10)
+	t0 := time.Unix(1000, 0)
+	for i := range 100 {
+		w.add("a", t0.Add(time.Duration(i)*time.Second))
+	}
+	tr := w.addrs["a"].Value.(*track)
+	if len(tr.times) != 61 || cap(tr.times) > 256 {
+		t.Fatalf("holds %d times (cap %d); want the 61 within the last minute", len(tr.times), cap(tr.times))
+	}
+}

@@ -6,11 +6,13 @@ import (
 )
 
 // window counts one rule's signals per address: the times of each
-// address's last Threshold+1 signals in a ring, so "more than Threshold
-// within Window" is exact (no fixed buckets an attacker could straddle).
-// It tracks at most max addresses; a new one beyond that evicts the
-// address whose last signal is the oldest. Memory is therefore bounded by
-// max × (Threshold+1) timestamps whatever the traffic.
+// address's signals within the last Window, oldest first, so "more than
+// Threshold within Window" is exact (no fixed buckets an attacker could
+// straddle). An address holds at most Threshold+1 times (the rule fires
+// then) and never more than it sent within the window, so a rule with a
+// huge threshold costs no more than the traffic it sees. It tracks at most
+// max addresses; a new one beyond that evicts the address whose last
+// signal is the oldest. Memory is bounded by max × (Threshold+1) times.
 //
 // A window is owned by the guard's one counting goroutine: no locks.
 type window struct {
@@ -22,9 +24,7 @@ type window struct {
 
 type track struct {
 	addr  string
-	times []int64 // ring of unix nanos, len Threshold+1
-	n     int     // signals held (≤ len(times))
-	next  int     // where the next one goes
+	times []int64 // unix nanos within the window, oldest first
 }
 
 func newWindow(r Rule, max int) *window {
@@ -44,25 +44,24 @@ func (w *window) add(addr string, now time.Time) (count int, fire bool) {
 			delete(w.addrs, oldest.Value.(*track).addr)
 			w.lru.Remove(oldest)
 		}
-		e = w.lru.PushFront(&track{addr: addr, times: make([]int64, w.rule.Threshold+1)})
+		e = w.lru.PushFront(&track{addr: addr})
 		w.addrs[addr] = e
 	}
 	t := e.Value.(*track)
 	ns := now.UnixNano()
-	t.times[t.next] = ns
-	t.next = (t.next + 1) % len(t.times)
-	t.n = min(t.n+1, len(t.times))
-	if t.n < len(t.times) {
-		return t.n, false
+	// Drop the times that left the window; append reallocates (copying
+	// only the live ones) once the front is used up.
+	i := 0
+	for i < len(t.times) && ns-t.times[i] > int64(w.rule.Window) {
+		i++
 	}
-	// The ring is full: the slot about to be overwritten holds the oldest
-	// of the last Threshold+1 signals.
-	oldest := t.times[t.next]
-	if ns-oldest > int64(w.rule.Window) {
-		return w.rule.Threshold, false
+	t.times = append(t.times[i:], ns)
+	if len(t.times) <= w.rule.Threshold {
+		return len(t.times), false
 	}
+	count = len(t.times)
 	w.forget(addr)
-	return len(t.times), true
+	return count, true
 }
 
 // forget drops addr's count.
