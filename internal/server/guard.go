@@ -21,6 +21,9 @@ type Guard struct {
 	// shares (default guard.DefaultRefresh, one second): how long a block
 	// placed or lifted elsewhere takes to reach it.
 	Refresh time.Duration
+	// Disabled runs no guard at all: no check, no signal, no bucket. It
+	// is the baseline of bench scenario 15; no flag sets it.
+	Disabled bool
 }
 
 func (c Guard) validate() error {
@@ -37,6 +40,9 @@ func (c Guard) validate() error {
 
 // openGuard opens the shared blocks' bucket and starts the guard.
 func (s *Server) openGuard(ctx context.Context) error {
+	if s.cfg.Guard.Disabled {
+		return nil
+	}
 	// One key per block, each removed by its own TTL when the block
 	// expires (the guard enforces the block's expiry itself as well).
 	bucket, err := s.node.Bucket(ctx, guard.Bucket, jetstream.BucketOptions{History: 1, KeyTTLs: true,
