@@ -386,3 +386,19 @@ func TestWindowMemoryFollowsTrafficNotThreshold(t *testing.T) {
 		t.Fatalf("holds %d times (cap %d); want the 61 within the last minute", len(tr.times), cap(tr.times))
 	}
 }
+
+// A signal as the gateway sends one, on a failed request: a queue send,
+// counted by the guard's goroutine (whose work is the windows', off the
+// request's path).
+func BenchmarkNote(b *testing.B) {
+	g := New(Config{Rules: []Rule{{Name: "r", Signal: AuthFailure, Threshold: 1 << 30, Window: time.Minute, Block: time.Minute}}})
+	if err := g.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		g.Note(AuthFailure, "192.0.2.1:54321")
+	}
+	b.ReportMetric(float64(g.Dropped()), "dropped")
+}
