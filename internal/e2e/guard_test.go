@@ -199,8 +199,8 @@ func TestGuardBlocksBruteForce(t *testing.T) {
 func TestGuardBlocksShadowAPIProbing(t *testing.T) {
 	f := newGuardFixture(t)
 	ctx := context.Background()
-	for i := range 9 { // more than 8
-		if st, body, _ := call(t, f.in.gateway, "GET", "/admin/backup-"+string(rune('a'+i)), "", nil); st != http.StatusNotFound {
+	for i := range 9 { // more than 8; without --trusted-proxy the header is not believed
+		if st, body, _ := call(t, f.in.gateway, "GET", "/admin/backup-"+string(rune('a'+i)), "", nil, "X-Forwarded-For", "198.51.100.9"); st != http.StatusNotFound {
 			t.Fatalf("probe %d: %d %s, want 404", i+1, st, body)
 		}
 	}
@@ -220,5 +220,42 @@ func TestGuardBlocksShadowAPIProbing(t *testing.T) {
 	}
 	if st, body := f.status(t, f.in.gateway, f.key); st != http.StatusOK {
 		t.Fatalf("after the lift: %d %s", st, body)
+	}
+}
+
+// TestGuardBehindTrustedProxy: behind --trusted-proxy the guard blocks the
+// client X-Forwarded-For names, not the proxy, and other clients of the
+// same proxy go on being served.
+func TestGuardBehindTrustedProxy(t *testing.T) {
+	in := startServerWith(t, t.TempDir(), func(c *server.Config) {
+		c.Guard.Rules = guardRules()
+		c.Guard.TrustedProxies = []string{"127.0.0.0/8"}
+	})
+	defer in.close(t)
+	deployProbe(t, in, "testdata/probe.yaml")
+	k, err := in.admin.CreateKey(context.Background(), "proxied")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(key, client string) int {
+		st, _, _ := call(t, in.gateway, "POST", "/probe/echo", key, []byte("x"), "X-Forwarded-For", client)
+		return st
+	}
+	for range 6 {
+		// The client's own claim (left) is never believed.
+		if st := send("aegis_wrongwrongwrongwrongwrong", "127.0.0.1, 198.51.100.7"); st != http.StatusUnauthorized {
+			t.Fatalf("wrong key: %d", st)
+		}
+	}
+	eventually(t, 5*time.Second, "the proxied client blocked", func() bool { return send(k.Key, "198.51.100.7") == http.StatusForbidden })
+	if st := send(k.Key, "198.51.100.8"); st != http.StatusOK {
+		t.Fatalf("another client of the same proxy: %d, want 200", st)
+	}
+	if st, _ := (&guardFixture{}).status(t, in.gateway, k.Key); st != http.StatusOK {
+		t.Fatalf("the proxy itself: %d, want 200", st)
+	}
+	blocks, err := in.admin.GuardBlocks(context.Background())
+	if err != nil || len(blocks) != 1 || blocks[0].Target != "198.51.100.7" {
+		t.Fatalf("blocks = %+v, %v", blocks, err)
 	}
 }

@@ -65,6 +65,10 @@ type Config struct {
 	// anything else and is told of authentication failures and of
 	// requests for undeclared paths (docs/guard.md); nil guards nothing.
 	Guard *guard.Guard
+	// Proxies are the peers whose X-Forwarded-For names the client the
+	// guard counts and blocks (--trusted-proxy); empty, the connection's
+	// address is the client's. Only the guard reads it.
+	Proxies guard.Proxies
 }
 
 // Gateway is an http.Handler.
@@ -118,7 +122,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A blocked address is refused before its request is routed or its
 	// credentials looked at: a map lookup, and the plain 403 of any
 	// refusal, which says nothing of the block.
-	if g.cfg.Guard != nil && g.cfg.Guard.Blocked(guard.AddressOf(r.RemoteAddr)) {
+	if g.cfg.Guard != nil && g.cfg.Guard.Blocked(g.clientAddr(r)) {
 		writeError(w, http.StatusForbidden, httperr.MsgForbidden, reqID)
 		return
 	}
@@ -223,8 +227,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // noteGuard tells the guard, if any, of one signal from r's client.
 func (g *Gateway) noteGuard(sig guard.Signal, r *http.Request) {
 	if g.cfg.Guard != nil {
-		g.cfg.Guard.Note(sig, r.RemoteAddr)
+		g.cfg.Guard.Note(sig, g.clientAddr(r))
 	}
+}
+
+// clientAddr is the address the guard knows r's client by: the
+// connection's, or behind a trusted proxy the one its X-Forwarded-For
+// names.
+func (g *Gateway) clientAddr(r *http.Request) string {
+	return g.cfg.Proxies.ClientAddress(r.RemoteAddr, r.Header["X-Forwarded-For"])
 }
 
 // rejected counts a rate-limited request in the caller's usage.

@@ -402,3 +402,35 @@ func BenchmarkNote(b *testing.B) {
 	}
 	b.ReportMetric(float64(g.Dropped()), "dropped")
 }
+
+func TestClientAddress(t *testing.T) {
+	proxies, err := ParseProxies([]string{"10.0.0.0/8", "192.0.2.10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"203.0.113.5:1000", []string{"198.51.100.1"}, "203.0.113.5"},                    // an untrusted peer's header is ignored
+		{"10.1.2.3:1000", nil, "10.1.2.3"},                                               // a proxy without the header
+		{"10.1.2.3:1000", []string{"198.51.100.1"}, "198.51.100.1"},                      // the proxy's client
+		{"10.1.2.3:1000", []string{"6.6.6.6, 198.51.100.1"}, "198.51.100.1"},             // the client's own claim is not believed
+		{"10.1.2.3:1000", []string{"6.6.6.6", "198.51.100.1, 10.9.9.9"}, "198.51.100.1"}, // two proxies, two header lines
+		{"192.0.2.10:1000", []string{"[2001:db8::7]:4444"}, "2001:db8::7"},               // a single trusted address; address and port
+		{"10.1.2.3:1000", []string{"garbage, 10.9.9.9"}, "10.9.9.9"},                     // not an address: the last hop believed
+		{"10.1.2.3:1000", []string{"10.9.9.9"}, "10.9.9.9"},                              // only proxies: the farthest
+		{"[::ffff:10.1.2.3]:1000", []string{"198.51.100.1"}, "198.51.100.1"},             // a v4-mapped peer
+	} {
+		if got := proxies.ClientAddress(c.remote, c.xff); got != c.want {
+			t.Errorf("ClientAddress(%q, %q) = %q, want %q", c.remote, c.xff, got, c.want)
+		}
+	}
+	if got := Proxies(nil).ClientAddress("10.1.2.3:1", []string{"198.51.100.1"}); got != "10.1.2.3" {
+		t.Errorf("no trusted proxy: %q", got)
+	}
+	if _, err := ParseProxies([]string{"10.0.0.0/33"}); err == nil {
+		t.Error("a bad CIDR parsed")
+	}
+}

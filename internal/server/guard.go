@@ -21,6 +21,10 @@ type Guard struct {
 	// shares (default guard.DefaultRefresh, one second): how long a block
 	// placed or lifted elsewhere takes to reach it.
 	Refresh time.Duration
+	// TrustedProxies are CIDRs (or addresses) of the proxies whose
+	// X-Forwarded-For names the client the guard counts and blocks
+	// (--trusted-proxy); none by default: the connection's address.
+	TrustedProxies []string
 	// Disabled runs no guard at all: no check, no signal, no bucket. It
 	// is the baseline of bench scenario 15; no flag sets it.
 	Disabled bool
@@ -31,6 +35,9 @@ func (c Guard) validate() error {
 		if r.Name == "" || r.Threshold < 0 || r.Window <= 0 || r.Block <= 0 {
 			return fmt.Errorf("configure server: guard rule %q: needs a name, a threshold of at least 0, a window and a block duration", r.Name)
 		}
+	}
+	if _, err := guard.ParseProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("configure server: --trusted-proxy: %w", err)
 	}
 	if c.Refresh < 0 {
 		return fmt.Errorf("configure server: guard refresh must not be negative")
@@ -48,6 +55,9 @@ func (s *Server) openGuard(ctx context.Context) error {
 	bucket, err := s.node.Bucket(ctx, guard.Bucket, jetstream.BucketOptions{History: 1, KeyTTLs: true,
 		Description: "guard blocks every server enforces, one key per block"})
 	if err != nil {
+		return err
+	}
+	if s.proxies, err = guard.ParseProxies(s.cfg.Guard.TrustedProxies); err != nil {
 		return err
 	}
 	s.guard = guard.New(guard.Config{Store: bucket, Logger: s.log, Rules: s.cfg.Guard.Rules,

@@ -71,6 +71,7 @@ type Server struct {
 	audit      *audit.Log
 	security   *audit.Security // counts security log lines into audit records
 	guard      *guard.Guard    // blocks addresses (guard.go)
+	proxies    guard.Proxies   // whose X-Forwarded-For the guard believes
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -310,7 +311,7 @@ func (s *Server) wire(ctx context.Context) error {
 		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Admission: admit,
 		MaxAsync: s.cfg.Backpressure.Async, MaxAsyncPerCaller: s.cfg.Backpressure.AsyncPerCaller,
 		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics, Spans: s.Spans(),
-		Guard: s.guard,
+		Guard: s.guard, Proxies: s.proxies,
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
