@@ -122,7 +122,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A blocked address is refused before its request is routed or its
 	// credentials looked at: a map lookup, and the plain 403 of any
 	// refusal, which says nothing of the block.
-	if g.cfg.Guard != nil && g.cfg.Guard.Blocked(g.clientAddr(r)) {
+	if gd := g.cfg.Guard; gd != nil && gd.HasBlocks() && gd.Blocked(g.clientAddr(r)) {
 		writeError(w, http.StatusForbidden, httperr.MsgForbidden, reqID)
 		return
 	}

@@ -19,6 +19,8 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,8 +193,8 @@ func (g *Guard) Close() {
 	})
 }
 
-// Note tells the guard of one signal from a client at remote (an
-// http.Request's RemoteAddr). It never blocks: when the queue is full the
+// Note tells the guard of one signal from a client: its address as
+// Proxies.ClientAddress gives it (or an http.Request's RemoteAddr). It never blocks: when the queue is full the
 // signal is dropped and counted (Dropped).
 func (g *Guard) Note(sig Signal, remote string) {
 	if len(g.windows[sig]) == 0 {
@@ -208,8 +210,9 @@ func (g *Guard) Note(sig Signal, remote string) {
 // Dropped is how many signals a full queue has dropped.
 func (g *Guard) Dropped() int64 { return g.dropped.Load() }
 
-// Blocked reports whether the address (AddressOf a RemoteAddr) is blocked
-// now. It is a map lookup on this server's copy of the blocks.
+// Blocked reports whether addr, as Proxies.ClientAddress gives it (an
+// IPv4 address or an IPv6 /64), is blocked now. It is a map lookup on this
+// server's copy of the blocks.
 func (g *Guard) Blocked(addr string) bool {
 	m := *g.blocks.Load()
 	if len(m) == 0 {
@@ -219,14 +222,46 @@ func (g *Guard) Blocked(addr string) bool {
 	return ok && g.cfg.Now().Before(b.Expires)
 }
 
+// HasBlocks reports whether any block is in force on this server: an
+// atomic load, so a request need not work out its client's address while
+// nothing is blocked, the usual state.
+func (g *Guard) HasBlocks() bool { return len(*g.blocks.Load()) > 0 }
+
 // AddressOf is the address part of an http.Request's RemoteAddr
-// ("192.0.2.1:5000" → "192.0.2.1", "[2001:db8::1]:5000" → "2001:db8::1").
+// ("192.0.2.1:5000" → "192.0.2.1", "[2001:db8::1]:5000" → "2001:db8::1");
+// anything else is returned as it is.
 func AddressOf(remote string) string {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
 		return remote
 	}
 	return host
+}
+
+// Address is what the guard counts and blocks for a client host: an IPv4
+// address as it is, an IPv6 one by its /64 ("2001:db8:1:2::/64"), which
+// one subscriber usually holds whole (as the route's per_address rate
+// limit counts it): an attacker cannot leave a block by moving within
+// their own network. A v4-mapped IPv6 address is its IPv4 address;
+// anything that is not an address is returned as it is. An IPv4 host
+// costs no parsing.
+func Address(host string) string {
+	if !strings.Contains(host, ":") {
+		return host
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return host
+	}
+	return p.String()
 }
 
 // run counts signals until Close.
@@ -244,7 +279,7 @@ func (g *Guard) run() {
 
 // count applies every rule of the signal's kind to one signal.
 func (g *Guard) count(n note) {
-	addr := AddressOf(n.remote)
+	addr := Address(AddressOf(n.remote))
 	if g.Blocked(addr) {
 		return // counted again once the block ends
 	}

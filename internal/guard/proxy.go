@@ -40,14 +40,19 @@ func (p Proxies) trusts(a netip.Addr) bool {
 	return false
 }
 
-// ClientAddress is the address the guard counts and blocks for a request
-// from remote (its RemoteAddr) carrying the X-Forwarded-For values xff.
+// ClientAddress is the address the guard counts and blocks (Address: an
+// IPv4 address or an IPv6 /64) for a request from remote (its RemoteAddr)
+// carrying the X-Forwarded-For values xff.
 // Only when the connection comes from a trusted proxy is the header read,
 // from the right: each entry was appended by the hop to its right, so the
 // first one that is not itself a trusted proxy is the client. Entries left
 // of it were written by the client and are never believed. An entry that
 // is not an address ends the walk at the last hop believed.
 func (p Proxies) ClientAddress(remote string, xff []string) string {
+	return Address(p.clientHost(remote, xff))
+}
+
+func (p Proxies) clientHost(remote string, xff []string) string {
 	peer := AddressOf(remote)
 	if len(p) == 0 || len(xff) == 0 {
 		return peer
