@@ -194,8 +194,9 @@ func (g *Guard) Close() {
 }
 
 // Note tells the guard of one signal from a client: its address as
-// Proxies.ClientAddress gives it (or an http.Request's RemoteAddr). It never blocks: when the queue is full the
-// signal is dropped and counted (Dropped).
+// Proxies.ClientAddress gives it (or an http.Request's RemoteAddr). It
+// never blocks: when the queue is full the signal is dropped and counted
+// (Dropped).
 func (g *Guard) Note(sig Signal, remote string) {
 	if len(g.windows[sig]) == 0 {
 		return
