@@ -30,6 +30,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/rbac"
 	"github.com/aegis-platform/aegis/internal/registry"
@@ -87,6 +88,9 @@ type Config struct {
 	RotateMaster MasterRotator
 	// Backup answers POST /v1/backup (backup.go); nil serves none.
 	Backup Backuper
+	// Guard answers GET /v1/guard/blocks and DELETE
+	// /v1/guard/blocks/{id} (guard.go); nil serves none.
+	Guard *guard.Guard
 }
 
 // API is the admin http.Handler.
@@ -156,6 +160,11 @@ func New(cfg Config) *API {
 	}
 	if cfg.Backup != nil {
 		a.handle("POST /v1/backup", platform(rbac.TakeBackups), a.backup)
+	}
+	if cfg.Guard != nil {
+		// Blocks name client addresses of every app: the platform's.
+		a.handle("GET /v1/guard/blocks", platform(rbac.Read), a.guardBlocks)
+		a.handle("DELETE /v1/guard/blocks/{id}", platform(rbac.LiftGuardBlocks), a.liftGuardBlock)
 	}
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)

@@ -43,6 +43,7 @@ var auditedActions = map[string]string{
 	"DELETE /v1/tokens/{name}":                   "token.revoke",
 	"POST /v1/mfa/enroll":                        "mfa.enroll",
 	"POST /v1/mfa/confirm":                       "mfa.confirm",
+	"DELETE /v1/guard/blocks/{id}":               "guard.lift",
 }
 
 // auditAction is the action of a route, and whether it is audited. A

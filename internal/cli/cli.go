@@ -131,6 +131,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.usageCommand(),
 		c.graphCommand(),
 		c.auditCommand(),
+		c.guardCommand(),
 		c.backupCommand(),
 		c.restoreCommand(),
 		c.versionCommand(),

@@ -77,6 +77,8 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 		"export spans to this OTLP/HTTP collector (http://host:4318; /v1/traces is appended); default $OTEL_EXPORTER_OTLP_ENDPOINT, else off")
 	fs.Var((*ratioFlag)(&cfg.OTLP.SampleRatio), "otlp-sample-ratio",
 		"share of traces exported over OTLP, more than 0 and at most 1 (default 1, or $OTEL_TRACES_SAMPLER_ARG with a traceidratio sampler)")
+	fs.StringArrayVar(&cfg.Guard.TrustedProxies, "trusted-proxy", nil,
+		"CIDR or address of a proxy whose X-Forwarded-For names the client the guard counts and blocks (repeatable; default: none, the connection's address)")
 	addLimitFlags(fs, cfg)
 }
 

@@ -30,6 +30,7 @@ var (
 		"up":         "runs until interrupted; TestUp and TestNewGoFunctionOffline run it",
 		"new":        "writes a directory; TestNewGoFunctionOffline and TestNewCFunction run it",
 		"dlq replay": "needs a dead letter of that id; TestDeadLetterReplayDeliversOnce replays one",
+		"guard lift": "needs a block of that id; TestGuardBlocksBruteForce lifts one",
 		"backup":     "writes a file and needs step-up on a server with an authenticator; TestBackupRestore runs it",
 		"restore":    "builds a data directory offline; TestBackupRestore runs it",
 	}

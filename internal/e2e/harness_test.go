@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/server"
 	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 	"github.com/aegis-platform/aegis/internal/testkit/netguard"
@@ -163,6 +164,10 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 		// Never the user's own config directory: one master key for every
 		// server of this test process, so servers sharing a NATS agree.
 		MasterKey: vault.MasterKeyOptions{ConfigDir: testConfigDir(t)},
+		// Every test connects from 127.0.0.1 and many fail authentication
+		// or probe paths on purpose: the guard's rules run with thresholds
+		// no test reaches, but for guard_test.go's own servers.
+		Guard: server.Guard{Rules: unreachableGuardRules()},
 	}
 	if adjust != nil {
 		adjust(&cfg)
@@ -184,6 +189,16 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 		srv: srv, admin: client.New(srv.AdminURL(), srv.AdminToken(), opts...), gateway: srv.GatewayURL(),
 		dataDir: dataDir, logs: logs, egress: guard,
 	}
+}
+
+// unreachableGuardRules are the default rules with thresholds no test
+// reaches.
+func unreachableGuardRules() []guard.Rule {
+	rules := guard.DefaultRules()
+	for i := range rules {
+		rules[i].Threshold = 1 << 30
+	}
+	return rules
 }
 
 func (in *instance) close(t testing.TB) {

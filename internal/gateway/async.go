@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
@@ -212,6 +213,7 @@ func (g *Gateway) serveInternal(w http.ResponseWriter, r *http.Request, reqID st
 		reader, ok := g.asyncReader(r, jwt)
 		if !ok {
 			g.cfg.Metrics.AuthFailure(metrics.SchemeAsyncResult, metrics.ReasonUnverified)
+			g.noteGuard(guard.AuthFailure, r)
 			writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
 			return
 		}

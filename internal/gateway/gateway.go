@@ -21,6 +21,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/ratelimit"
@@ -60,6 +61,14 @@ type Config struct {
 	// Spans, when set, receives the gateway's span of every request
 	// (OpenTelemetry export); nil exports nothing and costs nothing.
 	Spans telemetry.SpanSink
+	// Guard, when set, refuses requests from blocked addresses before
+	// anything else and is told of authentication failures and of
+	// requests for undeclared paths (docs/guard.md); nil guards nothing.
+	Guard *guard.Guard
+	// Proxies are the peers whose X-Forwarded-For names the client the
+	// guard counts and blocks (--trusted-proxy); empty, the connection's
+	// address is the client's. Only the guard reads it.
+	Proxies guard.Proxies
 }
 
 // Gateway is an http.Handler.
@@ -110,6 +119,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = sw
 	}
 
+	// A blocked address is refused before its request is routed or its
+	// credentials looked at: a map lookup, and the plain 403 of any
+	// refusal, which says nothing of the block.
+	if gd := g.cfg.Guard; gd != nil && gd.HasBlocks() && gd.Blocked(g.clientAddr(r)) {
+		writeError(w, http.StatusForbidden, httperr.MsgForbidden, reqID)
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/_aegis/") {
 		g.serveInternal(w, r, reqID)
 		return
@@ -124,6 +140,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusMethodNotAllowed, "method not allowed", reqID)
 			return
 		}
+		g.noteGuard(guard.RouteMiss, r)
 		writeError(w, http.StatusNotFound, "not found", reqID)
 		return
 	}
@@ -207,6 +224,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeResponse(w, resp)
 }
 
+// noteGuard tells the guard, if any, of one signal from r's client.
+func (g *Gateway) noteGuard(sig guard.Signal, r *http.Request) {
+	if g.cfg.Guard != nil {
+		g.cfg.Guard.Note(sig, g.clientAddr(r))
+	}
+}
+
+// clientAddr is the address the guard knows r's client by: the
+// connection's, or behind a trusted proxy the one its X-Forwarded-For
+// names.
+func (g *Gateway) clientAddr(r *http.Request) string {
+	return g.cfg.Proxies.ClientAddress(r.RemoteAddr, r.Header["X-Forwarded-For"])
+}
+
 // rejected counts a rate-limited request in the caller's usage.
 func (g *Gateway) rejected(rt *route.Route, origin string) {
 	if g.cfg.Rejected != nil {
@@ -274,6 +305,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 	g.log.Warn("authentication failed", logkey.Security, true, logkey.RequestID, reqID, logkey.App, rt.App,
 		logkey.Function, rt.Function, logkey.Reason, reason, logkey.Remote, r.RemoteAddr, logkey.Method, r.Method, logkey.Path, rt.Path)
 	g.cfg.Metrics.AuthFailure(failed, failedReason)
+	g.noteGuard(guard.AuthFailure, r)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis"`)
 	writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
 	return nil, nil, false

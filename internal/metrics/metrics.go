@@ -51,7 +51,7 @@ func New() *Metrics {
 	// endpoint users know; memory and goroutines are the first things to
 	// look at when a server misbehaves.
 	m.pressure = newPressure()
-	m.mustRegister(m.pressure.backpressure, m.pressure.refusedConns)
+	m.mustRegister(m.pressure.backpressure, m.pressure.refusedConns, m.pressure.guardBlocks)
 	m.usage = newUsageMetrics()
 	m.mustRegister(m.usage.collectors()...)
 	m.invocations = newInvocationMetrics()

@@ -48,6 +48,10 @@ func TestPressureCountersAreExposed(t *testing.T) {
 	m.Backpressure("shop", "orders", "async_function")
 	m.ConnectionRefused("gateway")
 	m.ConnectionRefused("gateway")
+	m.GuardBlock("brute_force")
+	if got := m.GuardBlocks("brute_force"); got != 1 {
+		t.Errorf("guard blocks = %v, want 1", got)
+	}
 	if got := m.BackpressureCount("shop", "orders", "async_function"); got != 1 {
 		t.Errorf("backpressure = %v, want 1", got)
 	}
@@ -60,6 +64,7 @@ func TestPressureCountersAreExposed(t *testing.T) {
 	for _, want := range []string{
 		`aegis_backpressure_total{app="shop",function="orders",queue="async_function"} 1`,
 		`aegis_connections_refused_total{listener="gateway"} 2`,
+		`aegis_guard_blocks_total{rule="brute_force"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("exposition lacks %s", want)
@@ -68,4 +73,5 @@ func TestPressureCountersAreExposed(t *testing.T) {
 	var nilM *Metrics
 	nilM.Backpressure("a", "f", "q") // must not panic
 	nilM.ConnectionRefused("gateway")
+	nilM.GuardBlock("brute_force")
 }

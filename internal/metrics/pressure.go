@@ -14,12 +14,16 @@ const (
 	// ConnectionsRefusedName counts connections closed at accept because
 	// their address held too many, by listener ("gateway", "admin").
 	ConnectionsRefusedName = "aegis_connections_refused_total"
+	// GuardBlocksName counts the blocks the guard placed on this server,
+	// by rule ("brute_force", "shadow_api"). The address is never a label.
+	GuardBlocksName = "aegis_guard_blocks_total"
 )
 
 // pressure holds the counters of refused work and connections.
 type pressure struct {
 	backpressure *prometheus.CounterVec
 	refusedConns *prometheus.CounterVec
+	guardBlocks  *prometheus.CounterVec
 }
 
 func newPressure() pressure {
@@ -32,6 +36,10 @@ func newPressure() pressure {
 			Name: ConnectionsRefusedName,
 			Help: "Connections closed at accept because their client address already held the most allowed, by listener.",
 		}, []string{"listener"}),
+		guardBlocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: GuardBlocksName,
+			Help: "Client addresses blocked by a guard rule on this server, by rule.",
+		}, []string{"rule"}),
 	}
 	return p
 }
@@ -69,6 +77,22 @@ func (m *Metrics) ConnectionsRefused(listener string) float64 {
 		return 0
 	}
 	return counterValue(m.pressure.refusedConns.WithLabelValues(listener))
+}
+
+// GuardBlock counts one block the guard placed.
+func (m *Metrics) GuardBlock(rule string) {
+	if m == nil {
+		return
+	}
+	m.pressure.guardBlocks.WithLabelValues(rule).Inc()
+}
+
+// GuardBlocks is the count GuardBlock has reached for a rule, for tests.
+func (m *Metrics) GuardBlocks(rule string) float64 {
+	if m == nil {
+		return 0
+	}
+	return counterValue(m.pressure.guardBlocks.WithLabelValues(rule))
 }
 
 func counterValue(c prometheus.Counter) float64 {

@@ -20,7 +20,7 @@ type Role string
 // The roles, weakest first.
 const (
 	RoleViewer   Role = "viewer"   // read: apps, functions, routes, keys, logs, dead letters
-	RoleOperator Role = "operator" // viewer + invoke, replay dead letters, roll back
+	RoleOperator Role = "operator" // viewer + invoke, replay dead letters, roll back, lift guard blocks
 	RoleDeployer Role = "deployer" // operator + upload modules, deploy, webhook secrets, delete apps
 	RoleAdmin    Role = "admin"    // everything: API keys, admin tokens, the authenticator
 )
@@ -61,6 +61,7 @@ const (
 	ReadAudit            Permission = "read the audit log"
 	ManageSecrets        Permission = "manage secrets"
 	TakeBackups          Permission = "take backups"
+	LiftGuardBlocks      Permission = "lift guard blocks"
 )
 
 // minRole is the weakest role holding each permission. Every permission
@@ -71,6 +72,7 @@ var minRole = map[Permission]Role{
 	ReplayDeadLetters:    RoleOperator,
 	Rollback:             RoleOperator,
 	ReadAudit:            RoleOperator,
+	LiftGuardBlocks:      RoleOperator,
 	UploadModules:        RoleDeployer,
 	Deploy:               RoleDeployer,
 	CreateWebhookSecrets: RoleDeployer,

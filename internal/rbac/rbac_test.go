@@ -14,6 +14,7 @@ func TestRolePermissions(t *testing.T) {
 		ReplayDeadLetters:    {RoleOperator, RoleDeployer, RoleAdmin},
 		Rollback:             {RoleOperator, RoleDeployer, RoleAdmin},
 		ReadAudit:            {RoleOperator, RoleDeployer, RoleAdmin},
+		LiftGuardBlocks:      {RoleOperator, RoleDeployer, RoleAdmin},
 		UploadModules:        {RoleDeployer, RoleAdmin},
 		Deploy:               {RoleDeployer, RoleAdmin},
 		CreateWebhookSecrets: {RoleDeployer, RoleAdmin},

@@ -104,6 +104,10 @@ type Config struct {
 	// Audit bounds the audit log and says when it writes checkpoints and
 	// security records (audit.go).
 	Audit Audit
+
+	// Guard tunes the guard's rules (guard.go); the zero value runs the
+	// defaults.
+	Guard Guard
 }
 
 // Connections bounds what one client can hold of a listener (the gateway
@@ -170,6 +174,9 @@ func (c Config) validate() error {
 		return err
 	}
 	if err := c.Backpressure.validate(); err != nil {
+		return err
+	}
+	if err := c.Guard.validate(); err != nil {
 		return err
 	}
 	if c.FunctionLogs.MaxAge < 0 || c.FunctionLogs.MaxBytes < 0 {

@@ -28,6 +28,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/gateway"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/otlp"
@@ -69,6 +70,8 @@ type Server struct {
 	spans      *otlp.Exporter // nil: spans are not exported
 	audit      *audit.Log
 	security   *audit.Security // counts security log lines into audit records
+	guard      *guard.Guard    // blocks addresses (guard.go)
+	proxies    guard.Proxies   // whose X-Forwarded-For the guard believes
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -295,6 +298,9 @@ func (s *Server) wire(ctx context.Context) error {
 	if err := s.registry.Restore(ctx); err != nil {
 		return err
 	}
+	if err := s.openGuard(ctx); err != nil {
+		return err
+	}
 	keys := auth.NewKeys(keyBucket)
 	s.keys = keys
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
@@ -305,11 +311,12 @@ func (s *Server) wire(ctx context.Context) error {
 		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Admission: admit,
 		MaxAsync: s.cfg.Backpressure.Async, MaxAsyncPerCaller: s.cfg.Backpressure.AsyncPerCaller,
 		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics, Spans: s.Spans(),
+		Guard: s.guard, Proxies: s.proxies,
 	})
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
-		Graph: s.graph, Audit: s.audit})
+		Graph: s.graph, Audit: s.audit, Guard: s.guard})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
@@ -465,6 +472,7 @@ func (s *Server) close(ctx context.Context) error {
 	if s.gateway != nil {
 		s.gateway.Close()
 	}
+	s.closeGuard()
 	if s.keys != nil {
 		s.keys.Close() // last-used writes, before the store goes
 	}

@@ -168,3 +168,11 @@ const (
 	AuditSeq = "audit_seq"
 	Action   = "action"
 )
+
+// The guard (internal/guard).
+const (
+	// Rule names the guard rule that acted ("brute_force"); BlockID the
+	// block it placed or lifted.
+	Rule    = "rule"
+	BlockID = "block_id"
+)
