@@ -35,20 +35,7 @@ func runGuard(ctx context.Context, env *Env) ([]*Result, error) {
 		return nil, err
 	}
 	start := func(adjust func(*server.Config)) (*Instance, string, error) {
-		in, err := env.StartServerWith(ctx, "", adjust)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := in.Deploy(ctx, "echo", manifest, wasm, "echo"); err != nil {
-			in.Close()
-			return nil, "", fmt.Errorf("deploy echo: %w", err)
-		}
-		key, err := in.Key(ctx, "bench")
-		if err != nil {
-			in.Close()
-			return nil, "", err
-		}
-		return in, key, nil
+		return startEchoModuleWith(ctx, env, manifest, wasm, adjust)
 	}
 	guarded, gkey, err := start(nil)
 	if err != nil {

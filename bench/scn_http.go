@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/aegis-platform/aegis/internal/server"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -82,7 +84,13 @@ func startCEcho(ctx context.Context, env *Env) (*Instance, string, error) {
 // startEchoModule starts a server with wasm deployed as app "echo" under
 // the echo manifest and returns it with a fresh API key.
 func startEchoModule(ctx context.Context, env *Env, manifest string, wasm []byte) (*Instance, string, error) {
-	in, err := env.StartServer(ctx, "")
+	return startEchoModuleWith(ctx, env, manifest, wasm, nil)
+}
+
+// startEchoModuleWith is startEchoModule on a server whose configuration
+// adjust changes first (nil: none).
+func startEchoModuleWith(ctx context.Context, env *Env, manifest string, wasm []byte, adjust func(*server.Config)) (*Instance, string, error) {
+	in, err := env.StartServerWith(ctx, "", adjust)
 	if err != nil {
 		return nil, "", err
 	}
