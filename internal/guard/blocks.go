@@ -58,15 +58,24 @@ func blockID(kind, target string) string {
 // place blocks addr by rule: at once on this server, then in the store
 // for the others. It runs on the counting goroutine.
 func (g *Guard) place(r Rule, addr string, count int, now time.Time) {
+	var d time.Duration
+	for _, a := range r.Then {
+		if a.Kind == ActBlockAddress {
+			d = a.Duration
+		}
+	}
+	if d == 0 {
+		return
+	}
 	b := Block{ID: blockID(KindAddress, addr), Kind: KindAddress, Target: addr, Rule: r.Name,
-		Count: count, Window: r.Window, Created: now.UTC(), Expires: now.Add(r.Block).UTC()}
+		Count: count, Window: r.Window, Created: now.UTC(), Expires: now.Add(d).UTC()}
 	g.mu.Lock()
 	g.pending[b.ID] = b
 	g.publish()
 	g.mu.Unlock()
 	g.log.Warn("guard blocked address", logkey.Security, true, logkey.Alert, true, logkey.Rule, r.Name,
 		logkey.Reason, r.Name, logkey.Remote, addr, logkey.Count, count, logkey.Window, r.Window.String(),
-		logkey.ExpiresIn, r.Block.String(), logkey.BlockID, b.ID)
+		logkey.ExpiresIn, d.String(), logkey.BlockID, b.ID)
 	if g.cfg.OnBlock != nil {
 		g.cfg.OnBlock(r.Name)
 	}

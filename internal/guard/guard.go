@@ -29,45 +29,6 @@ import (
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
-// Signal is a kind of event the guard counts.
-type Signal uint8
-
-// The signals of this slice.
-const (
-	// AuthFailure is a request refused 401 by the gateway.
-	AuthFailure Signal = iota + 1
-	// RouteMiss is a request the gateway answered 404 because no route
-	// declares its path.
-	RouteMiss
-)
-
-// Rule blocks an address that sends more than Threshold signals of one
-// kind within Window, for Block.
-type Rule struct {
-	Name      string
-	Signal    Signal
-	Threshold int
-	Window    time.Duration
-	Block     time.Duration
-}
-
-// Names of the built-in rules.
-const (
-	RuleBruteForce = "brute_force"
-	RuleShadowAPI  = "shadow_api"
-)
-
-// DefaultRules are on without configuration: brute force (more than 20
-// authentication failures from one address in a minute) and shadow-API
-// hunting (more than 50 requests for undeclared paths from one address in
-// a minute), each blocking the address for 15 minutes.
-func DefaultRules() []Rule {
-	return []Rule{
-		{Name: RuleBruteForce, Signal: AuthFailure, Threshold: 20, Window: time.Minute, Block: 15 * time.Minute},
-		{Name: RuleShadowAPI, Signal: RouteMiss, Threshold: 50, Window: time.Minute, Block: 15 * time.Minute},
-	}
-}
-
 // Defaults of Config.
 const (
 	DefaultMaxAddresses = 10000
@@ -153,10 +114,12 @@ func New(cfg Config) *Guard {
 	g := &Guard{cfg: cfg, log: cfg.Logger, windows: map[Signal][]*window{}, queue: make(chan note, queueSize),
 		known: map[string]Block{}, pending: map[string]Block{}, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, r := range cfg.Rules {
-		if r.Threshold < 0 || r.Window <= 0 || r.Block <= 0 {
+		if r.Validate() != nil || r.Disabled || r.GroupBy != ByAddress {
 			continue // validated by the server's configuration; never fires
 		}
-		g.windows[r.Signal] = append(g.windows[r.Signal], newWindow(r, cfg.MaxAddresses))
+		for _, sig := range r.Signals {
+			g.windows[sig] = append(g.windows[sig], newWindow(r, cfg.MaxAddresses))
+		}
 	}
 	empty := map[string]Block{}
 	g.blocks.Store(&empty)

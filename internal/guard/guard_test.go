@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 func TestWindowFiresOnMoreThanThresholdWithinWindow(t *testing.T) {
-	r := Rule{Name: "r", Signal: AuthFailure, Threshold: 3, Window: time.Minute, Block: time.Hour}
+	r := Rule{Name: "r", Signals: []Signal{AuthFailure}, GroupBy: ByAddress, Threshold: 3, Window: time.Minute, Then: []Action{{ActBlockAddress, time.Hour}}}
 	w := newWindow(r, 10)
 	t0 := time.Unix(1000, 0)
 	for i := range 3 {
@@ -58,7 +59,7 @@ func TestWindowFiresOnMoreThanThresholdWithinWindow(t *testing.T) {
 // never fire, however many there are: the window slides, it has no
 // buckets to straddle.
 func TestWindowSlides(t *testing.T) {
-	r := Rule{Name: "r", Signal: AuthFailure, Threshold: 3, Window: time.Minute, Block: time.Hour}
+	r := Rule{Name: "r", Signals: []Signal{AuthFailure}, GroupBy: ByAddress, Threshold: 3, Window: time.Minute, Then: []Action{{ActBlockAddress, time.Hour}}}
 	w := newWindow(r, 10)
 	t0 := time.Unix(1000, 0)
 	for i := range 100 {
@@ -80,7 +81,7 @@ func TestWindowSlides(t *testing.T) {
 }
 
 func TestWindowCountsAddressesApartAndEvictsTheLeastRecent(t *testing.T) {
-	r := Rule{Name: "r", Signal: RouteMiss, Threshold: 5, Window: time.Minute, Block: time.Hour}
+	r := Rule{Name: "r", Signals: []Signal{RouteMiss}, GroupBy: ByAddress, Threshold: 5, Window: time.Minute, Then: []Action{{ActBlockAddress, time.Hour}}}
 	w := newWindow(r, 3)
 	t0 := time.Unix(1000, 0)
 	for _, a := range []string{"a", "b", "c"} {
@@ -112,7 +113,7 @@ func TestWindowCountsAddressesApartAndEvictsTheLeastRecent(t *testing.T) {
 }
 
 func TestWindowThresholdZeroFiresOnFirst(t *testing.T) {
-	w := newWindow(Rule{Threshold: 0, Window: time.Minute, Block: time.Minute}, 2)
+	w := newWindow(Rule{Threshold: 0, Window: time.Minute}, 2)
 	if _, fire := w.add("a", time.Unix(1, 0)); !fire {
 		t.Fatal("threshold 0 must fire on the first signal")
 	}
@@ -137,8 +138,8 @@ func newTestGuard(t *testing.T, store Store, c *clock, logs *logbuf.Buffer, onBl
 	g := New(Config{Store: store, Now: c.now, Refresh: time.Hour, OnBlock: onBlock,
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Rules: []Rule{
-			{Name: RuleBruteForce, Signal: AuthFailure, Threshold: 3, Window: time.Minute, Block: 15 * time.Minute},
-			{Name: RuleShadowAPI, Signal: RouteMiss, Threshold: 5, Window: time.Minute, Block: 15 * time.Minute},
+			{Name: RuleBruteForce, Signals: []Signal{AuthFailure}, GroupBy: ByAddress, Threshold: 3, Window: time.Minute, Then: []Action{{ActBlockAddress, 15 * time.Minute}}},
+			{Name: RuleShadowAPI, Signals: []Signal{RouteMiss}, GroupBy: ByAddress, Threshold: 5, Window: time.Minute, Then: []Action{{ActBlockAddress, 15 * time.Minute}}},
 		}})
 	if err := g.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -338,15 +339,15 @@ func TestNoRulesCountNothing(t *testing.T) {
 
 func TestDefaultRules(t *testing.T) {
 	want := map[string]Rule{
-		RuleBruteForce: {Name: RuleBruteForce, Signal: AuthFailure, Threshold: 20, Window: time.Minute, Block: 15 * time.Minute},
-		RuleShadowAPI:  {Name: RuleShadowAPI, Signal: RouteMiss, Threshold: 50, Window: time.Minute, Block: 15 * time.Minute},
+		RuleBruteForce: {Name: RuleBruteForce, Signals: []Signal{AuthFailure}, GroupBy: ByAddress, Threshold: 20, Window: time.Minute, Then: []Action{{ActBlockAddress, 15 * time.Minute}}},
+		RuleShadowAPI:  {Name: RuleShadowAPI, Signals: []Signal{RouteMiss}, GroupBy: ByAddress, Threshold: 50, Window: time.Minute, Then: []Action{{ActBlockAddress, 15 * time.Minute}}},
 	}
 	got := DefaultRules()
-	if len(got) != len(want) {
-		t.Fatalf("%d default rules", len(got))
-	}
 	for _, r := range got {
-		if want[r.Name] != r {
+		if err := r.Validate(); err != nil {
+			t.Errorf("default rule: %v", err)
+		}
+		if w, ok := want[r.Name]; ok && !reflect.DeepEqual(w, r) {
 			t.Errorf("rule %s = %+v, want %+v (docs/guard.md)", r.Name, r, want[r.Name])
 		}
 	}
@@ -386,7 +387,7 @@ func BenchmarkBlocked(b *testing.B) {
 // counted by the guard's goroutine (whose work is the windows', off the
 // request's path).
 func BenchmarkNote(b *testing.B) {
-	g := New(Config{Rules: []Rule{{Name: "r", Signal: AuthFailure, Threshold: 1 << 30, Window: time.Minute, Block: time.Minute}}})
+	g := New(Config{Rules: []Rule{{Name: "r", Signals: []Signal{AuthFailure}, GroupBy: ByAddress, Threshold: 1 << 30, Window: time.Minute, Then: []Action{{ActBlockAddress, time.Minute}}}}})
 	if err := g.Open(context.Background()); err != nil {
 		b.Fatal(err)
 	}

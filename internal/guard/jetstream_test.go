@@ -22,7 +22,7 @@ func TestGuardOnJetStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := []Rule{{Name: RuleBruteForce, Signal: AuthFailure, Threshold: 1, Window: time.Minute, Block: 2 * time.Second}}
+	rules := []Rule{{Name: RuleBruteForce, Signals: []Signal{AuthFailure}, GroupBy: ByAddress, Threshold: 1, Window: time.Minute, Then: []Action{{ActBlockAddress, 2 * time.Second}}}}
 	open := func() *Guard {
 		g := New(Config{Store: bucket, Rules: rules, Refresh: time.Hour, Logger: nil})
 		if err := g.Open(ctx); err != nil {

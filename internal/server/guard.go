@@ -32,8 +32,8 @@ type Guard struct {
 
 func (c Guard) validate() error {
 	for _, r := range c.Rules {
-		if r.Name == "" || r.Threshold < 0 || r.Window <= 0 || r.Block <= 0 {
-			return fmt.Errorf("configure server: guard rule %q: needs a name, a threshold of at least 0, a window and a block duration", r.Name)
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("configure server: guard %w", err)
 		}
 	}
 	if _, err := guard.ParseProxies(c.TrustedProxies); err != nil {

@@ -18,10 +18,10 @@ func TestGuardConfigValidates(t *testing.T) {
 		want string
 	}{
 		"bad proxy":   {Guard{TrustedProxies: []string{"10.0.0.0/40"}}, "--trusted-proxy"},
-		"no name":     {Guard{Rules: []guard.Rule{{Threshold: 1, Window: time.Minute, Block: time.Minute}}}, "guard rule"},
-		"no window":   {Guard{Rules: []guard.Rule{{Name: "r", Threshold: 1, Block: time.Minute}}}, "guard rule \"r\""},
-		"no duration": {Guard{Rules: []guard.Rule{{Name: "r", Threshold: 1, Window: time.Minute}}}, "guard rule \"r\""},
-		"below zero":  {Guard{Rules: []guard.Rule{{Name: "r", Threshold: -1, Window: time.Minute, Block: time.Minute}}}, "guard rule \"r\""},
+		"no name":     {Guard{Rules: []guard.Rule{rule("", 1, time.Minute, time.Minute)}}, "guard rule \"\": name"},
+		"no window":   {Guard{Rules: []guard.Rule{rule("r", 1, 0, time.Minute)}}, "rule \"r\": when.window"},
+		"no duration": {Guard{Rules: []guard.Rule{rule("r", 1, time.Minute, 0)}}, "rule \"r\": then[0].duration"},
+		"below zero":  {Guard{Rules: []guard.Rule{rule("r", -1, time.Minute, time.Minute)}}, "rule \"r\": when.threshold"},
 		"refresh <0":  {Guard{Refresh: -time.Second}, "refresh"},
 	} {
 		err := Config{Guard: c.g}.validate()
@@ -29,4 +29,9 @@ func TestGuardConfigValidates(t *testing.T) {
 			t.Errorf("%s: %v, want an error naming %q", name, err, c.want)
 		}
 	}
+}
+
+func rule(name string, threshold int, window, block time.Duration) guard.Rule {
+	return guard.Rule{Name: name, Signals: []guard.Signal{guard.AuthFailure}, GroupBy: guard.ByAddress, Threshold: threshold,
+		Window: window, Then: []guard.Action{{Kind: guard.ActBlockAddress, Duration: block}}}
 }
