@@ -1,9 +1,9 @@
 package guard
 
 import (
-	"github.com/aegis-platform/aegis"
 	"errors"
 	"fmt"
+	"github.com/aegis-platform/aegis"
 	"slices"
 	"strings"
 	"time"
