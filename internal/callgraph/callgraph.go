@@ -139,16 +139,19 @@ type Config struct {
 	// (default DefaultMaxEdges).
 	MaxEdges int
 	// OnNewEdge, when set, is told of each edge whose record this server
-	// created: an edge no server had seen (or not for Retention). Servers
-	// race to create a record, so exactly one of them is told. It runs on
-	// the flusher and must not block.
-	OnNewEdge func(app string, e Edge)
+	// created, and when it was first taken: an edge no server had seen
+	// (or not for Retention). Servers race to create a record, so exactly
+	// one of them is told. It runs on the flusher and must not block.
+	OnNewEdge func(app string, e Edge, first time.Time)
 }
 
 // stat is what one server saw of one edge since its last flush.
 type stat struct {
 	count, refused  int64
 	last, lastRefus int64 // Unix nanoseconds
+	// first is when this server first saw the edge since its last flush
+	// (Unix nanoseconds): for a new edge, when it was first taken.
+	first int64
 }
 
 func (s *stat) add(o stat) {
@@ -256,6 +259,7 @@ func (r *Recorder) add(app string, e Edge, d stat) {
 		}
 		a.fresh++
 	}
+	d.first = max(d.last, d.lastRefus)
 	a.pending[e] = d
 }
 
@@ -345,7 +349,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 					r.markKnown(b.app, e)
 				}
 				if created && r.cfg.OnNewEdge != nil {
-					r.cfg.OnNewEdge(b.app, e)
+					r.cfg.OnNewEdge(b.app, e, time.Unix(0, s.first))
 				}
 			}
 		}

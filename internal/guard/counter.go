@@ -120,6 +120,11 @@ func (b *buckets) add(target string, e *Event, now time.Time) (firing, bool) {
 	if h.fired {
 		return firing{}, false
 	}
+	if b.r.Baseline > 0 && h.filled < BaselineWindows {
+		// Still learning the target's baseline (on this server): a
+		// function new here has no past to be far above.
+		return firing{}, false
+	}
 	var avg float64
 	for i := range h.filled {
 		avg += h.past[i]

@@ -50,6 +50,10 @@ type Event struct {
 	Edge string
 	// Value is an invocation's GB-seconds.
 	Value float64
+	// At is when it happened, when that was not just now: a new edge's
+	// first use (its record is written a flush later), which decides
+	// whether it fell within the learning window.
+	At time.Time
 }
 
 // target is what a rule grouping by g counts e under; "" when e has none.
@@ -385,7 +389,11 @@ func (g *Guard) count(e *Event) {
 			continue // counted again once the block ends
 		}
 		if e.Signal == NewEdge && r.Learning > 0 && g.cfg.DeployedAt != nil {
-			if d := g.cfg.DeployedAt(e.App); !d.IsZero() && now.Sub(d) < r.Learning {
+			at := now
+			if !e.At.IsZero() && e.At.Before(now) {
+				at = e.At
+			}
+			if d := g.cfg.DeployedAt(e.App); !d.IsZero() && at.Sub(d) < r.Learning {
 				continue // learned, not counted
 			}
 		}

@@ -180,8 +180,10 @@ type Rule struct {
 	// Baseline, when above zero, makes the rule compare with the
 	// target's own past: it fires only when the signals within Window are
 	// also more than Baseline times the average per Window over the
-	// target's last BaselineWindows windows (spend spike). Threshold is
-	// then the floor below which it never fires.
+	// target's last BaselineWindows windows (spend spike), and only once
+	// this server has seen the target for that many windows (it learns
+	// the baseline first). Threshold is then the floor below which it
+	// never fires.
 	Baseline float64
 	// GBSeconds counts an Invocation signal's GB-seconds instead of one
 	// per invocation (Threshold in GB-seconds).

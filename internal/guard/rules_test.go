@@ -172,8 +172,9 @@ func TestSpendSpikeAgainstBaselineThrottles(t *testing.T) {
 		Then: []Action{{ActAlert, time.Hour}, {ActThrottle, 15 * time.Minute}}}
 	g := openGuard(t, Config{Now: c.now, Rules: []Rule{r}, OnAlert: al.add})
 	inv := Event{Signal: Invocation, App: "a", Function: "f", Value: 0.01}
-	// Ten minutes at 10 a minute: a baseline of 10, so the limit is 50.
-	for range 10 {
+	// Fifteen minutes at 10 a minute (the baseline is learnt): a baseline
+	// of 10, so the limit is 50.
+	for range BaselineWindows {
 		for range 10 {
 			g.Observe(inv)
 		}
@@ -214,13 +215,13 @@ func TestSpendSpikeAgainstBaselineThrottles(t *testing.T) {
 	}
 }
 
-func TestSpendSpikeThresholdIsTheFloor(t *testing.T) {
+func TestGBSecondsAgainstAThreshold(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
 	var al alerts
-	r := Rule{Name: "gbs", Signals: []Signal{Invocation}, GroupBy: ByFunction, Threshold: 2, Window: time.Minute, Baseline: 10,
+	r := Rule{Name: "gbs", Signals: []Signal{Invocation}, GroupBy: ByFunction, Threshold: 2, Window: time.Minute,
 		GBSeconds: true, Then: []Action{{ActAlert, time.Hour}}}
 	g := openGuard(t, Config{Now: c.now, Rules: []Rule{r}, OnAlert: al.add})
-	// No past at all: the threshold alone decides, in GB-seconds.
+	// No baseline: the threshold alone decides, in GB-seconds.
 	for range 4 {
 		g.Observe(Event{Signal: Invocation, App: "a", Function: "f", Value: 0.5})
 	}
@@ -240,20 +241,20 @@ func TestBucketsBaselineForgetsOldWindows(t *testing.T) {
 	b := newBuckets(r, 2)
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
 	e := &Event{Signal: Invocation}
-	// 100 in the first minute (fires: no past, threshold 0), then an
-	// hour of silence: the past is all zero windows again.
-	var fired int
+	// 100 in the first minute: no fire while the baseline is learnt.
+	// Then an hour of silence: the past is all zero windows, learnt.
 	for range 100 {
 		if _, fire := b.add("f", e, t0); fire {
-			fired++
+			t.Fatal("fired while learning its baseline")
 		}
-	}
-	if fired != 1 {
-		t.Fatalf("fired %d times in one window", fired)
 	}
 	f, fire := b.add("f", e, t0.Add(time.Hour))
 	if !fire || f.baseline != 0 {
 		t.Fatalf("after an hour: fire %v baseline %v", fire, f.baseline)
+	}
+	// It fires once per window, however many more come.
+	if _, fire := b.add("f", e, t0.Add(time.Hour)); fire {
+		t.Fatal("fired twice in one window")
 	}
 	// Eviction: a third target forgets the least recent.
 	b.add("g", e, t0.Add(time.Hour))

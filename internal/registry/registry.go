@@ -556,7 +556,7 @@ func (r *Registry) Restore(ctx context.Context) error {
 
 // build compiles every module of a version and instantiates its functions.
 func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) {
-	app := &App{Name: ver.App, Version: ver.Version, Manifest: ver.Manifest, Functions: map[string]*Function{}, DeployedAt: time.Now().UTC()}
+	app := &App{Name: ver.App, Version: ver.Version, Manifest: ver.Manifest, Functions: map[string]*Function{}}
 	label := app.versionLabel()
 	// Functions sharing a module share its compiled form: decoding and
 	// keeping a module costs megabytes, and apps often run one module as
@@ -595,6 +595,10 @@ func (r *Registry) build(ctx context.Context, ver *versionRecord) (*App, error) 
 		app.Functions[name] = &Function{App: ver.App, Spec: spec, Version: label, SHA256: sum, Instance: inst, Schemas: schemas.triggers[name],
 			AppBudget: ver.Manifest.Budget}
 	}
+	// Deployed once ready to run, not when compiling began: what follows
+	// a deploy (the guard's learning window of new call paths) starts
+	// when its functions can first be called.
+	app.DeployedAt = time.Now().UTC()
 	return app, nil
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/guard"
@@ -21,8 +22,13 @@ func (s *Server) openGraph(ctx context.Context) error {
 	return nil
 }
 
-// newEdge tells the guard of an edge no server had seen: the new-call-path
-// rule's signal.
-func (s *Server) newEdge(app string, e callgraph.Edge) {
-	s.guard.Observe(guard.Event{Signal: guard.NewEdge, App: app, Function: e.Function(), Edge: e.String()})
+// newEdge tells the guard of a call a function made that no server had
+// seen: the new-call-path rule's signal. A trigger's edge (a route, topic,
+// prefix or schedule into a function) is not one: it is declared, and
+// the publish or call behind a topic's edge has its own.
+func (s *Server) newEdge(app string, e callgraph.Edge, first time.Time) {
+	if e.Kind.Trigger() {
+		return
+	}
+	s.guard.Observe(guard.Event{Signal: guard.NewEdge, App: app, Function: e.Function(), Edge: e.String(), At: first})
 }
