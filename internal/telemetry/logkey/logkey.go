@@ -172,7 +172,16 @@ const (
 // The guard (internal/guard).
 const (
 	// Rule names the guard rule that acted ("brute_force"); BlockID the
-	// block it placed or lifted.
-	Rule    = "rule"
-	BlockID = "block_id"
+	// block it placed or lifted; Target what the rule counted and acted
+	// on (an address, a key's id, "app/function", a route, an edge);
+	// Actions what it did; AlertID the incident's alert; Signals the
+	// signals it counts; Baseline the past average a count was compared
+	// with.
+	Rule     = "rule"
+	BlockID  = "block_id"
+	Target   = "target"
+	Actions  = "actions"
+	AlertID  = "alert_id"
+	Signals  = "signals"
+	Baseline = "baseline"
 )
