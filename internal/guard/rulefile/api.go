@@ -177,3 +177,16 @@ func fields(r guard.Rule) [][2]string {
 		{"then", dash(strings.Join(then, ", "))},
 	}
 }
+
+// FormatAPI is Format of rules as the admin API answered them.
+func FormatAPI(rules []adminapi.GuardRule) ([]byte, error) {
+	out := make([]guard.Rule, 0, len(rules))
+	for _, a := range rules {
+		r, err := FromAPI(a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return Format(out), nil
+}
