@@ -91,13 +91,14 @@ func Parse(name string, data []byte) ([]guard.Rule, error) {
 	if len(data) > MaxSize {
 		return nil, Errors{{File: name, Msg: fmt.Sprintf("a rule file is at most %d bytes", MaxSize)}}
 	}
-	root, err := parseNode(name, data)
-	if err != nil {
-		return nil, err
+	root, errs := parseNode(name, data)
+	if errs != nil {
+		return nil, clampLines(errs, data)
 	}
 	d := &decoder{file: name, lines: map[string]int{}}
 	rules := d.root(root)
 	if len(d.errs) > 0 {
+		d.errs = clampLines(d.errs, data)
 		slices.SortStableFunc(d.errs, func(a, b *Error) int { return a.Line - b.Line })
 		if n := len(d.errs) - maxErrors; n > 0 {
 			d.errs = append(d.errs[:maxErrors], &Error{File: name, Msg: fmt.Sprintf("%d more errors not shown", n)})
@@ -107,11 +108,22 @@ func Parse(name string, data []byte) ([]guard.Rule, error) {
 	return rules, nil
 }
 
+// clampLines keeps every error on a line the file has, as an editor
+// counts them: yaml.v3 also breaks lines at a lone carriage return, and
+// reports an unexpected end one line past the last.
+func clampLines(errs Errors, data []byte) Errors {
+	last := bytes.Count(data, []byte("\n")) + 1
+	for _, e := range errs {
+		e.Line = min(e.Line, last)
+	}
+	return errs
+}
+
 // yamlLine finds the line in yaml.v3's error text ("yaml: line 3: ...").
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
 // parseNode parses exactly one YAML document and returns its root.
-func parseNode(name string, data []byte) (*yaml.Node, error) {
+func parseNode(name string, data []byte) (*yaml.Node, Errors) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
