@@ -196,7 +196,7 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 func unreachableGuardRules() []guard.Rule {
 	rules := guard.DefaultRules()
 	for i := range rules {
-		rules[i].Threshold = 1 << 30
+		rules[i].Threshold = guard.MaxThreshold
 	}
 	return rules
 }
