@@ -118,6 +118,17 @@ func TestGuardRuleFile(t *testing.T) {
 		if code, _, errs := aegisCLI(t, in, "guard", "apply", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(errs, "missing.yaml") {
 			t.Errorf("a missing file: exit %d %s", code, errs)
 		}
+		// A viewer reads the rules but may not apply a file.
+		viewer, err := in.admin.CreateAdminToken(ctx, "rules-viewer", client.RoleViewer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := as(in, viewer.Token).GuardRules(ctx); err != nil {
+			t.Errorf("a viewer reading the rules: %v", err)
+		}
+		if _, err := as(in, viewer.Token).ApplyGuardRules(ctx, []byte(strongRuleFile), false); !errors.Is(err, client.ErrPermissionDenied) {
+			t.Errorf("a viewer applying a file: %v, want permission denied", err)
+		}
 	})
 
 	// An authenticator from now on: weakening needs its code.
