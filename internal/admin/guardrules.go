@@ -75,7 +75,7 @@ func (a *API) applyGuardRules(w http.ResponseWriter, r *http.Request, reqID stri
 		return &userError{http.StatusBadRequest, err.Error()}
 	}
 	noteAudit(r, "rules", strings.Join(ruleNames(file), ","))
-	base, _ := a.cfg.GuardRules.Base()
+	base, source := a.cfg.GuardRules.Base()
 	_, before, _ := a.cfg.GuardRules.InForce()
 	after := guard.Merge(base, file)
 	if len(after) > guard.MaxRules {
@@ -86,9 +86,7 @@ func (a *API) applyGuardRules(w http.ResponseWriter, r *http.Request, reqID stri
 	weak := guard.Weakenings(guard.DefaultRules(), file)
 	noteAudit(r, "weakenings", strings.Join(weak, "; "))
 	out := adminapi.GuardRulesApplied{DryRun: dryRun, Changes: rulefile.Changes(guard.Merge(base, before), after),
-		Weakenings: nonNilStrings(weak)}
-	_, source := a.cfg.GuardRules.Base()
-	out.Rules = rulefile.Effective(base, source, file)
+		Weakenings: nonNilStrings(weak), Rules: rulefile.Effective(base, source, file)}
 	if dryRun {
 		writeJSON(w, http.StatusOK, out)
 		return nil
