@@ -3,10 +3,11 @@ package guard
 import (
 	"errors"
 	"fmt"
-	"github.com/aegis-platform/aegis"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/aegis-platform/aegis"
 )
 
 // Signal is a kind of event the guard counts.
