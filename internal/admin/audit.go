@@ -44,6 +44,7 @@ var auditedActions = map[string]string{
 	"POST /v1/mfa/enroll":                        "mfa.enroll",
 	"POST /v1/mfa/confirm":                       "mfa.confirm",
 	"DELETE /v1/guard/blocks/{id}":               "guard.lift",
+	"PUT /v1/guard/rules":                        "guard.apply",
 }
 
 // auditAction is the action of a route, and whether it is audited. A

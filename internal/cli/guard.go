@@ -9,10 +9,11 @@ import (
 	"github.com/aegis-platform/aegis/client"
 )
 
-// guardCommand is `aegis guard`: the guard's blocks (docs/guard.md).
+// guardCommand is `aegis guard`: the guard's blocks and its rules
+// (docs/guard.md; the rules in guardrules.go).
 func (c *cli) guardCommand() *cobra.Command {
-	return group("guard", "List and lift the guard's blocks",
-		c.guardBlocksCommand(), c.guardLiftCommand())
+	return group("guard", "List and lift the guard's blocks; show and apply its rules",
+		c.guardBlocksCommand(), c.guardLiftCommand(), c.guardRulesCommand(), c.guardApplyCommand())
 }
 
 func (c *cli) guardBlocksCommand() *cobra.Command {

@@ -20,7 +20,7 @@ type Role string
 // The roles, weakest first.
 const (
 	RoleViewer   Role = "viewer"   // read: apps, functions, routes, keys, logs, dead letters
-	RoleOperator Role = "operator" // viewer + invoke, replay dead letters, roll back, lift guard blocks
+	RoleOperator Role = "operator" // viewer + invoke, replay dead letters, roll back, lift guard blocks, apply guard rules
 	RoleDeployer Role = "deployer" // operator + upload modules, deploy, webhook secrets, delete apps
 	RoleAdmin    Role = "admin"    // everything: API keys, admin tokens, the authenticator
 )
@@ -62,6 +62,7 @@ const (
 	ManageSecrets        Permission = "manage secrets"
 	TakeBackups          Permission = "take backups"
 	LiftGuardBlocks      Permission = "lift guard blocks"
+	ApplyGuardRules      Permission = "apply guard rules"
 )
 
 // minRole is the weakest role holding each permission. Every permission
@@ -73,6 +74,7 @@ var minRole = map[Permission]Role{
 	Rollback:             RoleOperator,
 	ReadAudit:            RoleOperator,
 	LiftGuardBlocks:      RoleOperator,
+	ApplyGuardRules:      RoleOperator,
 	UploadModules:        RoleDeployer,
 	Deploy:               RoleDeployer,
 	CreateWebhookSecrets: RoleDeployer,

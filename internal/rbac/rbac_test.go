@@ -15,6 +15,7 @@ func TestRolePermissions(t *testing.T) {
 		Rollback:             {RoleOperator, RoleDeployer, RoleAdmin},
 		ReadAudit:            {RoleOperator, RoleDeployer, RoleAdmin},
 		LiftGuardBlocks:      {RoleOperator, RoleDeployer, RoleAdmin},
+		ApplyGuardRules:      {RoleOperator, RoleDeployer, RoleAdmin},
 		UploadModules:        {RoleDeployer, RoleAdmin},
 		Deploy:               {RoleDeployer, RoleAdmin},
 		CreateWebhookSecrets: {RoleDeployer, RoleAdmin},

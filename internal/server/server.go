@@ -71,6 +71,7 @@ type Server struct {
 	audit      *audit.Log
 	security   *audit.Security // counts security log lines into audit records
 	guard      *guard.Guard    // blocks addresses (guard.go)
+	guardRules *guardRules     // the rule file every server applies (guardrules.go)
 	proxies    guard.Proxies   // whose X-Forwarded-For the guard believes
 
 	tls                *tls.Config // nil: plain HTTP
@@ -236,6 +237,9 @@ func (s *Server) wire(ctx context.Context) error {
 	if err := s.openGuard(ctx); err != nil {
 		return err
 	}
+	if err := s.openGuardRules(ctx); err != nil {
+		return err
+	}
 	if err := s.openGraph(ctx); err != nil {
 		return err
 	}
@@ -320,7 +324,7 @@ func (s *Server) wire(ctx context.Context) error {
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
-		Graph: s.graph, Audit: s.audit, Guard: s.guard})
+		Graph: s.graph, Audit: s.audit, Guard: s.guard, GuardRules: s.adminGuardRules()})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
@@ -476,6 +480,7 @@ func (s *Server) close(ctx context.Context) error {
 	if s.gateway != nil {
 		s.gateway.Close()
 	}
+	s.closeGuardRules()
 	s.closeGuard()
 	if s.keys != nil {
 		s.keys.Close() // last-used writes, before the store goes

@@ -185,3 +185,9 @@ const (
 	Signals  = "signals"
 	Baseline = "baseline"
 )
+
+// The guard's rule file (server/guardrules.go).
+const (
+	// Rules names the rules of a rule file applied.
+	Rules = "rules"
+)
