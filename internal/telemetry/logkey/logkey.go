@@ -175,4 +175,10 @@ const (
 	// block it placed or lifted.
 	Rule    = "rule"
 	BlockID = "block_id"
+	// Target is what a guard rule fired on (an address, a key, a
+	// function); Message an alert's one-sentence account; AlertID an
+	// alert's id (Aegis-Alert-Id on a webhook delivery).
+	Target  = "target"
+	Message = "message"
+	AlertID = "alert_id"
 )
