@@ -91,6 +91,9 @@ type Config struct {
 	// Guard answers GET /v1/guard/blocks and DELETE
 	// /v1/guard/blocks/{id} (guard.go); nil serves none.
 	Guard *guard.Guard
+	// Alerts answers GET /v1/guard/alerts (guardalerts.go); nil serves
+	// none.
+	Alerts Alerts
 }
 
 // API is the admin http.Handler.
@@ -165,6 +168,11 @@ func New(cfg Config) *API {
 		// Blocks name client addresses of every app: the platform's.
 		a.handle("GET /v1/guard/blocks", platform(rbac.Read), a.guardBlocks)
 		a.handle("DELETE /v1/guard/blocks/{id}", platform(rbac.LiftGuardBlocks), a.liftGuardBlock)
+	}
+	if cfg.Alerts != nil {
+		// Alerts name addresses, keys and functions of every app: the
+		// platform's, like the blocks.
+		a.handle("GET /v1/guard/alerts", platform(rbac.Read), a.guardAlerts)
 	}
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)

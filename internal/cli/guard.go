@@ -11,8 +11,8 @@ import (
 
 // guardCommand is `aegis guard`: the guard's blocks (docs/guard.md).
 func (c *cli) guardCommand() *cobra.Command {
-	return group("guard", "List and lift the guard's blocks",
-		c.guardBlocksCommand(), c.guardLiftCommand())
+	return group("guard", "List and lift the guard's blocks, list and follow its alerts",
+		c.guardBlocksCommand(), c.guardLiftCommand(), c.guardAlertsCommand())
 }
 
 func (c *cli) guardBlocksCommand() *cobra.Command {
