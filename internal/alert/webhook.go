@@ -50,7 +50,7 @@ const (
 	DeliveryTimeout = 10 * time.Second
 	// The retries: the first after RetryBase, each later one twice as
 	// long, none longer than RetryMax, MaxAttempts attempts in all (with
-	// the defaults about five minutes from the first to the last).
+	// the defaults about four minutes from the first to the last).
 	DefaultRetryBase   = time.Second
 	DefaultRetryMax    = time.Minute
 	DefaultMaxAttempts = 10

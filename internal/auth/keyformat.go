@@ -114,3 +114,14 @@ func randomBytes(b []byte) error {
 	}
 	return nil
 }
+
+// KeyID is the id of a key-shaped bearer token, "" for anything else. It
+// is not secret (knowing it grants nothing): the guard counts the
+// failures of a key by it.
+func KeyID(bearer string) string {
+	id, _, ok := parseKey(bearer)
+	if !ok {
+		return ""
+	}
+	return id
+}

@@ -45,6 +45,9 @@ const CacheTTL = 5 * time.Second
 // Identity is who a verified API key belongs to.
 type Identity struct {
 	KeyName string
+	// KeyID is the key's non-secret id (KeyInfo.ID): what the guard
+	// counts and suspends a key by.
+	KeyID string
 	// Scopes are the apps and functions the key may call; empty means
 	// all. Shared with the cache: read it, never modify it.
 	Scopes []string
@@ -350,7 +353,7 @@ func (k *Keys) lookup(ctx context.Context, id string, now time.Time) (c *cached,
 	if err != nil {
 		return nil, true, err
 	}
-	c = &cached{ident: &Identity{KeyName: rec.Name, Scopes: rec.Scopes, Rate: rate, Burst: rec.Burst, Budget: budget},
+	c = &cached{ident: &Identity{KeyName: rec.Name, KeyID: id, Scopes: rec.Scopes, Rate: rate, Burst: rec.Burst, Budget: budget},
 		revoked: rec.RevokedAt != nil, fetched: now}
 	if rec.ExpiresAt != nil {
 		c.expires = *rec.ExpiresAt

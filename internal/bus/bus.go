@@ -27,6 +27,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/dispatch"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
@@ -93,6 +94,10 @@ type Config struct {
 	// server's vault. Nil stores payloads as they are (the bus's own unit
 	// tests).
 	Data DataSealer
+	// Guard is told of schema violations, hop-limit stops and dead
+	// letters; nil tells nobody. An event of a function the guard
+	// quarantined or throttled waits like one a spent budget holds.
+	Guard *guard.Guard
 }
 
 // Bus publishes events and runs triggers.
@@ -448,7 +453,7 @@ func (b *Bus) handle(ctx context.Context, d desired, m *jetstream.Message) {
 		}
 		return
 	}
-	if errors.Is(err, usage.ErrBudgetExhausted) {
+	if errors.Is(err, usage.ErrBudgetExhausted) || errors.Is(err, guard.ErrQuarantined) || errors.Is(err, guard.ErrThrottled) {
 		b.hold(ctx, d, m, reqID, held, err)
 		return
 	}
@@ -586,6 +591,7 @@ func (b *Bus) deadLetter(ctx context.Context, d desired, m *jetstream.Message, r
 	b.log.Warn("event dead-lettered", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,
 		logkey.Attempts, attempts, logkey.Error, msg)
 	b.cfg.Metrics.DeadLetter(d.app, d.function, reason)
+	b.cfg.Guard.Observe(guard.Event{Signal: guard.DeadLetter, App: d.app, Function: d.function})
 	_ = m.Term(ctx)
 }
 

@@ -90,7 +90,11 @@ func (b *Bus) hold(ctx context.Context, d desired, m *jetstream.Message, reqID s
 		delay = min(delay, max(time.Until(ex.ResetsAt), 100*time.Millisecond))
 	}
 	if held == 0 {
-		b.log.Info("event held for budget", logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,
+		msg := "event held for budget"
+		if !errors.Is(cause, usage.ErrBudgetExhausted) {
+			msg = "event held for the guard" // quarantined or throttled
+		}
+		b.log.Info(msg, logkey.RequestID, reqID, logkey.App, d.app, logkey.Function, d.function,
 			logkey.Seq, m.Seq, logkey.Error, cause)
 	}
 	_ = m.Nak(ctx, delay)

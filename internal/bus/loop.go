@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"log/slog"
 	"strings"
 	"time"
@@ -59,6 +60,7 @@ func (b *Bus) stopLoop(ctx context.Context, d desired, m *jetstream.Message, req
 			slog.String(logkey.RequestID, reqID), slog.String(logkey.Path, path),
 			slog.Int(logkey.Hop, env.Hop), slog.String(logkey.Origin, env.Origin))
 	}
+	b.cfg.Guard.Observe(guard.Event{Signal: guard.HopLimit, App: d.app, Function: d.function})
 	b.deadLetter(ctx, d, m, reqID, int(m.NumDelivered), reason, metrics.DeadLetterHopLimit)
 }
 

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"github.com/aegis-platform/aegis/internal/guard"
 
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
@@ -37,6 +38,7 @@ func (b *Bus) checkSchema(ctx context.Context, d desired, m *jetstream.Message, 
 		err = errors.New(kind + " could not be validated")
 	}
 	b.cfg.Metrics.SchemaViolation(d.app, d.function, d.trigger, kind)
+	b.cfg.Guard.Observe(guard.Event{Signal: guard.SchemaViolation, App: d.app, Function: d.function})
 	b.reject(ctx, d, m, err, metrics.DeadLetterSchema)
 	return false
 }

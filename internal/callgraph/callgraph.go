@@ -92,6 +92,18 @@ type Edge struct {
 	From, To string
 }
 
+// String names the edge for a person: "fetch save-entry → api.example.com:443".
+func (e Edge) String() string { return string(e.Kind) + " " + e.From + " → " + e.To }
+
+// Function is the function at one end of the edge: the caller of a host
+// call, the callee of a trigger.
+func (e Edge) Function() string {
+	if e.Kind.Trigger() {
+		return e.To
+	}
+	return e.From
+}
+
 // Store is the key-value bucket the graph lives in, shared by every server
 // on one NATS. Update and Create fail with aegis.ErrConflict when the
 // revision moved (or the key exists), Get with aegis.ErrNotFound.
@@ -126,6 +138,11 @@ type Config struct {
 	// memory and, up to the servers racing in one flush, in the bucket
 	// (default DefaultMaxEdges).
 	MaxEdges int
+	// OnNewEdge, when set, is told of each edge whose record this server
+	// created: an edge no server had seen (or not for Retention). Servers
+	// race to create a record, so exactly one of them is told. It runs on
+	// the flusher and must not block.
+	OnNewEdge func(app string, e Edge)
 }
 
 // stat is what one server saw of one edge since its last flush.
@@ -326,6 +343,9 @@ func (r *Recorder) Flush(ctx context.Context) error {
 			default:
 				if created || !b.known[e] { // a known record that expired is created again
 					r.markKnown(b.app, e)
+				}
+				if created && r.cfg.OnNewEdge != nil {
+					r.cfg.OnNewEdge(b.app, e)
 				}
 			}
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aegis-platform/aegis/internal/admission"
 	"github.com/aegis-platform/aegis/internal/callgraph"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
@@ -118,6 +119,9 @@ type Config struct {
 	Admission *admission.Admission
 	// Metrics counts every denial (Host.deny); nil counts nothing.
 	Metrics *metrics.Metrics
+	// Guard is told of every denial (egress refusals included) and every
+	// call stopped at the hop limit; nil tells nobody.
+	Guard *guard.Guard
 	// Graph, when set, counts every host call on its edge of the call
 	// graph, allowed or refused (graph.go).
 	Graph *callgraph.Recorder

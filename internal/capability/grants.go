@@ -2,6 +2,7 @@ package capability
 
 import (
 	"context"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"log/slog"
 	"strings"
 
@@ -65,6 +66,7 @@ func (h *Host) deny(ctx context.Context, c *sandbox.Caller, d denial) error {
 	h.security(ctx, c, d)
 	if c != nil {
 		h.cfg.Metrics.PermissionDenied(c.App, c.Function, d.capability)
+		h.cfg.Guard.Observe(guard.Event{Signal: guard.PermissionDenied, App: c.App, Function: c.Function})
 	}
 	h.graphDenied(c, d)
 	return &deniedError{msg: d.msg, reason: d.reason}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -127,6 +128,7 @@ func (h *Host) Invoke(ctx context.Context, c *sandbox.Caller, req *sandbox.Invok
 		// anything else ends here, before a single instance more is taken.
 		path := strings.Join(append(sandbox.Extend(c.Chain, c.Function), target), " → ")
 		h.security(ctx, c, denial{capability: "invoke", resource: target, reason: "hop limit", detail: path})
+		h.cfg.Guard.Observe(guard.Event{Signal: guard.HopLimit, App: c.App, Function: c.Function})
 		return nil, fmt.Errorf("invoke of function %q: hop %d is over the limit of %d calls and events in a chain (%s): %w",
 			target, hop, h.cfg.HopLimit, path, aegis.ErrLimitExceeded)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/funclog"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
@@ -38,6 +39,9 @@ type Dispatcher struct {
 	m     *metrics.Metrics   // nil: nothing counted
 	// graph counts trigger edges (graph.go); nil counts none.
 	graph *callgraph.Recorder
+	// guard is told of refusals, failures and every invocation's cost,
+	// and stops a quarantined or throttled function; nil does neither.
+	guard *guard.Guard
 
 	mu       sync.Mutex
 	draining bool
@@ -63,6 +67,14 @@ func (d *Dispatcher) WithSpans(sink telemetry.SpanSink) *Dispatcher {
 	return d
 }
 
+// WithGuard makes d tell g of budget refusals, timeouts, traps and every
+// invocation (its GB-seconds), and refuse the invocations of a function g
+// quarantined or throttled. Call it before the first Invoke.
+func (d *Dispatcher) WithGuard(g *guard.Guard) *Dispatcher {
+	d.guard = g
+	return d
+}
+
 // WithMetrics makes d count every invocation, its outcome and duration on
 // m. Call it before the first Invoke.
 func (d *Dispatcher) WithMetrics(m *metrics.Metrics) *Dispatcher {
@@ -83,6 +95,10 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	defer d.inflight.Done()
 
 	startSpan(req)
+	if err := d.guarded(fn, req); err != nil {
+		d.m.Invocation(fn.App, fn.Spec.Name, req.Kind, Outcome(err), false, 0)
+		return nil, err
+	}
 	inv := usage.Invocation{App: fn.App, Function: fn.Spec.Name, Origin: req.Origin,
 		AppBudget: fn.AppBudget, FunctionBudget: fn.Spec.Budget}
 	ticket, err := d.usage.Admit(ctx, inv)
@@ -98,13 +114,14 @@ func (d *Dispatcher) Invoke(ctx context.Context, fn *registry.Function, req *san
 	start := time.Now()
 	resp, err := fn.Instance.Invoke(ctx, req)
 	end := time.Now()
+	mem := int64(fn.Spec.Limits.Memory)
+	if mem <= 0 {
+		mem = int64(manifest.DefaultMemory)
+	}
 	if d.usage != nil {
-		mem := int64(fn.Spec.Limits.Memory)
-		if mem <= 0 {
-			mem = int64(manifest.DefaultMemory)
-		}
 		d.usage.Done(ticket, inv, usage.Used{Memory: mem, Wall: end.Sub(start), Egress: req.Meter.EgressBytes})
 	}
+	d.observe(fn, req, err, mem, end.Sub(start))
 	// A value, not a pointer: Write copies it into its queue, so the
 	// record per invocation stays off the heap.
 	rec := funclog.Record{
@@ -147,6 +164,13 @@ func (d *Dispatcher) refused(fn *registry.Function, req *sandbox.Request, err er
 		return
 	}
 	d.m.BudgetRefused(fn.App, fn.Spec.Name, ex.Scope)
+	if d.guard.Wants(guard.BudgetRefused) {
+		e := guard.Event{Signal: guard.BudgetRefused, App: fn.App, Function: fn.Spec.Name}
+		if req.Identity != nil {
+			e.Key = req.Identity.KeyID
+		}
+		d.guard.Observe(e)
+	}
 	d.log.Warn("invocation refused", logkey.Security, true, logkey.RequestID, req.RequestID, logkey.App, fn.App,
 		logkey.Function, fn.Spec.Name, logkey.Reason, "budget exhausted", logkey.Budget, ex.Scope, logkey.Amount, ex.Amount,
 		logkey.Window, string(ex.Window), logkey.ResetsAt, ex.ResetsAt.Format(time.RFC3339), logkey.Origin, usage.Origin(req.Origin),
@@ -182,6 +206,10 @@ func FailureReason(err error) string {
 		return "trap"
 	case errors.Is(err, usage.ErrBudgetExhausted):
 		return "budget exhausted"
+	case errors.Is(err, guard.ErrThrottled):
+		return "throttled"
+	case errors.Is(err, guard.ErrQuarantined):
+		return "quarantined"
 	case errors.Is(err, aegis.ErrLimitExceeded):
 		// What is left on the invocation path is the function's pool.
 		return "concurrency limit"
@@ -211,6 +239,10 @@ func Outcome(err error) metrics.Outcome {
 		return metrics.OutcomeTrap
 	case errors.Is(err, usage.ErrBudgetExhausted):
 		return metrics.OutcomeBudgetExhausted
+	case errors.Is(err, guard.ErrThrottled):
+		return metrics.OutcomeThrottled
+	case errors.Is(err, guard.ErrQuarantined):
+		return metrics.OutcomeQuarantined
 	case errors.Is(err, aegis.ErrLimitExceeded):
 		return metrics.OutcomeConcurrencyLimit
 	case errors.Is(err, aegis.ErrUnavailable):

@@ -152,6 +152,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.route = rt
 	}
+	// A route the guard disabled answers like a blocked address.
+	if g.cfg.Guard.RouteDisabled(rt.App, rt.Name) {
+		writeError(w, http.StatusForbidden, httperr.MsgForbidden, reqID)
+		return
+	}
 	// The route's total and per-address rates are counted before the
 	// credentials are looked at, so a flood or a brute force is turned
 	// away for the price of a map lookup.
@@ -159,6 +164,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestID: reqID, Remote: r.RemoteAddr}
 	shown, refused := g.cfg.Admission.LimitRequest(r.Context(), admit)
 	if refused != nil {
+		g.observe(guard.RateLimited, r, rt, nil)
 		g.rejected(rt, sandbox.OriginPublic)
 		admission.WriteRateLimited(w, refused, reqID)
 		return
@@ -173,6 +179,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A signed webhook's body is read (within max_body) to check its
 		// signature; other schemes are settled before the body is read.
 		if ident, body, ok = g.authenticate(w, r, reqID, rt, fn); !ok {
+			return
+		}
+		// A key the guard suspended is refused like a blocked address.
+		if ident != nil && ident.KeyID != "" && g.cfg.Guard.Suspended(ident.KeyID) {
+			writeError(w, http.StatusForbidden, httperr.MsgForbidden, reqID)
 			return
 		}
 	}
@@ -192,6 +203,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ident != nil {
 		var d ratelimit.Decision
 		if d, refused = g.cfg.Admission.LimitCaller(r.Context(), admit); refused != nil {
+			g.observe(guard.RateLimited, r, rt, ident)
 			g.rejected(rt, sandbox.OriginOf(ident))
 			admission.WriteRateLimited(w, refused, reqID)
 			return
@@ -208,6 +220,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return readBody(w, r, limit)
 	}
 	if req.Body, refused = g.cfg.Admission.Admit(r.Context(), admit, read); refused != nil {
+		if refused.Step == admission.StepSchema {
+			g.observe(guard.SchemaViolation, r, rt, ident)
+		}
 		writeError(w, refused.Status, refused.Message, reqID)
 		return
 	}
@@ -229,6 +244,19 @@ func (g *Gateway) noteGuard(sig guard.Signal, r *http.Request) {
 	if g.cfg.Guard != nil {
 		g.cfg.Guard.Note(sig, g.clientAddr(r))
 	}
+}
+
+// observe tells the guard of a refusal of r on route rt, from its client
+// and (when it authenticated with one) its API key.
+func (g *Gateway) observe(sig guard.Signal, r *http.Request, rt *route.Route, ident *sandbox.Identity) {
+	if !g.cfg.Guard.Wants(sig) {
+		return
+	}
+	e := guard.Event{Signal: sig, Remote: g.clientAddr(r), App: rt.App, Function: rt.Function, Route: rt.Name}
+	if ident != nil {
+		e.Key = ident.KeyID
+	}
+	g.cfg.Guard.Observe(e)
 }
 
 // clientAddr is the address the guard knows r's client by: the
@@ -275,6 +303,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 	}
 	reason := "missing credentials"
 	failed, failedReason := metrics.SchemeNone, reason // the metric's labels: the last scheme tried, its reason alone
+	failedKey := "" // the id of an existing key presented with a wrong secret, revoked or expired
 	var unavailable error
 	for _, scheme := range schemes {
 		ident, body, tried, err := g.verify(w, r, reqID, rt, fn, scheme)
@@ -293,6 +322,10 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 		}
 		reason = auth.Reason(err)
 		failed, failedReason = scheme, reason
+		if scheme == manifest.AuthAPIKey && (reason == auth.ReasonWrongSecret || reason == auth.ReasonRevoked || reason == auth.ReasonExpired) {
+			token, _ := auth.ParseBearer(r.Header.Get("Authorization"))
+			failedKey = auth.KeyID(token)
+		}
 		if len(schemes) > 1 {
 			reason = scheme + ": " + reason
 		}
@@ -305,7 +338,10 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 	g.log.Warn("authentication failed", logkey.Security, true, logkey.RequestID, reqID, logkey.App, rt.App,
 		logkey.Function, rt.Function, logkey.Reason, reason, logkey.Remote, r.RemoteAddr, logkey.Method, r.Method, logkey.Path, rt.Path)
 	g.cfg.Metrics.AuthFailure(failed, failedReason)
-	g.noteGuard(guard.AuthFailure, r)
+	if g.cfg.Guard != nil {
+		g.cfg.Guard.Observe(guard.Event{Signal: guard.AuthFailure, Remote: g.clientAddr(r), Key: failedKey,
+			App: rt.App, Function: rt.Function, Route: rt.Name})
+	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aegis"`)
 	writeError(w, http.StatusUnauthorized, "unauthorized", reqID)
 	return nil, nil, false
@@ -332,7 +368,7 @@ func (g *Gateway) verify(w http.ResponseWriter, r *http.Request, reqID string, r
 			return nil, nil, true, err
 		}
 		return &sandbox.Identity{Scheme: scheme, Subject: id.KeyName, Scopes: id.Scopes,
-			Rate: id.Rate, Burst: id.Burst, Budget: id.Budget}, nil, true, nil
+			Rate: id.Rate, Burst: id.Burst, Budget: id.Budget, KeyID: id.KeyID}, nil, true, nil
 	case manifest.AuthJWT:
 		token, ok := auth.ParseBearerMax(r.Header.Get("Authorization"), auth.MaxJWTLen)
 		if !ok || rt.JWT == nil || g.cfg.JWT == nil ||

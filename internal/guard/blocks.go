@@ -17,22 +17,47 @@ import (
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
-// KindAddress is the kind of a block of a client address, the only kind
-// of this slice.
-const KindAddress = "address"
+// The kinds of block, one per action but alert.
+const (
+	KindAddress    = "address"    // block_address: the gateway answers 403
+	KindKey        = "key"        // suspend_key: the key's requests get 403
+	KindThrottle   = "throttle"   // throttle: the function's invocations capped
+	KindQuarantine = "quarantine" // quarantine_function: its triggers stopped
+	KindRoute      = "route"      // disable_route: the route answers 403
+)
 
-// Block is one countermeasure in force: a client address refused until
-// Expires. Blocks are immutable: placed once, then lifted or expired.
+// kindOf is the kind of block an action places; "" for alert.
+func kindOf(a ActionKind) string {
+	switch a {
+	case ActBlockAddress:
+		return KindAddress
+	case ActSuspendKey:
+		return KindKey
+	case ActThrottle:
+		return KindThrottle
+	case ActQuarantine:
+		return KindQuarantine
+	case ActDisableRoute:
+		return KindRoute
+	}
+	return ""
+}
+
+// Block is one countermeasure in force: its kind's target refused,
+// capped or stopped until Expires. Blocks are immutable: placed once, then
+// lifted or expired.
 type Block struct {
 	ID     string `json:"id"`
 	Kind   string `json:"kind"`
 	Target string `json:"target"`
 	Rule   string `json:"rule"`
-	// Count signals within Window made the rule fire.
+	// Count signals (or GB-seconds) within Window made the rule fire.
 	Count   int           `json:"count"`
 	Window  time.Duration `json:"window"`
 	Created time.Time     `json:"created"`
 	Expires time.Time     `json:"expires"`
+	// Rate is a throttle's cap: invocations per second on each server.
+	Rate float64 `json:"rate,omitempty"`
 }
 
 // Store is where blocks are shared: a key-value bucket with per-key time
@@ -52,41 +77,45 @@ const Bucket = "aegis_guard_blocks"
 // two servers blocking one address write one record.
 func blockID(kind, target string) string {
 	sum := sha256.Sum256([]byte(kind + "\x00" + target))
-	return "b" + hex.EncodeToString(sum[:10])
+	return blockPrefix + hex.EncodeToString(sum[:10])
 }
 
-// place blocks addr by rule: at once on this server, then in the store
-// for the others. It runs on the counting goroutine.
-func (g *Guard) place(r Rule, addr string, count int, now time.Time) {
-	var d time.Duration
-	for _, a := range r.Then {
-		if a.Kind == ActBlockAddress {
-			d = a.Duration
-		}
+// Key prefixes in the bucket: blocks every server reads at each refresh,
+// and incidents, read only by the create that opens one.
+const (
+	blockPrefix    = "b"
+	incidentPrefix = "i"
+)
+
+type blockKey struct{ kind, target string }
+
+// blockSet is an immutable copy of the blocks in force, by kind and
+// target, with a count per kind so a lookup of a kind nobody is blocked
+// by is one load.
+type blockSet struct {
+	m                                             map[blockKey]Block
+	addresses, keys, functions, routes, throttled int
+}
+
+func (s *blockSet) add(b Block) {
+	s.m[blockKey{b.Kind, b.Target}] = b
+	switch b.Kind {
+	case KindAddress:
+		s.addresses++
+	case KindKey:
+		s.keys++
+	case KindQuarantine:
+		s.functions++
+	case KindThrottle:
+		s.throttled++
+	case KindRoute:
+		s.routes++
 	}
-	if d == 0 {
-		return
-	}
-	b := Block{ID: blockID(KindAddress, addr), Kind: KindAddress, Target: addr, Rule: r.Name,
-		Count: count, Window: r.Window, Created: now.UTC(), Expires: now.Add(d).UTC()}
-	g.mu.Lock()
-	g.pending[b.ID] = b
-	g.publish()
-	g.mu.Unlock()
-	g.log.Warn("guard blocked address", logkey.Security, true, logkey.Alert, true, logkey.Rule, r.Name,
-		logkey.Reason, r.Name, logkey.Remote, addr, logkey.Count, count, logkey.Window, r.Window.String(),
-		logkey.ExpiresIn, d.String(), logkey.BlockID, b.ID)
-	if g.cfg.OnBlock != nil {
-		g.cfg.OnBlock(r.Name)
-	}
-	if g.cfg.Store == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if err := g.write(ctx, b); err != nil {
-		g.log.Warn("guard block kept on this server only until the store takes it", logkey.BlockID, b.ID, logkey.Error, err)
-	}
+}
+
+func (s *blockSet) get(kind, target string) (Block, bool) {
+	b, ok := s.m[blockKey{kind, target}]
+	return b, ok
 }
 
 // write puts a pending block in the store. A record of the same id that
@@ -151,19 +180,20 @@ func (g *Guard) read(ctx context.Context, id string) (Block, error) {
 	return b, nil
 }
 
-// publish replaces the copy Blocked reads with known and pending, the
+// publish replaces the copy the lookups read with known and pending, the
 // expired left out. Callers hold mu.
 func (g *Guard) publish() {
 	now := g.cfg.Now()
-	m := make(map[string]Block, len(g.known)+len(g.pending))
-	for _, set := range []map[string]Block{g.known, g.pending} {
-		for _, b := range set {
+	set := &blockSet{m: make(map[blockKey]Block, len(g.known)+len(g.pending))}
+	for _, blocks := range []map[string]Block{g.known, g.pending} {
+		for _, b := range blocks {
 			if now.Before(b.Expires) {
-				m[b.Target] = b
+				set.add(b)
 			}
 		}
 	}
-	g.blocks.Store(&m)
+	g.blocks.Store(set)
+	g.throttles.keep(set)
 }
 
 // sync reads the store's blocks: a listing, and a read of each id not
@@ -186,6 +216,9 @@ func (g *Guard) sync(ctx context.Context) error {
 	now := g.cfg.Now()
 	fresh := make(map[string]Block, len(ids))
 	for _, id := range ids {
+		if !strings.HasPrefix(id, blockPrefix) {
+			continue // an incident
+		}
 		if b, ok := known[id]; ok && now.Before(b.Expires) {
 			fresh[id] = b
 			continue
@@ -223,8 +256,7 @@ func (g *Guard) Blocks(ctx context.Context) ([]Block, error) {
 			return nil, err
 		}
 	}
-	m := *g.blocks.Load()
-	out := slices.Collect(maps.Values(m))
+	out := slices.Collect(maps.Values(g.blocks.Load().m))
 	slices.SortFunc(out, func(a, b Block) int {
 		if c := a.Created.Compare(b.Created); c != 0 {
 			return c
@@ -253,6 +285,9 @@ func (g *Guard) Lift(ctx context.Context, id string) (Block, error) {
 	}
 	g.drop(id)
 	b := blocks[i]
-	g.log.Info("guard block lifted", logkey.Rule, b.Rule, logkey.Remote, b.Target, logkey.BlockID, id)
+	// The incident ends with its block: the rule firing again on the
+	// target is a new incident, with a new alert.
+	g.endIncident(ctx, b.Rule, b.Target)
+	g.log.Info("guard block lifted", logkey.Rule, b.Rule, logkey.Kind, b.Kind, logkey.Target, b.Target, logkey.BlockID, id)
 	return b, nil
 }

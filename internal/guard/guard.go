@@ -1,18 +1,21 @@
-// Package guard owns the guard's signals, windows, rules and blocks
-// (docs/guard.md): the gateway tells it of authentication failures and of
-// requests for paths no route declares; a rule that sees more than its
-// threshold of one signal from one address within its window blocks the
-// address for the rule's duration; the gateway asks it, on every request,
-// whether the client's address is blocked.
+// Package guard owns the guard (docs/guard.md): the platform's signals
+// (authentication failures, route misses, permission denials, schema
+// violations, refusals, timeouts and traps, dead letters, hop-limit stops,
+// invocations and their GB-seconds, new call-graph edges), the rules that
+// count them per target (address, key, function, route, edge) in windows,
+// and what a rule does when it fires: an alert, once per incident, and
+// blocks (an address or a key refused, a function throttled or
+// quarantined, a route disabled) that expire, are listed and can be lifted.
 //
-// Counting is per server and in memory. Blocks are shared: each is one
-// record in a key-value bucket every server on the NATS reads, and each
-// server keeps its own copy of the current blocks, refreshed every
+// Counting is per server and in memory. Blocks and incidents are shared:
+// each is one record in a key-value bucket every server on the NATS reads,
+// and each server keeps its own copy of the current blocks, refreshed every
 // Refresh interval, so the per-request check is a map lookup and never a
 // round trip. A signal never waits: it goes through a bounded queue and is
 // dropped (and counted) when the queue is full.
 //
-// The guard never sees a credential: a signal is a kind and an address.
+// The guard never sees a credential: a signal names an address, a key's
+// id, a function, a route or an edge.
 package guard
 
 import (
@@ -20,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,29 +33,84 @@ import (
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
+// Event is one signal and what it concerns. Only the fields its signal
+// documents are set; a rule grouping by a field the event lacks does not
+// count it.
+type Event struct {
+	Signal Signal
+	// Remote is the client's address as Proxies.ClientAddress gives it,
+	// or an http.Request's RemoteAddr.
+	Remote string
+	// Key is the API key's id (never its secret).
+	Key           string
+	App, Function string
+	// Route is "METHOD /path" as the manifest declares it.
+	Route string
+	// Edge names a call-graph edge ("function save-entry → table entries").
+	Edge string
+	// Value is an invocation's GB-seconds.
+	Value float64
+}
+
+// target is what a rule grouping by g counts e under; "" when e has none.
+func (e *Event) target(g GroupBy) string {
+	switch g {
+	case ByAddress:
+		if e.Remote == "" {
+			return ""
+		}
+		return Address(AddressOf(e.Remote))
+	case ByKey:
+		return e.Key
+	case ByFunction:
+		if e.Function == "" {
+			return ""
+		}
+		return FunctionTarget(e.App, e.Function)
+	case ByRoute:
+		if e.Route == "" {
+			return ""
+		}
+		return RouteTarget(e.App, e.Route)
+	case ByEdge:
+		if e.Edge == "" {
+			return ""
+		}
+		return e.App + ": " + e.Edge
+	}
+	return ""
+}
+
+// FunctionTarget names a function as a block of it does: "app/function".
+func FunctionTarget(app, function string) string { return app + "/" + function }
+
+// RouteTarget names a route as a block of it does: "app METHOD /path".
+func RouteTarget(app, route string) string { return app + " " + route }
+
 // Defaults of Config.
 const (
-	DefaultMaxAddresses = 10000
-	DefaultRefresh      = time.Second
+	DefaultMaxTargets = 10000
+	DefaultRefresh    = time.Second
 	// queueSize bounds signals waiting to be counted.
 	queueSize = 4096
+	// alertQueue bounds alerts waiting for OnAlert.
+	alertQueue = 256
 	// storeTimeout bounds one write or refresh of the shared blocks.
 	storeTimeout = 5 * time.Second
 )
 
 // Config wires a Guard.
 type Config struct {
-	// Store holds the blocks every server shares; nil keeps them on this
-	// server only (tests).
+	// Store holds the blocks and incidents every server shares; nil keeps
+	// them on this server only (tests).
 	Store  Store
 	Logger *slog.Logger
 	// Rules replaces DefaultRules when not nil; an empty, non-nil slice
-	// counts nothing and blocks nothing.
+	// counts nothing and blocks nothing. SetRules replaces them later.
 	Rules []Rule
-	// MaxAddresses bounds the addresses each rule counts at once
-	// (default DefaultMaxAddresses); beyond it the least recently seen
-	// is forgotten.
-	MaxAddresses int
+	// MaxTargets bounds the targets each rule counts at once (default
+	// DefaultMaxTargets); beyond it the least recently seen is forgotten.
+	MaxTargets int
 	// Refresh is how often the shared blocks are read again (default
 	// DefaultRefresh): how long a block placed or lifted on another
 	// server takes to reach this one.
@@ -59,6 +118,14 @@ type Config struct {
 	// OnBlock, when set, is told of every block this server places (the
 	// metric).
 	OnBlock func(rule string)
+	// OnAlert, when set, is given each incident this server opens, on a
+	// goroutine of its own (it may block briefly; alerts beyond a queue of
+	// 256 waiting are dropped and logged).
+	OnAlert func(Alert)
+	// DeployedAt tells when an app's active version was deployed, for the
+	// learning window of new-edge rules; nil treats every app as deployed
+	// long ago.
+	DeployedAt func(app string) time.Time
 	// Now replaces time.Now in tests.
 	Now func() time.Time
 }
@@ -66,21 +133,33 @@ type Config struct {
 // Guard counts signals and holds the blocks. Its methods are safe for
 // concurrent use.
 type Guard struct {
-	cfg     Config
-	log     *slog.Logger
-	windows map[Signal][]*window // owned by run
+	cfg Config
+	log *slog.Logger
 
-	queue   chan note
+	// rules is the rule set in force; Observe reads which signals any
+	// rule counts from it without a lock.
+	rules    atomic.Pointer[ruleSet]
+	counters map[string]counter // by rule name, owned by run
+
+	queue   chan Event
+	swap    chan *ruleSet
 	dropped atomic.Int64
 
-	// blocks is this server's copy of the current blocks by address,
-	// replaced whole on every change so Blocked reads it without a lock.
-	blocks atomic.Pointer[map[string]Block]
+	// blocks is this server's copy of the current blocks, replaced whole
+	// on every change so lookups read it without a lock.
+	blocks atomic.Pointer[blockSet]
 	mu     sync.Mutex       // serializes changes of blocks and pending
 	known  map[string]Block // by id, what the store held at the last refresh
 	// pending are blocks placed here whose write to the store failed:
 	// enforced here, written again at every refresh.
 	pending map[string]Block
+	// incidents this server opened or met, by id, until they end: a rule
+	// firing again on a target with an open incident raises no alert and
+	// needs no round trip to learn it. Owned by run.
+	incidents map[string]time.Time
+
+	throttles throttles
+	alerts    chan Alert
 
 	refresh   *periodic.Loop
 	stop      chan struct{}
@@ -89,9 +168,24 @@ type Guard struct {
 	closeOnce sync.Once
 }
 
-type note struct {
-	sig    Signal
-	remote string
+// ruleSet is an immutable set of rules and the signals they count.
+type ruleSet struct {
+	rules []Rule
+	wants [signalEnd]bool
+}
+
+func newRuleSet(rules []Rule) *ruleSet {
+	rs := &ruleSet{}
+	for _, r := range rules {
+		if r.Disabled || r.Validate() != nil {
+			continue // validated by the server's configuration; never fires
+		}
+		rs.rules = append(rs.rules, r)
+		for _, s := range r.Signals {
+			rs.wants[s] = true
+		}
+	}
+	return rs
 }
 
 // New returns a guard that counts nothing until Open.
@@ -99,8 +193,8 @@ func New(cfg Config) *Guard {
 	if cfg.Rules == nil {
 		cfg.Rules = DefaultRules()
 	}
-	if cfg.MaxAddresses <= 0 {
-		cfg.MaxAddresses = DefaultMaxAddresses
+	if cfg.MaxTargets <= 0 {
+		cfg.MaxTargets = DefaultMaxTargets
 	}
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = DefaultRefresh
@@ -111,19 +205,59 @@ func New(cfg Config) *Guard {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Guard{cfg: cfg, log: cfg.Logger, windows: map[Signal][]*window{}, queue: make(chan note, queueSize),
-		known: map[string]Block{}, pending: map[string]Block{}, stop: make(chan struct{}), done: make(chan struct{})}
-	for _, r := range cfg.Rules {
-		if r.Validate() != nil || r.Disabled || r.GroupBy != ByAddress {
-			continue // validated by the server's configuration; never fires
-		}
-		for _, sig := range r.Signals {
-			g.windows[sig] = append(g.windows[sig], newWindow(r, cfg.MaxAddresses))
+	g := &Guard{cfg: cfg, log: cfg.Logger, counters: map[string]counter{}, queue: make(chan Event, queueSize),
+		swap: make(chan *ruleSet), known: map[string]Block{}, pending: map[string]Block{}, incidents: map[string]time.Time{},
+		alerts: make(chan Alert, alertQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	rs := newRuleSet(cfg.Rules)
+	g.rules.Store(rs)
+	g.applyCounters(rs)
+	g.blocks.Store(&blockSet{})
+	return g
+}
+
+// SetRules replaces the rules in force. Every rule must validate; a rule
+// that is unchanged keeps its counts, a new or changed one starts from
+// zero. Blocks already placed stay until they expire or are lifted.
+func (g *Guard) SetRules(rules []Rule) error {
+	for _, r := range rules {
+		if err := r.Validate(); err != nil {
+			return err
 		}
 	}
-	empty := map[string]Block{}
-	g.blocks.Store(&empty)
-	return g
+	rs := newRuleSet(rules)
+	if !g.started.Load() {
+		g.rules.Store(rs)
+		g.applyCounters(rs)
+		return nil
+	}
+	select {
+	case g.swap <- rs:
+	case <-g.done:
+		g.rules.Store(rs)
+	}
+	return nil
+}
+
+// Rules returns the rules in force (a disabled rule is not among them).
+func (g *Guard) Rules() []Rule {
+	rs := g.rules.Load().rules
+	out := make([]Rule, len(rs))
+	copy(out, rs)
+	return out
+}
+
+// applyCounters makes the counters match rs, keeping those of unchanged
+// rules. It runs on the counting goroutine (or before it starts).
+func (g *Guard) applyCounters(rs *ruleSet) {
+	next := make(map[string]counter, len(rs.rules))
+	for _, r := range rs.rules {
+		if c, ok := g.counters[r.Name]; ok && reflect.DeepEqual(c.rule(), r) {
+			next[r.Name] = c
+			continue
+		}
+		next[r.Name] = newCounter(r, g.cfg.MaxTargets)
+	}
+	g.counters = next
 }
 
 // Open reads the current blocks and starts counting and refreshing.
@@ -140,6 +274,7 @@ func (g *Guard) Open(ctx context.Context) error {
 	}
 	g.started.Store(true)
 	go g.run()
+	go g.deliverAlerts()
 	return nil
 }
 
@@ -157,39 +292,33 @@ func (g *Guard) Close() {
 }
 
 // Note tells the guard of one signal from a client: its address as
-// Proxies.ClientAddress gives it (or an http.Request's RemoteAddr). It
-// never blocks: when the queue is full the signal is dropped and counted
-// (Dropped).
+// Proxies.ClientAddress gives it (or an http.Request's RemoteAddr).
 func (g *Guard) Note(sig Signal, remote string) {
-	if len(g.windows[sig]) == 0 {
+	g.Observe(Event{Signal: sig, Remote: remote})
+}
+
+// Observe tells the guard of one signal. It never blocks: when the queue
+// is full the signal is dropped and counted (Dropped). A nil guard
+// observes nothing, so callers need not check.
+func (g *Guard) Observe(e Event) {
+	if g == nil || e.Signal >= signalEnd || !g.rules.Load().wants[e.Signal] {
 		return
 	}
 	select {
-	case g.queue <- note{sig, remote}:
+	case g.queue <- e:
 	default:
 		g.dropped.Add(1)
 	}
 }
 
-// Dropped is how many signals a full queue has dropped.
-func (g *Guard) Dropped() int64 { return g.dropped.Load() }
-
-// Blocked reports whether addr, as Proxies.ClientAddress gives it (an
-// IPv4 address or an IPv6 /64), is blocked now. It is a map lookup on this
-// server's copy of the blocks.
-func (g *Guard) Blocked(addr string) bool {
-	m := *g.blocks.Load()
-	if len(m) == 0 {
-		return false
-	}
-	b, ok := m[addr]
-	return ok && g.cfg.Now().Before(b.Expires)
+// Wants reports whether any rule counts sig: a caller may skip building
+// an Event nobody counts.
+func (g *Guard) Wants(sig Signal) bool {
+	return g != nil && sig < signalEnd && g.rules.Load().wants[sig]
 }
 
-// HasBlocks reports whether any block is in force on this server: an
-// atomic load, so a request need not work out its client's address while
-// nothing is blocked, the usual state.
-func (g *Guard) HasBlocks() bool { return len(*g.blocks.Load()) > 0 }
+// Dropped is how many signals a full queue has dropped.
+func (g *Guard) Dropped() int64 { return g.dropped.Load() }
 
 // AddressOf is the address part of an http.Request's RemoteAddr
 // ("192.0.2.1:5000" → "192.0.2.1", "[2001:db8::1]:5000" → "2001:db8::1");
@@ -235,23 +364,46 @@ func (g *Guard) run() {
 		select {
 		case <-g.stop:
 			return
-		case n := <-g.queue:
-			g.count(n)
+		case rs := <-g.swap:
+			g.rules.Store(rs)
+			g.applyCounters(rs)
+		case e := <-g.queue:
+			g.count(&e)
 		}
 	}
 }
 
-// count applies every rule of the signal's kind to one signal.
-func (g *Guard) count(n note) {
-	addr := Address(AddressOf(n.remote))
-	if g.Blocked(addr) {
-		return // counted again once the block ends
-	}
+// count applies every rule counting e's signal to it.
+func (g *Guard) count(e *Event) {
 	now := g.cfg.Now()
-	for _, w := range g.windows[n.sig] {
-		if count, fire := w.add(addr, now); fire {
-			g.place(w.rule, addr, count, now)
-			return
+	for _, r := range g.rules.Load().rules {
+		if !counts(r, e.Signal) {
+			continue
+		}
+		target := e.target(r.GroupBy)
+		if target == "" || g.enforced(r, target) {
+			continue // counted again once the block ends
+		}
+		if e.Signal == NewEdge && r.Learning > 0 && g.cfg.DeployedAt != nil {
+			if d := g.cfg.DeployedAt(e.App); !d.IsZero() && now.Sub(d) < r.Learning {
+				continue // learned, not counted
+			}
+		}
+		c := g.counters[r.Name]
+		if c == nil {
+			continue
+		}
+		if f, fire := c.add(target, e, now); fire {
+			g.fire(r, target, f, now)
 		}
 	}
+}
+
+func counts(r Rule, s Signal) bool {
+	for _, x := range r.Signals {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

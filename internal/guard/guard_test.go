@@ -365,12 +365,12 @@ func BenchmarkBlocked(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				g := New(Config{})
-				m := map[string]Block{}
+				set := &blockSet{m: map[blockKey]Block{}}
 				for i := range n {
 					addr := "10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
-					m[addr] = Block{Target: addr, Expires: time.Now().Add(time.Hour)}
+					set.add(Block{Kind: KindAddress, Target: addr, Expires: time.Now().Add(time.Hour)})
 				}
-				g.blocks.Store(&m)
+				g.blocks.Store(set)
 				var proxies Proxies // none, as shipped
 				b.ReportAllocs()
 				for b.Loop() {

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"github.com/aegis-platform/aegis"
 	"errors"
 	"fmt"
 	"slices"
@@ -87,6 +88,14 @@ func ParseSignal(name string) (Signal, bool) {
 
 // SignalNames lists every signal's name, in order.
 func SignalNames() []string { return slices.Clone(signalNames[1:]) }
+
+// The errors an invocation the guard stops fails with: a quarantined
+// function is unavailable (503; its events wait), a throttled one over a
+// limit (429; its events wait too).
+var (
+	ErrQuarantined = fmt.Errorf("%w: function quarantined by the guard", aegis.ErrUnavailable)
+	ErrThrottled   = fmt.Errorf("%w: function throttled by the guard", aegis.ErrLimitExceeded)
+)
 
 // GroupBy is what a rule counts signals by: the target its actions hit.
 type GroupBy string

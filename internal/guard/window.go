@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// window counts one rule's signals per address: the times of each
+// window counts one rule's signals per target (an address, a key, …): the times of each
 // address's signals within the last Window, oldest first, so "more than
 // Threshold within Window" is exact (no fixed buckets an attacker could
 // straddle). An address holds at most Threshold+1 times (the rule fires

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 )
 
@@ -61,6 +62,8 @@ func Of(err error) Failure {
 		return Failure{http.StatusGatewayTimeout, MsgTimeout, aegis.ErrLimitExceeded}
 	case errors.Is(err, sandbox.ErrResponseTooLarge):
 		return Failure{http.StatusBadGateway, MsgResponseTooLarge, aegis.ErrLimitExceeded}
+	case errors.Is(err, guard.ErrThrottled):
+		return Failure{http.StatusTooManyRequests, MsgRateLimited, aegis.ErrLimitExceeded}
 	case errors.Is(err, sandbox.ErrMemory), errors.Is(err, sandbox.ErrTrap):
 		// The guest's own failure: what went wrong is in its logs.
 		return Failure{http.StatusInternalServerError, MsgFailed, aegis.ErrUnavailable}

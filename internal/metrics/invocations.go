@@ -31,6 +31,8 @@ const (
 	OutcomeConcurrencyLimit                // no instance became free in time
 	OutcomeUnavailable                     // draining, or the function was closed
 	OutcomeError                           // anything else
+	OutcomeThrottled                       // the guard's throttle refused it before it ran
+	OutcomeQuarantined                     // the guard quarantined the function
 	numOutcomes
 )
 
@@ -38,6 +40,7 @@ const (
 var OutcomeNames = [numOutcomes]string{
 	"success", "function_error", "timeout", "memory_limit", "response_too_large",
 	"trap", "budget_exhausted", "concurrency_limit", "unavailable", "error",
+	"throttled", "quarantined",
 }
 
 func (o Outcome) String() string {

@@ -124,6 +124,9 @@ type Identity struct {
 	Rate   manifest.Rate  `json:"-"`
 	Burst  int            `json:"-"`
 	Budget manifest.Quota `json:"-"`
+	// KeyID is an API key's non-secret id, what the guard counts and
+	// suspends a key by. Not passed to the guest.
+	KeyID string `json:"-"`
 }
 
 // SchemeFunction is the Identity scheme of a call made by another function

@@ -12,6 +12,7 @@ import (
 	cron "github.com/netresearch/go-cron"
 
 	"github.com/aegis-platform/aegis/internal/dispatch"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry"
@@ -93,11 +94,11 @@ func (s *Scheduler) fire(app, fn, expr string) {
 	// The call graph's edge: schedule → function.
 	req.Trigger = expr
 	_, err := s.dispatcher.Invoke(s.ctx, f, req) // the dispatcher logs failures
-	if errors.Is(err, usage.ErrBudgetExhausted) {
-		// A run a spent budget refused is skipped, not made up later: the
-		// next one fires at its time.
+	if errors.Is(err, usage.ErrBudgetExhausted) || errors.Is(err, guard.ErrQuarantined) || errors.Is(err, guard.ErrThrottled) {
+		// A run a spent budget or the guard refused is skipped, not made
+		// up later: the next one fires at its time.
 		s.log.Info("scheduled run skipped", logkey.RequestID, req.RequestID, logkey.App, app, logkey.Function, fn,
-			logkey.Reason, "budget exhausted", logkey.Error, err)
+			logkey.Reason, dispatch.FailureReason(err), logkey.Error, err)
 	}
 }
 

@@ -90,7 +90,7 @@ func (s *Server) closeAlerts() {
 // the stream, from which `aegis guard alerts` lists it and the webhooks
 // deliver it.
 func (s *Server) raiseAlert(a guard.Alert) {
-	s.log.Warn("guard alert", logkey.Security, true, logkey.Alert, true, logkey.Rule, a.Rule,
+	s.log.Warn("guard alert raised", logkey.Security, true, logkey.Alert, true, logkey.Rule, a.Rule,
 		logkey.Target, a.Target, logkey.Message, a.Message, logkey.AlertID, a.ID)
 	s.metrics.GuardAlert(a.Rule)
 	if s.alerts == nil {

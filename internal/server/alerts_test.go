@@ -91,7 +91,7 @@ func TestRaiseAlert(t *testing.T) {
 		Message: "21 authentication failures from 192.0.2.7 within 1m0s", Until: now.Add(15 * time.Minute)}
 	s.raiseAlert(a)
 
-	lines := logs.Messages("guard alert")
+	lines := logs.Messages("guard alert raised")
 	if len(lines) != 1 {
 		t.Fatalf("%d alert lines, want 1", len(lines))
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/aegis-platform/aegis/internal/guard"
 
 	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/jetstream"
@@ -16,6 +17,12 @@ func (s *Server) openGraph(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.graph = callgraph.New(callgraph.Config{Store: bucket, Logger: s.log})
+	s.graph = callgraph.New(callgraph.Config{Store: bucket, Logger: s.log, OnNewEdge: s.newEdge})
 	return nil
+}
+
+// newEdge tells the guard of an edge no server had seen: the new-call-path
+// rule's signal.
+func (s *Server) newEdge(app string, e callgraph.Edge) {
+	s.guard.Observe(guard.Event{Signal: guard.NewEdge, App: app, Function: e.Function(), Edge: e.String()})
 }

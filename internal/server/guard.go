@@ -61,7 +61,7 @@ func (s *Server) openGuard(ctx context.Context) error {
 		return err
 	}
 	s.guard = guard.New(guard.Config{Store: bucket, Logger: s.log, Rules: s.cfg.Guard.Rules,
-		Refresh: s.cfg.Guard.Refresh, OnBlock: s.metrics.GuardBlock})
+		Refresh: s.cfg.Guard.Refresh, OnBlock: s.metrics.GuardBlock, DeployedAt: s.deployedAt, OnAlert: s.raiseAlert})
 	return s.guard.Open(ctx)
 }
 
@@ -70,4 +70,18 @@ func (s *Server) closeGuard() {
 	if s.guard != nil {
 		s.guard.Close()
 	}
+}
+
+// deployedAt is when app's active version was deployed on this server
+// (the zero time for an app not active): the start of its new-call-path
+// learning window.
+func (s *Server) deployedAt(app string) time.Time {
+	if s.registry == nil {
+		return time.Time{}
+	}
+	a, ok := s.registry.Snapshot().Apps[app]
+	if !ok {
+		return time.Time{}
+	}
+	return a.DeployedAt
 }

@@ -233,10 +233,19 @@ func (s *Server) wire(ctx context.Context) error {
 		return info.Budget, nil
 	}
 	s.usage = usage.New(usage.Config{Store: usageBucket, Logger: s.log, Metrics: s.metrics, KeyBudget: keyBudget})
+	// The guard comes before everything that tells it of a signal or asks
+	// it about a block: the call graph, dispatch, the bus, host calls and
+	// the gateway; the alert stream before the guard, which raises alerts.
+	if err := s.openAlerts(ctx); err != nil {
+		return err
+	}
+	if err := s.openGuard(ctx); err != nil {
+		return err
+	}
 	if err := s.openGraph(ctx); err != nil {
 		return err
 	}
-	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage).WithMetrics(s.metrics).WithSpans(s.Spans())
+	s.dispatcher = dispatch.New(s.logs, s.log).WithUsage(s.usage).WithMetrics(s.metrics).WithSpans(s.Spans()).WithGuard(s.guard)
 	s.dispatcher.WithGraph(s.graph)
 	s.metrics.ReadLogDrops(metrics.LogFunction, s.logs.Dropped)
 	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
@@ -249,7 +258,7 @@ func (s *Server) wire(ctx context.Context) error {
 	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics,
-		Limits: s.eventLimits(), Spans: s.Spans(), Data: eventSealer{s.vault}}, snapshot); err != nil {
+		Limits: s.eventLimits(), Spans: s.Spans(), Data: eventSealer{s.vault}, Guard: s.guard}, snapshot); err != nil {
 		return err
 	}
 	s.metrics.ReadPendingEvents(s.bus)
@@ -279,6 +288,7 @@ func (s *Server) wire(ctx context.Context) error {
 		Metrics:   s.metrics,
 		Graph:     s.graph,
 		Spans:     s.Spans(),
+		Guard:     s.guard,
 	})
 	if err != nil {
 		return err
@@ -299,12 +309,6 @@ func (s *Server) wire(ctx context.Context) error {
 		},
 	})
 	if err := s.registry.Restore(ctx); err != nil {
-		return err
-	}
-	if err := s.openAlerts(ctx); err != nil {
-		return err
-	}
-	if err := s.openGuard(ctx); err != nil {
 		return err
 	}
 	keys := auth.NewKeys(keyBucket)

@@ -172,13 +172,17 @@ const (
 // The guard (internal/guard).
 const (
 	// Rule names the guard rule that acted ("brute_force"); BlockID the
-	// block it placed or lifted.
-	Rule    = "rule"
-	BlockID = "block_id"
-	// Target is what a guard rule fired on (an address, a key, a
-	// function); Message an alert's one-sentence account; AlertID an
-	// alert's id (Aegis-Alert-Id on a webhook delivery).
-	Target  = "target"
-	Message = "message"
-	AlertID = "alert_id"
+	// block it placed or lifted; Target what the rule counted and acted
+	// on (an address, a key's id, "app/function", a route, an edge);
+	// Actions what it did; AlertID the incident's alert; Signals the
+	// signals it counts; Baseline the past average a count was compared
+	// with. Message is an alert's one-sentence account.
+	Rule     = "rule"
+	BlockID  = "block_id"
+	Target   = "target"
+	Actions  = "actions"
+	AlertID  = "alert_id"
+	Signals  = "signals"
+	Baseline = "baseline"
+	Message  = "message"
 )
