@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/aegis-platform/aegis/internal/guard"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"

@@ -3,8 +3,8 @@ package bus
 import (
 	"context"
 	"errors"
-	"github.com/aegis-platform/aegis/internal/guard"
 
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"

@@ -2,11 +2,11 @@ package capability
 
 import (
 	"context"
-	"github.com/aegis-platform/aegis/internal/guard"
 	"log/slog"
 	"strings"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/sandbox"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/aegis-platform/aegis/internal/guard"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/route"
 	"github.com/aegis-platform/aegis/internal/sandbox"

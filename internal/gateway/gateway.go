@@ -303,7 +303,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, reqID str
 	}
 	reason := "missing credentials"
 	failed, failedReason := metrics.SchemeNone, reason // the metric's labels: the last scheme tried, its reason alone
-	failedKey := "" // the id of an existing key presented with a wrong secret, revoked or expired
+	failedKey := ""                                    // the id of an existing key presented with a wrong secret, revoked or expired
 	var unavailable error
 	for _, scheme := range schemes {
 		ident, body, tried, err := g.verify(w, r, reqID, rt, fn, scheme)

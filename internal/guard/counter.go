@@ -95,8 +95,15 @@ func (b *buckets) add(target string, e *Event, now time.Time) (firing, bool) {
 		h.start = start
 	case start > h.start:
 		// Close the current window, and the empty ones since, into past.
-		// Beyond BaselineWindows, older windows are all zero anyway.
-		for range min((start-h.start)/w, BaselineWindows) {
+		gap := (start - h.start) / w
+		if gap > BaselineWindows {
+			// Even the window that just closed is older than the
+			// baseline looks: every window it averages was empty.
+			h.past, h.filled, h.next = [BaselineWindows]float64{}, BaselineWindows, 0
+			h.sum, h.n, h.fired = 0, 0, false
+			gap = 0
+		}
+		for range gap {
 			h.past[h.next] = h.sum
 			h.next = (h.next + 1) % BaselineWindows
 			h.filled = min(h.filled+1, BaselineWindows)

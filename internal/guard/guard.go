@@ -225,15 +225,16 @@ func (g *Guard) SetRules(rules []Rule) error {
 		}
 	}
 	rs := newRuleSet(rules)
+	g.rules.Store(rs)
 	if !g.started.Load() {
-		g.rules.Store(rs)
 		g.applyCounters(rs)
 		return nil
 	}
+	// The counters belong to the counting goroutine; until it has them,
+	// a rule without its counter counts nothing.
 	select {
 	case g.swap <- rs:
 	case <-g.done:
-		g.rules.Store(rs)
 	}
 	return nil
 }
@@ -365,7 +366,6 @@ func (g *Guard) run() {
 		case <-g.stop:
 			return
 		case rs := <-g.swap:
-			g.rules.Store(rs)
 			g.applyCounters(rs)
 		case e := <-g.queue:
 			g.count(&e)

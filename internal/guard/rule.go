@@ -1,12 +1,13 @@
 package guard
 
 import (
-	"github.com/aegis-platform/aegis"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/aegis-platform/aegis"
 )
 
 // Signal is a kind of event the guard counts.

@@ -2,9 +2,9 @@ package server
 
 import (
 	"context"
-	"github.com/aegis-platform/aegis/internal/guard"
 
 	"github.com/aegis-platform/aegis/internal/callgraph"
+	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/jetstream"
 )
 
