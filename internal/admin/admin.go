@@ -94,6 +94,9 @@ type Config struct {
 	// GuardRules answers GET and PUT /v1/guard/rules (guardrules.go);
 	// nil serves neither.
 	GuardRules GuardRules
+	// Alerts answers GET /v1/guard/alerts (guardalerts.go); nil serves
+	// none.
+	Alerts Alerts
 }
 
 // API is the admin http.Handler.
@@ -173,6 +176,11 @@ func New(cfg Config) *API {
 		// The rules act on every app's traffic: the platform's.
 		a.handle("GET /v1/guard/rules", platform(rbac.Read), a.guardRules)
 		a.handle("PUT /v1/guard/rules", platform(rbac.ApplyGuardRules), a.applyGuardRules)
+	}
+	if cfg.Alerts != nil {
+		// Alerts name addresses, keys and functions of every app: the
+		// platform's, like the blocks.
+		a.handle("GET /v1/guard/alerts", platform(rbac.Read), a.guardAlerts)
 	}
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)

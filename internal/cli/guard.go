@@ -12,8 +12,8 @@ import (
 // guardCommand is `aegis guard`: the guard's blocks and its rules
 // (docs/guard.md; the rules in guardrules.go).
 func (c *cli) guardCommand() *cobra.Command {
-	return group("guard", "List and lift the guard's blocks; show and apply its rules",
-		c.guardBlocksCommand(), c.guardLiftCommand(), c.guardRulesCommand(), c.guardApplyCommand())
+	return group("guard", "List and lift the guard's blocks, show and apply its rules, list and follow its alerts",
+		c.guardBlocksCommand(), c.guardLiftCommand(), c.guardRulesCommand(), c.guardApplyCommand(), c.guardAlertsCommand())
 }
 
 func (c *cli) guardBlocksCommand() *cobra.Command {

@@ -165,7 +165,10 @@ func (f *stepUpFlag) Set(s string) error {
 }
 
 func (c *cli) serverCommand() *cobra.Command {
-	var cfg server.Config
+	var (
+		cfg             server.Config
+		alertSecretFile string
+	)
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run an Aegis server until interrupted",
@@ -176,10 +179,18 @@ drains in-flight work for up to --drain-timeout, then stops.`,
 		Example: `  aegis server
   aegis server --data /var/lib/aegis --http 0.0.0.0:8080
   aegis server --tls-cert /etc/aegis/cert.pem --tls-key /etc/aegis/key.pem
-  aegis server --nats nats://nats.internal:4222 --nats-creds aegis.creds --nats-ca ca.pem`,
+  aegis server --nats nats://nats.internal:4222 --nats-creds aegis.creds --nats-ca ca.pem
+  aegis server --alert-webhook https://hooks.example.com/aegis --alert-webhook-secret-file /etc/aegis/alert-secret`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.DataDir = c.dataDir
+			if len(cfg.AlertWebhooks) > 0 || alertSecretFile != "" {
+				secret, err := server.ReadAlertSecret(alertSecretFile, c.env)
+				if err != nil {
+					return fmt.Errorf("configure server: %w", err)
+				}
+				cfg.AlertWebhookSecret = secret
+			}
 			// The platform log never makes a request wait for stderr.
 			logs := asynclog.New(slog.NewJSONHandler(c.stderr, nil), 0)
 			defer logs.Close()
@@ -188,6 +199,10 @@ drains in-flight work for up to --drain-timeout, then stops.`,
 		},
 	}
 	addServerFlags(cmd.Flags(), &cfg)
+	cmd.Flags().StringArrayVar(&cfg.AlertWebhooks, "alert-webhook", nil,
+		"POST every guard alert, signed, to this URL: https, or http to a loopback address (repeatable; needs a signing secret)")
+	cmd.Flags().StringVar(&alertSecretFile, "alert-webhook-secret-file", "",
+		"file (mode 0600) holding the alert webhooks' signing secret, at least 32 bytes; default $"+server.AlertSecretEnv)
 	return cmd
 }
 

@@ -31,6 +31,7 @@ type Metrics struct {
 	invocations      *invocationMetrics     // invocations.go
 	security         securityMetrics        // security.go
 	events           eventMetrics           // events.go
+	alerts           alertMetrics           // alerts.go
 }
 
 // SchemaViolationsName is the counter of requests and events refused by a
@@ -60,6 +61,8 @@ func New() *Metrics {
 	m.mustRegister(m.security.collectors()...)
 	m.events = newEventMetrics()
 	m.mustRegister(m.events.collectors()...)
+	m.alerts = newAlertMetrics()
+	m.mustRegister(m.alerts.collectors()...)
 	m.mustRegister(m.schemaViolations, m.rateLimited, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -9,6 +9,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/vault"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/aegis-platform/aegis/internal/bus"
@@ -108,6 +109,15 @@ type Config struct {
 	// Guard tunes the guard's rules (guard.go); the zero value runs the
 	// defaults.
 	Guard Guard
+
+	// AlertWebhooks receive every guard alert, POSTed as JSON and signed
+	// with AlertWebhookSecret (at least 32 bytes, required with any
+	// webhook), once across the servers sharing the NATS (alerts.go,
+	// --alert-webhook). AlertClient replaces the client that sends them:
+	// tests give one that dials loopback only.
+	AlertWebhooks      []string
+	AlertWebhookSecret []byte
+	AlertClient        *http.Client
 }
 
 // Connections bounds what one client can hold of a listener (the gateway
@@ -177,6 +187,9 @@ func (c Config) validate() error {
 		return err
 	}
 	if err := c.Guard.validate(); err != nil {
+		return err
+	}
+	if err := c.validateAlerts(); err != nil {
 		return err
 	}
 	if c.FunctionLogs.MaxAge < 0 || c.FunctionLogs.MaxBytes < 0 {

@@ -61,7 +61,7 @@ func (s *Server) openGuard(ctx context.Context) error {
 		return err
 	}
 	s.guard = guard.New(guard.Config{Store: bucket, Logger: s.log, Rules: s.cfg.Guard.Rules,
-		Refresh: s.cfg.Guard.Refresh, OnBlock: s.metrics.GuardBlock, DeployedAt: s.deployedAt})
+		Refresh: s.cfg.Guard.Refresh, OnBlock: s.metrics.GuardBlock, DeployedAt: s.deployedAt, OnAlert: s.raiseAlert})
 	return s.guard.Open(ctx)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/admin"
 	"github.com/aegis-platform/aegis/internal/admission"
+	"github.com/aegis-platform/aegis/internal/alert"
 	"github.com/aegis-platform/aegis/internal/audit"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
@@ -73,6 +74,8 @@ type Server struct {
 	guard      *guard.Guard    // blocks addresses (guard.go)
 	guardRules *guardRules     // the rule file every server applies (guardrules.go)
 	proxies    guard.Proxies   // whose X-Forwarded-For the guard believes
+	alerts     *alert.Log      // the guard's alerts, shared (alerts.go)
+	alertHooks *alert.Webhooks // their delivery; nil without webhooks
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -233,7 +236,10 @@ func (s *Server) wire(ctx context.Context) error {
 	s.usage = usage.New(usage.Config{Store: usageBucket, Logger: s.log, Metrics: s.metrics, KeyBudget: keyBudget})
 	// The guard comes before everything that tells it of a signal or asks
 	// it about a block: the call graph, dispatch, the bus, host calls and
-	// the gateway.
+	// the gateway; the alert stream before the guard, which raises alerts.
+	if err := s.openAlerts(ctx); err != nil {
+		return err
+	}
 	if err := s.openGuard(ctx); err != nil {
 		return err
 	}
@@ -324,7 +330,7 @@ func (s *Server) wire(ctx context.Context) error {
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
-		Graph: s.graph, Audit: s.audit, Guard: s.guard, GuardRules: s.adminGuardRules()})
+		Graph: s.graph, Audit: s.audit, Guard: s.guard, GuardRules: s.adminGuardRules(), Alerts: s.alerts})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
@@ -482,6 +488,7 @@ func (s *Server) close(ctx context.Context) error {
 	}
 	s.closeGuardRules()
 	s.closeGuard()
+	s.closeAlerts() // after the guard, which raises alerts
 	if s.keys != nil {
 		s.keys.Close() // last-used writes, before the store goes
 	}

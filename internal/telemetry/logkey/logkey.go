@@ -176,7 +176,7 @@ const (
 	// on (an address, a key's id, "app/function", a route, an edge);
 	// Actions what it did; AlertID the incident's alert; Signals the
 	// signals it counts; Baseline the past average a count was compared
-	// with.
+	// with. Message is an alert's one-sentence account.
 	Rule     = "rule"
 	BlockID  = "block_id"
 	Target   = "target"
@@ -184,6 +184,7 @@ const (
 	AlertID  = "alert_id"
 	Signals  = "signals"
 	Baseline = "baseline"
+	Message  = "message"
 )
 
 // The guard's rule file (server/guardrules.go).
