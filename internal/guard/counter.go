@@ -9,8 +9,10 @@ import (
 // Counters are owned by the guard's one counting goroutine: no locks.
 type counter interface {
 	rule() Rule
-	// add counts e for target at now and reports whether the rule fires.
-	add(target string, e *Event, now time.Time) (firing, bool)
+	// add counts n signals like e for target at now and reports whether
+	// the rule fires. For n above one (the invocation signal's batches),
+	// e.Value is the n signals' total.
+	add(target string, e *Event, n int64, now time.Time) (firing, bool)
 }
 
 // firing is what the window held when a rule fired.
@@ -40,9 +42,15 @@ type sliding struct{ w *window }
 
 func (s sliding) rule() Rule { return s.w.rule }
 
-func (s sliding) add(target string, _ *Event, now time.Time) (firing, bool) {
-	n, fire := s.w.add(target, now)
-	return firing{count: float64(n), invocations: float64(n), limit: float64(s.w.rule.Threshold)}, fire
+func (s sliding) add(target string, _ *Event, n int64, now time.Time) (firing, bool) {
+	// A window holds at most Threshold+1 times: more at one instant
+	// changes nothing but that it fires.
+	for range min(n, int64(s.w.rule.Threshold)+1) {
+		if count, fire := s.w.add(target, now); fire {
+			return firing{count: float64(count), invocations: float64(count), limit: float64(s.w.rule.Threshold)}, true
+		}
+	}
+	return firing{}, false
 }
 
 // buckets counts per target in fixed windows (Window long, aligned to the
@@ -74,7 +82,7 @@ func newBuckets(r Rule, max int) *buckets {
 
 func (b *buckets) rule() Rule { return b.r }
 
-func (b *buckets) add(target string, e *Event, now time.Time) (firing, bool) {
+func (b *buckets) add(target string, e *Event, n int64, now time.Time) (firing, bool) {
 	el, ok := b.targets[target]
 	if ok {
 		b.lru.MoveToFront(el)
@@ -111,12 +119,12 @@ func (b *buckets) add(target string, e *Event, now time.Time) (firing, bool) {
 		}
 		h.start = start
 	}
-	v := 1.0
+	v := float64(n)
 	if b.r.GBSeconds {
 		v = e.Value
 	}
 	h.sum += v
-	h.n++
+	h.n += float64(n)
 	if h.fired {
 		return firing{}, false
 	}

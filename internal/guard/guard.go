@@ -126,6 +126,9 @@ type Config struct {
 	// goroutine of its own (it may block briefly; alerts beyond a queue of
 	// 256 waiting are dropped and logged).
 	OnAlert func(Alert)
+	// Tick is how often the invocation counters are counted (default
+	// DefaultTick; spend.go).
+	Tick time.Duration
 	// DeployedAt tells when an app's active version was deployed, for the
 	// learning window of new-edge rules; nil treats every app as deployed
 	// long ago.
@@ -164,6 +167,7 @@ type Guard struct {
 
 	throttles throttles
 	alerts    chan Alert
+	spent     spending // the invocation signal's counters (spend.go)
 
 	refresh   *periodic.Loop
 	stop      chan struct{}
@@ -209,6 +213,9 @@ func New(cfg Config) *Guard {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = DefaultTick
+	}
 	g := &Guard{cfg: cfg, log: cfg.Logger, counters: map[string]counter{}, queue: make(chan Event, queueSize),
 		swap: make(chan *ruleSet), known: map[string]Block{}, pending: map[string]Block{}, incidents: map[string]time.Time{},
 		alerts: make(chan Alert, alertQueue), stop: make(chan struct{}), done: make(chan struct{})}
@@ -216,6 +223,7 @@ func New(cfg Config) *Guard {
 	g.rules.Store(rs)
 	g.applyCounters(rs)
 	g.blocks.Store(&blockSet{})
+	g.spent.m = map[spendKey]*spendCount{}
 	return g
 }
 
@@ -309,6 +317,10 @@ func (g *Guard) Observe(e Event) {
 	if g == nil || e.Signal >= signalEnd || !g.rules.Load().wants[e.Signal] {
 		return
 	}
+	if e.Signal == Invocation {
+		g.spend(&e) // counted at the next tick (spend.go)
+		return
+	}
 	select {
 	case g.queue <- e:
 	default:
@@ -365,10 +377,14 @@ func Address(host string) string {
 // run counts signals until Close.
 func (g *Guard) run() {
 	defer close(g.done)
+	tick := time.NewTicker(g.cfg.Tick)
+	defer tick.Stop()
 	for {
 		select {
 		case <-g.stop:
 			return
+		case <-tick.C:
+			g.drainSpend()
 		case rs := <-g.swap:
 			g.applyCounters(rs)
 		case e := <-g.queue:
@@ -378,8 +394,10 @@ func (g *Guard) run() {
 }
 
 // count applies every rule counting e's signal to it.
-func (g *Guard) count(e *Event) {
-	now := g.cfg.Now()
+func (g *Guard) count(e *Event) { g.countAt(e, 1, g.cfg.Now()) }
+
+// countAt applies every rule counting e's signal to n such signals at now.
+func (g *Guard) countAt(e *Event, n int64, now time.Time) {
 	for _, r := range g.rules.Load().rules {
 		if !counts(r, e.Signal) {
 			continue
@@ -401,7 +419,7 @@ func (g *Guard) count(e *Event) {
 		if c == nil {
 			continue
 		}
-		if f, fire := c.add(target, e, now); fire {
+		if f, fire := c.add(target, e, n, now); fire {
 			g.fire(r, target, f, now)
 		}
 	}

@@ -446,3 +446,25 @@ func TestClientAddress(t *testing.T) {
 		t.Error("a bad CIDR parsed")
 	}
 }
+
+// The guard's cost on every invocation, as dispatch pays it with the
+// default rules and no block in force: the quarantine and throttle checks
+// and the invocation signal.
+func BenchmarkInvocationPath(b *testing.B) {
+	g := New(Config{})
+	if err := g.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if g.Quarantined("echo", "echo") || g.Throttled("echo", "echo") {
+				b.Fatal("stopped")
+			}
+			if g.Wants(Invocation) {
+				g.Observe(Event{Signal: Invocation, App: "echo", Function: "echo", Value: 0.000125})
+			}
+		}
+	})
+}

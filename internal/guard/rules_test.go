@@ -49,6 +49,9 @@ func settle(t *testing.T, g *Guard) {
 
 func openGuard(t *testing.T, cfg Config) *Guard {
 	t.Helper()
+	if cfg.Tick == 0 {
+		cfg.Tick = 5 * time.Millisecond // settle waits 20 ms
+	}
 	g := New(cfg)
 	if err := g.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -244,21 +247,21 @@ func TestBucketsBaselineForgetsOldWindows(t *testing.T) {
 	// 100 in the first minute: no fire while the baseline is learnt.
 	// Then an hour of silence: the past is all zero windows, learnt.
 	for range 100 {
-		if _, fire := b.add("f", e, t0); fire {
+		if _, fire := b.add("f", e, 1, t0); fire {
 			t.Fatal("fired while learning its baseline")
 		}
 	}
-	f, fire := b.add("f", e, t0.Add(time.Hour))
+	f, fire := b.add("f", e, 1, t0.Add(time.Hour))
 	if !fire || f.baseline != 0 {
 		t.Fatalf("after an hour: fire %v baseline %v", fire, f.baseline)
 	}
 	// It fires once per window, however many more come.
-	if _, fire := b.add("f", e, t0.Add(time.Hour)); fire {
+	if _, fire := b.add("f", e, 1, t0.Add(time.Hour)); fire {
 		t.Fatal("fired twice in one window")
 	}
 	// Eviction: a third target forgets the least recent.
-	b.add("g", e, t0.Add(time.Hour))
-	b.add("h", e, t0.Add(time.Hour))
+	b.add("g", e, 1, t0.Add(time.Hour))
+	b.add("h", e, 1, t0.Add(time.Hour))
 	if b.tracked() != 2 {
 		t.Fatalf("tracking %d targets, max 2", b.tracked())
 	}
@@ -425,4 +428,33 @@ func TestStoreConflictOpensIncidentOnce(t *testing.T) {
 	if _, _, err := store.Get(ctx, a.ID); !errors.Is(err, aegis.ErrNotFound) {
 		t.Fatalf("ended incident still stored: %v", err)
 	}
+}
+
+func TestInvocationsAreCountedInBatches(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}
+	var al alerts
+	// A sliding-window rule on invocations: a batch of many at one tick
+	// fires it once, and counts no further while its incident is open.
+	r := Rule{Name: "busy", Signals: []Signal{Invocation}, GroupBy: ByFunction, Threshold: 100, Window: time.Minute,
+		Then: []Action{{ActAlert, time.Hour}}}
+	g := openGuard(t, Config{Now: c.now, Rules: []Rule{r}, OnAlert: al.add, Tick: time.Hour})
+	for range 1000 {
+		g.Observe(Event{Signal: Invocation, App: "a", Function: "f", Value: 0.001})
+	}
+	if len(g.queue) != 0 {
+		t.Fatal("invocations went through the queue")
+	}
+	g.drainOnCounter(t)
+	waitFor(t, "the alert", func() bool { return len(al.list()) == 1 })
+	if a := al.list()[0]; a.Count != 101 {
+		t.Fatalf("alert %+v", a)
+	}
+}
+
+// drainOnCounter takes the invocation counters now, as a tick would. Only
+// for a guard whose tick never comes and whose queue stays empty: then the
+// counters are nobody else's.
+func (g *Guard) drainOnCounter(t *testing.T) {
+	t.Helper()
+	g.drainSpend()
 }
