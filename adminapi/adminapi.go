@@ -141,7 +141,10 @@ type NewKey struct {
 
 // Key describes an API key without its secret (GET /v1/keys).
 type Key struct {
-	Name      string     `json:"name"`
+	Name string `json:"name"`
+	// ID is the key's non-secret id, the part after "aegis_": what the
+	// guard names a suspended key by (docs/guard.md).
+	ID        string     `json:"id,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	Revoked   bool       `json:"revoked"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`

@@ -561,7 +561,7 @@ func (a *API) listKeys(w http.ResponseWriter, r *http.Request, _ string) error {
 	out := make([]adminapi.Key, 0, len(keys))
 	for _, k := range keys {
 		ki := adminapi.Key{
-			Name: k.Name, CreatedAt: k.CreatedAt, Revoked: k.Revoked, RevokedAt: k.RevokedAt,
+			Name: k.Name, ID: k.ID, CreatedAt: k.CreatedAt, Revoked: k.Revoked, RevokedAt: k.RevokedAt,
 			Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Labels: k.Labels, LastUsedAt: k.LastUsedAt,
 			Expired: k.ExpiresAt != nil && !now.Before(*k.ExpiresAt),
 		}
