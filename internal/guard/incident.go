@@ -233,8 +233,11 @@ func message(r Rule, target string, f firing) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s %s %g %s within %s", r.Name, r.GroupBy, target, round(f.count), what, r.Window)
-	if f.baseline > 0 || r.Baseline > 0 {
-		fmt.Fprintf(&b, " (%gx its average of %g)", round(f.count/max(f.baseline, 1e-9)), round(f.baseline))
+	switch {
+	case r.Baseline > 0 && f.baseline > 0:
+		fmt.Fprintf(&b, " (%gx its average of %g)", round(f.count/f.baseline), round(f.baseline))
+	case r.Baseline > 0:
+		b.WriteString(" (its average is 0)")
 	}
 	for i, a := range r.Then {
 		if i == 0 {
