@@ -249,18 +249,26 @@ func (c *Client) Logs(ctx context.Context, q LogQuery, fn func(LogRecord) error)
 
 // readLogStream decodes NDJSON records from r and hands them to fn.
 func readLogStream(ctx context.Context, r io.Reader, fn func(LogRecord) error) error {
+	return readNDJSON(ctx, r, "log record", "log stream", 64<<10, fn)
+}
+
+// readNDJSON decodes one JSON value of type T per line of r (at most
+// maxLogLine bytes a line; blank lines skipped) and hands each to fn, until
+// r ends, fn fails or ctx is done. what and stream name the record and the
+// stream in errors.
+func readNDJSON[T any](ctx context.Context, r io.Reader, what, stream string, buf int, fn func(T) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLogLine)
+	sc.Buffer(make([]byte, 0, buf), maxLogLine)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
 		}
-		var rec LogRecord
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return fmt.Errorf("decode log record: %w", err)
+		var v T
+		if err := json.Unmarshal(line, &v); err != nil {
+			return fmt.Errorf("decode %s: %w", what, err)
 		}
-		if err := fn(rec); err != nil {
+		if err := fn(v); err != nil {
 			return err
 		}
 	}
@@ -268,7 +276,7 @@ func readLogStream(ctx context.Context, r io.Reader, fn func(LogRecord) error) e
 		return err
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read log stream: %w", err)
+		return fmt.Errorf("read %s: %w", stream, err)
 	}
 	return nil
 }

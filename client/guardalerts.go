@@ -1,12 +1,8 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -67,26 +63,5 @@ func (c *Client) FollowGuardAlerts(ctx context.Context, q GuardAlertQuery, fn fu
 		return err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 16<<10), maxLogLine)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var a GuardAlert
-		if err := json.Unmarshal(line, &a); err != nil {
-			return fmt.Errorf("decode alert: %w", err)
-		}
-		if err := fn(a); err != nil {
-			return err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read alert stream: %w", err)
-	}
-	return nil
+	return readNDJSON(ctx, resp.Body, "alert", "alert stream", 16<<10, fn)
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/guard"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
@@ -57,11 +56,10 @@ func (a *API) guardAlerts(w http.ResponseWriter, r *http.Request, _ string) erro
 		if err != nil {
 			return err
 		}
-		out := make([]adminapi.GuardAlert, 0, len(alerts))
-		for _, al := range alerts {
-			out = append(out, guardAlert(al))
+		if alerts == nil {
+			alerts = []guard.Alert{} // an empty list, never null
 		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, alerts)
 		return nil
 	}
 	connlimit.Unbounded(w) // a follower stays until it goes away
@@ -71,7 +69,7 @@ func (a *API) guardAlerts(w http.ResponseWriter, r *http.Request, _ string) erro
 	_ = rc.Flush() // the headers now: the first alert may be a long way off
 	enc := json.NewEncoder(w)
 	err = a.cfg.Alerts.Follow(r.Context(), since, limit, func(al guard.Alert) error {
-		if err := enc.Encode(guardAlert(al)); err != nil {
+		if err := enc.Encode(al); err != nil {
 			return err
 		}
 		return rc.Flush()
@@ -99,10 +97,4 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, &userError{http.StatusBadRequest, "since: want a duration such as \"1h\" or an RFC 3339 time"}
 	}
 	return t, nil
-}
-
-func guardAlert(a guard.Alert) adminapi.GuardAlert {
-	return adminapi.GuardAlert{ID: a.ID, Time: a.Time, Rule: a.Rule, Signals: a.Signals, GroupBy: a.GroupBy,
-		Target: a.Target, Count: a.Count, Window: a.Window, Baseline: a.Baseline, Actions: a.Actions,
-		Blocks: a.Blocks, Message: a.Message, Until: a.Until}
 }
