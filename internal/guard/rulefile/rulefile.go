@@ -20,12 +20,11 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/guard"
+	"github.com/aegis-platform/aegis/manifest"
 )
 
 // MaxSize is the largest rule file Parse reads. guard.MaxRules rules
@@ -35,53 +34,14 @@ const MaxSize = 64 << 10
 // maxErrors caps the problems one Parse reports.
 const maxErrors = 50
 
-// Error is one problem of a rule file: "guard.yaml:7:
-// rules[1].when.threshold: must be 0 to 1000000".
-type Error struct {
-	File  string
-	Line  int // 0 when the problem has no line (the file is too large)
-	Field string
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Is reports every rule file problem as aegis.ErrInvalidArgument, so an
-// edge maps it to 400 without knowing this package.
-func (e *Error) Is(target error) bool { return target == aegis.ErrInvalidArgument }
-
-// Errors is every problem found in one file, in file order.
-type Errors []*Error
-
-// Error joins the problems one per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap exposes each problem to errors.Is and errors.As.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
+// Error is one problem of a rule file ("guard.yaml:7:
+// rules[1].when.threshold: must be 0 to 1000000"), and Errors every one
+// found in a file, in file order: the manifest's types, so the two files
+// report problems alike (and both as aegis.ErrInvalidArgument, a 400).
+type (
+	Error  = manifest.Error
+	Errors = manifest.Errors
+)
 
 // Parse decodes and validates the rule file data; name is the file's
 // name in error messages. The rules are in the file's order, each valid
