@@ -50,7 +50,7 @@ func newGuardFixture(t *testing.T) *guardFixture {
 		t.Fatal(err)
 	}
 	second := startServerWith(t, t.TempDir(), func(c *server.Config) {
-		c.NATSURL, c.NATSListen = in.srv.NATSURL(), ""
+		shareNATS(c, in)
 	})
 	t.Cleanup(func() { second.close(t) })
 	return &guardFixture{in: in, second: second, key: k.Key}

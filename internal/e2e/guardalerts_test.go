@@ -144,7 +144,7 @@ func TestGuardAlertsReachWebhook(t *testing.T) {
 	t.Cleanup(func() { in.close(t) })
 	deployProbe(t, in, "testdata/probe.yaml")
 	second := startServerWith(t, t.TempDir(), func(c *server.Config) {
-		c.NATSURL, c.NATSListen = in.srv.NATSURL(), ""
+		shareNATS(c, in)
 		withHook(c)
 	})
 	t.Cleanup(func() { second.close(t) })

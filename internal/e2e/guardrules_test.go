@@ -75,7 +75,7 @@ func TestGuardRuleFile(t *testing.T) {
 	in := startServer(t, t.TempDir())
 	defer in.close(t)
 	second := startServerWith(t, t.TempDir(), func(c *server.Config) {
-		c.NATSURL, c.NATSListen = in.srv.NATSURL(), ""
+		shareNATS(c, in)
 	})
 	defer second.close(t)
 	deployProbe(t, in, "testdata/probe.yaml")

@@ -191,6 +191,13 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 	}
 }
 
+// shareNATS makes c a server that uses first's NATS instead of an embedded
+// one of its own, as a second server of one installation does (with the
+// credentials that NATS needs).
+func shareNATS(c *server.Config, first *instance) {
+	c.NATSURL, c.NATSListen = first.srv.NATSURL(), ""
+}
+
 // unreachableGuardRules are the default rules with thresholds no test
 // reaches.
 func unreachableGuardRules() []guard.Rule {

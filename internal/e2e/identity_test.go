@@ -246,7 +246,7 @@ func TestJWTIssuerDownFailsClosed(t *testing.T) {
 func TestWebhookReplayToAnotherServer(t *testing.T) {
 	f := newIdentityFixture(t)
 	second := startServerWith(t, t.TempDir(), func(c *server.Config) {
-		c.NATSURL, c.NATSListen = f.in.srv.NATSURL(), ""
+		shareNATS(c, f.in)
 	})
 	defer second.close(t)
 	body := `{"event":"paid","amount":100}`
