@@ -196,7 +196,12 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 // credentials that NATS needs).
 func shareNATS(c *server.Config, first *instance) {
 	c.NATSURL, c.NATSListen = first.srv.NATSURL(), ""
+	c.NATSNkey = natsKeyOf(first)
 }
+
+// natsKeyOf is the client key file a server opening --nats-listen without a
+// cluster join file writes: the one credential its NATS port accepts.
+func natsKeyOf(in *instance) string { return filepath.Join(in.dataDir, "keys", "nats.nk") }
 
 // unreachableGuardRules are the default rules with thresholds no test
 // reaches.
