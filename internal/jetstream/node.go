@@ -390,6 +390,14 @@ func (n *Node) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Kill drops the node at once, as a killed process would: the embedded
+// server shut down without draining the connection, so nothing in flight
+// is acknowledged. Close afterwards only releases what is left.
+func (n *Node) Kill() {
+	n.shutdownServer()
+	n.nc.Close()
+}
+
 func (n *Node) shutdownServer() {
 	if n.srv != nil {
 		n.srv.Shutdown()

@@ -459,6 +459,35 @@ func (s *Server) Close(ctx context.Context) error {
 	return s.closeErr
 }
 
+// Kill stops the server at once, as SIGKILL would stop its process: its
+// NATS connection (and embedded NATS server) gone without draining, so
+// nothing in flight is acknowledged, flushed or handed back, and its
+// listeners closed without waiting. What follows only releases the
+// process's resources: every write it tries fails. For the tests of a
+// cluster losing a member.
+func (s *Server) Kill() {
+	for _, srv := range []*http.Server{s.gatewaySrv, s.adminSrv} {
+		if srv != nil {
+			_ = srv.Close()
+		}
+	}
+	if s.node != nil {
+		s.node.Kill()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
+}
+
+// RouteURL is where this server's embedded NATS accepts cluster routes
+// (nats-route://host:port), "" when it is not a cluster member.
+func (s *Server) RouteURL() string {
+	if s.node == nil {
+		return ""
+	}
+	return s.node.RouteURL()
+}
+
 func (s *Server) close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
