@@ -62,6 +62,7 @@ type Server struct {
 	bus        *bus.Bus
 	engine     *sandbox.Engine
 	registry   *registry.Registry
+	follower   *registry.Follower
 	triggers   []trigger // the bus and the scheduler, in start order
 	gateway    *gateway.Gateway
 	keys       *auth.Keys
@@ -315,6 +316,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if err := s.registry.Restore(ctx); err != nil {
 		return err
 	}
+	s.followApps()
 	keys := auth.NewKeys(keyBucket)
 	s.keys = keys
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
@@ -464,6 +466,7 @@ func (s *Server) close(ctx context.Context) error {
 			}
 		}
 	}
+	s.stopFollowing() // before the triggers its activations sync
 	// Schedules stop first, then the bus, the reverse of how they start.
 	for i := len(s.triggers) - 1; i >= 0; i-- {
 		s.triggers[i].Close()
