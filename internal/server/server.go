@@ -302,7 +302,7 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	s.metrics.ReadPools(s.engine)
-	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log))
+	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log, scheduleTicks{s.node}))
 	s.registry = registry.New(registry.Config{
 		State: state, Modules: modules, Engine: s.engine, Logger: s.log, SecretExists: s.secretExists,
 		OnChange: func(snap *registry.Snapshot) {
