@@ -63,6 +63,7 @@ type Server struct {
 	bus        *bus.Bus
 	engine     *sandbox.Engine
 	registry   *registry.Registry
+	follower   *registry.Follower
 	triggers   []trigger // the bus and the scheduler, in start order
 	gateway    *gateway.Gateway
 	keys       *auth.Keys
@@ -311,7 +312,7 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	s.metrics.ReadPools(s.engine)
-	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log))
+	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log, scheduleTicks{s.node}))
 	s.registry = registry.New(registry.Config{
 		State: state, Modules: modules, Engine: s.engine, Logger: s.log, SecretExists: s.secretExists,
 		OnChange: func(snap *registry.Snapshot) {
@@ -325,6 +326,7 @@ func (s *Server) wire(ctx context.Context) error {
 	if err := s.registry.Restore(ctx); err != nil {
 		return err
 	}
+	s.followApps()
 	keys := auth.NewKeys(keyBucket)
 	s.keys = keys
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
@@ -503,6 +505,7 @@ func (s *Server) close(ctx context.Context) error {
 			}
 		}
 	}
+	s.stopFollowing() // before the triggers its activations sync
 	// Schedules stop first, then the bus, the reverse of how they start.
 	for i := len(s.triggers) - 1; i >= 0; i-- {
 		s.triggers[i].Close()
