@@ -55,7 +55,7 @@ func (n *Node) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 		maxBytes = -1
 	}
 	var s jetstream.Stream
-	err := retryStoreCreate(ctx, func() (err error) {
+	err := retryStoreCreate(ctx, func(ctx context.Context) (err error) {
 		persist, err := n.persistMode(ctx, cfg)
 		if err != nil {
 			return err
