@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aegis-platform/aegis"
@@ -41,6 +42,13 @@ type Config struct {
 	Webhooks   *auth.Webhooks    // for routes whose auth lists "hmac"
 	Dispatcher *dispatch.Dispatcher
 	Async      *AsyncStore
+	// Queue holds accepted asynchronous invocations until a server runs
+	// them (queue.go); Async needs it. Data seals a queued invocation with
+	// its app's data key (nil: stored as it is), SigningKey signs it: the
+	// event signing key, the same on every server.
+	Queue      AsyncQueue
+	Data       DataSealer
+	SigningKey []byte
 	Logger     *slog.Logger
 	// MaxAsync bounds invocations running in the background on this
 	// server (default DefaultMaxAsync); MaxAsyncPerCaller and
@@ -78,6 +86,9 @@ type Gateway struct {
 	async    *asyncBounds
 	bg       context.Context
 	cancelBg context.CancelFunc
+
+	stopQueue func() // set by Open: ends this server's share of the queue
+	closeOnce sync.Once
 }
 
 // HeaderAsync asks for an asynchronous invocation.
@@ -547,8 +558,17 @@ func writeError(w http.ResponseWriter, status int, msg, reqID string) {
 	httperr.Write(w, status, msg, reqID)
 }
 
-// Close cancels background (async) invocations.
-func (g *Gateway) Close() { g.cancelBg() }
+// Close stops taking queued invocations and waits for those running,
+// cancelled: each goes back to the queue for another server. It is safe
+// to call twice.
+func (g *Gateway) Close() {
+	g.closeOnce.Do(func() {
+		g.cancelBg()
+		if g.stopQueue != nil {
+			g.stopQueue()
+		}
+	})
+}
 
 // asyncTimeout bounds a background invocation beyond the function's own timeout.
 const asyncTimeout = 10 * time.Minute
