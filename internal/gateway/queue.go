@@ -267,6 +267,7 @@ func (g *Gateway) runQueued(ctx context.Context, d QueuedInvocation) {
 		return
 	}
 	log := g.log.With(logkey.RequestID, j.Request.RequestID, logkey.InvocationID, j.ID, logkey.App, j.App, logkey.Function, j.Function)
+	log.Debug("queued invocation taken", logkey.Attempt, d.Attempt())
 	switch final, err := g.cfg.Async.settled(ctx, j.ID, j.Rev); {
 	case errors.Is(err, errNoRecord):
 		log.Warn("queued invocation dropped: its record is gone")
