@@ -38,7 +38,7 @@ func TestAsyncInvocationsSurviveTheAcceptingServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	shareEventKey(t, survivor, dir)
+	shareKeys(t, survivor, dir)
 	doomed := startServerWith(t, dir, func(c *server.Config) { shareNATS(c, survivor) })
 
 	const n = 6
@@ -81,20 +81,27 @@ func TestAsyncInvocationsSurviveTheAcceptingServer(t *testing.T) {
 	t.Logf("all %d done %s after the kill", n, time.Since(killed).Round(time.Millisecond))
 
 	// One completed run each: the function log holds one invocation
-	// record per request id (a run cut short by the kill wrote none).
-	runs := map[string]int{}
-	err = survivor.admin.Logs(context.Background(), client.LogQuery{App: "probe", Function: "probe", Limit: 2000}, func(r client.LogRecord) error {
-		if reqIDs[r.RequestID] && (r.Msg == "invocation" || r.Msg == "invocation failed") {
-			runs[r.RequestID]++
+	// record per request id (a run cut short by the kill wrote none). The
+	// records are written after the results, without waiting: wait for
+	// every one, then for any second one a little longer.
+	runs := func() map[string]int {
+		seen := map[string]int{}
+		err := survivor.admin.Logs(context.Background(), client.LogQuery{App: "probe", Function: "probe", Limit: 2000}, func(r client.LogRecord) error {
+			if reqIDs[r.RequestID] && (r.Msg == "invocation" || r.Msg == "invocation failed") {
+				seen[r.RequestID]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+		return seen
 	}
-	for reqID := range reqIDs {
-		if runs[reqID] != 1 {
-			t.Errorf("request %s ran to completion %d times, want once", reqID, runs[reqID])
+	eventually(t, 10*time.Second, "an invocation record of each run", func() bool { return len(runs()) == n })
+	time.Sleep(time.Second)
+	for reqID, count := range runs() {
+		if count != 1 {
+			t.Errorf("request %s ran to completion %d times, want once", reqID, count)
 		}
 	}
 	// The survivor took over what the doomed server held: deliveries
@@ -104,19 +111,22 @@ func TestAsyncInvocationsSurviveTheAcceptingServer(t *testing.T) {
 	}
 }
 
-// shareEventKey gives the server about to start in dir the event signing
-// key of first, as servers sharing a NATS without a cluster join file must.
-func shareEventKey(t *testing.T, first *instance, dir string) {
+// shareKeys gives the server about to start in dir the event signing and
+// audit keys of first, as servers sharing a NATS without a cluster join
+// file must.
+func shareKeys(t *testing.T, first *instance, dir string) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(first.dataDir, "keys", "events.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "keys", "events.key"), b, 0o600); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"events.key", "audit.key"} {
+		b, err := os.ReadFile(filepath.Join(first.dataDir, "keys", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "keys", name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aegis-platform/aegis"
@@ -87,7 +88,10 @@ type Gateway struct {
 	bg       context.Context
 	cancelBg context.CancelFunc
 
-	stopQueue func() // set by Open: ends this server's share of the queue
+	// stopQueue, set by Open, ends this server's share of the queue;
+	// atomic, since handlers that Open started may read it first.
+	stopQueue atomic.Pointer[func()]
+	haltOnce  sync.Once
 	closeOnce sync.Once
 }
 
@@ -564,9 +568,7 @@ func writeError(w http.ResponseWriter, status int, msg, reqID string) {
 func (g *Gateway) Close() {
 	g.closeOnce.Do(func() {
 		g.cancelBg()
-		if g.stopQueue != nil {
-			g.stopQueue()
-		}
+		g.haltQueue()
 	})
 }
 

@@ -250,9 +250,17 @@ func (g *Gateway) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open async queue: %w", err)
 	}
-	g.stopQueue = stop
+	g.stopQueue.Store(&stop)
 	go g.sweepHeld()
 	return nil
+}
+
+// haltQueue stops taking queued invocations and waits for the handlers
+// running; safe to call twice, and before Open.
+func (g *Gateway) haltQueue() {
+	if stop := g.stopQueue.Load(); stop != nil {
+		(*stop)()
+	}
 }
 
 // runQueued runs one delivery: check, run, record, then acknowledge.
@@ -339,8 +347,11 @@ func (g *Gateway) runJob(ctx context.Context, d QueuedInvocation, j *queuedJob, 
 	resp, err := g.cfg.Dispatcher.Invoke(runCtx, fn, j.request())
 	if ctx.Err() != nil || errors.Is(err, dispatch.ErrDraining) {
 		// This server is stopping: the run was cut short by it, or
-		// refused, not by the function. Another server runs it.
+		// refused, not by the function. Another server runs it; this one
+		// takes no more, so a long drain does not spend the invocations'
+		// attempts handing them back.
 		g.settle(ctx, "nak", d.Nak(context.WithoutCancel(ctx), drainRetry))
+		g.haltOnce.Do(func() { go g.haltQueue() })
 		return res, false
 	}
 	if err != nil {
