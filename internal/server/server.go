@@ -330,15 +330,23 @@ func (s *Server) wire(ctx context.Context) error {
 	keys := auth.NewKeys(keyBucket)
 	s.keys = keys
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
+	asyncQueue, err := openAsyncQueue(ctx, s.node)
+	if err != nil {
+		return err
+	}
 	s.gateway = gateway.New(gateway.Config{
 		Rejected: s.usage.Reject,
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
 		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets, seenBucket),
-		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Admission: admit,
+		Async: gateway.NewAsyncStore(invocations), Queue: asyncQueue, Data: s.vault, SigningKey: eventKey,
+		Logger: s.log, Admission: admit,
 		MaxAsync: s.cfg.Backpressure.Async, MaxAsyncPerCaller: s.cfg.Backpressure.AsyncPerCaller,
 		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics, Spans: s.Spans(),
 		Guard: s.guard, Proxies: s.proxies,
 	})
+	if err := s.gateway.Open(ctx); err != nil {
+		return err
+	}
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
