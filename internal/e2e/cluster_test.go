@@ -180,7 +180,7 @@ func TestCluster(t *testing.T) {
 	var key string
 	t.Run("the travel diary deployed through one works through every one", func(t *testing.T) {
 		deployTravelDiary(t, ins[0])
-		k, err := ins[0].admin.CreateKey(ctx, "cluster-diary")
+		k, err := ins[0].admin.CreateKey(ctx, "diary") // the name checkTravelDiary finds its usage under
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,21 +194,21 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	deployProbe(t, ins[0], "testdata/probe.yaml")
+	deployProbe(t, ins[0], "testdata/clustered.yaml")
 	probeKey, err := ins[0].admin.CreateKey(ctx, "cluster-probe")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, in := range ins {
 		eventually(t, 10*time.Second, fmt.Sprintf("member %d to serve the probe", i+1), func() bool {
-			st, _, _ := call(t, in.gateway, "POST", "/probe/echo", probeKey.Key, []byte("x"))
+			st, _, _ := call(t, in.gateway, "POST", "/clustered/echo", probeKey.Key, []byte("x"))
 			return st == 200
 		})
 	}
 	// publish sends one event to the probe's listener through member i
 	// and returns the request id it travels under.
 	publish := func(t *testing.T, in *instance, v string) string {
-		o, id := probe(t, in.gateway, probeKey.Key, "probe", "publish", map[string]string{"topic": "ok.topic", "value": v})
+		o, id := probe(t, in.gateway, probeKey.Key, "clustered", "publish", map[string]string{"topic": "ok.topic", "value": v})
 		if !o.OK {
 			t.Fatalf("publish: %+v", o)
 		}
@@ -216,7 +216,7 @@ func TestCluster(t *testing.T) {
 	}
 	// handled reports whether the listener recorded the event of id.
 	handled := func(t *testing.T, in *instance, id string) bool {
-		o, _ := probe(t, in.gateway, probeKey.Key, "probe", "kv-get", map[string]string{"table": "events", "key": id})
+		o, _ := probe(t, in.gateway, probeKey.Key, "clustered", "kv-get", map[string]string{"table": "events", "key": id})
 		return o.OK
 	}
 
@@ -260,7 +260,7 @@ func TestCluster(t *testing.T) {
 			}
 			return true
 		})
-		dl, err := ins[0].admin.DLQ(ctx, "probe")
+		dl, err := ins[0].admin.DLQ(ctx, "clustered")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +300,7 @@ func listenerRuns(t *testing.T, in *instance, since time.Time) map[string]int {
 	runs := map[string]int{}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err := in.admin.Logs(ctx, client.LogQuery{App: "probe", Function: "listener", Since: since, Limit: 10000}, func(r client.LogRecord) error {
+	err := in.admin.Logs(ctx, client.LogQuery{App: "clustered", Function: "listener", Since: since, Limit: 10000}, func(r client.LogRecord) error {
 		if r.Msg == "invocation" {
 			runs[r.RequestID]++
 		}

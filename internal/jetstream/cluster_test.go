@@ -78,10 +78,10 @@ func TestClusterReplicatesAndSurvivesAMember(t *testing.T) {
 	ctx := testCtx(t)
 	_, err := buckets[0].Put(ctx, "k", []byte("v1"))
 	noErr(t, err)
+	// A member's read may lag a write made through another by a moment
+	// (reads are served by any replica).
 	for i := range nodes {
-		v, _, err := buckets[i].Get(ctx, "k")
-		noErr(t, err)
-		equal(t, "v1", string(v))
+		readEventually(t, buckets[i], "k", "v1")
 	}
 	// A member lost: the two others keep a quorum.
 	nodes[2].Kill()
@@ -94,9 +94,22 @@ func TestClusterReplicatesAndSurvivesAMember(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	noErr(t, err)
-	v, _, err := buckets[1].Get(ctx, "k")
-	noErr(t, err)
-	equal(t, "v2", string(v))
+	readEventually(t, buckets[1], "k", "v2")
+}
+
+func readEventually(t *testing.T, b *Bucket, key, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, _, err := b.Get(testCtx(t), key)
+		if err == nil && string(v) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read %s: %q %v, want %q", key, v, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestClusterConfigRefusals(t *testing.T) {
