@@ -431,7 +431,12 @@ type rawEvents struct {
 }
 
 func startRawEvents(ctx context.Context, env *Env, key []byte) (*rawEvents, error) {
-	node, err := jetstream.Open(ctx, jetstream.Config{DataDir: env.TempDir(), Listen: "127.0.0.1:0"})
+	// A port, as the server in scenario 6 opens one, with its client key.
+	seed, err := jetstream.NewClientSeed()
+	if err != nil {
+		return nil, err
+	}
+	node, err := jetstream.Open(ctx, jetstream.Config{DataDir: env.TempDir(), Listen: "127.0.0.1:0", ClientSeed: seed})
 	if err != nil {
 		return nil, err
 	}

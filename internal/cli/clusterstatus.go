@@ -10,10 +10,12 @@ import (
 	"github.com/aegis-platform/aegis/client"
 )
 
-// clusterCommand is the `cluster` group until `aegis cluster init` joins
-// it (internal/cli/cluster.go takes the group over then).
-func (c *cli) clusterCommand() *cobra.Command {
-	return group("cluster", "Inspect the servers sharing one NATS", c.clusterStatusCommand())
+// clusterGroup is `aegis cluster`: the group of cluster.go (init) with
+// status added.
+func (c *cli) clusterGroup() *cobra.Command {
+	cmd := c.clusterCommand()
+	cmd.AddCommand(c.clusterStatusCommand())
+	return cmd
 }
 
 // clusterStatusCommand is `aegis cluster status`: the servers sharing the

@@ -60,6 +60,15 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	fs.StringVar(&cfg.NATSCA, "nats-ca", "", "CA file to verify the external NATS")
 	fs.StringVar(&cfg.NATSCert, "nats-cert", "", "client certificate for mutual TLS with the external NATS")
 	fs.StringVar(&cfg.NATSKey, "nats-key", "", "client key for mutual TLS with the external NATS")
+	fs.StringVar(&cfg.NATSNkey, "nats-nkey", "", "nkey seed file to authenticate to the external NATS with (another server's DATA/keys/nats.nk)")
+	fs.StringVar(&cfg.NATSListenCert, "nats-listen-cert", "", "serve TLS on --nats-listen with this certificate (PEM)")
+	fs.StringVar(&cfg.NATSListenKey, "nats-listen-key", "", "private key of --nats-listen-cert (PEM)")
+	fs.StringVar(&cfg.ClusterJoin, "cluster-join", "", "the cluster's join file (aegis cluster init --out FILE): keys every server of one installation shares")
+	fs.StringVar(&cfg.ClusterName, "cluster-name", "", "run the embedded NATS as a member of this NATS cluster (with --cluster-listen, --cluster-peers, --cluster-join)")
+	fs.StringVar(&cfg.ClusterListen, "cluster-listen", "", "address the cluster's routes arrive on (host:port)")
+	fs.StringSliceVar(&cfg.ClusterPeers, "cluster-peers", nil, "the members' route URLs, nats-route://host:port, comma-separated (this member's own may be listed)")
+	fs.StringVar(&cfg.NodeName, "node-name", "", "this member's name in the cluster, unique and stable (default the host name)")
+	fs.IntVar(&cfg.Replicas, "replicas", 0, "copies of every stream and bucket in a cluster (default min(3, cluster size))")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", defaultDrainTimeout, "how long shutdown waits for in-flight work")
 	cfg.StepUp = rbac.StepUpAuto
 	fs.Var((*stepUpFlag)(&cfg.StepUp), "step-up",

@@ -21,8 +21,9 @@ import (
 	"github.com/aegis-platform/aegis/internal/vault"
 )
 
-// outsider connects to the server's NATS as any process that can reach
-// its port would, and writes straight into the event stream.
+// outsider connects to the server's NATS as a process that can reach its
+// port and holds its client key would, and writes straight into the event
+// stream.
 func outsider(t *testing.T, in *instance) *jetstream.Node {
 	t.Helper()
 	url := in.srv.NATSURL()
@@ -31,7 +32,13 @@ func outsider(t *testing.T, in *instance) *jetstream.Node {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n, err := jetstream.Open(ctx, jetstream.Config{URL: url})
+	// An outsider that got hold of the client key: the port lets nobody
+	// else in (TestNATSPortsNeedCredentials).
+	seed, err := jetstream.ReadSeedFile(natsKeyOf(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := jetstream.Open(ctx, jetstream.Config{URL: url, ClientSeed: seed})
 	if err != nil {
 		t.Fatalf("connect to %s: %v", url, err)
 	}

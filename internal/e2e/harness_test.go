@@ -135,6 +135,16 @@ func startServer(t testing.TB, dataDir string) *instance {
 // the server's certificate.
 func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) *instance {
 	t.Helper()
+	in := newServer(t, dataDir, adjust)
+	if err := in.start(); err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	return in
+}
+
+// newServer builds a server as startServerWith does, without starting it.
+func newServer(t testing.TB, dataDir string, adjust func(*server.Config)) *instance {
+	t.Helper()
 	logs := logbuf.New()
 	// When a test fails, its server's warnings and errors are the first
 	// thing to read; print them rather than lose them with the process.
@@ -176,19 +186,24 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	return &instance{srv: srv, dataDir: dataDir, logs: logs, egress: guard}
+}
+
+// start starts a server newServer built, and its admin client. It may
+// run on any goroutine (several servers of a cluster start at once).
+func (in *instance) start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatalf("start server: %v", err)
+	if err := in.srv.Start(ctx); err != nil {
+		return err
 	}
 	var opts []client.Option
-	if cert := srv.Certificate(); cert != nil {
+	if cert := in.srv.Certificate(); cert != nil {
 		opts = append(opts, client.WithHTTPClient(trustingClient(cert)))
 	}
-	return &instance{
-		srv: srv, admin: client.New(srv.AdminURL(), srv.AdminToken(), opts...), gateway: srv.GatewayURL(),
-		dataDir: dataDir, logs: logs, egress: guard,
-	}
+	in.admin = client.New(in.srv.AdminURL(), in.srv.AdminToken(), opts...)
+	in.gateway = in.srv.GatewayURL()
+	return nil
 }
 
 // shareNATS makes c a server that uses first's NATS instead of an embedded
@@ -196,7 +211,12 @@ func startServerWith(t testing.TB, dataDir string, adjust func(*server.Config)) 
 // credentials that NATS needs).
 func shareNATS(c *server.Config, first *instance) {
 	c.NATSURL, c.NATSListen = first.srv.NATSURL(), ""
+	c.NATSNkey = natsKeyOf(first)
 }
+
+// natsKeyOf is the client key file a server opening --nats-listen without a
+// cluster join file writes: the one credential its NATS port accepts.
+func natsKeyOf(in *instance) string { return filepath.Join(in.dataDir, "keys", "nats.nk") }
 
 // unreachableGuardRules are the default rules with thresholds no test
 // reaches.

@@ -28,7 +28,7 @@ func TestContract(t *testing.T) {
 		{"embedded", func(t *testing.T) *Node { return openEmbedded(t, "") }},
 		{"url", func(t *testing.T) *Node {
 			srv := openEmbedded(t, "127.0.0.1:0")
-			n, err := Open(context.Background(), Config{URL: srv.ClientURL()})
+			n, err := Open(context.Background(), Config{URL: srv.ClientURL(), ClientSeed: testSeed})
 			noErr(t, err)
 			t.Cleanup(func() { _ = n.Close(context.Background()) })
 			return n

@@ -74,11 +74,25 @@ func uniq(t testing.TB) string {
 	return fmt.Sprintf("%s_%d_%d", name, os.Getpid()%100000, uniqSeq.Add(1))
 }
 
+// testSeed is the client key of every embedded node a test opens with a
+// port: the one credential it accepts.
+var testSeed = func() []byte {
+	seed, err := NewClientSeed()
+	if err != nil {
+		panic(err)
+	}
+	return seed
+}()
+
 // openEmbedded opens an in-process node on a temp data dir, closed at the
-// end of the test.
+// end of the test; with listen set its port accepts testSeed only.
 func openEmbedded(t testing.TB, listen string) *Node {
 	t.Helper()
-	n, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: listen})
+	cfg := Config{DataDir: t.TempDir(), Listen: listen}
+	if listen != "" {
+		cfg.ClientSeed = testSeed
+	}
+	n, err := Open(context.Background(), cfg)
 	noErr(t, err)
 	t.Cleanup(func() { _ = n.Close(context.Background()) })
 	return n

@@ -56,6 +56,18 @@ type Config struct {
 	// URL selects an external NATS (comma-separated URLs for a cluster).
 	URL string
 
+	// ClientSeed is the nkey seed (auth.go) of the one client an embedded
+	// server reachable from outside (Listen or Cluster set) accepts; the
+	// node itself connects with it too. Toward an external NATS it is the
+	// nkey to authenticate with. Required when the embedded server opens
+	// a port: no NATS port is ever open to anyone.
+	ClientSeed []byte
+	// ListenCert and ListenKey make the client port (Listen) serve TLS.
+	ListenCert, ListenKey string
+	// Cluster, when set, makes the embedded server a member of a NATS
+	// cluster with JetStream clustering (cluster.go).
+	Cluster *Cluster
+
 	// Credentials toward an external NATS; at most one kind is used.
 	CredsFile, User, Password, Token string
 	// TLS toward an external NATS: CA bundle and optional client certificate.
@@ -78,8 +90,20 @@ func (c Config) validate() error {
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return fmt.Errorf("open jetstream: client certificate and key go together: %w", aegis.ErrInvalidArgument)
 	}
-	if c.Replicas < 0 {
-		return fmt.Errorf("open jetstream: replicas %d: %w", c.Replicas, aegis.ErrInvalidArgument)
+	if c.Replicas < 0 || c.Replicas > 5 {
+		return fmt.Errorf("open jetstream: replicas %d: 1 to 5: %w", c.Replicas, aegis.ErrInvalidArgument)
+	}
+	if c.URL != "" && c.Cluster != nil {
+		return fmt.Errorf("open jetstream: a cluster is for the embedded server, not with an external URL: %w", aegis.ErrInvalidArgument)
+	}
+	if c.URL == "" && (c.Listen != "" || c.Cluster != nil) && len(c.ClientSeed) == 0 {
+		return fmt.Errorf("open jetstream: an embedded server reachable from outside needs its client key: %w", aegis.ErrInvalidArgument)
+	}
+	if (c.ListenCert == "") != (c.ListenKey == "") {
+		return fmt.Errorf("open jetstream: listener certificate and key go together: %w", aegis.ErrInvalidArgument)
+	}
+	if c.ListenCert != "" && c.Listen == "" {
+		return fmt.Errorf("open jetstream: a listener certificate needs a listen address: %w", aegis.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -153,11 +177,23 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		// could be taken over between start and connect.
 		// That connection cannot drop and come back, so never reconnect.
 		opts = append(opts, nats.InProcessServer(srv), nats.MaxReconnects(0))
+		if len(cfg.ClientSeed) > 0 {
+			o, err := nkeyOption(cfg.ClientSeed)
+			if err != nil {
+				n.shutdownServer()
+				return nil, fmt.Errorf("open jetstream: %w", err)
+			}
+			opts = append(opts, o)
+		}
 	} else {
 		// An external cluster restarts nodes and fails over; keep trying
 		// forever and let operations report ErrUnavailable meanwhile.
 		opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
-		opts = append(opts, externalAuth(cfg)...)
+		auth, err := externalAuth(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open jetstream: %w", err)
+		}
+		opts = append(opts, auth...)
 	}
 
 	nc, err := nats.Connect(url, opts...)
@@ -174,13 +210,35 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.js = js
 	// Fail at Open rather than at the first write if JetStream is off
-	// (an external server without it, or an account without access).
-	if _, err := js.AccountInfo(ctx); err != nil {
+	// (an external server without it, or an account without access). A
+	// cluster member waits for its cluster to elect a meta leader: the
+	// other members may still be starting.
+	if err := n.waitJetStream(ctx, cfg.Cluster != nil); err != nil {
 		nc.Close()
 		n.shutdownServer()
-		return nil, wrap("open jetstream: account info", err)
+		return nil, err
 	}
 	return n, nil
+}
+
+// waitJetStream checks that JetStream answers, retrying for a cluster
+// member until its cluster has a meta leader.
+func (n *Node) waitJetStream(ctx context.Context, clustered bool) error {
+	deadline := time.Now().Add(clusterReady)
+	for {
+		_, err := n.js.AccountInfo(ctx)
+		if err == nil || !clustered || time.Now().After(deadline) {
+			if err != nil {
+				return wrap("open jetstream: account info", err)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return wrap("open jetstream: waiting for the cluster", ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // MaxPayload is the embedded server's cap on one message: NATS's default
@@ -201,19 +259,27 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 		MaxPayload:             MaxPayload,
 	}
 	if cfg.Listen != "" {
-		host, portStr, err := net.SplitHostPort(cfg.Listen)
+		host, port, err := hostPort(cfg.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("start nats: listen address %q: %w: %w", cfg.Listen, aegis.ErrInvalidArgument, err)
-		}
-		port, err := strconv.Atoi(portStr)
-		if err != nil || port < 0 || port > 65535 {
-			return nil, fmt.Errorf("start nats: listen port %q: %w", portStr, aegis.ErrInvalidArgument)
-		}
-		if port == 0 {
-			// nats-server reads 0 as "default port 4222"; -1 is its "any free port".
-			port = server.RANDOM_PORT
+			return nil, fmt.Errorf("start nats: listen: %w", err)
 		}
 		opts.Host, opts.Port = host, port
+		if cfg.ListenCert != "" {
+			if opts.TLSConfig, err = listenerTLS(cfg.ListenCert, cfg.ListenKey); err != nil {
+				return nil, fmt.Errorf("start nats: %w", err)
+			}
+			opts.TLS = true
+		}
+	}
+	if len(cfg.ClientSeed) > 0 {
+		if err := serverAuth(opts, cfg.ClientSeed); err != nil {
+			return nil, fmt.Errorf("start nats: %w", err)
+		}
+	}
+	if cfg.Cluster != nil {
+		if err := clusterOptions(opts, cfg.Cluster); err != nil {
+			return nil, fmt.Errorf("start nats: %w", err)
+		}
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -229,9 +295,15 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 	return srv, nil
 }
 
-func externalAuth(cfg Config) []nats.Option {
+func externalAuth(cfg Config) ([]nats.Option, error) {
 	var opts []nats.Option
 	switch {
+	case len(cfg.ClientSeed) > 0:
+		o, err := nkeyOption(cfg.ClientSeed)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, o)
 	case cfg.CredsFile != "":
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
 	case cfg.User != "":
@@ -245,7 +317,7 @@ func externalAuth(cfg Config) []nats.Option {
 	if cfg.CertFile != "" {
 		opts = append(opts, nats.ClientCert(cfg.CertFile, cfg.KeyFile))
 	}
-	return opts
+	return opts, nil
 }
 
 // ClientURL is the URL other processes can use to reach the embedded server,
@@ -316,6 +388,14 @@ func (n *Node) close(ctx context.Context) error {
 	}
 	n.shutdownServer()
 	return errors.Join(errs...)
+}
+
+// Kill drops the node at once, as a killed process would: the embedded
+// server shut down without draining the connection, so nothing in flight
+// is acknowledged. Close afterwards only releases what is left.
+func (n *Node) Kill() {
+	n.shutdownServer()
+	n.nc.Close()
 }
 
 func (n *Node) shutdownServer() {

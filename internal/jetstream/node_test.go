@@ -38,9 +38,40 @@ func TestListenOpensPort(t *testing.T) {
 		t.Fatalf("no TCP listener: %v", n.srv.Addr())
 	}
 	equal(t, "nats://127.0.0.1:"+strconv.Itoa(addr.Port), url)
-	nc, err := nats.Connect(url)
+	// The port is never open to anyone: no credentials, a wrong key, a
+	// user name and password are all refused; the client key is let in.
+	for name, opt := range map[string]nats.Option{
+		"none":      func(*nats.Options) error { return nil },
+		"wrong key": mustNkey(t),
+		"password":  nats.UserInfo("aegis", "aegis"),
+		"token":     nats.Token("aegis"),
+	} {
+		if nc, err := nats.Connect(url, opt, nats.MaxReconnects(0)); err == nil {
+			nc.Close()
+			t.Errorf("%s: connected", name)
+		}
+	}
+	opt, err := nkeyOption(testSeed)
+	noErr(t, err)
+	nc, err := nats.Connect(url, opt)
 	noErr(t, err)
 	nc.Close()
+}
+
+func TestListenNeedsAClientKey(t *testing.T) {
+	_, err := Open(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	isErr(t, err, aegis.ErrInvalidArgument)
+	_, err = Open(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", ClientSeed: []byte("SUNOTASEED")})
+	isErr(t, err, aegis.ErrInvalidArgument)
+}
+
+func mustNkey(t *testing.T) nats.Option {
+	t.Helper()
+	other, err := NewClientSeed()
+	noErr(t, err)
+	o, err := nkeyOption(other)
+	noErr(t, err)
+	return o
 }
 
 func TestServerLogsGoToSlog(t *testing.T) {

@@ -47,6 +47,25 @@ type Config struct {
 	NATSCA       string // CA file to verify the external NATS
 	NATSCert     string // client certificate for mutual TLS
 	NATSKey      string
+	// NATSNkey is --nats-nkey: the nkey seed file to authenticate to an
+	// external NATS with, such as a first server's DATA/keys/nats.nk.
+	NATSNkey string
+	// NATSListenCert and NATSListenKey make --nats-listen serve TLS.
+	NATSListenCert, NATSListenKey string
+
+	// ClusterJoin is --cluster-join: the join file `aegis cluster init`
+	// wrote, the secret material every server of one installation shares
+	// (cluster.go, docs/cluster.md).
+	ClusterJoin string
+	// ClusterName, ClusterListen and ClusterPeers make the embedded NATS
+	// a member of a NATS cluster with JetStream clustering; NodeName names
+	// this member (default the host name) and Replicas is how many copies
+	// of every stream and bucket are kept (default min(3, cluster size)).
+	ClusterName   string
+	ClusterListen string
+	ClusterPeers  []string
+	NodeName      string
+	Replicas      int
 
 	DrainTimeout time.Duration // bound on draining in-flight work at shutdown, default 10s
 
@@ -201,7 +220,10 @@ func (c Config) validate() error {
 	if (c.NATSCert == "") != (c.NATSKey == "") {
 		return errors.New("configure server: --nats-cert and --nats-key go together")
 	}
-	if c.NATSURL == "" && c.NATSCreds+c.NATSUser+c.NATSPassword+c.NATSToken+c.NATSCA+c.NATSCert != "" {
+	if err := c.validateCluster(); err != nil {
+		return err
+	}
+	if c.NATSURL == "" && c.NATSCreds+c.NATSUser+c.NATSPassword+c.NATSToken+c.NATSCA+c.NATSCert+c.NATSNkey != "" {
 		// The embedded server is reached in-process; silently ignoring
 		// credentials meant for an external one would hide a typo'd --nats.
 		return errors.New("configure server: NATS credentials and TLS files apply to an external NATS only: set --nats too")

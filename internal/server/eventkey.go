@@ -7,6 +7,7 @@ import (
 
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
 // eventKeyFile is where the event signing key lives, under the data dir.
@@ -30,4 +31,20 @@ func loadEventKey(dataDir string) (key []byte, created bool, err error) {
 		return nil, false, fmt.Errorf("load event signing key: %s must hold at least %d random bytes, base64url without padding", path, bus.KeySize)
 	}
 	return key, created, nil
+}
+
+// eventKey is the cluster join file's event key when the server has one,
+// else this data directory's.
+func (s *Server) eventKey() ([]byte, error) {
+	if s.join != nil {
+		return s.join.EventKey, nil
+	}
+	key, created, err := loadEventKey(s.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.log.Info("event signing key created", logkey.File, filepath.Join(s.cfg.DataDir, eventKeyFile))
+	}
+	return key, nil
 }

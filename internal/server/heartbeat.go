@@ -241,9 +241,13 @@ func (h *heartbeat) read(ctx context.Context) ([]adminapi.ClusterServer, error) 
 }
 
 // nodeName is the name this server goes by among the servers sharing the
-// NATS: the host name, which is unique per machine and, in a Kubernetes
-// StatefulSet, the pod's stable name.
-func nodeName(Config) string {
+// NATS: --node-name, which is also its NATS server name in a cluster (the
+// name the meta leader is given by), else the host name, as the cluster's
+// own default (cluster.go).
+func nodeName(cfg Config) string {
+	if cfg.NodeName != "" {
+		return cfg.NodeName
+	}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		return h
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/callgraph"
 	"github.com/aegis-platform/aegis/internal/capability"
+	"github.com/aegis-platform/aegis/internal/clusterjoin"
 	"github.com/aegis-platform/aegis/internal/connlimit"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
@@ -70,13 +71,14 @@ type Server struct {
 	graph      *callgraph.Recorder
 	spans      *otlp.Exporter // nil: spans are not exported
 	audit      *audit.Log
-	security   *audit.Security // counts security log lines into audit records
-	guard      *guard.Guard    // blocks addresses (guard.go)
-	guardRules *guardRules     // the rule file every server applies (guardrules.go)
-	proxies    guard.Proxies   // whose X-Forwarded-For the guard believes
-	alerts     *alert.Log      // the guard's alerts, shared (alerts.go)
-	alertHooks *alert.Webhooks // their delivery; nil without webhooks
-	heartbeat  *heartbeat      // this server's record among the cluster's (heartbeat.go)
+	security   *audit.Security       // counts security log lines into audit records
+	guard      *guard.Guard          // blocks addresses (guard.go)
+	join       *clusterjoin.Material // the cluster's shared material, with --cluster-join (cluster.go)
+	guardRules *guardRules           // the rule file every server applies (guardrules.go)
+	proxies    guard.Proxies         // whose X-Forwarded-For the guard believes
+	alerts     *alert.Log            // the guard's alerts, shared (alerts.go)
+	alertHooks *alert.Webhooks       // their delivery; nil without webhooks
+	heartbeat  *heartbeat            // this server's record among the cluster's (heartbeat.go)
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -143,22 +145,30 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.tls, err = serverTLS(s.cfg, time.Now()); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	token, created, err := auth.LoadOrCreateAdminToken(filepath.Join(s.cfg.DataDir, "admin.token"))
-	if err != nil {
+	if err := s.readJoin(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	s.token = token
-	if created {
-		s.log.Info("admin token created", logkey.File, filepath.Join(s.cfg.DataDir, "admin.token"))
+	if s.join != nil {
+		// One root token for the whole cluster: any server takes it.
+		s.token = s.join.AdminToken
+	} else {
+		token, created, err := auth.LoadOrCreateAdminToken(filepath.Join(s.cfg.DataDir, "admin.token"))
+		if err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		s.token = token
+		if created {
+			s.log.Info("admin token created", logkey.File, filepath.Join(s.cfg.DataDir, "admin.token"))
+		}
 	}
 	if err := s.startSpans(ctx); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	s.node, err = jetstream.Open(ctx, jetstream.Config{
-		DataDir: s.cfg.DataDir, Listen: s.cfg.NATSListen, URL: s.cfg.NATSURL,
-		CredsFile: s.cfg.NATSCreds, User: s.cfg.NATSUser, Password: s.cfg.NATSPassword, Token: s.cfg.NATSToken,
-		CAFile: s.cfg.NATSCA, CertFile: s.cfg.NATSCert, KeyFile: s.cfg.NATSKey, Logger: s.log,
-	})
+	natsCfg, err := s.natsConfig()
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	s.node, err = jetstream.Open(ctx, natsCfg)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -258,12 +268,9 @@ func (s *Server) wire(ctx context.Context) error {
 	s.dispatcher.WithGraph(s.graph)
 	s.metrics.ReadLogDrops(metrics.LogFunction, s.logs.Dropped)
 	snapshot := func() *registry.Snapshot { return s.registry.Snapshot() }
-	eventKey, created, err := loadEventKey(s.cfg.DataDir)
+	eventKey, err := s.eventKey()
 	if err != nil {
 		return err
-	}
-	if created {
-		s.log.Info("event signing key created", logkey.File, filepath.Join(s.cfg.DataDir, eventKeyFile))
 	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics,
@@ -459,6 +466,35 @@ func (s *Server) NATSURL() string {
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
 	return s.closeErr
+}
+
+// Kill stops the server at once, as SIGKILL would stop its process: its
+// NATS connection (and embedded NATS server) gone without draining, so
+// nothing in flight is acknowledged, flushed or handed back, and its
+// listeners closed without waiting. What follows only releases the
+// process's resources: every write it tries fails. For the tests of a
+// cluster losing a member.
+func (s *Server) Kill() {
+	for _, srv := range []*http.Server{s.gatewaySrv, s.adminSrv} {
+		if srv != nil {
+			_ = srv.Close()
+		}
+	}
+	if s.node != nil {
+		s.node.Kill()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.Close(ctx)
+}
+
+// RouteURL is where this server's embedded NATS accepts cluster routes
+// (nats-route://host:port), "" when it is not a cluster member.
+func (s *Server) RouteURL() string {
+	if s.node == nil {
+		return ""
+	}
+	return s.node.RouteURL()
 }
 
 func (s *Server) close(ctx context.Context) error {

@@ -41,6 +41,8 @@ func (s *Server) openVault(ctx context.Context) error {
 	case info.Created:
 		s.log.Warn("vault master key created: keep a copy outside this machine; without it the secrets cannot be read",
 			logkey.File, info.Path)
+	case info.Source == vault.SourceClusterJoin:
+		s.log.Info("vault master key from the cluster join file")
 	case info.Path != "":
 		s.log.Info("vault master key loaded", logkey.File, info.Path)
 	default:

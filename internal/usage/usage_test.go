@@ -23,12 +23,16 @@ func shared(t *testing.T) (*jetstream.Bucket, *jetstream.Bucket) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := jetstream.Open(ctx, jetstream.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	seed, err := jetstream.NewClientSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := jetstream.Open(ctx, jetstream.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", ClientSeed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close(context.Background()) })
-	b, err := jetstream.Open(ctx, jetstream.Config{URL: a.ClientURL()})
+	b, err := jetstream.Open(ctx, jetstream.Config{URL: a.ClientURL(), ClientSeed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,9 @@ const MasterKeyEnv = "AEGIS_MASTER_KEY"
 
 // MasterKeyOptions says where LoadMasterKey looks.
 type MasterKeyOptions struct {
+	// Key is the cluster's master key from its join file (32 bytes):
+	// used before anything else when set.
+	Key []byte
 	// File is --master-key-file: read it, never create it.
 	File string
 	// LookupEnv reads the environment (os.LookupEnv when nil).
@@ -37,6 +40,7 @@ const (
 	SourceEnv         MasterKeySource = "environment" // AEGIS_MASTER_KEY
 	SourceDefaultFile MasterKeySource = "default file"
 	SourceTransit     MasterKeySource = "transit" // HashiCorp Vault Transit (server.Config.Transit)
+	SourceClusterJoin MasterKeySource = "cluster join file"
 )
 
 // MasterKeyInfo is what the server logs about the master key: where it
@@ -50,12 +54,19 @@ type MasterKeyInfo struct {
 }
 
 // LoadMasterKey returns the local master key as a KMS, from the first of:
-// opts.File, AEGIS_MASTER_KEY, the default file
+// opts.Key (the cluster join file's), opts.File, AEGIS_MASTER_KEY, the default file
 // <user config dir>/aegis/master.key, which it creates (0600, in a 0700
 // directory, 32 random bytes) when it does not exist. A key file must be
 // readable by its owner alone and hold 32 bytes, raw or base64; anything
 // else is refused naming the file and never replaced.
 func LoadMasterKey(opts MasterKeyOptions) (KMS, MasterKeyInfo, error) {
+	if len(opts.Key) > 0 {
+		k, err := NewLocalKMS(opts.Key)
+		if err != nil {
+			return nil, MasterKeyInfo{}, fmt.Errorf("master key from the cluster join file: %w", err)
+		}
+		return k, MasterKeyInfo{Source: SourceClusterJoin}, nil
+	}
 	if opts.File != "" {
 		k, err := readKeyFile(opts.File)
 		if err != nil {

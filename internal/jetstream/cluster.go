@@ -1,0 +1,147 @@
+package jetstream
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/aegis-platform/aegis"
+)
+
+// Cluster makes the embedded server a member of a NATS cluster with
+// JetStream clustering (RAFT): streams, buckets and object stores
+// replicated on Replicas members, surviving the loss of a minority.
+type Cluster struct {
+	// Name is the cluster's name, the same on every member.
+	Name string
+	// NodeName names this member, unique in the cluster and stable across
+	// its restarts (JetStream keeps its state under it).
+	NodeName string
+	// Listen is the host:port routes from the other members arrive on.
+	Listen string
+	// Peers are the members' route URLs (nats-route://host:port); this
+	// member's own may be among them.
+	Peers []string
+	// RouteUser and RoutePassword authenticate every route, both ways.
+	RouteUser, RoutePassword string
+}
+
+// MaxPeers bounds --cluster-peers.
+const MaxPeers = 32
+
+func (c *Cluster) validate() error {
+	if c.Name == "" || strings.ContainsAny(c.Name, " \t\n.*>") || len(c.Name) > 64 {
+		return fmt.Errorf("cluster name %q: 1 to 64 characters, no spaces, dots or wildcards: %w", c.Name, aegis.ErrInvalidArgument)
+	}
+	if c.NodeName == "" || strings.ContainsAny(c.NodeName, " \t\n.*>") || len(c.NodeName) > 64 {
+		return fmt.Errorf("node name %q: 1 to 64 characters, no spaces, dots or wildcards: %w", c.NodeName, aegis.ErrInvalidArgument)
+	}
+	if _, _, err := hostPort(c.Listen); err != nil {
+		return fmt.Errorf("cluster listen: %w", err)
+	}
+	if len(c.Peers) == 0 || len(c.Peers) > MaxPeers {
+		return fmt.Errorf("cluster peers: 1 to %d route URLs: %w", MaxPeers, aegis.ErrInvalidArgument)
+	}
+	for _, p := range c.Peers {
+		u, err := url.Parse(p)
+		if err != nil || u.Scheme != "nats-route" || u.Host == "" || u.User != nil || u.Path != "" {
+			return fmt.Errorf("cluster peer %q: want nats-route://host:port, without credentials (they come from the join file): %w", p, aegis.ErrInvalidArgument)
+		}
+	}
+	if c.RouteUser == "" || len(c.RoutePassword) < 32 {
+		return fmt.Errorf("cluster routes need their credentials (a user and a password of at least 32 characters, from the join file): %w", aegis.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// hostPort splits a listen address; port 0 means any free port.
+func hostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("address %q: %w: %w", addr, aegis.ErrInvalidArgument, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q: %w", portStr, aegis.ErrInvalidArgument)
+	}
+	if port == 0 {
+		// nats-server reads 0 as its default port; -1 is "any free port".
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// clusterOptions sets opts up as a member of c.
+func clusterOptions(opts *server.Options, c *Cluster) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	host, port, err := hostPort(c.Listen)
+	if err != nil {
+		return err
+	}
+	opts.ServerName = c.NodeName
+	opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port,
+		Username: c.RouteUser, Password: c.RoutePassword, ConnectRetries: -1}
+	routes := make([]*url.URL, 0, len(c.Peers))
+	for _, p := range c.Peers {
+		u, _ := url.Parse(p) // validated
+		u.User = url.UserPassword(c.RouteUser, c.RoutePassword)
+		routes = append(routes, u)
+	}
+	opts.Routes = routes
+	return nil
+}
+
+// ServerName is the embedded server's name ("aegis" when it is not a
+// cluster member), or "" with an external NATS.
+func (n *Node) ServerName() string {
+	if n.srv == nil {
+		return ""
+	}
+	return n.srv.Name()
+}
+
+// Replicas is how many copies of each stream, bucket and object store
+// this node creates.
+func (n *Node) Replicas() int { return n.replicas }
+
+// MetaLeader is the name of the JetStream meta leader of the embedded
+// server's cluster, "" when it is not clustered, has none yet, or the
+// NATS is external.
+func (n *Node) MetaLeader() string {
+	if n.srv == nil {
+		return ""
+	}
+	jsz, err := n.srv.Jsz(&server.JSzOptions{})
+	if err != nil || jsz == nil || jsz.Meta == nil {
+		return ""
+	}
+	return jsz.Meta.Leader
+}
+
+// RouteURL is where the embedded server accepts routes
+// (nats-route://host:port), "" when it is not a cluster member.
+func (n *Node) RouteURL() string {
+	if n.srv == nil {
+		return ""
+	}
+	addr := n.srv.ClusterAddr()
+	if addr == nil {
+		return ""
+	}
+	host := addr.IP
+	if host.IsUnspecified() {
+		host = net.IPv4(127, 0, 0, 1)
+	}
+	return "nats-route://" + net.JoinHostPort(host.String(), strconv.Itoa(addr.Port))
+}
+
+// clusterReady bounds how long Open waits for a cluster's JetStream to
+// elect its meta leader: the other members may still be starting.
+const clusterReady = 60 * time.Second
