@@ -2,7 +2,7 @@
 // secret material every server of one installation shares, so that
 // whichever server a request or an event reaches, it is trusted the same:
 // the event signing key, the admin root token, the vault's master key, the
-// NATS client key every server connects with and the credentials of the
+// audit log's signing key, the NATS client key every server connects with and the credentials of the
 // NATS cluster's routes. `aegis cluster init --out FILE` writes one
 // (Create); `aegis server --cluster-join FILE` reads it (Read).
 //
@@ -50,6 +50,9 @@ type File struct {
 	AdminToken string `json:"admin_token"`
 	// MasterKey is the vault's key-encryption key (base64url, 32 bytes).
 	MasterKey string `json:"master_key"`
+	// AuditKey is the seed of the Ed25519 key that signs the audit log
+	// (base64url, 32 bytes): one chain, one key.
+	AuditKey string `json:"audit_key"`
 	// NATSSeed is the nkey seed every server's NATS connection
 	// authenticates with, and the one client a member's NATS accepts.
 	NATSSeed string `json:"nats_seed"`
@@ -63,6 +66,7 @@ type Material struct {
 	EventKey      []byte
 	AdminToken    string
 	MasterKey     []byte
+	AuditKey      []byte
 	NATSSeed      []byte
 	RoutePassword string
 }
@@ -70,7 +74,7 @@ type Material struct {
 // New makes fresh material.
 func New(now time.Time) (*File, error) {
 	f := &File{Format: Format, Version: Version, Created: now.UTC()}
-	for _, dst := range []*string{&f.EventKey, &f.AdminToken, &f.MasterKey, &f.RoutePassword} {
+	for _, dst := range []*string{&f.EventKey, &f.AdminToken, &f.MasterKey, &f.AuditKey, &f.RoutePassword} {
 		b := make([]byte, keyBytes)
 		if _, err := rand.Read(b); err != nil {
 			return nil, fmt.Errorf("cluster join material: %w", err)
@@ -155,7 +159,7 @@ func Decode(data []byte) (*Material, error) {
 	for name, field := range map[string]struct {
 		text string
 		dst  *[]byte
-	}{"event_key": {f.EventKey, &m.EventKey}, "master_key": {f.MasterKey, &m.MasterKey}} {
+	}{"event_key": {f.EventKey, &m.EventKey}, "master_key": {f.MasterKey, &m.MasterKey}, "audit_key": {f.AuditKey, &m.AuditKey}} {
 		b, err := base64.RawURLEncoding.DecodeString(field.text)
 		if err != nil || len(b) != keyBytes {
 			return nil, fmt.Errorf("%s: want %d bytes, base64url: %w", name, keyBytes, aegis.ErrInvalidArgument)

@@ -24,7 +24,7 @@ func TestCreateAndRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.EventKey) != 32 || len(m.MasterKey) != 32 || m.AdminToken == "" || len(m.RoutePassword) < 32 || len(m.NATSSeed) == 0 {
+	if len(m.EventKey) != 32 || len(m.MasterKey) != 32 || len(m.AuditKey) != 32 || m.AdminToken == "" || len(m.RoutePassword) < 32 || len(m.NATSSeed) == 0 {
 		t.Fatalf("material %+v", m)
 	}
 	// Never replaced: a second init would split the cluster.
@@ -55,7 +55,7 @@ func TestDecodeRefusesAndNeverQuotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := `{"format":"aegis-cluster-join","version":1,"created":"2026-12-04T00:00:00Z","event_key":"` + f.EventKey +
-		`","admin_token":"` + f.AdminToken + `","master_key":"` + f.MasterKey + `","nats_seed":"` + f.NATSSeed +
+		`","admin_token":"` + f.AdminToken + `","master_key":"` + f.MasterKey + `","audit_key":"` + f.AuditKey + `","nats_seed":"` + f.NATSSeed +
 		`","route_password":"` + f.RoutePassword + `"}`
 	if _, err := Decode([]byte(good)); err != nil {
 		t.Fatal(err)

@@ -212,6 +212,22 @@ func (in *instance) start() error {
 func shareNATS(c *server.Config, first *instance) {
 	c.NATSURL, c.NATSListen = first.srv.NATSURL(), ""
 	c.NATSNkey = natsKeyOf(first)
+	// Servers on one NATS sign events with one key: without a cluster
+	// join file, the first's file copied (a server with another refuses
+	// to start, TestSharedNATS).
+	// The audit key too: one chain, one key.
+	for _, name := range []string{"events.key", "audit.key"} {
+		key, err := os.ReadFile(filepath.Join(first.dataDir, "keys", name))
+		if err == nil {
+			dir := filepath.Join(c.DataDir, "keys")
+			if err = os.MkdirAll(dir, 0o700); err == nil {
+				err = os.WriteFile(filepath.Join(dir, name), key, 0o600)
+			}
+		}
+		if err != nil {
+			panic("share " + name + ": " + err.Error())
+		}
+	}
 }
 
 // natsKeyOf is the client key file a server opening --nats-listen without a

@@ -51,12 +51,18 @@ func loadAuditKey(dataDir string) (ed25519.PrivateKey, bool, error) {
 // openAudit opens the audit log on the node and starts writing the
 // security records counted so far.
 func (s *Server) openAudit(ctx context.Context) error {
-	key, created, err := loadAuditKey(s.cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	if created {
-		s.log.Info("audit signing key created", logkey.File, filepath.Join(s.cfg.DataDir, auditKeyFile))
+	var key ed25519.PrivateKey
+	if s.join != nil {
+		key = ed25519.NewKeyFromSeed(s.join.AuditKey) // one chain, one key, whichever server appends
+	} else {
+		k, created, err := loadAuditKey(s.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		if created {
+			s.log.Info("audit signing key created", logkey.File, filepath.Join(s.cfg.DataDir, auditKeyFile))
+		}
+		key = k
 	}
 	stream, err := audit.OnJetStream(ctx, s.node, s.cfg.Audit.MaxBytes)
 	if err != nil {

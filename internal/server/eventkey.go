@@ -1,12 +1,19 @@
 package server
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 
+	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/bus"
+	"github.com/aegis-platform/aegis/internal/jetstream"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
@@ -47,4 +54,35 @@ func (s *Server) eventKey() ([]byte, error) {
 		s.log.Info("event signing key created", logkey.File, filepath.Join(s.cfg.DataDir, eventKeyFile))
 	}
 	return key, nil
+}
+
+// trustBucket holds the checks every server on one NATS compares its own
+// keys with: a value derived from a key, never the key.
+const trustBucket = "aegis_trust"
+
+// checkEventKey refuses to start a server whose event signing key is not
+// the one the servers already on this NATS use: every event it published
+// would be dead-lettered by the others as forged, and theirs by it. The
+// first server records an HMAC of a fixed label under the key; the others
+// compare theirs with it.
+func (s *Server) checkEventKey(ctx context.Context, key []byte) error {
+	bucket, err := s.node.Bucket(ctx, trustBucket, jetstream.BucketOptions{History: 1,
+		Description: "checks of the keys every server on this NATS must share (never the keys)"})
+	if err != nil {
+		return err
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("aegis event signing key check v1"))
+	sum := hex.EncodeToString(mac.Sum(nil))
+	if _, err := bucket.Create(ctx, "event-key", []byte(sum)); err == nil || !errors.Is(err, aegis.ErrConflict) {
+		return err
+	}
+	stored, _, err := bucket.Get(ctx, "event-key")
+	if err != nil {
+		return err
+	}
+	if !hmac.Equal(stored, []byte(sum)) {
+		return fmt.Errorf("event signing key: this server's is not the one the servers already on this NATS use, so every event between them would be refused as forged; start every server with the same --cluster-join FILE (aegis cluster init): %w", aegis.ErrConflict)
+	}
+	return nil
 }

@@ -272,6 +272,9 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkEventKey(ctx, eventKey); err != nil {
+		return err
+	}
 	if s.bus, err = bus.Open(ctx, bus.Config{Node: s.node, Dispatcher: s.dispatcher, Logger: s.log,
 		RetryBase: s.cfg.RetryBase, RetryMax: s.cfg.RetryMax, SigningKey: eventKey, Metrics: s.metrics,
 		Limits: s.eventLimits(), Spans: s.Spans(), Data: eventSealer{s.vault}, Guard: s.guard}, snapshot); err != nil {
