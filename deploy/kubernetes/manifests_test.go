@@ -152,6 +152,13 @@ func TestManifests(t *testing.T) {
 	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 3 {
 		t.Errorf("replicas %v, want 3", sts.Spec.Replicas)
 	}
+	if sts.Spec.MinReadySeconds < 10 {
+		t.Errorf("minReadySeconds %d: a restarted server needs time to catch up before the next one goes", sts.Spec.MinReadySeconds)
+	}
+	if u := sts.Spec.UpdateStrategy; u.Type != appsv1.RollingUpdateStatefulSetStrategyType ||
+		u.RollingUpdate != nil && u.RollingUpdate.MaxUnavailable != nil && *u.RollingUpdate.MaxUnavailable != intstr.FromInt32(1) {
+		t.Errorf("update strategy %+v: want a rolling update, one pod at a time", u)
+	}
 	if sts.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
 		t.Errorf("podManagementPolicy %q: the servers must start together to form a quorum", sts.Spec.PodManagementPolicy)
 	}
