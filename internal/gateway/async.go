@@ -12,7 +12,6 @@ import (
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
 	"github.com/aegis-platform/aegis/internal/guard"
-	"github.com/aegis-platform/aegis/internal/httperr"
 	"github.com/aegis-platform/aegis/internal/metrics"
 	"github.com/aegis-platform/aegis/internal/registry"
 	"github.com/aegis-platform/aegis/internal/route"
@@ -107,6 +106,30 @@ func (a *AsyncStore) finish(ctx context.Context, id string, rev uint64, r AsyncR
 	return nil
 }
 
+// errNoRecord: a queued invocation whose record is gone (expired, or
+// never written by this platform).
+var errNoRecord = errors.New("no invocation record")
+
+// settled reports whether the invocation created at rev has its result:
+// its record was updated since, or says so.
+func (a *AsyncStore) settled(ctx context.Context, id string, rev uint64) (bool, error) {
+	b, cur, err := a.store.Get(ctx, "inv."+id)
+	if errors.Is(err, aegis.ErrNotFound) {
+		return false, errNoRecord
+	}
+	if err != nil {
+		return false, fmt.Errorf("read invocation %s: %w", id, err)
+	}
+	if cur != rev {
+		return true, nil
+	}
+	var s stored
+	if err := json.Unmarshal(b, &s); err != nil {
+		return false, fmt.Errorf("decode invocation %s: %w", id, err)
+	}
+	return s.Status != "pending", nil
+}
+
 func encodeResult(r AsyncResult, jwt *ownerJWT) ([]byte, error) {
 	return json.Marshal(stored{AsyncResult: r, Owner: r.Owner, JWT: jwt})
 }
@@ -142,10 +165,17 @@ func ownerOf(ident *sandbox.Identity) string {
 	}
 }
 
-// startAsync answers 202 at once and runs the invocation in the background.
+// startAsync records the invocation as pending, queues it and answers
+// 202; whichever server takes it from the queue runs it (queue.go). The
+// slot it takes in this server's bounds is held until the result is
+// final, wherever it ran (heldSlots).
 func (g *Gateway) startAsync(w http.ResponseWriter, r *http.Request, reqID string, rt *route.Route, fn *registry.Function, req *sandbox.Request, ident *sandbox.Identity) {
-	if g.cfg.Async == nil {
+	if g.cfg.Async == nil || g.cfg.Queue == nil {
 		writeError(w, http.StatusNotImplemented, "asynchronous invocation is not enabled", reqID)
+		return
+	}
+	if len(req.Body) > MaxQueuedBody {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body too large for an asynchronous invocation", reqID)
 		return
 	}
 	caller, function := req.Origin, rt.App+"/"+rt.Function
@@ -153,39 +183,33 @@ func (g *Gateway) startAsync(w http.ResponseWriter, r *http.Request, reqID strin
 		g.refuseFull(w, r, reqID, rt.App, rt.Function, caller, queue, bound)
 		return
 	}
-	release := func() { g.async.release(caller, function) }
 	owner := ownerOf(ident)
 	var jwt *ownerJWT
 	if ident != nil && ident.Scheme == manifest.AuthJWT && rt.JWT != nil {
 		c := rt.JWT
 		jwt = &ownerJWT{Issuer: c.Issuer, Audience: c.Audience, Algorithms: c.Algorithms, Skew: c.Skew.Std()}
 	}
-	invID, rev, err := g.cfg.Async.create(context.Background(), AsyncResult{Status: "pending", Owner: owner}, jwt)
+	// Not the request's context: a client hanging up after sending must
+	// not leave a record without its queued invocation.
+	ctx := context.WithoutCancel(r.Context())
+	invID, rev, err := g.cfg.Async.create(ctx, AsyncResult{Status: "pending", Owner: owner}, jwt)
 	if err != nil {
-		release()
+		g.async.release(caller, function)
 		g.log.Error("async invocation not recorded", logkey.RequestID, reqID, logkey.Error, err)
 		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
 		return
 	}
-	go func() {
-		defer release()
-		ctx, cancel := context.WithTimeout(g.bg, asyncTimeout)
-		defer cancel()
-		res := AsyncResult{Status: "done", Owner: owner}
-		resp, err := g.cfg.Dispatcher.Invoke(ctx, fn, req)
-		if err != nil {
-			res.Status, res.Error = "failed", httperr.Of(err).Message
-		} else {
-			st := resp.Status
-			if st == 0 {
-				st = http.StatusOK
-			}
-			res.Response = &AsyncResponse{Status: st, Headers: resp.Headers, Body: resp.Body}
+	g.hold(invID, caller, function)
+	if err := g.enqueue(ctx, newQueuedJob(invID, rev, rt.App, rt.Function, owner, jwt, req)); err != nil {
+		// Nobody will run it: its record says so rather than stay pending.
+		g.log.Error("async invocation not queued", logkey.RequestID, reqID, logkey.InvocationID, invID, logkey.Error, err)
+		if ferr := g.cfg.Async.finish(ctx, invID, rev, AsyncResult{Status: "failed", Owner: owner, Error: "service unavailable"}, jwt); ferr != nil {
+			g.log.Error("async result not recorded", logkey.RequestID, reqID, logkey.InvocationID, invID, logkey.Error, ferr)
 		}
-		if err := g.cfg.Async.finish(context.Background(), invID, rev, res, jwt); err != nil {
-			g.log.Error("async result not recorded", logkey.RequestID, reqID, logkey.InvocationID, invID, logkey.Error, err)
-		}
-	}()
+		g.releaseHeld(invID)
+		writeError(w, http.StatusServiceUnavailable, "service unavailable", reqID)
+		return
+	}
 	g.log.Debug("async invocation accepted", logkey.RequestID, reqID, logkey.InvocationID, invID, logkey.App, rt.App, logkey.Function, rt.Function)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Location", "/_aegis/invocations/"+invID)

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aegis-platform/aegis"
@@ -41,6 +43,13 @@ type Config struct {
 	Webhooks   *auth.Webhooks    // for routes whose auth lists "hmac"
 	Dispatcher *dispatch.Dispatcher
 	Async      *AsyncStore
+	// Queue holds accepted asynchronous invocations until a server runs
+	// them (queue.go); Async needs it. Data seals a queued invocation with
+	// its app's data key (nil: stored as it is), SigningKey signs it: the
+	// event signing key, the same on every server.
+	Queue      AsyncQueue
+	Data       DataSealer
+	SigningKey []byte
 	Logger     *slog.Logger
 	// MaxAsync bounds invocations running in the background on this
 	// server (default DefaultMaxAsync); MaxAsyncPerCaller and
@@ -78,6 +87,12 @@ type Gateway struct {
 	async    *asyncBounds
 	bg       context.Context
 	cancelBg context.CancelFunc
+
+	// stopQueue, set by Open, ends this server's share of the queue;
+	// atomic, since handlers that Open started may read it first.
+	stopQueue atomic.Pointer[func()]
+	haltOnce  sync.Once
+	closeOnce sync.Once
 }
 
 // HeaderAsync asks for an asynchronous invocation.
@@ -547,8 +562,15 @@ func writeError(w http.ResponseWriter, status int, msg, reqID string) {
 	httperr.Write(w, status, msg, reqID)
 }
 
-// Close cancels background (async) invocations.
-func (g *Gateway) Close() { g.cancelBg() }
+// Close stops taking queued invocations and waits for those running,
+// cancelled: each goes back to the queue for another server. It is safe
+// to call twice.
+func (g *Gateway) Close() {
+	g.closeOnce.Do(func() {
+		g.cancelBg()
+		g.haltQueue()
+	})
+}
 
 // asyncTimeout bounds a background invocation beyond the function's own timeout.
 const asyncTimeout = 10 * time.Minute

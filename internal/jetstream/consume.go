@@ -96,6 +96,11 @@ type ConsumerConfig struct {
 	// MaxAckPending bounds unacknowledged messages, which is also how many
 	// handlers run at once.
 	MaxAckPending int
+	// Handlers bounds this subscription's handlers running at once, and
+	// so what it pulls, when that should be less than MaxAckPending: a
+	// consumer shared by several servers counts MaxAckPending across all
+	// of them. Zero: MaxAckPending.
+	Handlers int
 	// DeliverNew starts a new consumer at the end of the stream instead of
 	// at its beginning.
 	DeliverNew bool
@@ -158,8 +163,12 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 		return nil, wrap(op, err)
 	}
 
+	handlers := maxPending
+	if cfg.Handlers > 0 && cfg.Handlers < maxPending {
+		handlers = cfg.Handlers
+	}
 	s := &Subscription{node: n, cons: cons, stopped: make(chan struct{})}
-	sem := make(chan struct{}, maxPending)
+	sem := make(chan struct{}, handlers)
 	log := n.log.With(logkey.Stream, cfg.Stream, logkey.Consumer, cfg.Durable)
 
 	dispatch := func(m jetstream.Msg) {
@@ -201,7 +210,7 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 	// a busy machine delays a pull response, the client notices within
 	// seconds and pulls again, instead of stalling for the default 30 s.
 	s.cc, err = cons.Consume(dispatch,
-		jetstream.PullMaxMessages(maxPending),
+		jetstream.PullMaxMessages(handlers),
 		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.Warn("consume error", logkey.Error, err)

@@ -114,22 +114,38 @@ func sentinel(err error) error {
 const storeCreateErrCode = 10049
 
 // retryStoreCreate runs create, retrying while it fails with
-// storeCreateErrCode, up to three attempts with a short pause between.
-func retryStoreCreate(ctx context.Context, create func() error) error {
+// storeCreateErrCode (three attempts), or goes unanswered: in a cluster,
+// servers starting at once create the same streams at once, and a create
+// racing another has been seen never to be answered. Each attempt gets
+// its own clock (createAttempt) within ctx's; a retry finds the stream
+// the other created.
+func retryStoreCreate(ctx context.Context, create func(ctx context.Context) error) error {
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if err = create(); err == nil {
+	storeErrs := 0
+	for attempt := 0; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, createAttempt)
+		err = create(actx)
+		cancel()
+		if err == nil {
 			return nil
 		}
 		var apiErr *jetstream.APIError
-		if !errors.As(err, &apiErr) || apiErr.ErrorCode != storeCreateErrCode {
+		switch {
+		case errors.As(err, &apiErr) && apiErr.ErrorCode == storeCreateErrCode:
+			if storeErrs++; storeErrs >= 3 {
+				return err
+			}
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && attempt < 10:
+		default:
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		case <-time.After(time.Duration(min(attempt+1, 5)) * 100 * time.Millisecond):
 		}
 	}
-	return err
 }
+
+// createAttempt bounds one attempt of retryStoreCreate.
+const createAttempt = 2 * time.Second

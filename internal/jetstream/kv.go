@@ -105,7 +105,7 @@ func (n *Node) Bucket(ctx context.Context, name string, opts BucketOptions) (*Bu
 		cfg.LimitMarkerTTL = keyTTLMarker
 	}
 	var kv jetstream.KeyValue
-	err := retryStoreCreate(ctx, func() (err error) {
+	err := retryStoreCreate(ctx, func(ctx context.Context) (err error) {
 		kv, err = n.js.CreateOrUpdateKeyValue(ctx, cfg)
 		return err
 	})

@@ -32,7 +32,7 @@ func (n *Node) EnsureLedger(ctx context.Context, cfg LedgerConfig) error {
 		return err
 	}
 	var s jetstream.Stream
-	err := retryStoreCreate(ctx, func() (err error) {
+	err := retryStoreCreate(ctx, func(ctx context.Context) (err error) {
 		s, err = n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        cfg.Name,
 			Subjects:    cfg.Subjects,

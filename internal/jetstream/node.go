@@ -226,7 +226,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 func (n *Node) waitJetStream(ctx context.Context, clustered bool) error {
 	deadline := time.Now().Add(clusterReady)
 	for {
-		_, err := n.js.AccountInfo(ctx)
+		// Each attempt on its own short clock: a request sent before the
+		// cluster has a meta leader may never be answered.
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if clustered {
+			actx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		}
+		_, err := n.js.AccountInfo(actx)
+		cancel()
 		if err == nil || !clustered || time.Now().After(deadline) {
 			if err != nil {
 				return wrap("open jetstream: account info", err)
@@ -279,6 +286,13 @@ func startServer(cfg Config, log *slog.Logger) (*server.Server, error) {
 	if cfg.Cluster != nil {
 		if err := clusterOptions(opts, cfg.Cluster); err != nil {
 			return nil, fmt.Errorf("start nats: %w", err)
+		}
+		if opts.DontListen {
+			// DontListen would close the route port too; the client port
+			// it needs open then is on loopback, any free port, and lets
+			// no one in without the client key like every port.
+			opts.DontListen = false
+			opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
 		}
 	}
 	srv, err := server.NewServer(opts)

@@ -45,7 +45,7 @@ func (n *Node) ObjectStore(ctx context.Context, name string) (*ObjectStore, erro
 
 	os, err := n.js.ObjectStore(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		err = retryStoreCreate(ctx, func() (err error) {
+		err = retryStoreCreate(ctx, func(ctx context.Context) (err error) {
 			os, err = n.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 				Bucket:   name,
 				Storage:  storage,

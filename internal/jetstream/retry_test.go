@@ -11,7 +11,7 @@ import (
 func TestRetryStoreCreate(t *testing.T) {
 	storeErr := &jetstream.APIError{Code: 500, ErrorCode: storeCreateErrCode, Description: "error creating store for stream"}
 	calls := 0
-	err := retryStoreCreate(context.Background(), func() error {
+	err := retryStoreCreate(context.Background(), func(context.Context) error {
 		calls++
 		if calls < 3 {
 			return storeErr
@@ -23,14 +23,30 @@ func TestRetryStoreCreate(t *testing.T) {
 	}
 
 	calls = 0
-	err = retryStoreCreate(context.Background(), func() error { calls++; return storeErr })
+	err = retryStoreCreate(context.Background(), func(context.Context) error { calls++; return storeErr })
 	if !errors.Is(err, storeErr) || calls != 3 {
 		t.Fatalf("lasting store error: err %v after %d calls, want the error after 3", err, calls)
 	}
 
 	other := errors.New("bad config")
 	calls = 0
-	if err := retryStoreCreate(context.Background(), func() error { calls++; return other }); err != other || calls != 1 {
+	if err := retryStoreCreate(context.Background(), func(context.Context) error { calls++; return other }); err != other || calls != 1 {
 		t.Fatalf("other errors must not be retried: err %v after %d calls", err, calls)
+	}
+
+	// An attempt left unanswered is tried again on a fresh clock.
+	calls = 0
+	err = retryStoreCreate(context.Background(), func(ctx context.Context) error {
+		calls++
+		if calls == 1 {
+			return context.DeadlineExceeded
+		}
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("an attempt without its own deadline")
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("unanswered attempt: err %v after %d calls", err, calls)
 	}
 }

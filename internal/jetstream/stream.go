@@ -35,6 +35,11 @@ type StreamConfig struct {
 	// AllowMsgTTL lets a publisher give a message its own age limit
 	// (PublishTTL). Once on, the server never turns it off again.
 	AllowMsgTTL bool
+	// WorkQueue keeps a message only until a consumer acknowledges it
+	// (work-queue retention): the stream is a queue of work, not a log.
+	// Such a stream takes one consumer per subject. The server cannot
+	// change an existing stream's retention.
+	WorkQueue bool
 }
 
 // defaultListLimit caps StreamMessages when the caller gives no limit, so a
@@ -55,7 +60,7 @@ func (n *Node) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 		maxBytes = -1
 	}
 	var s jetstream.Stream
-	err := retryStoreCreate(ctx, func() (err error) {
+	err := retryStoreCreate(ctx, func(ctx context.Context) (err error) {
 		persist, err := n.persistMode(ctx, cfg)
 		if err != nil {
 			return err
@@ -74,6 +79,7 @@ func (n *Node) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 			PersistMode: persist,
 			Discard:     discardPolicy(cfg.DiscardNew),
 			AllowMsgTTL: cfg.AllowMsgTTL,
+			Retention:   retention(cfg.WorkQueue),
 		})
 		return err
 	})
@@ -84,6 +90,13 @@ func (n *Node) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 	n.streams[cfg.Name] = s
 	n.mu.Unlock()
 	return nil
+}
+
+func retention(workQueue bool) jetstream.RetentionPolicy {
+	if workQueue {
+		return jetstream.WorkQueuePolicy
+	}
+	return jetstream.LimitsPolicy
 }
 
 // persistMode is the persist mode EnsureStream asks for. An existing

@@ -78,6 +78,11 @@ type Registry struct {
 	log  *slog.Logger
 	mu   sync.Mutex // serializes deploys and rollbacks
 	snap atomic.Pointer[Snapshot]
+	// unbuilt are the activations this registry could not build (a
+	// restore or a follow that failed), by app, so that a record that
+	// does not change is not built again, and its failure logged, at
+	// every comparison of Follow. Guarded by mu.
+	unbuilt map[string]mark
 
 	retiring sync.WaitGroup
 	closed   chan struct{}
@@ -205,7 +210,7 @@ func New(cfg Config) *Registry {
 	if cfg.Retire <= 0 {
 		cfg.Retire = 10 * time.Second
 	}
-	r := &Registry{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
+	r := &Registry{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), unbuilt: map[string]mark{}}
 	empty, _ := route.New(nil)
 	r.snap.Store(&Snapshot{Apps: map[string]*App{}, Routes: empty})
 	return r
@@ -539,6 +544,7 @@ func (r *Registry) Restore(ctx context.Context) error {
 		}
 		app, err := r.build(ctx, &ver)
 		if err != nil {
+			r.unbuilt[name] = markOf(rec)
 			r.log.Error("restore app failed", logkey.App, name, logkey.Version, "v"+strconv.Itoa(rec.Active), logkey.Error, err)
 			continue
 		}
@@ -546,6 +552,7 @@ func (r *Registry) Restore(ctx context.Context) error {
 		next, err := r.withApp(app)
 		if err != nil {
 			r.closeApp(app)
+			r.unbuilt[name] = markOf(rec)
 			r.log.Error("restore app failed", logkey.App, name, logkey.Error, err)
 			continue
 		}

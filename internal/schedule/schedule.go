@@ -1,5 +1,6 @@
 // Package schedule runs schedule triggers: cron expressions from the active
-// manifests, each firing an invocation with a fresh request id.
+// manifests, each firing an invocation with a fresh request id, once per
+// tick across every server sharing one NATS (claim.go).
 package schedule
 
 import (
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	cron "github.com/netresearch/go-cron"
 
@@ -26,6 +28,7 @@ type Scheduler struct {
 	dispatcher *dispatch.Dispatcher
 	snap       func() *registry.Snapshot
 	log        *slog.Logger
+	ticks      Ticks
 
 	mu   sync.Mutex
 	cron *cron.Cron
@@ -33,10 +36,13 @@ type Scheduler struct {
 	stop context.CancelFunc
 }
 
-// New returns a scheduler with nothing scheduled.
-func New(d *dispatch.Dispatcher, snapshot func() *registry.Snapshot, logger *slog.Logger) *Scheduler {
+// New returns a scheduler with nothing scheduled. Every run claims its
+// tick in ticks first and runs only if this server's claim is the one
+// made (claim.go); nil ticks runs every tick here, for a server that
+// knows it is alone.
+func New(d *dispatch.Dispatcher, snapshot func() *registry.Snapshot, logger *slog.Logger, ticks Ticks) *Scheduler {
 	ctx, stop := context.WithCancel(context.Background())
-	return &Scheduler{dispatcher: d, snap: snapshot, log: logger, ctx: ctx, stop: stop}
+	return &Scheduler{dispatcher: d, snap: snapshot, log: logger, ticks: ticks, ctx: ctx, stop: stop}
 }
 
 // Sync replaces every schedule with those of snap. It cannot fail: a
@@ -51,20 +57,21 @@ func (s *Scheduler) Sync(_ context.Context, snap *registry.Snapshot) error {
 		names := app.Manifest.FunctionNames()
 		sort.Strings(names)
 		for _, fnName := range names {
-			for _, t := range app.Manifest.Functions[fnName].Triggers {
+			for i, t := range app.Manifest.Functions[fnName].Triggers {
 				if t.Schedule == nil {
 					continue
 				}
-				a, f, expr := appName, fnName, t.Schedule.Cron
+				run := run{app: appName, function: fnName, trigger: i, expr: t.Schedule.Cron}
 				// The manifest's parser, not the runner's own, so a schedule
 				// means here what deploy validation accepted.
-				sched, err := manifest.ParseCron(expr)
+				sched, err := manifest.ParseCron(run.expr)
 				if err == nil {
-					_, err = c.ScheduleJob(sched, cron.FuncJob(func() { s.fire(a, f, expr) }))
+					sched, run.period = aligned(sched)
+					_, err = c.ScheduleJob(sched, cron.FuncJob(func() { s.fire(run) }))
 				}
 				if err != nil {
 					// The deploy has happened; log rather than fail it.
-					s.log.Error("schedule rejected", logkey.App, a, logkey.Function, f, logkey.Cron, expr, logkey.Error, err)
+					s.log.Error("schedule rejected", logkey.App, run.app, logkey.Function, run.function, logkey.Cron, run.expr, logkey.Error, err)
 					continue
 				}
 				n++
@@ -83,16 +90,30 @@ func (s *Scheduler) Sync(_ context.Context, snap *registry.Snapshot) error {
 	return nil
 }
 
-func (s *Scheduler) fire(app, fn, expr string) {
-	f, ok := s.snap().Function(app, fn)
+// run is one schedule trigger: what fires and how its ticks are named.
+type run struct {
+	app, function string
+	trigger       int    // the trigger's index in the function's triggers
+	expr          string // the cron expression, as written
+	// period is what a tick's time is truncated to: the interval of an
+	// @every schedule, a minute for a cron expression (claim.go).
+	period time.Duration
+}
+
+func (s *Scheduler) fire(r run) {
+	f, ok := s.snap().Function(r.app, r.function)
 	if !ok {
 		return
 	}
+	app, fn := r.app, r.function
 	// Every run starts a trace of its own, under the run's request id.
 	id := telemetry.NewRequestID()
+	if !s.claim(r, time.Now(), id) {
+		return
+	}
 	req := &sandbox.Request{Kind: sandbox.KindSchedule, RequestID: id, Origin: sandbox.OriginSchedule, Trace: telemetry.Span{TraceID: id}}
 	// The call graph's edge: schedule → function.
-	req.Trigger = expr
+	req.Trigger = r.expr
 	_, err := s.dispatcher.Invoke(s.ctx, f, req) // the dispatcher logs failures
 	if errors.Is(err, usage.ErrBudgetExhausted) || errors.Is(err, guard.ErrQuarantined) || errors.Is(err, guard.ErrThrottled) {
 		// A run a spent budget or the guard refused is skipped, not made

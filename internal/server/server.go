@@ -63,6 +63,7 @@ type Server struct {
 	bus        *bus.Bus
 	engine     *sandbox.Engine
 	registry   *registry.Registry
+	follower   *registry.Follower
 	triggers   []trigger // the bus and the scheduler, in start order
 	gateway    *gateway.Gateway
 	keys       *auth.Keys
@@ -316,7 +317,7 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	s.metrics.ReadPools(s.engine)
-	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log))
+	s.triggers = append(s.triggers, schedule.New(s.dispatcher, snapshot, s.log, scheduleTicks{s.node}))
 	s.registry = registry.New(registry.Config{
 		State: state, Modules: modules, Engine: s.engine, Logger: s.log, SecretExists: s.secretExists,
 		OnChange: func(snap *registry.Snapshot) {
@@ -330,21 +331,30 @@ func (s *Server) wire(ctx context.Context) error {
 	if err := s.registry.Restore(ctx); err != nil {
 		return err
 	}
+	s.followApps()
 	if err := s.openHeartbeat(ctx); err != nil {
 		return err
 	}
 	keys := auth.NewKeys(keyBucket)
 	s.keys = keys
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
+	asyncQueue, err := openAsyncQueue(ctx, s.node)
+	if err != nil {
+		return err
+	}
 	s.gateway = gateway.New(gateway.Config{
 		Rejected: s.usage.Reject,
 		Snapshot: s.registry.Snapshot, Keys: keys, Dispatcher: s.dispatcher,
 		JWT: auth.NewJWTVerifier(auth.NewJWKS(nil)), Webhooks: auth.NewWebhooks(webhookSecrets, seenBucket),
-		Async: gateway.NewAsyncStore(invocations), Logger: s.log, Admission: admit,
+		Async: gateway.NewAsyncStore(invocations), Queue: asyncQueue, Data: s.vault, SigningKey: eventKey,
+		Logger: s.log, Admission: admit,
 		MaxAsync: s.cfg.Backpressure.Async, MaxAsyncPerCaller: s.cfg.Backpressure.AsyncPerCaller,
 		MaxAsyncPerFunction: s.cfg.Backpressure.AsyncPerFunction, Metrics: s.metrics, Spans: s.Spans(),
 		Guard: s.guard, Proxies: s.proxies,
 	})
+	if err := s.gateway.Open(ctx); err != nil {
+		return err
+	}
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
@@ -513,6 +523,7 @@ func (s *Server) close(ctx context.Context) error {
 			}
 		}
 	}
+	s.stopFollowing() // before the triggers its activations sync
 	// Schedules stop first, then the bus, the reverse of how they start.
 	for i := len(s.triggers) - 1; i >= 0; i-- {
 		s.triggers[i].Close()

@@ -56,6 +56,11 @@ func init() {
 		case "object":
 			return aegis.KV("events").Put(ev.RequestID, []byte(ev.Operation+":"+ev.Key))
 		case "schedule":
+			// One key per run as well, so a test can count the runs
+			// (follow_test.go: once per tick across servers).
+			if err := aegis.KV("events").Put("tick-"+ev.RequestID, []byte("ran")); err != nil {
+				return err
+			}
 			return aegis.KV("events").Put("last-tick", []byte(ev.RequestID))
 		}
 		if strings.HasPrefix(ev.Topic, "jobs.fail") {
@@ -90,6 +95,9 @@ func handle(r *aegis.Request) *aegis.Response {
 		return result(nil, aegis.KV(in.Table).Put(in.Key, []byte(in.Value)))
 	case "kv-get":
 		return result(aegis.KV(in.Table).Get(in.Key))
+	case "kv-list": // the keys starting with in.Key, one a line
+		keys, err := aegis.KV(in.Table).List(in.Key)
+		return result([]byte(strings.Join(keys, "\n")), err)
 	case "obj-put":
 		return result(nil, aegis.PutObject(in.Key, []byte(in.Value)))
 	case "obj-get":

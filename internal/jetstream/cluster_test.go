@@ -1,0 +1,125 @@
+package jetstream
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aegis-platform/aegis"
+)
+
+// openCluster starts n embedded members of one cluster on loopback, at
+// once (each waits for the meta leader), replicas min(3, n).
+func openCluster(t *testing.T, n int) []*Node {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		noErr(t, err)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	var peers []string
+	for _, p := range ports {
+		peers = append(peers, "nats-route://127.0.0.1:"+strconv.Itoa(p))
+	}
+	nodes := make([]*Node, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		dir := t.TempDir()
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			nodes[i], errs[i] = Open(ctx, Config{DataDir: dir, ClientSeed: testSeed, Replicas: min(3, n),
+				Cluster: &Cluster{Name: "test", NodeName: "m" + strconv.Itoa(i+1), Listen: "127.0.0.1:" + strconv.Itoa(ports[i]),
+					Peers: peers, RouteUser: "aegis-route", RoutePassword: "0123456789abcdef0123456789abcdef"}})
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		noErr(t, errs[i])
+		t.Cleanup(func() { _ = nodes[i].Close(context.Background()) })
+	}
+	return nodes
+}
+
+// TestClusterReplicatesAndSurvivesAMember: three members form a cluster
+// with a meta leader; they create the same buckets at once (as servers
+// starting together do) without one waiting forever; a value written on
+// one is read on the others; with one member killed the other two still
+// read and write.
+func TestClusterReplicatesAndSurvivesAMember(t *testing.T) {
+	nodes := openCluster(t, 3)
+	if nodes[0].MetaLeader() == "" || nodes[0].RouteURL() == "" || nodes[1].ServerName() != "m2" || nodes[0].Replicas() != 3 {
+		t.Fatalf("leader %q route %q name %q replicas %d", nodes[0].MetaLeader(), nodes[0].RouteURL(), nodes[1].ServerName(), nodes[0].Replicas())
+	}
+	buckets := make([]*Bucket, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for _, name := range []string{"shared_a", "shared_b", "shared"} {
+				if buckets[i], errs[i] = nodes[i].Bucket(ctx, name, BucketOptions{History: 1}); errs[i] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		noErr(t, err)
+	}
+	ctx := testCtx(t)
+	_, err := buckets[0].Put(ctx, "k", []byte("v1"))
+	noErr(t, err)
+	for i := range nodes {
+		v, _, err := buckets[i].Get(ctx, "k")
+		noErr(t, err)
+		equal(t, "v1", string(v))
+	}
+	// A member lost: the two others keep a quorum.
+	nodes[2].Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err = buckets[0].Put(ctx, "k", []byte("v2"))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	noErr(t, err)
+	v, _, err := buckets[1].Get(ctx, "k")
+	noErr(t, err)
+	equal(t, "v2", string(v))
+}
+
+func TestClusterConfigRefusals(t *testing.T) {
+	good := Cluster{Name: "c", NodeName: "n1", Listen: "127.0.0.1:0", Peers: []string{"nats-route://127.0.0.1:6222"},
+		RouteUser: "aegis-route", RoutePassword: "0123456789abcdef0123456789abcdef"}
+	for name, mut := range map[string]func(*Cluster){
+		"no name":            func(c *Cluster) { c.Name = "" },
+		"dotted node":        func(c *Cluster) { c.NodeName = "a.b" },
+		"no peers":           func(c *Cluster) { c.Peers = nil },
+		"peer with password": func(c *Cluster) { c.Peers = []string{"nats-route://u:p@127.0.0.1:6222"} },
+		"client url as peer": func(c *Cluster) { c.Peers = []string{"nats://127.0.0.1:4222"} },
+		"short password":     func(c *Cluster) { c.RoutePassword = "short" },
+		"bad listen":         func(c *Cluster) { c.Listen = "nowhere" },
+	} {
+		c := good
+		mut(&c)
+		_, err := Open(context.Background(), Config{DataDir: t.TempDir(), ClientSeed: testSeed, Cluster: &c})
+		isErr(t, err, aegis.ErrInvalidArgument)
+		if err == nil {
+			t.Errorf("%s: opened", name)
+		}
+	}
+	// A cluster member without a client key: refused, never open.
+	_, err := Open(context.Background(), Config{DataDir: t.TempDir(), Cluster: &good})
+	isErr(t, err, aegis.ErrInvalidArgument)
+}
