@@ -24,6 +24,13 @@ func TestWire(t *testing.T) {
 	}{
 		{"Health", &Health{Status: "ok"}, `{"status":"ok"}`},
 		{"StoredModule", &StoredModule{SHA256: "ab12"}, `{"sha256":"ab12"}`},
+		{"ClusterStatus", &ClusterStatus{MetaLeader: "aegis-1", Servers: []ClusterServer{{Name: "aegis-0",
+			Address: "http://10.0.0.5:8080", Admin: "http://10.0.0.5:8081", Version: "v1.2.3", Health: ServerOK,
+			StartedAt: &t0, LastSeen: &t1}}},
+			`{"servers":[{"name":"aegis-0","address":"http://10.0.0.5:8080","admin":"http://10.0.0.5:8081","version":"v1.2.3",` +
+				`"health":"ok","started_at":"2025-01-02T03:04:05Z","last_seen":"2025-01-02T04:04:05Z"}],"meta_leader":"aegis-1"}`},
+		{"ClusterStatus, incomplete", &ClusterStatus{Servers: []ClusterServer{{Name: "aegis-0", Health: ServerDegraded}}, Incomplete: true},
+			`{"servers":[{"name":"aegis-0","address":"","admin":"","version":"","health":"degraded"}],"meta_leader":"","incomplete":true}`},
 
 		{"DeployRequest", &DeployRequest{Manifest: "app: shop\n", File: "aegis.yaml",
 			Modules: map[string]string{"pay": "ab12"}, Schemas: map[string]string{"s.json": "{}"}},

@@ -97,6 +97,8 @@ type Config struct {
 	// Alerts answers GET /v1/guard/alerts (guardalerts.go); nil serves
 	// none.
 	Alerts Alerts
+	// Cluster answers GET /v1/cluster (cluster.go); nil serves none.
+	Cluster Cluster
 }
 
 // API is the admin http.Handler.
@@ -181,6 +183,10 @@ func New(cfg Config) *API {
 		// Alerts name addresses, keys and functions of every app: the
 		// platform's, like the blocks.
 		a.handle("GET /v1/guard/alerts", platform(rbac.Read), a.guardAlerts)
+	}
+	if cfg.Cluster != nil {
+		// Servers' addresses and versions are the platform's, not an app's.
+		a.handle("GET /v1/cluster", platform(rbac.Read), a.cluster)
 	}
 	a.handle("POST /v1/apps/{app}/functions/{fn}/invoke", onApp(rbac.Invoke), a.invoke)
 	a.handle("GET /v1/logs", listing(rbac.Read), a.logs)

@@ -79,6 +79,7 @@ type Server struct {
 	proxies    guard.Proxies         // whose X-Forwarded-For the guard believes
 	alerts     *alert.Log            // the guard's alerts, shared (alerts.go)
 	alertHooks *alert.Webhooks       // their delivery; nil without webhooks
+	heartbeat  *heartbeat            // this server's record among the cluster's (heartbeat.go)
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -175,7 +176,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.wire(ctx); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	return s.listen()
+	if err := s.listen(); err != nil {
+		return err
+	}
+	s.startHeartbeat(ctx)
+	return nil
 }
 
 // wire builds the platform on an open NATS node.
@@ -327,6 +332,9 @@ func (s *Server) wire(ctx context.Context) error {
 		return err
 	}
 	s.followApps()
+	if err := s.openHeartbeat(ctx); err != nil {
+		return err
+	}
 	keys := auth.NewKeys(keyBucket)
 	s.keys = keys
 	webhookSecrets := auth.NewWebhookSecrets(webhookBucket)
@@ -350,7 +358,8 @@ func (s *Server) wire(ctx context.Context) error {
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
-		Graph: s.graph, Audit: s.audit, Guard: s.guard, GuardRules: s.adminGuardRules(), Alerts: s.alerts})
+		Graph: s.graph, Audit: s.audit, Guard: s.guard, GuardRules: s.adminGuardRules(), Alerts: s.alerts,
+		Cluster: s.heartbeat})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
@@ -505,6 +514,7 @@ func (s *Server) close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
 	var errs []error
+	s.closeHeartbeat(ctx) // first: a server on its way out is no longer listed
 	// Stop taking requests, let those in flight finish, then stop triggers.
 	for _, srv := range []*http.Server{s.gatewaySrv, s.adminSrv} {
 		if srv != nil {
