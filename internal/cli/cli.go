@@ -132,7 +132,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.graphCommand(),
 		c.auditCommand(),
 		c.guardCommand(),
-		c.clusterGroup(),
+		c.clusterCommand(),
 		c.backupCommand(),
 		c.restoreCommand(),
 		c.versionCommand(),

@@ -11,7 +11,7 @@ import (
 
 // clusterCommand is `aegis cluster`: the join file (docs/cluster.md).
 func (c *cli) clusterCommand() *cobra.Command {
-	return group("cluster", "Set up a cluster of servers", c.clusterInitCommand())
+	return group("cluster", "Set up a cluster of servers and see its members", c.clusterInitCommand(), c.clusterStatusCommand())
 }
 
 func (c *cli) clusterInitCommand() *cobra.Command {

@@ -10,14 +10,6 @@ import (
 	"github.com/aegis-platform/aegis/client"
 )
 
-// clusterGroup is `aegis cluster`: the group of cluster.go (init) with
-// status added.
-func (c *cli) clusterGroup() *cobra.Command {
-	cmd := c.clusterCommand()
-	cmd.AddCommand(c.clusterStatusCommand())
-	return cmd
-}
-
 // clusterStatusCommand is `aegis cluster status`: the servers sharing the
 // NATS, from their heartbeats, and the JetStream meta leader
 // (docs/cluster.md).
