@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
-	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/bus"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/jetstream"
@@ -82,7 +79,7 @@ func runEvents(ctx context.Context, env *Env) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, natsURL, err := startServerWithNATS(ctx, env)
+	in, acc, err := startServerWithNATS(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -90,28 +87,18 @@ func runEvents(ctx context.Context, env *Env) ([]*Result, error) {
 	if _, err := in.Deploy(ctx, eventsApp, eventsManifest, wasm, "sink", "source"); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	key, err := readEventKey(in.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	seal, closeVault, err := payloadSealer(ctx, env, natsURL)
-	if err != nil {
-		return nil, err
-	}
-	defer closeVault()
-	subject, err := dialEvents(ctx, natsURL, "", key)
+	subject, err := openPump(ctx, acc)
 	if err != nil {
 		return nil, err
 	}
 	defer subject.close()
-	subject.seal = seal
 
-	base, err := startRawEvents(ctx, env, key)
+	base, err := startRawEvents(ctx, env, acc.EventKey)
 	if err != nil {
 		return nil, err
 	}
 	defer base.close()
-	base.pump.seal = seal
+	base.pump.seal = subject.seal
 
 	var lost int
 	var redelivered uint64
@@ -170,34 +157,37 @@ func runEvents(ctx context.Context, env *Env) ([]*Result, error) {
 	return []*Result{rel, abs, lr}, nil
 }
 
+// natsAccess is how the bench reaches a server's NATS from outside, as
+// an insider holding the server's keys could: the port, the one client key
+// it accepts (a seed file, as nats.go reads one), the event signing key
+// and the vault's master key.
+type natsAccess struct {
+	URL       string
+	SeedFile  string
+	EventKey  []byte
+	MasterKey vault.MasterKeyOptions
+}
+
 // startServerWithNATS starts a server like env.StartServer does, with its
-// embedded NATS also listening on a loopback port, and returns that
-// server's NATS URL.
-func startServerWithNATS(ctx context.Context, env *Env) (*Instance, string, error) {
-	port, err := freePort()
+// embedded NATS also listening on a loopback port, and returns how to
+// reach that NATS: with the client key the server wrote to its data
+// directory (DATA/keys/nats.nk), since the port accepts no one else.
+func startServerWithNATS(ctx context.Context, env *Env) (*Instance, natsAccess, error) {
+	in, err := env.StartServerWith(ctx, "", func(c *server.Config) { c.NATSListen = "127.0.0.1:0" })
 	if err != nil {
-		return nil, "", err
+		return nil, natsAccess{}, err
 	}
-	var w io.Writer = io.Discard
-	if env.Verbose {
-		w = os.Stderr
-	}
-	dataDir := env.TempDir()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	srv, err := server.New(server.Config{
-		DataDir: dataDir, HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", NATSListen: addr,
-		Logger:       slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		DrainTimeout: 5 * time.Second,
-		MasterKey:    env.MasterKey(),
-	})
+	key, err := readEventKey(in.DataDir)
 	if err != nil {
-		return nil, "", err
+		in.Close()
+		return nil, natsAccess{}, err
 	}
-	if err := srv.Start(ctx); err != nil {
-		return nil, "", err
-	}
-	in := &Instance{Srv: srv, Admin: client.New(srv.AdminURL(), srv.AdminToken()), Gateway: srv.GatewayURL(), DataDir: dataDir}
-	return in, "nats://" + addr, nil
+	return in, natsAccess{
+		URL:       in.Srv.NATSURL(),
+		SeedFile:  filepath.Join(in.DataDir, "keys", "nats.nk"),
+		EventKey:  key,
+		MasterKey: env.MasterKey(),
+	}, nil
 }
 
 // readEventKey reads the event signing key the server created in its data
@@ -212,6 +202,22 @@ func readEventKey(dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("read event signing key: %w", err)
 	}
 	return key, nil
+}
+
+// openPump connects to the NATS acc names and returns a pump publishing
+// signed, sealed events of the bench app into it.
+func openPump(ctx context.Context, acc natsAccess) (*eventPump, error) {
+	seal, closeVault, err := payloadSealer(ctx, acc)
+	if err != nil {
+		return nil, err
+	}
+	p, err := dialEvents(ctx, acc.URL, acc.SeedFile, "", acc.EventKey)
+	if err != nil {
+		closeVault()
+		return nil, err
+	}
+	p.seal, p.closeVault = seal, closeVault
+	return p, nil
 }
 
 // freePort asks the kernel for a free loopback port. Another process could
@@ -237,6 +243,8 @@ type eventPump struct {
 	// seal seals a payload as the bus does before it is stored (nil: as
 	// it is).
 	seal func([]byte) ([]byte, error)
+	// closeVault closes the connection seal uses (nil: none).
+	closeVault func()
 }
 
 // payloadSealer returns what seals an event payload of the bench app as
@@ -244,8 +252,12 @@ type eventPump struct {
 // reached through its NATS with its master key, as an insider holding
 // both could. Both sides of the scenario seal, as both sign: the
 // publisher's cost is the same on each.
-func payloadSealer(ctx context.Context, env *Env, natsURL string) (func([]byte) ([]byte, error), func(), error) {
-	node, err := jetstream.Open(ctx, jetstream.Config{URL: natsURL})
+func payloadSealer(ctx context.Context, acc natsAccess) (func([]byte) ([]byte, error), func(), error) {
+	seed, err := jetstream.ReadSeedFile(acc.SeedFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := jetstream.Open(ctx, jetstream.Config{URL: acc.URL, ClientSeed: seed})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -255,7 +267,7 @@ func payloadSealer(ctx context.Context, env *Env, natsURL string) (func([]byte) 
 		closeNode()
 		return nil, nil, err
 	}
-	kek, _, err := vault.LoadMasterKey(env.MasterKey())
+	kek, _, err := vault.LoadMasterKey(acc.MasterKey)
 	if err != nil {
 		closeNode()
 		return nil, nil, err
@@ -269,11 +281,16 @@ func payloadSealer(ctx context.Context, env *Env, natsURL string) (func([]byte) 
 	return func(p []byte) ([]byte, error) { return v.SealData(ctx, eventsApp, ad, p) }, closeNode, nil
 }
 
-// dialEvents connects to url and finds the consumer of eventsSubject:
-// durable when given, otherwise whichever consumer filters on the subject
-// (the bus names its own), waiting for it to appear after a deploy.
-func dialEvents(ctx context.Context, url, durable string, key []byte) (*eventPump, error) {
-	nc, err := nats.Connect(url, nats.Name("aegis-bench"))
+// dialEvents connects to url with the client key in seedFile and finds
+// the consumer of eventsSubject: durable when given, otherwise whichever
+// consumer filters on the subject (the bus names its own), waiting for it
+// to appear after a deploy.
+func dialEvents(ctx context.Context, url, seedFile, durable string, key []byte) (*eventPump, error) {
+	auth, err := nats.NkeyOptionFromSeed(seedFile)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", url, err)
+	}
+	nc, err := nats.Connect(url, nats.Name("aegis-bench"), auth)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", url, err)
 	}
@@ -325,7 +342,12 @@ func findConsumer(ctx context.Context, js natsjs.JetStream, durable string) (nat
 	return nil, names.Err()
 }
 
-func (p *eventPump) close() { p.nc.Close() }
+func (p *eventPump) close() {
+	p.nc.Close()
+	if p.closeVault != nil {
+		p.closeVault()
+	}
+}
 
 // settledRecords counts the sink's invocation records in the function log
 // once the count stops growing: the log publishes them after the events
@@ -458,7 +480,12 @@ func startRawEvents(ctx context.Context, env *Env, key []byte) (*rawEvents, erro
 		r.close()
 		return nil, err
 	}
-	if r.pump, err = dialEvents(ctx, node.ClientURL(), "bench_raw", key); err != nil {
+	seedFile := filepath.Join(env.TempDir(), "nats.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		r.close()
+		return nil, err
+	}
+	if r.pump, err = dialEvents(ctx, node.ClientURL(), seedFile, "bench_raw", key); err != nil {
 		r.close()
 		return nil, err
 	}
