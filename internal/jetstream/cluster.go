@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -145,3 +146,24 @@ func (n *Node) RouteURL() string {
 // clusterReady bounds how long Open waits for a cluster's JetStream to
 // elect its meta leader: the other members may still be starting.
 const clusterReady = 60 * time.Second
+
+// leaderReads makes a replicated bucket's or object store's stream answer
+// reads from its leader only. With direct gets (the default) any replica
+// answers, and one that has not applied a write yet answers as if it had
+// not happened: a module uploaded and then deployed through the same
+// server was "never uploaded", a key just created was unknown. The
+// platform reads what it has just written, so it reads from the leader,
+// which has every acknowledged write; a replicated read costs a hop to it.
+func (n *Node) leaderReads(ctx context.Context, stream string) error {
+	s, err := n.js.Stream(ctx, stream)
+	if err != nil {
+		return err
+	}
+	cfg := s.CachedInfo().Config
+	if !cfg.AllowDirect && !cfg.MirrorDirect {
+		return nil
+	}
+	cfg.AllowDirect, cfg.MirrorDirect = false, false
+	_, err = n.js.UpdateStream(ctx, cfg)
+	return err
+}

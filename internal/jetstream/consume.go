@@ -158,7 +158,13 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 	if cfg.DeliverNew {
 		cc.DeliverPolicy = jetstream.DeliverNewPolicy
 	}
-	cons, err := n.js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
+	// Every server of a cluster creates the same durable consumer at once
+	// (a deploy reaching them all): retried like a store's creation.
+	var cons jetstream.Consumer
+	err := retryStoreCreate(ctx, func(ctx context.Context) (err error) {
+		cons, err = n.js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
+		return err
+	})
 	if err != nil {
 		return nil, wrap(op, err)
 	}

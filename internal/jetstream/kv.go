@@ -107,6 +107,13 @@ func (n *Node) Bucket(ctx context.Context, name string, opts BucketOptions) (*Bu
 	var kv jetstream.KeyValue
 	err := retryStoreCreate(ctx, func(ctx context.Context) (err error) {
 		kv, err = n.js.CreateOrUpdateKeyValue(ctx, cfg)
+		if err != nil || n.replicas == 1 {
+			return err
+		}
+		if err := n.leaderReads(ctx, "KV_"+name); err != nil {
+			return err
+		}
+		kv, err = n.js.KeyValue(ctx, name) // bound again: reads from the leader
 		return err
 	})
 	if err != nil {

@@ -43,20 +43,34 @@ func (n *Node) ObjectStore(ctx context.Context, name string) (*ObjectStore, erro
 		return o, nil
 	}
 
-	os, err := n.js.ObjectStore(ctx, name)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		err = retryStoreCreate(ctx, func(ctx context.Context) (err error) {
-			os, err = n.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-				Bucket:   name,
-				Storage:  storage,
-				Replicas: n.replicas,
-			})
+	// Looked up and, when missing, created within one retried attempt:
+	// in a cluster another member may be creating it at this moment, and
+	// a request racing that creation may go unanswered (retryStoreCreate).
+	var os jetstream.ObjectStore
+	err := retryStoreCreate(ctx, func(ctx context.Context) (err error) {
+		os, err = n.js.ObjectStore(ctx, name)
+		if !errors.Is(err, jetstream.ErrBucketNotFound) {
 			return err
+		}
+		os, err = n.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:   name,
+			Storage:  storage,
+			Replicas: n.replicas,
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Created concurrently by another node or goroutine.
 			os, err = n.js.ObjectStore(ctx, name)
 		}
+		return err
+	})
+	if err == nil && n.replicas > 1 {
+		err = retryStoreCreate(ctx, func(ctx context.Context) (err error) {
+			if err := n.leaderReads(ctx, "OBJ_"+name); err != nil {
+				return err
+			}
+			os, err = n.js.ObjectStore(ctx, name) // bound again: reads from the leader
+			return err
+		})
 	}
 	if err != nil {
 		return nil, wrap(op, err)
