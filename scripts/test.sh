@@ -55,10 +55,11 @@ echo "== go test -race (end to end, and concurrency-heavy packages)"
 # and its traces, `aegis up`, `aegis new`, the CLI tour, the documented commands) run without
 # it: under the race detector most of their time is the module compiler's,
 # which is not our code, and the server paths they take are the ones the other
-# tests race-check already. So does the three-member cluster (TestCluster): it
-# compiles the diary on three servers, and the two-server tests race-check the
-# paths it shares.
-slow_compiles='TestCluster|TestTravelDiary|TestTraceTravelDiary|TestTraceStartsAtTheGateway|TestUp|TestUpTravelDiary|TestBackupRestore|TestUpTLS|TestCLIAgainstRealServer|TestDocumentedCommandsRun|TestNewGoFunctionOffline|TestNewCFunction'
+# tests race-check already. So do the three-member clusters (TestCluster,
+# TestClusterStatusMetaLeader): three embedded NATS cluster members in one process
+# under the race detector start too slowly to elect a leader in time, and the
+# two-server tests race-check the paths they share.
+slow_compiles='TestCluster|TestClusterStatusMetaLeader|TestTravelDiary|TestTraceTravelDiary|TestTraceStartsAtTheGateway|TestUp|TestUpTravelDiary|TestBackupRestore|TestUpTLS|TestCLIAgainstRealServer|TestDocumentedCommandsRun|TestNewGoFunctionOffline|TestNewCFunction'
 go test -count=1 -race -timeout 12m -skip "^($slow_compiles)\$" ./internal/e2e/ ./internal/sandbox/ ./internal/auth/ ./internal/route/ \
   ./internal/admin/ ./internal/bus/ ./internal/capability/ ./internal/cli/ ./internal/gateway/ ./internal/registry/ ./internal/schema/
 go test -count=1 -timeout 10m -run "^($slow_compiles)\$" ./internal/e2e/

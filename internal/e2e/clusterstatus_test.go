@@ -122,7 +122,7 @@ func TestClusterStatusMetaLeader(t *testing.T) {
 	var leader string
 	for _, in := range ins {
 		var st statusJSON
-		eventually(t, 10*time.Second, "every member listed with the meta leader", func() bool {
+		eventually(t, 30*time.Second, "every member listed with the meta leader", func() bool {
 			st = clusterStatusJSON(t, in)
 			return slices.Equal(serverNames(st), want) && *st.MetaLeader != ""
 		})
