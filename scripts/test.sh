@@ -57,7 +57,7 @@ echo "== go test -race (end to end, and concurrency-heavy packages)"
 # which is not our code, and the server paths they take are the ones the other
 # tests race-check already. So do the three-member clusters (TestCluster,
 # TestClusterStatusMetaLeader): three embedded NATS cluster members in one process
-# under the race detector start too slowly to elect a leader in time, and the
+# under the race detector start and settle too slowly for their waits, and the
 # two-server tests race-check the paths they share.
 slow_compiles='TestCluster|TestClusterStatusMetaLeader|TestTravelDiary|TestTraceTravelDiary|TestTraceStartsAtTheGateway|TestUp|TestUpTravelDiary|TestBackupRestore|TestUpTLS|TestCLIAgainstRealServer|TestDocumentedCommandsRun|TestNewGoFunctionOffline|TestNewCFunction'
 go test -count=1 -race -timeout 12m -skip "^($slow_compiles)\$" ./internal/e2e/ ./internal/sandbox/ ./internal/auth/ ./internal/route/ \

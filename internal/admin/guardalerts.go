@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aegis-platform/aegis/internal/connlimit"
@@ -68,7 +69,18 @@ func (a *API) guardAlerts(w http.ResponseWriter, r *http.Request, _ string) erro
 	rc := http.NewResponseController(w)
 	_ = rc.Flush() // the headers now: the first alert may be a long way off
 	enc := json.NewEncoder(w)
+	// The callback runs on the stream's goroutine and may still be running
+	// when Follow returns: writes to w are serialized, and none is made
+	// once this handler is done with w.
+	var mu sync.Mutex
+	done := false
+	defer func() { mu.Lock(); done = true; mu.Unlock() }()
 	err = a.cfg.Alerts.Follow(r.Context(), since, limit, func(al guard.Alert) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return context.Canceled
+		}
 		if err := enc.Encode(al); err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aegis-platform/aegis"
@@ -144,9 +145,17 @@ func (l *Log) List(ctx context.Context, since time.Time, limit int) ([]guard.Ale
 func (l *Log) Follow(ctx context.Context, since time.Time, limit int, fn func(guard.Alert) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var ferr error
+	// fn runs on the stream's goroutine; its error is handed back under
+	// a lock, read once Follow has returned.
+	var (
+		mu   sync.Mutex
+		ferr error
+	)
 	err := l.node.Follow(ctx, Stream, Subject, limitOf(limit), func(m *jetstream.Message) {
-		if ferr != nil {
+		mu.Lock()
+		failed := ferr != nil
+		mu.Unlock()
+		if failed {
 			return
 		}
 		a, ok := l.read(m)
@@ -154,10 +163,14 @@ func (l *Log) Follow(ctx context.Context, since time.Time, limit int, fn func(gu
 			return
 		}
 		if err := fn(a); err != nil {
+			mu.Lock()
 			ferr = err
+			mu.Unlock()
 			cancel()
 		}
 	})
+	mu.Lock()
+	defer mu.Unlock()
 	if ferr != nil {
 		return ferr
 	}
