@@ -26,14 +26,15 @@ import (
 // Everything else in the docs runs and must exit 0.
 var (
 	docSkipCommands = map[string]string{
-		"server":      "runs until interrupted; its flags are checked by TestDocumentedCommandsParse",
-		"up":          "runs until interrupted; TestUp and TestNewGoFunctionOffline run it",
-		"new":         "writes a directory; TestNewGoFunctionOffline and TestNewCFunction run it",
-		"dlq replay":  "needs a dead letter of that id; TestDeadLetterReplayDeliversOnce replays one",
-		"guard lift":  "needs a block of that id; TestGuardBlocksBruteForce lifts one",
-		"guard apply": "needs a rule file, and would change the rules the other documented commands run under; TestGuardRuleFile applies them",
-		"backup":      "writes a file and needs step-up on a server with an authenticator; TestBackupRestore runs it",
-		"restore":     "builds a data directory offline; TestBackupRestore runs it",
+		"server":       "runs until interrupted; its flags are checked by TestDocumentedCommandsParse",
+		"up":           "runs until interrupted; TestUp and TestNewGoFunctionOffline run it",
+		"new":          "writes a directory; TestNewGoFunctionOffline and TestNewCFunction run it",
+		"dlq replay":   "needs a dead letter of that id; TestDeadLetterReplayDeliversOnce replays one",
+		"guard lift":   "needs a block of that id; TestGuardBlocksBruteForce lifts one",
+		"guard apply":  "needs a rule file, and would change the rules the other documented commands run under; TestGuardRuleFile applies them",
+		"backup":       "writes a file and needs step-up on a server with an authenticator; TestBackupRestore runs it",
+		"restore":      "builds a data directory offline; TestBackupRestore runs it",
+		"cluster init": "writes the cluster's keys to a file, which the repository must never hold; the clusterjoin tests and TestCluster make them",
 	}
 	docSkipFlags = map[string]string{
 		"--otp":   "the codes in the docs are examples; TestStepUpMFA tests step-up",
