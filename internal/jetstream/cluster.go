@@ -164,6 +164,20 @@ func (n *Node) leaderReads(ctx context.Context, stream string) error {
 		return nil
 	}
 	cfg.AllowDirect, cfg.MirrorDirect = false, false
-	_, err = n.js.UpdateStream(ctx, cfg)
-	return err
+	if s, err = n.js.UpdateStream(ctx, cfg); err != nil {
+		return err
+	}
+	// Reads now need the leader: wait (within ctx) until the stream has
+	// one again, so the first read is not answered "no responders".
+	for {
+		info, err := s.Info(ctx)
+		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
