@@ -189,7 +189,7 @@ func TestCluster(t *testing.T) {
 		}
 		key = k.Key
 		for i, in := range ins {
-			eventually(t, 10*time.Second, fmt.Sprintf("member %d to serve the diary", i+1), func() bool {
+			eventually(t, 60*time.Second, fmt.Sprintf("member %d to serve the diary", i+1), func() bool {
 				st, _, _ := call(t, in.gateway, "GET", "/entries/0123456789abcdef0123456789abcdef", key, nil)
 				return st == 404 && routeKnown(t, in, "/entries")
 			})
@@ -203,7 +203,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, in := range ins {
-		eventually(t, 10*time.Second, fmt.Sprintf("member %d to serve the probe", i+1), func() bool {
+		eventually(t, 60*time.Second, fmt.Sprintf("member %d to serve the probe", i+1), func() bool {
 			st, _, _ := call(t, in.gateway, "POST", "/clustered/echo", probeKey.Key, []byte("x"))
 			return st == 200
 		})
