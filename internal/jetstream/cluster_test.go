@@ -150,7 +150,7 @@ func TestClusterConfigRefusals(t *testing.T) {
 // which is what the test is about.
 func getAvailable(t *testing.T, b *Bucket, key string) ([]byte, error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		v, _, err := b.Get(testCtx(t), key)
 		if !errors.Is(err, aegis.ErrUnavailable) || time.Now().After(deadline) {
