@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,11 +22,19 @@ import (
 	"github.com/aegis-platform/aegis/internal/server"
 )
 
+// clusterSpec is how startCluster configured its members, so that a test
+// can start a member again on its data directory as a restarted machine
+// would be.
+type clusterSpec struct {
+	join   string
+	member func(i int) func(*server.Config)
+}
+
 // startCluster starts n servers on loopback forming one cluster (the
 // embedded NATS of each a member, JetStream replicated on min(3, n)),
 // all started from one join file, at once: each waits for the cluster to
 // elect its meta leader.
-func startCluster(t *testing.T, n int) ([]*instance, string) {
+func startCluster(t *testing.T, n int) ([]*instance, clusterSpec) {
 	t.Helper()
 	join := filepath.Join(t.TempDir(), "cluster.join")
 	if err := clusterjoin.Create(join, time.Now()); err != nil {
@@ -36,13 +45,16 @@ func startCluster(t *testing.T, n int) ([]*instance, string) {
 	for _, p := range ports {
 		peers = append(peers, "nats-route://127.0.0.1:"+strconv.Itoa(p))
 	}
-	ins := make([]*instance, n)
-	for i := range n {
-		ins[i] = newServer(t, t.TempDir(), func(c *server.Config) {
+	spec := clusterSpec{join: join, member: func(i int) func(*server.Config) {
+		return func(c *server.Config) {
 			c.ClusterJoin, c.ClusterName, c.ClusterPeers = join, "e2e", peers
 			c.ClusterListen = "127.0.0.1:" + strconv.Itoa(ports[i])
 			c.NodeName = "n" + strconv.Itoa(i+1)
-		})
+		}
+	}}
+	ins := make([]*instance, n)
+	for i := range n {
+		ins[i] = newServer(t, t.TempDir(), spec.member(i))
 	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -61,7 +73,19 @@ func startCluster(t *testing.T, n int) ([]*instance, string) {
 			t.Fatalf("start member %d: %v", i+1, err)
 		}
 	}
-	return ins, join
+	return ins, spec
+}
+
+// restart starts member i again on the data directory it had, with the
+// configuration it had, as a machine back from a crash is.
+func (spec clusterSpec) restart(t *testing.T, i int, dataDir string) *instance {
+	t.Helper()
+	in := newServer(t, dataDir, spec.member(i))
+	if err := in.start(); err != nil {
+		t.Fatalf("restart member %d: %v", i+1, err)
+	}
+	t.Cleanup(in.srv.Kill)
+	return in
 }
 
 // freePorts finds n free loopback ports.
@@ -130,12 +154,13 @@ func hostOf(t *testing.T, rawURL string) string {
 // refuses a client or a route without the cluster's credentials; the
 // travel diary deployed through one server works through every one,
 // whichever server consumes its events; each event is handled once
-// across the cluster; and a member killed while events are in flight
-// loses none of them.
+// across the cluster; a member killed while events are in flight loses
+// none of them; and that member, started again on its data directory,
+// catches up with what the others did while it was down.
 func TestCluster(t *testing.T) {
-	ins, join := startCluster(t, 3)
+	ins, spec := startCluster(t, 3)
 	ctx := context.Background()
-	material, err := clusterjoin.Read(join)
+	material, err := clusterjoin.Read(spec.join)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,9 +270,11 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	var killIDs []string // events sent around member 3's death
 	t.Run("a member killed under load loses no event", func(t *testing.T) {
 		since := time.Now()
 		var ids []string
+		defer func() { killIDs = ids }()
 		for i := range 40 {
 			if i == 20 {
 				ins[2].srv.Kill()
@@ -286,6 +313,72 @@ func TestCluster(t *testing.T) {
 		// At least once: an event member 3 ran but had not acknowledged
 		// when it died runs again on a survivor; recording is idempotent.
 		t.Logf("%d of %d events ran more than once across the kill", dups, len(ids))
+	})
+
+	t.Run("a restarted member catches up", func(t *testing.T) {
+		if len(killIDs) == 0 {
+			t.Skip("the kill did not run")
+		}
+		// While member 3 is down: an app deployed, a key created, and
+		// the events above recorded by the survivors.
+		deployProbe(t, ins[0], "testdata/probe.yaml")
+		late, err := ins[1].admin.CreateKey(ctx, "while-n3-was-down")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := spec.restart(t, 2, ins[2].dataDir)
+		ins[2] = back
+		// Its copy of every replicated stream (apps, keys, tables, events)
+		// catches up with the leaders'.
+		n, err := jetstream.Open(ctx, jetstream.Config{URL: back.srv.NATSURL(), ClientSeed: material.NATSSeed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close(ctx)
+		restarted := time.Now()
+		var first []string
+		eventually(t, 90*time.Second, "the restarted member's copies to catch up", func() bool {
+			lagging, err := n.Lagging(ctx, "n3")
+			if first == nil {
+				first = lagging
+			}
+			return err == nil && len(lagging) == 0
+		})
+		t.Logf("its copies caught up in %v; %d streams were behind at first", time.Since(restarted).Round(time.Millisecond), len(first))
+		eventually(t, 60*time.Second, "the restarted member to serve the app deployed while it was down", func() bool {
+			st, _, _ := call(t, back.gateway, "POST", "/probe/kv-get", late.Key, map[string]string{"table": "events", "key": "none"})
+			return st == 200
+		})
+		// The writes made while it was down, read through it.
+		for _, id := range killIDs {
+			if !handled(t, back, id) {
+				t.Errorf("event %s, recorded while member 3 was down, is not seen through it", id)
+			}
+		}
+		// And it takes its share of new work: events published through it
+		// are each handled.
+		since := time.Now()
+		var ids []string
+		for i := range 10 {
+			ids = append(ids, publish(t, back, "back-"+strconv.Itoa(i)))
+		}
+		eventually(t, 60*time.Second, "events through the restarted member handled", func() bool {
+			for _, id := range ids {
+				if !handled(t, back, id) {
+					return false
+				}
+			}
+			return true
+		})
+		runs := listenerRuns(t, back, since)
+		for _, id := range ids {
+			if runs[id] != 1 {
+				t.Errorf("event %s published through the restarted member handled %d times", id, runs[id])
+			}
+		}
+		eventually(t, 30*time.Second, "the restarted member to list the three", func() bool {
+			return slices.Equal(serverNames(clusterStatusJSON(t, back)), []string{"n1", "n2", "n3"})
+		})
 	})
 }
 
