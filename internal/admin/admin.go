@@ -313,6 +313,10 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error
 	return nil
 }
 
+// msgChangedElsewhere answers a deploy or rollback that lost a race with
+// a change to the same app through another server of the cluster.
+const msgChangedElsewhere = "the app was deployed, rolled back or deleted through another server while this change ran; nothing was activated: try again"
+
 // deployError maps a refused deploy to a status with a message that helps
 // the author fix it: manifest problems (400), modules that do not compile or
 // import unknown host functions (422), route conflicts (409).
@@ -334,6 +338,8 @@ func deployError(err error) error {
 		return &userError{http.StatusConflict, conflict.Error()}
 	case errors.Is(err, sandbox.ErrUnknownImport), errors.Is(err, sandbox.ErrInvalidModule):
 		return &userError{http.StatusUnprocessableEntity, err.Error()}
+	case errors.Is(err, registry.ErrChangedElsewhere):
+		return &userError{http.StatusConflict, msgChangedElsewhere}
 	case errors.Is(err, aegis.ErrConflict):
 		return &userError{http.StatusConflict, err.Error()}
 	case errors.Is(err, aegis.ErrInvalidArgument):
@@ -374,7 +380,7 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, reqID string) err
 	app, unchanged, err := a.cfg.Registry.Rollback(r.Context(), name, req.To)
 	if err != nil {
 		switch {
-		case errors.As(err, new(*registry.RouteConflictError)):
+		case errors.As(err, new(*registry.RouteConflictError)), errors.Is(err, registry.ErrChangedElsewhere):
 			return deployError(err)
 		case errors.Is(err, registry.ErrNoVersion) && req.To > 0:
 			return &userError{http.StatusNotFound, fmt.Sprintf("app %q has no version v%d", name, req.To)}

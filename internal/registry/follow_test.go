@@ -28,6 +28,16 @@ func (s *revStore) Put(ctx context.Context, key string, v []byte) (uint64, error
 	return s.Store.Put(ctx, key, v)
 }
 
+func (s *revStore) Create(ctx context.Context, key string, v []byte) (uint64, error) {
+	s.rev.Add(1)
+	return s.Store.Create(ctx, key, v)
+}
+
+func (s *revStore) Update(ctx context.Context, key string, v []byte, rev uint64) (uint64, error) {
+	s.rev.Add(1)
+	return s.Store.Update(ctx, key, v, rev)
+}
+
 func (s *revStore) Delete(ctx context.Context, key string) error {
 	s.rev.Add(1)
 	return s.Store.Delete(ctx, key)

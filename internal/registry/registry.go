@@ -33,12 +33,22 @@ import (
 	"github.com/aegis-platform/aegis/manifest"
 )
 
-// StateStore keeps app and version records (a JetStream KV bucket in production).
+// StateStore keeps app and version records (a JetStream KV bucket in
+// production). Create and Update are the compare-and-swap writes that keep
+// two servers deploying one app at once from overwriting each other: they
+// fail with aegis.ErrConflict when the key exists, or is no longer at rev.
 type StateStore interface {
 	Get(ctx context.Context, key string) ([]byte, uint64, error)
 	Put(ctx context.Context, key string, v []byte) (uint64, error)
+	Create(ctx context.Context, key string, v []byte) (uint64, error)
+	Update(ctx context.Context, key string, v []byte, rev uint64) (uint64, error)
 	Keys(ctx context.Context, prefix string) ([]string, error)
 }
+
+// ErrChangedElsewhere: the app was deployed, rolled back or deleted
+// through another server while this change was being made; nothing of
+// this change was activated. It wraps aegis.ErrConflict.
+var ErrChangedElsewhere = fmt.Errorf("the app changed through another server meanwhile; try again: %w", aegis.ErrConflict)
 
 // ModuleStore keeps wasm modules addressed by their SHA-256 (a JetStream object store).
 type ModuleStore interface {
@@ -298,7 +308,7 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (app *App, unc
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rec, err := r.loadAppRecord(ctx, req.App)
+	rec, rev, err := r.loadAppRecordRev(ctx, req.App)
 	if err != nil && !errors.Is(err, aegis.ErrNotFound) {
 		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
 	}
@@ -311,7 +321,11 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (app *App, unc
 		r.log.Info("app unchanged", logkey.App, req.App, logkey.Version, active.versionLabel())
 		return active, true, nil
 	}
-	ver := &versionRecord{App: req.App, Version: rec.Latest + 1, File: req.File, Manifest: m, Modules: req.Modules, Schemas: req.Schemas, CreatedAt: time.Now().UTC()}
+	number, seqRev, err := r.nextVersion(ctx, rec)
+	if err != nil {
+		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
+	}
+	ver := &versionRecord{App: req.App, Version: number, File: req.File, Manifest: m, Modules: req.Modules, Schemas: req.Schemas, CreatedAt: time.Now().UTC()}
 	app, err = r.build(ctx, ver)
 	if err != nil {
 		// A schema file that is missing or wrong is reported by the field
@@ -327,6 +341,10 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (app *App, unc
 		r.closeApp(app)
 		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
 	}
+	if err := r.claimVersion(ctx, req.App, ver.Version, seqRev); err != nil {
+		r.closeApp(app)
+		return nil, false, fmt.Errorf("deploy %s: %w", req.App, err)
+	}
 	if err := r.putJSON(ctx, versionKey(req.App, ver.Version), ver); err != nil {
 		r.closeApp(app)
 		return nil, false, fmt.Errorf("deploy %s: save version: %w", req.App, err)
@@ -337,8 +355,8 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (app *App, unc
 			rec.History = rec.History[len(rec.History)-maxHistory:]
 		}
 	}
-	rec.Active, rec.Latest, rec.DeployedAt = ver.Version, ver.Version, app.DeployedAt
-	if err := r.putJSON(ctx, appKey(req.App), rec); err != nil {
+	rec.Active, rec.Latest, rec.DeployedAt = ver.Version, max(rec.Latest, ver.Version), app.DeployedAt
+	if err := r.swapAppRecord(ctx, rec, rev); err != nil {
 		r.closeApp(app)
 		return nil, false, fmt.Errorf("deploy %s: save app: %w", req.App, err)
 	}
@@ -404,7 +422,7 @@ var ErrNoVersion = errors.New("no such version")
 func (r *Registry) Rollback(ctx context.Context, appName string, to int) (app *App, unchanged bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rec, ver, err := r.targetVersion(ctx, appName, to)
+	rec, rev, ver, err := r.targetVersion(ctx, appName, to)
 	if err != nil {
 		return nil, false, err
 	}
@@ -430,7 +448,7 @@ func (r *Registry) Rollback(ctx context.Context, appName string, to int) (app *A
 		}
 	}
 	rec.Active, rec.DeployedAt = target, app.DeployedAt
-	if err := r.putJSON(ctx, appKey(appName), rec); err != nil {
+	if err := r.swapAppRecord(ctx, rec, rev); err != nil {
 		r.closeApp(app)
 		return nil, false, fmt.Errorf("roll back %s: save app: %w", appName, err)
 	}
@@ -453,37 +471,38 @@ func lastIndex(s []int, v int) int {
 // open up as much as a deploy can (a route that was public then, a wider
 // grant).
 func (r *Registry) RollbackTarget(ctx context.Context, appName string, to int) (*manifest.Manifest, error) {
-	_, ver, err := r.targetVersion(ctx, appName, to)
+	_, _, ver, err := r.targetVersion(ctx, appName, to)
 	if err != nil {
 		return nil, err
 	}
 	return ver.Manifest, nil
 }
 
-// targetVersion reads the app's record and the version a rollback goes
-// to: the one before the active one when to is 0, version to otherwise.
-func (r *Registry) targetVersion(ctx context.Context, appName string, to int) (*appRecord, *versionRecord, error) {
-	rec, err := r.loadAppRecord(ctx, appName)
+// targetVersion reads the app's record, its revision and the version a
+// rollback goes to: the one before the active one when to is 0, version
+// to otherwise.
+func (r *Registry) targetVersion(ctx context.Context, appName string, to int) (*appRecord, uint64, *versionRecord, error) {
+	rec, rev, err := r.loadAppRecordRev(ctx, appName)
 	if err != nil {
-		return nil, nil, fmt.Errorf("roll back %s: %w", appName, err)
+		return nil, 0, nil, fmt.Errorf("roll back %s: %w", appName, err)
 	}
 	if to == 0 {
 		if len(rec.History) == 0 {
-			return nil, nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
+			return nil, 0, nil, fmt.Errorf("roll back %s: %w: no previous version", appName, aegis.ErrConflict)
 		}
 		to = rec.History[len(rec.History)-1]
 	}
 	if to < 1 || to > rec.Latest {
-		return nil, nil, fmt.Errorf("roll back %s to v%d: %w: versions are v1 to v%d: %w", appName, to, ErrNoVersion, rec.Latest, aegis.ErrNotFound)
+		return nil, 0, nil, fmt.Errorf("roll back %s to v%d: %w: versions are v1 to v%d: %w", appName, to, ErrNoVersion, rec.Latest, aegis.ErrNotFound)
 	}
 	var ver versionRecord
 	if err := r.getJSON(ctx, versionKey(appName, to), &ver); err != nil {
 		if errors.Is(err, aegis.ErrNotFound) {
-			return nil, nil, fmt.Errorf("roll back %s to v%d: %w: %w", appName, to, ErrNoVersion, aegis.ErrNotFound)
+			return nil, 0, nil, fmt.Errorf("roll back %s to v%d: %w: %w", appName, to, ErrNoVersion, aegis.ErrNotFound)
 		}
-		return nil, nil, fmt.Errorf("roll back %s to v%d: %w", appName, to, err)
+		return nil, 0, nil, fmt.Errorf("roll back %s to v%d: %w", appName, to, err)
 	}
-	return rec, &ver, nil
+	return rec, rev, &ver, nil
 }
 
 // Version describes one recorded version of an app.
@@ -828,11 +847,85 @@ func (a *App) versionLabel() string { return "v" + strconv.Itoa(a.Version) }
 func (a *App) VersionLabel() string { return a.versionLabel() }
 
 func (r *Registry) loadAppRecord(ctx context.Context, app string) (*appRecord, error) {
-	var rec appRecord
-	if err := r.getJSON(ctx, appKey(app), &rec); err != nil {
-		return nil, err
+	rec, _, err := r.loadAppRecordRev(ctx, app)
+	return rec, err
+}
+
+// loadAppRecordRev is loadAppRecord with the record's revision, the one
+// swapAppRecord compares against.
+func (r *Registry) loadAppRecordRev(ctx context.Context, app string) (*appRecord, uint64, error) {
+	b, rev, err := r.cfg.State.Get(ctx, appKey(app))
+	if err != nil {
+		return nil, 0, err
 	}
-	return &rec, nil
+	var rec appRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, 0, fmt.Errorf("decode %s: %w", appKey(app), err)
+	}
+	return &rec, rev, nil
+}
+
+// swapAppRecord writes the app's record only if it is still at revision
+// rev (0: only if there is none). Between reading the record and writing
+// it, a deploy takes seconds to build; a deploy, rollback or delete
+// through another server in that time must not be overwritten, or the
+// servers would each serve a different version under one number.
+func (r *Registry) swapAppRecord(ctx context.Context, rec *appRecord, rev uint64) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		_, err = r.cfg.State.Create(ctx, appKey(rec.App), b)
+	} else {
+		_, err = r.cfg.State.Update(ctx, appKey(rec.App), b, rev)
+	}
+	if errors.Is(err, aegis.ErrConflict) {
+		return ErrChangedElsewhere
+	}
+	return err
+}
+
+// nextVersion is the number the app's next version gets, and the
+// revision of the counter it was read from, for claimVersion. The counter
+// (seq.APP) starts from the app record's latest version, for apps recorded
+// before it existed.
+func (r *Registry) nextVersion(ctx context.Context, rec *appRecord) (number int, rev uint64, err error) {
+	key := seqKey(rec.App)
+	b, rev, err := r.cfg.State.Get(ctx, key)
+	switch {
+	case errors.Is(err, aegis.ErrNotFound):
+		return rec.Latest + 1, 0, nil
+	case err != nil:
+		return 0, 0, fmt.Errorf("read the version counter: %w", err)
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil || n < 0 {
+		return 0, 0, fmt.Errorf("read the version counter: %s holds %q", key, b)
+	}
+	return max(rec.Latest, n) + 1, rev, nil
+}
+
+// claimVersion makes number the app's, for this deploy alone across every
+// server, by advancing the counter with a compare-and-swap from rev: two
+// deploys at once never write one version record each. It runs once the
+// version has built, so a deploy that fails to build leaves no gap; a
+// number claimed by a deploy that fails after is not used again.
+func (r *Registry) claimVersion(ctx context.Context, app string, number int, rev uint64) error {
+	var err error
+	v := []byte(strconv.Itoa(number))
+	if rev == 0 {
+		_, err = r.cfg.State.Create(ctx, seqKey(app), v)
+	} else {
+		_, err = r.cfg.State.Update(ctx, seqKey(app), v, rev)
+	}
+	if errors.Is(err, aegis.ErrConflict) {
+		return ErrChangedElsewhere
+	}
+	if err != nil {
+		return fmt.Errorf("claim v%d: %w", number, err)
+	}
+	return nil
 }
 
 func (r *Registry) getJSON(ctx context.Context, key string, v any) error {
@@ -857,6 +950,7 @@ func (r *Registry) putJSON(ctx context.Context, key string, v any) error {
 
 func appKey(app string) string            { return "app." + app }
 func versionKey(app string, v int) string { return "ver." + app + "." + strconv.Itoa(v) }
+func seqKey(app string) string            { return "seq." + app }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -908,7 +1002,11 @@ func (r *Registry) Delete(ctx context.Context, appName string) error {
 	}
 	r.activate(next, appName)
 	// Version records are unreachable without the app record; removing
-	// them is tidiness, so a failure is logged, not returned.
+	// them, and the version counter, is tidiness, so a failure is logged,
+	// not returned. An app deployed again under the name starts at v1.
+	if err := state.Delete(ctx, seqKey(appName)); err != nil {
+		r.log.Warn("app deleted, but its version counter remains", logkey.App, appName, logkey.Error, err)
+	}
 	keys, err := r.cfg.State.Keys(ctx, "ver."+appName+".")
 	if err != nil {
 		r.log.Warn("app deleted, but its versions could not be listed", logkey.App, appName, logkey.Error, err)
