@@ -300,8 +300,8 @@ func checkArgsParse(t *testing.T, c *corev1.Container) {
 	}
 }
 
-// checkProbes: startup, readiness and liveness all ask the admin
-// listener's /v1/health, on the port --admin listens on.
+// checkProbes: startup and liveness ask the admin listener's /v1/health,
+// readiness its /v1/ready, on the port --admin listens on.
 func checkProbes(t *testing.T, c *corev1.Container, flags map[string]string) {
 	t.Helper()
 	_, adminPort, err := net.SplitHostPort(flags["--admin"])
@@ -313,8 +313,12 @@ func checkProbes(t *testing.T, c *corev1.Container, flags map[string]string) {
 			t.Errorf("%s probe: want an HTTP GET", name)
 			continue
 		}
-		if p.HTTPGet.Path != "/v1/health" {
-			t.Errorf("%s probe path %q, want /v1/health", name, p.HTTPGet.Path)
+		want := "/v1/health"
+		if name == "readiness" {
+			want = "/v1/ready"
+		}
+		if p.HTTPGet.Path != want {
+			t.Errorf("%s probe path %q, want %s", name, p.HTTPGet.Path, want)
 		}
 		if strconv.Itoa(int(containerPort(c, p.HTTPGet.Port))) != adminPort {
 			t.Errorf("%s probe port %s is not the admin listener's %s", name, p.HTTPGet.Port.String(), adminPort)

@@ -129,6 +129,7 @@ func New(cfg Config) *API {
 		writeJSON(w, http.StatusOK, adminapi.Health{Status: "ok"})
 		return nil
 	})
+	a.handle("GET /v1/ready", public(), a.ready)
 	// Modules are content-addressed and hold nothing of an app until a
 	// deploy names them, so a deployer limited to some apps may upload any.
 	a.handle("HEAD /v1/modules/{sha}", anyApp(rbac.UploadModules), a.hasModule)

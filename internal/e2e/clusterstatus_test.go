@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -115,15 +117,23 @@ func TestClusterStatus(t *testing.T) {
 }
 
 // TestClusterStatusMetaLeader: in a cluster of three, every member lists
-// the three and names the same JetStream meta leader, one of them.
+// the three and names the same JetStream meta leader, one of them; and a
+// member left without a quorum stops being ready but stays alive.
 func TestClusterStatusMetaLeader(t *testing.T) {
 	ins, _ := startCluster(t, 3)
 	want := []string{"n1", "n2", "n3"}
 	var leader string
-	for _, in := range ins {
+	for i, in := range ins {
 		var st statusJSON
-		eventually(t, 30*time.Second, "every member listed with the meta leader", func() bool {
+		var seen string
+		eventually(t, 60*time.Second, "every member listed with the meta leader", func() bool {
 			st = clusterStatusJSON(t, in)
+			// What the member said, each time it changed: a timeout shows
+			// which part never came.
+			if now := fmt.Sprintf("servers %v meta leader %q", serverNames(st), *st.MetaLeader); now != seen {
+				seen = now
+				t.Logf("member %d: %s", i+1, now)
+			}
 			return slices.Equal(serverNames(st), want) && *st.MetaLeader != ""
 		})
 		if !slices.Contains(want, *st.MetaLeader) {
@@ -139,4 +149,30 @@ func TestClusterStatusMetaLeader(t *testing.T) {
 			}
 		}
 	}
+
+	// Two of three lost: the survivor has no quorum. It stops being ready
+	// once its heartbeat cannot be written, and stays alive.
+	if st := httpStatus(t, ins[0].srv.AdminURL()+"/v1/ready"); st != 200 {
+		t.Fatalf("ready with its quorum: %d", st)
+	}
+	ins[1].srv.Kill()
+	ins[2].srv.Kill()
+	eventually(t, 60*time.Second, "the survivor to answer /v1/ready with 503", func() bool {
+		return httpStatus(t, ins[0].srv.AdminURL()+"/v1/ready") == 503
+	})
+	if st := httpStatus(t, ins[0].srv.AdminURL()+"/v1/health"); st != 200 {
+		t.Errorf("health without a quorum: %d, want 200", st)
+	}
+}
+
+// httpStatus is the status of a GET of url, without credentials.
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

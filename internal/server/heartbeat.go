@@ -141,9 +141,9 @@ func (h *heartbeat) stop(ctx context.Context) {
 	}
 }
 
-// health is this server's health now: degraded while its NATS connection
-// is down or after a heartbeat it could not write.
-func (h *heartbeat) health() string {
+// Health is this server's health now: degraded while its NATS connection
+// is down or after a heartbeat it could not write (GET /v1/ready).
+func (h *heartbeat) Health() string {
 	h.mu.Lock()
 	failed := h.failed
 	h.mu.Unlock()
@@ -155,7 +155,7 @@ func (h *heartbeat) health() string {
 
 // record is this server's record as of now.
 func (h *heartbeat) record() heartbeatRecord {
-	health := h.health()
+	health := h.Health()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	rec := h.rec

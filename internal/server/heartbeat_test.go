@@ -102,7 +102,7 @@ func TestHeartbeatRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.beat(ctx)
-	if h := a.health(); h != adminapi.ServerDegraded {
+	if h := a.Health(); h != adminapi.ServerDegraded {
 		t.Errorf("health %q after a failed write", h)
 	}
 	st = mustStatus(t, a)
