@@ -52,6 +52,30 @@ type DeployRequest struct {
 	File     string            `json:"file"`
 	Modules  map[string]string `json:"modules"`           // function name → hex SHA-256
 	Schemas  map[string]string `json:"schemas,omitempty"` // schema file name → contents
+	// Accept waives findings of the deploy gate by id, each with the
+	// reason recorded in the audit log (docs/scan.md).
+	Accept []Waiver `json:"accept,omitempty"`
+}
+
+// Waiver accepts one finding of the deploy gate, by id, for a reason.
+type Waiver struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// Finding is one finding of the deploy gate (docs/scan.md): the server's
+// own check of what a deploy carries. Severity is critical, high, medium,
+// low or info; Accepted is set when the deploy waived it.
+type Finding struct {
+	ID       string  `json:"id"`
+	Rule     string  `json:"rule"`
+	Severity string  `json:"severity"`
+	Function string  `json:"function"`
+	File     string  `json:"file"`
+	Line     int     `json:"line"`
+	Message  string  `json:"message"`
+	Fix      string  `json:"fix,omitempty"`
+	Accepted *Waiver `json:"accepted,omitempty"`
 }
 
 // App is one deployed app and its active version: an element of
@@ -65,6 +89,10 @@ type App struct {
 	Functions  []string  `json:"functions"`
 	DeployedAt time.Time `json:"deployed_at"`
 	Unchanged  bool      `json:"unchanged,omitempty"`
+	// Findings are what the server's deploy gate found in a deploy that
+	// it let through (below its level, or accepted); only on a deploy's
+	// answer.
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // RollbackRequest is the optional body of POST /v1/apps/{app}/rollback:

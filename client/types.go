@@ -17,6 +17,10 @@ type (
 	// name its errors use, each function's module by SHA-256, and the
 	// schema files the manifest names.
 	DeployRequest = adminapi.DeployRequest
+	// Waiver accepts one finding of the deploy gate, by id, for a reason.
+	Waiver = adminapi.Waiver
+	// Finding is one finding of the server's deploy gate.
+	Finding = adminapi.Finding
 	// App is one deployed app and its active version.
 	App = adminapi.App
 	// Version is one recorded version of an app.

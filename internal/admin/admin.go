@@ -99,6 +99,9 @@ type Config struct {
 	Alerts Alerts
 	// Cluster answers GET /v1/cluster (cluster.go); nil serves none.
 	Cluster Cluster
+	// Gate checks every deploy before it is activated (gate.go); nil
+	// checks nothing.
+	Gate DeployGate
 }
 
 // API is the admin http.Handler.
@@ -297,7 +300,11 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error
 	}
 	connlimit.ExtendForRun(w, r, compileBudget)
 	noteDeploy(r, &req)
-	if err := a.stepUp(r, reqID, a.deployDangers(r.PathValue("app"), req.File, req.Manifest)); err != nil {
+	findings, waived, err := a.gateDeploy(r, &req)
+	if err != nil {
+		return err
+	}
+	if err := a.stepUp(r, reqID, append(a.deployDangers(r.PathValue("app"), req.File, req.Manifest), waived...)); err != nil {
 		return err
 	}
 	app, unchanged, err := a.cfg.Registry.Deploy(r.Context(), registry.DeployRequest{
@@ -308,6 +315,7 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request, reqID string) error
 	}
 	info := appInfo(app)
 	info.Unchanged = unchanged
+	info.Findings = findings
 	noteAudit(r, "version", info.Version)
 	noteAudit(r, "unchanged", strconv.FormatBool(unchanged))
 	writeJSON(w, http.StatusOK, info)

@@ -113,6 +113,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.serverCommand(),
 		c.buildCommand(),
 		c.deployCommand(),
+		c.scanCommand(),
 		c.rollbackCommand(),
 		c.versionsCommand(),
 		c.invokeCommand(),

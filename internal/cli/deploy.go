@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/build"
+	"github.com/aegis-platform/aegis/internal/scan"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -71,8 +72,11 @@ func manifestArg(cmd *cobra.Command, file string, args []string) (string, error)
 
 func (c *cli) deployCommand() *cobra.Command {
 	var (
-		file string
-		out  format
+		file            string
+		out             format
+		failOn          = severityFlag{scan.Critical}
+		accept, reasons []string
+		vulndb          string
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy [DIR]",
@@ -81,16 +85,34 @@ func (c *cli) deployCommand() *cobra.Command {
 and activate a new version of the app. When the server refuses the manifest or a
 module, the version that was active keeps serving.
 
+Before anything is sent, the deploy gate checks the app as aegis scan does (its
+manifest's risk rules, secrets in its sources and modules, and, with --vulndb or
+$AEGIS_VULNDB, vulnerable dependencies) and refuses when a finding is at or above
+--fail-on (default critical). --accept ID --reason TEXT waives one finding; the
+server records who accepted what, and why, in its audit log, and checks what the
+deploy carries once more at its own level.
+
 The admin API is at AEGIS_URL (default ` + defaultAdminURL + `); the token is
 AEGIS_TOKEN or the admin.token file in the --data directory.`,
 		Example: `  aegis deploy
   aegis deploy examples/travel-diary
   aegis deploy -f examples/travel-diary/aegis.yaml
+  aegis deploy --accept public-route-no-limit:status:0 --reason "a health check"
   AEGIS_URL=https://aegis.internal:8081 AEGIS_TOKEN=... aegis deploy`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file, err := manifestArg(cmd, file, args)
 			if err != nil {
+				return err
+			}
+			ws, err := waivers(accept, reasons)
+			if err != nil {
+				return err
+			}
+			if vulndb == "" {
+				vulndb = c.env("AEGIS_VULNDB")
+			}
+			if err := checkVulnDB(vulndb); err != nil {
 				return err
 			}
 			ac, err := c.adminClient()
@@ -103,7 +125,12 @@ AEGIS_TOKEN or the admin.token file in the --data directory.`,
 				progress.Close()
 				return err
 			}
-			res, err := deploy(cmd.Context(), ac, file, arts, progress)
+			progress.Close()
+			if err := gateBeforeDeploy(cmd, c.stderr, file, arts, ws, failOn.Severity, vulndb); err != nil {
+				return err
+			}
+			progress = newProgress(c.stderr)
+			res, err := deploy(cmd.Context(), ac, file, arts, ws, progress)
 			progress.Close()
 			if err != nil {
 				return err
@@ -122,6 +149,10 @@ AEGIS_TOKEN or the admin.token file in the --data directory.`,
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", defaultManifest, "manifest to deploy")
+	cmd.Flags().Var(&failOn, "fail-on", "refuse the deploy when a finding is at or above this level: critical, high, medium, low, info or none")
+	cmd.Flags().StringArrayVar(&accept, "accept", nil, "accept the finding of this id (repeatable; needs --reason)")
+	cmd.Flags().StringArrayVar(&reasons, "reason", nil, "why the finding is accepted: one for all, or one per --accept")
+	cmd.Flags().StringVar(&vulndb, "vulndb", "", "OSV vulnerability database: a directory or an http(s) URL (default $AEGIS_VULNDB)")
 	addOutputFlag(cmd, &out)
 	return cmd
 }
@@ -130,7 +161,7 @@ AEGIS_TOKEN or the admin.token file in the --data directory.`,
 // manifest at manifestPath with those modules and the schema files it
 // names. Modules are addressed by
 // their SHA-256, so an unchanged function costs one HEAD request.
-func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []build.Artifact, progress io.Writer) (*client.DeployResult, error) {
+func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []build.Artifact, ws []scan.Waiver, progress io.Writer) (*client.DeployResult, error) {
 	text, err := os.ReadFile(manifestPath)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
@@ -160,6 +191,7 @@ func deploy(ctx context.Context, ac *client.Client, manifestPath string, arts []
 		File:     filepath.ToSlash(filepath.Clean(manifestPath)),
 		Modules:  modules,
 		Schemas:  schemas,
+		Accept:   acceptOf(ws),
 	})
 	if err != nil {
 		fmt.Fprintf(progress, "activating %s … failed\n", m.App)
@@ -189,4 +221,13 @@ func uploadModule(ctx context.Context, ac *client.Client, a build.Artifact, prog
 	}
 	fmt.Fprintf(progress, "uploading %s … ok (%s)\n", a.Function, build.HumanSize(a.Size))
 	return nil
+}
+
+// acceptOf is the waivers as the deploy request carries them.
+func acceptOf(ws []scan.Waiver) []client.Waiver {
+	out := make([]client.Waiver, len(ws))
+	for i, w := range ws {
+		out[i] = client.Waiver{ID: w.ID, Reason: w.Reason}
+	}
+	return out
 }

@@ -70,6 +70,8 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	fs.StringVar(&cfg.NodeName, "node-name", "", "this member's name in the cluster, unique and stable (default the host name)")
 	fs.IntVar(&cfg.Replicas, "replicas", 0, "copies of every stream and bucket in a cluster (default min(3, cluster size))")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", defaultDrainTimeout, "how long shutdown waits for in-flight work")
+	fs.StringVar(&cfg.Gate.FailOn, "deploy-fail-on", "critical", "refuse a deploy with a finding of the deploy gate at or above this level that it does not accept: critical, high, medium, low, info or none")
+	fs.StringVar(&cfg.Gate.VulnDB, "vulndb", "", "OSV vulnerability database the deploy gate checks modules' dependencies in: a directory or an http(s) URL (default $AEGIS_VULNDB; none: not checked)")
 	cfg.StepUp = rbac.StepUpAuto
 	fs.Var((*stepUpFlag)(&cfg.StepUp), "step-up",
 		"when dangerous admin changes need an authenticator code: auto (once one is enrolled), always, or off")
@@ -193,6 +195,12 @@ drains in-flight work for up to --drain-timeout, then stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.DataDir = c.dataDir
+			if cfg.Gate.VulnDB == "" {
+				cfg.Gate.VulnDB = c.env("AEGIS_VULNDB")
+			}
+			if err := checkVulnDB(cfg.Gate.VulnDB); err != nil {
+				return err
+			}
 			if len(cfg.AlertWebhooks) > 0 || alertSecretFile != "" {
 				secret, err := server.ReadAlertSecret(alertSecretFile, c.env)
 				if err != nil {
@@ -318,7 +326,7 @@ func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, 
 	if err := upSecrets(ctx, ac, manifestPath, dataDir, progress); err != nil {
 		return err
 	}
-	res, err := deploy(ctx, ac, manifestPath, arts, progress)
+	res, err := deploy(ctx, ac, manifestPath, arts, nil, progress)
 	progress.Close()
 	if err != nil {
 		return err

@@ -75,6 +75,10 @@ type Config struct {
 	// default) once one is enrolled, always, or off.
 	StepUp rbac.StepUpMode
 
+	// Gate is the deploy gate: the level at which findings refuse a
+	// deploy, and the vulnerability database (docs/scan.md).
+	Gate Gate
+
 	// RetryBase and RetryMax shape event retries (defaults 1s and 1m).
 	RetryBase, RetryMax time.Duration
 
@@ -198,6 +202,9 @@ func (c Config) validate() error {
 	}
 	if _, err := rbac.ParseStepUpMode(string(c.StepUp)); err != nil {
 		return fmt.Errorf("configure server: --step-up: %w", err)
+	}
+	if _, err := c.Gate.level(); err != nil {
+		return fmt.Errorf("configure server: --deploy-fail-on: %w", err)
 	}
 	if err := c.Connections.validate(); err != nil {
 		return err

@@ -80,6 +80,7 @@ type Server struct {
 	alerts     *alert.Log            // the guard's alerts, shared (alerts.go)
 	alertHooks *alert.Webhooks       // their delivery; nil without webhooks
 	heartbeat  *heartbeat            // this server's record among the cluster's (heartbeat.go)
+	gate       *deployGate           // checks every deploy before it is activated (gate.go)
 
 	tls                *tls.Config // nil: plain HTTP
 	gatewayLn, adminLn net.Listener
@@ -218,6 +219,11 @@ func (s *Server) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	level, err := s.cfg.Gate.level()
+	if err != nil {
+		return err
+	}
+	s.gate = &deployGate{modules: modules, level: level, vulndb: s.cfg.Gate.VulnDB}
 	if s.logs, err = funclog.Open(ctx, s.node, s.log, s.cfg.FunctionLogs); err != nil {
 		return err
 	}
@@ -359,7 +365,7 @@ func (s *Server) wire(ctx context.Context) error {
 		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
 		Graph: s.graph, Audit: s.audit, Guard: s.guard, GuardRules: s.adminGuardRules(), Alerts: s.alerts,
-		Cluster: s.heartbeat})
+		Cluster: s.heartbeat, Gate: s.gate})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
