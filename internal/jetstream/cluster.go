@@ -2,9 +2,12 @@ package jetstream
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +33,12 @@ type Cluster struct {
 	Peers []string
 	// RouteUser and RoutePassword authenticate every route, both ways.
 	RouteUser, RoutePassword string
+	// CertFile and KeyFile (PEM), with CAFile, encrypt every route with
+	// mutual TLS: each member presents its certificate and accepts a
+	// peer's only when CAFile's authorities signed it for the host its
+	// route URL names. Empty: routes are plain TCP, for a network the
+	// members alone share (docs/cluster.md).
+	CertFile, KeyFile, CAFile string
 }
 
 // MaxPeers bounds --cluster-peers.
@@ -53,6 +62,9 @@ func (c *Cluster) validate() error {
 		if err != nil || u.Scheme != "nats-route" || u.Host == "" || u.User != nil || u.Path != "" {
 			return fmt.Errorf("cluster peer %q: want nats-route://host:port, without credentials (they come from the join file): %w", p, aegis.ErrInvalidArgument)
 		}
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") || (c.CertFile == "") != (c.CAFile == "") {
+		return fmt.Errorf("cluster route TLS needs a certificate, its key and the CA that signs every member's certificate, all three: %w", aegis.ErrInvalidArgument)
 	}
 	if c.RouteUser == "" || len(c.RoutePassword) < 32 {
 		return fmt.Errorf("cluster routes need their credentials (a user and a password of at least 32 characters, from the join file): %w", aegis.ErrInvalidArgument)
@@ -89,6 +101,13 @@ func clusterOptions(opts *server.Options, c *Cluster) error {
 	opts.ServerName = c.NodeName
 	opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port,
 		Username: c.RouteUser, Password: c.RoutePassword, ConnectRetries: -1}
+	if c.CertFile != "" {
+		tc, err := routeTLS(c.CertFile, c.KeyFile, c.CAFile)
+		if err != nil {
+			return err
+		}
+		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = tc, routeTLSTimeout.Seconds()
+	}
 	routes := make([]*url.URL, 0, len(c.Peers))
 	for _, p := range c.Peers {
 		u, _ := url.Parse(p) // validated
@@ -180,4 +199,33 @@ func (n *Node) leaderReads(ctx context.Context, stream string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// routeTLSTimeout bounds a route's TLS handshake.
+const routeTLSTimeout = 5 * time.Second
+
+// routeTLS is the mutual TLS of the cluster's routes: this member's
+// certificate, and caFile's authorities both to verify the members that
+// connect (client certificates required) and the members this one
+// connects to (their certificate must name the host of the route URL).
+func routeTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster route certificate: %w", err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster route CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("cluster route CA %s: no PEM certificate in it: %w", caFile, aegis.ErrInvalidArgument)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		RootCAs:      pool,
+	}, nil
 }

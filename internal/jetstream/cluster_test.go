@@ -16,6 +16,13 @@ import (
 // once (each waits for the meta leader), replicas min(3, n).
 func openCluster(t *testing.T, n int) []*Node {
 	t.Helper()
+	return openClusterWith(t, n, nil)
+}
+
+// openClusterWith is openCluster with each member's Cluster changed by
+// adjust (when not nil) before it opens.
+func openClusterWith(t *testing.T, n int, adjust func(i int, c *Cluster)) []*Node {
+	t.Helper()
 	var ports []int
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -35,9 +42,12 @@ func openCluster(t *testing.T, n int) []*Node {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			nodes[i], errs[i] = Open(ctx, Config{DataDir: dir, ClientSeed: testSeed, Replicas: min(3, n),
-				Cluster: &Cluster{Name: "test", NodeName: "m" + strconv.Itoa(i+1), Listen: "127.0.0.1:" + strconv.Itoa(ports[i]),
-					Peers: peers, RouteUser: "aegis-route", RoutePassword: "0123456789abcdef0123456789abcdef"}})
+			c := &Cluster{Name: "test", NodeName: "m" + strconv.Itoa(i+1), Listen: "127.0.0.1:" + strconv.Itoa(ports[i]),
+				Peers: peers, RouteUser: "aegis-route", RoutePassword: "0123456789abcdef0123456789abcdef"}
+			if adjust != nil {
+				adjust(i, c)
+			}
+			nodes[i], errs[i] = Open(ctx, Config{DataDir: dir, ClientSeed: testSeed, Replicas: min(3, n), Cluster: c})
 		})
 	}
 	wg.Wait()
@@ -131,6 +141,8 @@ func TestClusterConfigRefusals(t *testing.T) {
 		"client url as peer": func(c *Cluster) { c.Peers = []string{"nats://127.0.0.1:4222"} },
 		"short password":     func(c *Cluster) { c.RoutePassword = "short" },
 		"bad listen":         func(c *Cluster) { c.Listen = "nowhere" },
+		"tls without a CA":   func(c *Cluster) { c.CertFile, c.KeyFile = "member.pem", "member.key" },
+		"tls without a key":  func(c *Cluster) { c.CertFile, c.CAFile = "member.pem", "ca.pem" },
 	} {
 		c := good
 		mut(&c)

@@ -34,6 +34,11 @@ func (c Config) validateCluster() error {
 			return errors.New("configure server: --cluster-* run the embedded NATS as a cluster member; --nats uses an external one instead")
 		}
 	}
+	if tls := c.ClusterCert != "" || c.ClusterKey != "" || c.ClusterCA != ""; tls && !c.clustered() {
+		return errors.New("configure server: --cluster-cert, --cluster-key and --cluster-ca encrypt a cluster's routes: set --cluster-name, --cluster-listen and --cluster-peers too")
+	} else if tls && (c.ClusterCert == "" || c.ClusterKey == "" || c.ClusterCA == "") {
+		return errors.New("configure server: --cluster-cert, --cluster-key and --cluster-ca go together")
+	}
 	if c.NATSNkey != "" && c.NATSURL == "" {
 		return errors.New("configure server: --nats-nkey authenticates to an external NATS: set --nats too")
 	}
@@ -106,7 +111,8 @@ func (s *Server) natsConfig() (jetstream.Config, error) {
 			name = h
 		}
 		cfg.Cluster = &jetstream.Cluster{Name: c.ClusterName, NodeName: name, Listen: c.ClusterListen,
-			Peers: c.ClusterPeers, RouteUser: clusterjoin.RouteUser, RoutePassword: s.join.RoutePassword}
+			Peers: c.ClusterPeers, RouteUser: clusterjoin.RouteUser, RoutePassword: s.join.RoutePassword,
+			CertFile: c.ClusterCert, KeyFile: c.ClusterKey, CAFile: c.ClusterCA}
 		if cfg.Replicas == 0 {
 			cfg.Replicas = min(3, clusterSize(c.ClusterListen, c.ClusterPeers))
 		}

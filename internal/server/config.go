@@ -66,6 +66,11 @@ type Config struct {
 	ClusterPeers  []string
 	NodeName      string
 	Replicas      int
+	// ClusterCert, ClusterKey and ClusterCA encrypt the routes between
+	// members with mutual TLS: this member's certificate (naming the host
+	// its peers' route URLs use), its key, and the CA that signed every
+	// member's. All three or none.
+	ClusterCert, ClusterKey, ClusterCA string
 
 	DrainTimeout time.Duration // bound on draining in-flight work at shutdown, default 10s
 

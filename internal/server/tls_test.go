@@ -29,6 +29,9 @@ func TestConfigValidate(t *testing.T) {
 		{"nats TLS", Config{NATSURL: "tls://h", NATSCA: "ca.pem", NATSCert: "c.pem", NATSKey: "k.pem", NATSCreds: "a.creds"}, ""},
 		{"nats CA without nats", Config{NATSCA: "ca.pem"}, "apply to an external NATS only"},
 		{"nats password without nats", Config{NATSUser: "u", NATSPassword: "p"}, "apply to an external NATS only"},
+		{"route TLS without a cluster", Config{ClusterCert: "c.pem", ClusterKey: "k.pem", ClusterCA: "ca.pem"}, "encrypt a cluster's routes"},
+		{"route TLS without its CA", Config{ClusterName: "c", ClusterListen: "127.0.0.1:0", ClusterPeers: []string{"nats-route://127.0.0.1:6222"},
+			ClusterJoin: "j", ClusterCert: "c.pem", ClusterKey: "k.pem"}, "--cluster-cert, --cluster-key and --cluster-ca go together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
