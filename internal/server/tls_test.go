@@ -32,6 +32,8 @@ func TestConfigValidate(t *testing.T) {
 		{"route TLS without a cluster", Config{ClusterCert: "c.pem", ClusterKey: "k.pem", ClusterCA: "ca.pem"}, "encrypt a cluster's routes"},
 		{"route TLS without its CA", Config{ClusterName: "c", ClusterListen: "127.0.0.1:0", ClusterPeers: []string{"nats-route://127.0.0.1:6222"},
 			ClusterJoin: "j", ClusterCert: "c.pem", ClusterKey: "k.pem"}, "--cluster-cert, --cluster-key and --cluster-ca go together"},
+		{"gate level", Config{Gate: Gate{FailOn: "severe"}}, "--deploy-fail-on"},
+		{"gate off", Config{Gate: Gate{FailOn: "none"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
