@@ -112,7 +112,13 @@ func TestGuardBlocksBruteForce(t *testing.T) {
 
 	// One security line with the alert marker, naming rule, address,
 	// count and window, and never the key tried.
-	lines := f.in.logs.Messages("guard blocked address")
+	// The block is in force as soon as it is stored; its line is written
+	// right after, so it may come a moment after the first 403.
+	var lines []map[string]any
+	eventually(t, 5*time.Second, "the block's security line", func() bool {
+		lines = f.in.logs.Messages("guard blocked address")
+		return len(lines) > 0
+	})
 	if len(lines) != 1 {
 		t.Fatalf("%d block lines, want 1", len(lines))
 	}
