@@ -9,6 +9,8 @@ package gate
 
 import (
 	"context"
+	"crypto/sha256"
+	"sync"
 	"errors"
 	"fmt"
 	"slices"
@@ -73,7 +75,7 @@ func Source(ctx context.Context, app *scan.App, opts Options) (*Result, error) {
 	}
 	res.Findings = append(res.Findings, found...)
 	for _, fn := range sortedKeys(app.Modules) {
-		res.Findings = append(res.Findings, secrets.CheckModule(fn, app.Modules[fn])...)
+		res.Findings = append(res.Findings, moduleSecrets(fn, app.Modules[fn])...)
 	}
 	if opts.VulnDB == "" {
 		res.Notes = append(res.Notes, ErrNoVulnDB.Error())
@@ -102,7 +104,7 @@ func Deployed(ctx context.Context, app *scan.App, opts Options) (*Result, error)
 		res.Findings = append(res.Findings, secrets.CheckBytes(name, "", app.Schemas[name])...)
 	}
 	for _, fn := range sortedKeys(app.Modules) {
-		res.Findings = append(res.Findings, secrets.CheckModule(fn, app.Modules[fn])...)
+		res.Findings = append(res.Findings, moduleSecrets(fn, app.Modules[fn])...)
 		if opts.VulnDB == "" {
 			continue
 		}
@@ -143,4 +145,39 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// moduleCache remembers the secrets found in modules already scanned, by
+// function and module digest: scanning a Go module's data takes a while,
+// and a deploy sends the same modules again and again (one function
+// changed, the others not). The findings of a module never change.
+var moduleCache = struct {
+	sync.Mutex
+	m     map[[sha256.Size]byte][]scan.Finding
+	order [][sha256.Size]byte
+}{m: map[[sha256.Size]byte][]scan.Finding{}}
+
+// maxCachedModules bounds moduleCache; the oldest entry goes first.
+const maxCachedModules = 512
+
+func moduleSecrets(fn string, wasm []byte) []scan.Finding {
+	key := sha256.Sum256(append([]byte(fn+"\x00"), wasm...))
+	moduleCache.Lock()
+	found, ok := moduleCache.m[key]
+	moduleCache.Unlock()
+	if ok {
+		return slices.Clone(found)
+	}
+	found = secrets.CheckModule(fn, wasm)
+	moduleCache.Lock()
+	if _, ok := moduleCache.m[key]; !ok {
+		if len(moduleCache.order) >= maxCachedModules {
+			delete(moduleCache.m, moduleCache.order[0])
+			moduleCache.order = moduleCache.order[1:]
+		}
+		moduleCache.m[key] = found
+		moduleCache.order = append(moduleCache.order, key)
+	}
+	moduleCache.Unlock()
+	return slices.Clone(found)
 }
