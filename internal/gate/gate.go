@@ -10,10 +10,10 @@ package gate
 import (
 	"context"
 	"crypto/sha256"
-	"sync"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/aegis-platform/aegis/internal/scan"
 	"github.com/aegis-platform/aegis/internal/scan/rules"
@@ -161,7 +161,11 @@ var moduleCache = struct {
 const maxCachedModules = 512
 
 func moduleSecrets(fn string, wasm []byte) []scan.Finding {
-	key := sha256.Sum256(append([]byte(fn+"\x00"), wasm...))
+	h := sha256.New()
+	h.Write([]byte(fn + "\x00"))
+	h.Write(wasm)
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
 	moduleCache.Lock()
 	found, ok := moduleCache.m[key]
 	moduleCache.Unlock()
