@@ -123,6 +123,7 @@ func TestMetricsMoveByKnownAmounts(t *testing.T) {
 		`aegis_auth_failures_total{reason="missing credentials",scheme="none"}`:                         1,
 		`aegis_auth_failures_total{reason="malformed",scheme="admin_token"}`:                            1,
 		`aegis_cold_starts_total{app="probe",function="slow"}`:                                          1,
+		`aegis_events_redelivered_total{app="probe",function="failing",trigger="event:jobs.fail"}`:      1,
 		`aegis_log_records_dropped_total{log="function"}`:                                               0,
 		`aegis_invocations_total{app="probe",function="probe",outcome="function_error",trigger="http"}`: 0,
 	} {
