@@ -160,4 +160,3 @@ func (m *Metrics) BudgetRefused(app, function, scope string) {
 	}
 	m.invocations.budget.WithLabelValues(app, function, scope).Inc()
 }
-
