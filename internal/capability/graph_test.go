@@ -77,3 +77,24 @@ func observedEdges(t *testing.T, graph *callgraph.Recorder, store callgraph.Stor
 	}
 	return got
 }
+
+// An allowed fetch is counted on the grant that allowed it (here the
+// loopback test server's address, the only place the test may reach).
+func TestAllowedFetchCountedOnItsHost(t *testing.T) {
+	ctx := context.Background()
+	store := memkv.New()
+	graph := callgraph.New(callgraph.Config{Store: store, FlushEvery: time.Hour})
+	t.Cleanup(func() { _ = graph.Close(ctx) })
+	env := newFetchEnv(t, testMux(), nil, func(c *Config) { c.Graph = graph })
+	g := egress("127.0.0.1")
+	for range 2 {
+		resp, err := env.fetch(g, &sandbox.FetchRequest{Method: "GET", URL: env.srv.URL + "/ok"})
+		if err != nil || resp.Status != 200 {
+			t.Fatalf("fetch: %v %+v", err, resp)
+		}
+	}
+	got := observedEdges(t, graph, store, "diary")
+	if e := (callgraph.Edge{Kind: callgraph.Fetch, From: "save-entry", To: "127.0.0.1"}); got[e] != [2]int64{2, 0} {
+		t.Errorf("edges %v: want %v counted twice, never refused", got, e)
+	}
+}

@@ -290,3 +290,52 @@ func TestAuditSecurityAggregated(t *testing.T) {
 		t.Fatalf("%d security records for %d failures: not aggregated", records, n)
 	}
 }
+
+// A function's refused host call is a security event in the audit log:
+// counted in a "capability denied" record naming the app and function.
+// `aegis audit list --since` keeps what is recent and drops what is not.
+func TestAuditCapabilityDenialAndSince(t *testing.T) {
+	in := startServerWith(t, t.TempDir(), func(c *server.Config) { c.Audit.SecurityWindow = 200 * time.Millisecond })
+	defer in.close(t)
+	deployProbe(t, in, "testdata/probe.yaml")
+	k, err := in.admin.CreateKey(context.Background(), "audit-denial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := probe(t, in.gateway, k.Key, "probe", "kv-put", map[string]any{"table": "greetings", "key": "k", "value": "v"}); !o.Denied {
+		t.Fatalf("kv-put outside the grants: %+v", o)
+	}
+	eventually(t, 10*time.Second, "the denial's security record", func() bool {
+		for _, r := range auditList(t, in) {
+			if r.Kind == audit.KindSecurity && r.Action == "capability denied" && r.Target == "probe/probe" && r.Detail["count"] == "1" {
+				return true
+			}
+		}
+		return false
+	})
+
+	since := func(d string) []client.AuditRecord {
+		code, out, errs := aegisCLI(t, in, "audit", "list", "--since", d, "-o", "json")
+		if code != 0 {
+			t.Fatalf("audit list --since %s: exit %d %s", d, code, errs)
+		}
+		var recs []client.AuditRecord
+		if err := json.Unmarshal([]byte(out), &recs); err != nil {
+			t.Fatalf("audit list --since %s: %v: %s", d, err, out)
+		}
+		return recs
+	}
+	if recs := since("1h"); len(recs) == 0 {
+		t.Error("audit list --since 1h: nothing, though the deploy and key were just recorded")
+	}
+	time.Sleep(50 * time.Millisecond)
+	recent := since("10ms")
+	for _, r := range recent {
+		if time.Since(r.Time) > 5*time.Second {
+			t.Errorf("audit list --since 10ms listed a record of %v", r.Time)
+		}
+	}
+	if len(recent) >= len(since("1h")) {
+		t.Errorf("--since 10ms listed %d records, as many as --since 1h", len(recent))
+	}
+}

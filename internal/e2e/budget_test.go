@@ -65,6 +65,11 @@ func TestHardBudgetStopsAndSurvivesRestart(t *testing.T) {
 		}
 	}
 	checkSpent(in)
+	// The refusal is counted, as an operator reads it.
+	refusals := `aegis_budget_refusals_total{app="budgeted",function="capped",scope="function"}`
+	if _, m := scrape(t, in, in.srv.AdminToken()); m[refusals] != 1 {
+		t.Errorf("%s = %v after one refusal, want 1", refusals, m[refusals])
+	}
 	// Another function of the app has no budget.
 	if status, body, _ := call(t, in.gateway, "POST", "/free/echo", k.Key, "{}"); status != 200 {
 		t.Fatalf("unbudgeted function: %d %s", status, body)

@@ -196,6 +196,29 @@ func TestScheduleTrigger(t *testing.T) {
 		o, _ := probe(t, in.gateway, key, "probe", "kv-get", map[string]any{"table": "events", "key": "last-tick"})
 		return o.OK && o.Value != first
 	})
+
+	// Each run starts a trace of its own, rooted at the schedule.
+	code, out, errs := aegisCLI(t, in, "logs", "--app", "probe", "--function", "ticker", "--since", "1m", "-o", "json")
+	if code != 0 {
+		t.Fatalf("aegis logs: exit %d %s", code, errs)
+	}
+	traceID := ""
+	for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+		var r struct {
+			Msg     string `json:"msg"`
+			TraceID string `json:"trace_id"`
+		}
+		if json.Unmarshal([]byte(line), &r) == nil && r.Msg == "invocation" && r.TraceID != "" {
+			traceID = r.TraceID
+		}
+	}
+	if traceID == "" {
+		t.Fatalf("no traced invocation record of the ticker:\n%s", out)
+	}
+	tr := traceTree(t, in, traceID, 1)
+	if len(tr.Children) != 1 || tr.Children[0].Function != "ticker" || tr.Children[0].Trigger != "schedule" {
+		t.Errorf("a scheduled run's trace: %+v", tr)
+	}
 }
 
 func TestLogsFollow(t *testing.T) {

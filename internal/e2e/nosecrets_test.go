@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +44,26 @@ func TestNoSecretInTelemetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const appSecret = "app-secret-value-71d3a0c5"
+	if _, err := in.admin.SetSecret(ctx, "probe", "partner-token", []byte(appSecret)); err != nil {
+		t.Fatal(err)
+	}
+	// The keys the server holds, as their files hold them: the audit
+	// signing key's seed and the vault's master key.
+	fileText := func(path string) string {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := strings.TrimSpace(string(b)); len(s) >= 16 {
+			return s
+		}
+		t.Fatalf("%s holds too little to search for", path)
+		return ""
+	}
+	auditSeed := fileText(filepath.Join(in.dataDir, "keys", "audit.key"))
+	masterKey := fileText(filepath.Join(testConfigDir(t), "aegis", "master.key"))
 	// A guessed key that shares the real one's prefix, and a wrong admin
 	// token: what a brute force sends is as secret as what it guesses.
 	guessed := key.Key[:len(key.Key)-6] + "zzzzzz"
@@ -64,6 +86,7 @@ func TestNoSecretInTelemetry(t *testing.T) {
 		"API key": key.Key, "guessed API key": guessed, "root admin token": in.srv.AdminToken(),
 		"created admin token": tok.Token, "wrong admin token": "aegisadm_not-a-real-token-3e4f",
 		"webhook secret": hook.Secret, "exporter header": "collector-token-5f1e2d", "written value": value,
+		"app secret": appSecret, "audit signing key": auditSeed, "master key": masterKey,
 	}
 	places := map[string]string{"server log": in.logs.String()}
 

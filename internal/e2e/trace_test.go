@@ -103,6 +103,36 @@ func TestTraceTravelDiary(t *testing.T) {
 		t.Errorf("make-thumbnail's lines are not under its node: %+v", thumb.Logs)
 	}
 
+	// What -o json promises, by the literal names a script reads, not
+	// through the Go type the CLI itself uses.
+	_, raw, _ := aegisCLI(t, in, "trace", traceID, "-o", "json")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
+		t.Fatal(err)
+	}
+	nodes := doc["children"].([]any)
+	if len(nodes) == 0 {
+		t.Fatalf("no children in %s", raw)
+	}
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		for _, k := range []string{"app", "function", "version", "trigger", "outcome", "duration_ms", "children"} {
+			if _, ok := n[k]; !ok {
+				t.Errorf("a trace node has no %q: %v", k, n)
+			}
+		}
+		if v, _ := n["version"].(string); !strings.HasPrefix(v, "v") {
+			t.Errorf("node %v: version %q", n["function"], n["version"])
+		}
+		if d, _ := n["duration_ms"].(float64); d <= 0 {
+			t.Errorf("node %v: duration_ms %v", n["function"], n["duration_ms"])
+		}
+		for _, c := range n["children"].([]any) {
+			walk(c.(map[string]any))
+		}
+	}
+	walk(nodes[0].(map[string]any))
+
 	// The text tree names every hop, indented under its cause.
 	code, out, errs := aegisCLI(t, in, "trace", traceID)
 	if code != 0 {
@@ -135,8 +165,8 @@ func TestTraceTravelDiary(t *testing.T) {
 		}
 		fns[r.Function]++
 	}
-	if fns["save-entry"] < 2 || fns["make-thumbnail"] < 2 || fns["index-entry"] < 1 {
-		t.Errorf("lines per function %v (each hop's invocation record, and save-entry's and make-thumbnail's own lines):\n%s", fns, out)
+	if fns["save-entry"] < 2 || fns["make-thumbnail"] < 2 || fns["index-entry"] < 2 {
+		t.Errorf("lines per function %v (each hop's invocation record and its own lines):\n%s", fns, out)
 	}
 
 	// Malformed input is refused with exit code 2, before any call.
@@ -169,5 +199,47 @@ func TestTraceStartsAtTheGateway(t *testing.T) {
 		if n := tr.Children[0]; n.Function != "get-entry" || n.Outcome != "ok" || n.Status != 404 || n.ParentID != "" {
 			t.Errorf("traceparent %q: node %+v", tp, n)
 		}
+	}
+}
+
+// A function calling another through invoke: the callee is a child of the
+// caller in the caller's trace, triggered by "invoke", and the call graph
+// counts the invoke edge as observed and declared.
+func TestInvokeTracedAndGraphed(t *testing.T) {
+	in, key := privateServer(t)
+	rep, reqID := invokeVia(t, in, key, "front", map[string]any{"method": "POST", "path": "/private-e2e/back/whoami"})
+	if !rep.OK {
+		t.Fatalf("front → back: %+v", rep)
+	}
+	tr := traceTree(t, in, reqID, 2)
+	if len(tr.Children) != 1 || tr.Children[0].Function != "front" {
+		t.Fatalf("trace root: %+v", tr)
+	}
+	front := tr.Children[0]
+	if len(front.Children) != 1 || front.Children[0].Function != "back" || front.Children[0].Trigger != "invoke" || front.Children[0].Outcome != "ok" {
+		b, _ := json.MarshalIndent(front.Children, "", " ")
+		t.Fatalf("front's children: %s", b)
+	}
+
+	var edge map[string]any
+	eventually(t, 10*time.Second, "the invoke edge to be counted", func() bool {
+		code, out, errs := aegisCLI(t, in, "graph", "--app", "private", "-o", "json")
+		if code != 0 {
+			t.Fatalf("aegis graph: exit %d %s", code, errs)
+		}
+		var g map[string]any
+		if err := json.Unmarshal([]byte(out), &g); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range g["edges"].([]any) {
+			e := e.(map[string]any)
+			if e["kind"] == "invoke" && e["from"] == "front" && e["to"] == "back" {
+				edge = e
+			}
+		}
+		return edge != nil && edge["count"].(float64) >= 1
+	})
+	if edge["declared"] != true || edge["observed"] != true {
+		t.Errorf("the invoke edge: %v", edge)
 	}
 }

@@ -160,11 +160,3 @@ func (m *Metrics) BudgetRefused(app, function, scope string) {
 	}
 	m.invocations.budget.WithLabelValues(app, function, scope).Inc()
 }
-
-// BudgetRefusals is the count BudgetRefused has reached, for tests.
-func (m *Metrics) BudgetRefusals(app, function, scope string) float64 {
-	if m == nil {
-		return 0
-	}
-	return counterValue(m.invocations.budget.WithLabelValues(app, function, scope))
-}
