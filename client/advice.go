@@ -28,3 +28,14 @@ func (c *Client) Advice(ctx context.Context, app string) (*Advice, error) {
 	}
 	return &out, nil
 }
+
+// The evidence a FunctionAdvice rests on, and the actions of a
+// GrantChange (adminapi's, under the client's names).
+const (
+	EvidenceObserved = adminapi.EvidenceObserved
+	EvidenceImports  = adminapi.EvidenceImports
+	EvidenceNone     = adminapi.EvidenceNone
+	ActionDrop       = adminapi.ActionDrop
+	ActionNarrow     = adminapi.ActionNarrow
+	ActionReadOnly   = adminapi.ActionReadOnly
+)

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -112,9 +111,9 @@ func writeAdviceText(w io.Writer, adv *client.Advice) error {
 
 func evidenceLine(fa client.FunctionAdvice) string {
 	switch fa.Evidence {
-	case adminapi.EvidenceObserved:
+	case client.EvidenceObserved:
 		return fmt.Sprintf("evidence: observed, %d invocation(s) seen", fa.Invocations)
-	case adminapi.EvidenceImports:
+	case client.EvidenceImports:
 		return "evidence: the module's imports (never seen running): " + strings.Join(fa.Imports, ", ")
 	}
 	return "evidence: none (never seen running, module unknown)"

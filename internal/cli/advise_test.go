@@ -8,7 +8,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -23,9 +22,9 @@ func TestWriteAdviceText(t *testing.T) {
 		Egress:  manifest.EgressGrants{Hosts: []string{"hooks.example.com:8443"}},
 	}
 	adv := &client.Advice{App: "travel-diary", Version: 2, Observed: true, Functions: []client.FunctionAdvice{
-		{Function: "save-entry", Evidence: adminapi.EvidenceObserved, Invocations: 3, Advised: save,
-			Changes: []client.GrantChange{{Field: "kv.write", Grant: "*", Action: adminapi.ActionNarrow, To: []string{"entries"}, Reason: "only \"entries\" used\nunder \"*\""}}},
-		{Function: "idle", Evidence: adminapi.EvidenceImports, Imports: []string{"log"}},
+		{Function: "save-entry", Evidence: client.EvidenceObserved, Invocations: 3, Advised: save,
+			Changes: []client.GrantChange{{Field: "kv.write", Grant: "*", Action: client.ActionNarrow, To: []string{"entries"}, Reason: "only \"entries\" used\nunder \"*\""}}},
+		{Function: "idle", Evidence: client.EvidenceImports, Imports: []string{"log"}},
 	}}
 	var b bytes.Buffer
 	if err := writeAdviceText(&b, adv); err != nil {
