@@ -141,6 +141,7 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/apps/{app}/rollback", onApp(rbac.Rollback), a.rollback)
 	a.handle("GET /v1/apps/{app}/versions", onApp(rbac.Read), a.versions)
 	a.handle("GET /v1/apps/{app}/graph", onApp(rbac.Read), a.graph)
+	a.handle("GET /v1/apps/{app}/advice", onApp(rbac.Read), a.advice)
 	a.handle("DELETE /v1/apps/{app}", onApp(rbac.DeleteApps), a.deleteApp)
 	a.handle("GET /v1/apps", listing(rbac.Read), a.apps)
 	a.handle("GET /v1/functions", listing(rbac.Read), a.functions)

@@ -53,6 +53,16 @@ const (
 	Secret   Kind = "secret"   // function → secret name (never its value)
 )
 
+// The kinds of a name record (UseName): what a function reached under a
+// grant, by access where the grant has one. Publish and Fetch name a
+// topic and a host.
+const (
+	KVRead       Kind = "kv.read"       // function → table read
+	KVWrite      Kind = "kv.write"      // function → table written
+	ObjectsRead  Kind = "objects.read"  // function → object folder read ("images/*")
+	ObjectsWrite Kind = "objects.write" // function → object folder written
+)
+
 // Kinds lists every kind, triggers first.
 var Kinds = []Kind{HTTP, Event, Object, Schedule, Publish, Invoke, Fetch, KV, Objects, Secret}
 
@@ -178,7 +188,7 @@ type Recorder struct {
 	log *slog.Logger
 
 	mu   sync.Mutex
-	apps map[string]*appState
+	apps map[scope]*appState
 
 	flushMu   sync.Mutex
 	loop      *periodic.Loop // the flusher
@@ -196,7 +206,7 @@ func New(cfg Config) *Recorder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{cfg: cfg, log: cfg.Logger, apps: map[string]*appState{}}
+	r := &Recorder{cfg: cfg, log: cfg.Logger, apps: map[scope]*appState{}}
 	r.loop = periodic.Start(r.cfg.FlushEvery, 10*time.Second, r.flushLoop)
 	return r
 }
@@ -226,7 +236,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 // a host call its grants allowed.
 func (r *Recorder) Use(app string, e Edge) {
 	if r != nil {
-		r.add(app, e, stat{count: 1, last: time.Now().UnixNano()})
+		r.add(scope{edges, app}, e, stat{count: 1, last: time.Now().UnixNano()})
 	}
 }
 
@@ -234,17 +244,44 @@ func (r *Recorder) Use(app string, e Edge) {
 // edge it tried to take.
 func (r *Recorder) Refused(app string, e Edge) {
 	if r != nil {
-		r.add(app, e, stat{refused: 1, lastRefus: time.Now().UnixNano()})
+		r.add(scope{edges, app}, e, stat{refused: 1, lastRefus: time.Now().UnixNano()})
 	}
 }
 
-func (r *Recorder) add(app string, e Edge, d stat) {
+// UseName records one use of a name by a function of app, beside the
+// edge the use is counted on: the table (KVRead, KVWrite), the object
+// folder (ObjectsRead, ObjectsWrite: the key up to its last "/" followed
+// by "*", or the exact key its grant names), the topic (Publish) or the
+// host (Fetch) a call reached. Least-privilege advice (internal/advise)
+// narrows a wildcard grant to these names. They are kept apart from the
+// graph's edges ("n.<app>.…" records, their own MaxEdges bound), are never
+// new-edge signals, and like the edges hold names only, never a key, a
+// value or a body.
+func (r *Recorder) UseName(app string, e Edge) {
+	if r != nil && e.From != "" && e.To != "" {
+		r.add(scope{names, app}, e, stat{count: 1, last: time.Now().UnixNano()})
+	}
+}
+
+// scope is where records go: an app's edges or its names.
+type scope struct {
+	space string // edges or names
+	app   string
+}
+
+// The spaces of the bucket's keys.
+const (
+	edges = "e"
+	names = "n"
+)
+
+func (r *Recorder) add(sc scope, e Edge, d stat) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a, ok := r.apps[app]
+	a, ok := r.apps[sc]
 	if !ok {
 		a = &appState{pending: map[Edge]stat{}, known: map[Edge]bool{}}
-		r.apps[app] = a
+		r.apps[sc] = a
 	}
 	if s, ok := a.pending[e]; ok {
 		s.add(d)
@@ -293,13 +330,20 @@ func (rec *Record) add(s stat) {
 }
 
 // Keys in the bucket: "e.<app>.<hash of the edge>" for an edge, and
-// "d.<app>" for the uses of edges past the bound.
-func edgePrefix(app string) string { return "e." + app + "." }
-func droppedKey(app string) string { return "d." + app }
+// "d.<app>" for the uses of edges past the bound; "n.<app>.<hash>" and
+// "dn.<app>" for names (UseName).
+func edgePrefix(sc scope) string { return sc.space + "." + sc.app + "." }
 
-func edgeKey(app string, e Edge) string {
+func droppedKey(sc scope) string {
+	if sc.space == names {
+		return "dn." + sc.app
+	}
+	return "d." + sc.app
+}
+
+func edgeKey(sc scope, e Edge) string {
 	h := sha256.Sum256([]byte(string(e.Kind) + "\x00" + e.From + "\x00" + e.To))
-	return edgePrefix(app) + hex.EncodeToString(h[:16])
+	return edgePrefix(sc) + hex.EncodeToString(h[:16])
 }
 
 // Flush adds this server's counts to the shared records now, so a reader
@@ -312,14 +356,14 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	type batch struct {
-		app     string
+		sc      scope
 		pending map[Edge]stat
 		known   map[Edge]bool
 		dropped int64
 	}
 	r.mu.Lock()
 	var batches []batch
-	for app, a := range r.apps {
+	for sc, a := range r.apps {
 		if len(a.pending) == 0 && a.dropped == 0 {
 			continue
 		}
@@ -327,7 +371,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		for e := range a.pending {
 			known[e] = a.known[e]
 		}
-		batches = append(batches, batch{app, a.pending, known, a.dropped})
+		batches = append(batches, batch{sc, a.pending, known, a.dropped})
 		a.pending, a.fresh, a.dropped = map[Edge]stat{}, 0, 0
 	}
 	r.mu.Unlock()
@@ -337,28 +381,28 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		stored := -1 // the app's edges in the bucket, read when a new one is due
 		var dropped int64
 		for e, s := range b.pending {
-			created, err := r.merge(ctx, b.app, e, s, b.known[e], &stored)
+			created, err := r.merge(ctx, b.sc, e, s, b.known[e], &stored)
 			switch {
 			case errors.Is(err, errFull):
 				dropped += s.count + s.refused
 			case err != nil:
 				errs = append(errs, err)
-				r.requeue(b.app, e, s)
+				r.requeue(b.sc, e, s)
 			default:
 				if created || !b.known[e] { // a known record that expired is created again
-					r.markKnown(b.app, e)
+					r.markKnown(b.sc, e)
 				}
-				if created && r.cfg.OnNewEdge != nil {
-					r.cfg.OnNewEdge(b.app, e, time.Unix(0, s.first))
+				if created && b.sc.space == edges && r.cfg.OnNewEdge != nil {
+					r.cfg.OnNewEdge(b.sc.app, e, time.Unix(0, s.first))
 				}
 			}
 		}
 		dropped += b.dropped
 		if dropped > 0 {
-			if err := r.addDropped(ctx, b.app, dropped); err != nil {
+			if err := r.addDropped(ctx, b.sc, dropped); err != nil {
 				errs = append(errs, err)
 				r.mu.Lock()
-				r.apps[b.app].dropped += dropped
+				r.apps[b.sc].dropped += dropped
 				r.mu.Unlock()
 			}
 		}
@@ -375,8 +419,8 @@ const casTries = 50
 // merge adds s to the record of e with compare-and-set. A record that
 // does not exist yet is created only while the app has fewer than
 // MaxEdges records (errFull otherwise); *stored caches that count.
-func (r *Recorder) merge(ctx context.Context, app string, e Edge, s stat, known bool, stored *int) (created bool, err error) {
-	key := edgeKey(app, e)
+func (r *Recorder) merge(ctx context.Context, sc scope, e Edge, s stat, known bool, stored *int) (created bool, err error) {
+	key := edgeKey(sc, e)
 	for range casTries {
 		rec := Record{Kind: e.Kind, From: e.From, To: e.To}
 		v, rev, err := r.cfg.Store.Get(ctx, key)
@@ -385,9 +429,9 @@ func (r *Recorder) merge(ctx context.Context, app string, e Edge, s stat, known 
 			rev = 0
 			if !known {
 				if *stored < 0 {
-					keys, err := r.cfg.Store.Keys(ctx, edgePrefix(app))
+					keys, err := r.cfg.Store.Keys(ctx, edgePrefix(sc))
 					if err != nil {
-						return false, fmt.Errorf("count edges of %s: %w", app, err)
+						return false, fmt.Errorf("count edges of %s: %w", sc.app, err)
 					}
 					*stored = len(keys)
 				}
@@ -429,10 +473,10 @@ func (r *Recorder) merge(ctx context.Context, app string, e Edge, s stat, known 
 }
 
 // requeue puts back a count whose write failed.
-func (r *Recorder) requeue(app string, e Edge, s stat) {
+func (r *Recorder) requeue(sc scope, e Edge, s stat) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a := r.apps[app]
+	a := r.apps[sc]
 	if p, ok := a.pending[e]; ok {
 		p.add(s)
 		a.pending[e] = p
@@ -446,10 +490,10 @@ func (r *Recorder) requeue(app string, e Edge, s stat) {
 
 // markKnown notes that e has a record in the bucket, so the bound no
 // longer needs to be checked for it.
-func (r *Recorder) markKnown(app string, e Edge) {
+func (r *Recorder) markKnown(sc scope, e Edge) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a := r.apps[app]
+	a := r.apps[sc]
 	if a.known[e] || len(a.known) >= r.cfg.MaxEdges {
 		return
 	}
@@ -464,8 +508,8 @@ type droppedRecord struct {
 	Count int64 `json:"count"`
 }
 
-func (r *Recorder) addDropped(ctx context.Context, app string, n int64) error {
-	key := droppedKey(app)
+func (r *Recorder) addDropped(ctx context.Context, sc scope, n int64) error {
+	key := droppedKey(sc)
 	for range casTries {
 		var rec droppedRecord
 		v, rev, err := r.cfg.Store.Get(ctx, key)
@@ -499,13 +543,25 @@ func (r *Recorder) addDropped(ctx context.Context, app string, n int64) error {
 // Observed reads app's edges as every server flushed them, and how many
 // uses of edges past the bound were dropped.
 func Observed(ctx context.Context, s Store, app string) ([]Record, int64, error) {
-	keys, err := s.Keys(ctx, edgePrefix(app))
+	return observedIn(ctx, s, scope{edges, app})
+}
+
+// ObservedNames reads the names app's functions reached (UseName) as
+// every server flushed them, and how many uses past the bound were
+// dropped.
+func ObservedNames(ctx context.Context, s Store, app string) ([]Record, int64, error) {
+	return observedIn(ctx, s, scope{names, app})
+}
+
+func observedIn(ctx context.Context, s Store, sc scope) ([]Record, int64, error) {
+	app := sc.app
+	keys, err := s.Keys(ctx, edgePrefix(sc))
 	if err != nil {
 		return nil, 0, fmt.Errorf("list edges of %s: %w", app, err)
 	}
 	out := make([]Record, 0, len(keys))
 	for _, k := range keys {
-		if !strings.HasPrefix(k, edgePrefix(app)) {
+		if !strings.HasPrefix(k, edgePrefix(sc)) {
 			continue
 		}
 		v, _, err := s.Get(ctx, k)
@@ -522,14 +578,14 @@ func Observed(ctx context.Context, s Store, app string) ([]Record, int64, error)
 		out = append(out, rec)
 	}
 	var d droppedRecord
-	v, _, err := s.Get(ctx, droppedKey(app))
+	v, _, err := s.Get(ctx, droppedKey(sc))
 	switch {
 	case errors.Is(err, aegis.ErrNotFound):
 	case err != nil:
-		return nil, 0, fmt.Errorf("read %s: %w", droppedKey(app), err)
+		return nil, 0, fmt.Errorf("read %s: %w", droppedKey(sc), err)
 	default:
 		if err := json.Unmarshal(v, &d); err != nil {
-			return nil, 0, fmt.Errorf("read %s: %w", droppedKey(app), err)
+			return nil, 0, fmt.Errorf("read %s: %w", droppedKey(sc), err)
 		}
 	}
 	return out, d.Count, nil

@@ -3,6 +3,7 @@ package callgraph
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -275,5 +276,59 @@ func TestReportFlushesFirst(t *testing.T) {
 	store.SetFail(aegis.ErrUnavailable)
 	if _, err := r.Report(context.Background(), "diary", m); !errors.Is(err, aegis.ErrUnavailable) {
 		t.Errorf("report on a failing store = %v", err)
+	}
+}
+
+// Names are kept apart from the edges: their own records and bound, never
+// in the graph, never a new-edge signal; two servers add them up.
+func TestNamesApartFromEdges(t *testing.T) {
+	ctx := context.Background()
+	store := memkv.New()
+	var newEdges []Edge
+	var mu sync.Mutex
+	a := New(Config{Store: store, FlushEvery: time.Hour, MaxEdges: 2, OnNewEdge: func(_ string, e Edge, _ time.Time) {
+		mu.Lock()
+		newEdges = append(newEdges, e)
+		mu.Unlock()
+	}})
+	t.Cleanup(func() { _ = a.Close(ctx) })
+	b := recorder(t, store, 2)
+	grant := Edge{KV, "save-entry", "*"}
+	entries := Edge{KVWrite, "save-entry", "entries"}
+	a.Use("diary", grant)
+	a.UseName("diary", entries)
+	b.UseName("diary", entries)
+	b.UseName("diary", Edge{KVRead, "save-entry", "users"})
+	b.UseName("diary", Edge{KVRead, "save-entry", "audit"}) // past the bound of 2
+	b.UseName("diary", Edge{KVRead, "save-entry", ""})      // no name: not kept
+	edges, names, err := a.Observations(ctx, "diary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(edges) != 1 || edges[0].Edge() != grant || len(names) != 1 || names[0].Edge() != entries {
+		t.Fatalf("edges %v, names %v: want the grant edge and one name", edges, names)
+	}
+	recs, dropped, err := ObservedNames(ctx, store, "diary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[Edge]int64{}
+	for _, r := range recs {
+		got[r.Edge()] = r.Count
+	}
+	want := map[Edge]int64{entries: 2, {KVRead, "save-entry", "users"}: 1}
+	if !maps.Equal(got, want) || dropped != 1 {
+		t.Errorf("names = %v, dropped %d; want %v, dropped 1", got, dropped, want)
+	}
+	if g, _ := observed(t, store, "diary"); len(g) != 1 {
+		t.Errorf("edges = %v: names must not be edges", g)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(newEdges, []Edge{grant}) {
+		t.Errorf("new edges = %v, want only the grant edge", newEdges)
 	}
 }

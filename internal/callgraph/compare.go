@@ -161,3 +161,19 @@ func (r *Recorder) Report(ctx context.Context, app string, m *manifest.Manifest)
 	}
 	return Compare(app, m, observed, dropped), nil
 }
+
+// Observations is what least-privilege advice (internal/advise) reads of
+// app: this server's counts flushed first, then every server's edges and
+// names (UseName).
+func (r *Recorder) Observations(ctx context.Context, app string) (edges, names []Record, err error) {
+	if err := r.Flush(ctx); err != nil {
+		r.log.Warn("call graph flush failed; the advice may be behind", logkey.App, app, logkey.Error, err)
+	}
+	if edges, _, err = Observed(ctx, r.cfg.Store, app); err != nil {
+		return nil, nil, fmt.Errorf("observations of %s: %w", app, err)
+	}
+	if names, _, err = ObservedNames(ctx, r.cfg.Store, app); err != nil {
+		return nil, nil, fmt.Errorf("observations of %s: %w", app, err)
+	}
+	return edges, names, nil
+}

@@ -2,6 +2,7 @@ package capability
 
 import (
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/aegis-platform/aegis/internal/callgraph"
@@ -13,7 +14,10 @@ import (
 // on the edge from the calling function to the grant that allowed it
 // (the table, object pattern, topic, host pattern or function as the
 // manifest writes it), and every refusal (deny) on the edge to what the
-// guest asked for. Each costs a map update in memory.
+// guest asked for. Each costs a map update in memory. Beside it, the name
+// the call reached (usedName: the table, object folder, topic or host) is
+// counted for least-privilege advice, which narrows a wildcard grant to
+// the names used under it; a second map update.
 
 // used counts one allowed call of c on the edge of kind to grant.
 func (h *Host) used(c *sandbox.Caller, kind callgraph.Kind, grant string) {
@@ -21,6 +25,28 @@ func (h *Host) used(c *sandbox.Caller, kind callgraph.Kind, grant string) {
 		return
 	}
 	h.cfg.Graph.Use(c.App, callgraph.Edge{Kind: kind, From: c.Function, To: grant})
+}
+
+// usedName counts one allowed call of c reaching name (callgraph.UseName).
+func (h *Host) usedName(c *sandbox.Caller, kind callgraph.Kind, name string) {
+	if h.cfg.Graph == nil || c == nil || name == "" {
+		return
+	}
+	h.cfg.Graph.UseName(c.App, callgraph.Edge{Kind: kind, From: c.Function, To: name})
+}
+
+// objectName is what an object call under grant is recorded as reaching:
+// the key's folder ("images/*" for images/a.jpg) when the grant covers
+// it, the grant itself otherwise (an exact key, or a pattern narrower
+// than the folder), so a name is never a key no grant names.
+func objectName(grant, key string) string {
+	if grant == "" {
+		return ""
+	}
+	if f := objectFolder(key); manifest.MatchPattern(grant, f) {
+		return f
+	}
+	return grant
 }
 
 // grantFor returns the first pattern of the lists that covers name, as
@@ -55,10 +81,13 @@ func (h *Host) graphKV(c *sandbox.Caller, table string, write bool) {
 		return
 	}
 	g := c.Grants
+	kind, grant := callgraph.KVRead, grantFor(table, g.KV.Read, g.KV.Write)
 	if write {
-		h.used(c, callgraph.KV, grantFor(table, g.KV.Write))
-	} else {
-		h.used(c, callgraph.KV, grantFor(table, g.KV.Read, g.KV.Write))
+		kind, grant = callgraph.KVWrite, grantFor(table, g.KV.Write)
+	}
+	if grant != "" {
+		h.used(c, callgraph.KV, grant)
+		h.usedName(c, kind, table)
 	}
 }
 
@@ -69,9 +98,13 @@ func (h *Host) graphObject(c *sandbox.Caller, key string, write bool) {
 	}
 	g := c.Grants
 	if write {
-		h.used(c, callgraph.Objects, grantFor(key, g.Objects.Write))
+		grant := grantFor(key, g.Objects.Write)
+		h.used(c, callgraph.Objects, grant)
+		h.usedName(c, callgraph.ObjectsWrite, objectName(grant, key))
 	} else {
-		h.used(c, callgraph.Objects, grantFor(key, g.Objects.Read, g.Objects.Write))
+		grant := grantFor(key, g.Objects.Read, g.Objects.Write)
+		h.used(c, callgraph.Objects, grant)
+		h.usedName(c, callgraph.ObjectsRead, objectName(grant, key))
 	}
 }
 
@@ -83,6 +116,11 @@ func (h *Host) graphHost(c *sandbox.Caller, grants []manifest.HostPattern, t tar
 	for _, p := range grants {
 		if p.Match(t.host, t.port) {
 			h.used(c, callgraph.Fetch, p.String())
+			name := t.host
+			if !p.Match(t.host, 0) { // the grant names a port: so does the name
+				name = net.JoinHostPort(t.host, strconv.Itoa(int(t.port)))
+			}
+			h.usedName(c, callgraph.Fetch, name)
 			return
 		}
 	}
@@ -142,7 +180,9 @@ func (h *Host) graphList(c *sandbox.Caller, prefix string) {
 	if h.cfg.Graph == nil || c == nil || c.Grants == nil {
 		return
 	}
-	h.used(c, callgraph.Objects, coveringGrant(prefix, c.Grants.Objects.Read, c.Grants.Objects.Write))
+	grant := coveringGrant(prefix, c.Grants.Objects.Read, c.Grants.Objects.Write)
+	h.used(c, callgraph.Objects, grant)
+	h.usedName(c, callgraph.ObjectsRead, objectName(grant, prefix+"*"))
 }
 
 // graphPublish counts an allowed publish on the grant that allowed it.
@@ -150,7 +190,10 @@ func (h *Host) graphPublish(c *sandbox.Caller, topic string) {
 	if h.cfg.Graph == nil || c == nil || c.Grants == nil {
 		return
 	}
-	h.used(c, callgraph.Publish, grantFor(topic, c.Grants.Events.Publish))
+	if grant := grantFor(topic, c.Grants.Events.Publish); grant != "" {
+		h.used(c, callgraph.Publish, grant)
+		h.usedName(c, callgraph.Publish, topic)
+	}
 }
 
 // graphInvoke counts an allowed invoke on the function called.

@@ -2,6 +2,7 @@ package capability
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -56,6 +57,44 @@ func TestHostCallsCountedOnTheirEdges(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("edges = %v, want %v", got, want)
+	}
+	// Beside the edges, the names each allowed call reached, by access:
+	// tables, object folders, topics; never a key, never a refused name.
+	recs, _, err := callgraph.ObservedNames(ctx, store, "diary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[callgraph.Edge]int64{}
+	for _, r := range recs {
+		names[r.Edge()] = r.Count
+	}
+	wantNames := map[callgraph.Edge]int64{
+		{Kind: callgraph.KVWrite, From: "save-entry", To: "entries"}:            1,
+		{Kind: callgraph.KVRead, From: "save-entry", To: "entries"}:             1,
+		{Kind: callgraph.ObjectsWrite, From: "save-entry", To: "photos/2024/*"}: 1,
+		{Kind: callgraph.ObjectsRead, From: "save-entry", To: "photos/2024/*"}:  1,
+		{Kind: callgraph.Publish, From: "save-entry", To: "entry.saved"}:        1,
+	}
+	if !maps.Equal(names, wantNames) {
+		t.Errorf("names = %v, want %v", names, wantNames)
+	}
+}
+
+// An object call is named by its key's folder when its grant covers the
+// folder, by the grant otherwise: never by a key no grant names.
+func TestObjectName(t *testing.T) {
+	for _, tt := range []struct{ grant, key, want string }{
+		{"images/*", "images/a.jpg", "images/*"},
+		{"*", "images/2024/a.jpg", "images/2024/*"},
+		{"images/a.jpg", "images/a.jpg", "images/a.jpg"},
+		{"images/a*", "images/ab.jpg", "images/a*"},
+		{"*", "a.txt", "a.txt"},
+		{"*", "*", "*"}, // a listing of everything
+		{"", "images/a.jpg", ""},
+	} {
+		if got := objectName(tt.grant, tt.key); got != tt.want {
+			t.Errorf("objectName(%q, %q) = %q, want %q", tt.grant, tt.key, got, tt.want)
+		}
 	}
 }
 

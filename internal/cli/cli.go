@@ -131,6 +131,7 @@ func (c *cli) rootCommand() *cobra.Command {
 		c.dlqCommand(),
 		c.usageCommand(),
 		c.graphCommand(),
+		c.adviseCommand(),
 		c.auditCommand(),
 		c.guardCommand(),
 		c.clusterCommand(),

@@ -185,6 +185,20 @@ type Module struct {
 	style         Style
 	hasInitialize bool
 	minMemory     uint64 // bytes the module needs before it runs at all
+	// hostImports are the "aegis" host functions the module imports,
+	// sorted: what least-privilege advice reads of a module never seen
+	// running.
+	hostImports []string
+}
+
+// HostImports returns the names of the "aegis" host functions (docs/abi.md)
+// the module imports, sorted. A module that does not import kv_put cannot
+// write a table, whatever its grants say.
+func (m *Module) HostImports() []string {
+	if m == nil {
+		return nil
+	}
+	return slices.Clone(m.hostImports)
 }
 
 // Style reports whether the module is a reactor or a command.
@@ -266,6 +280,12 @@ func (e *Engine) validate(cm compiledModule) (*Module, error) {
 
 	exports := cm.ExportedFunctions()
 	m := &Module{compiled: cm}
+	for _, imp := range cm.ImportedFunctions() {
+		if mod, name, _ := imp.Import(); mod == hostModuleName && !slices.Contains(m.hostImports, name) {
+			m.hostImports = append(m.hostImports, name)
+		}
+	}
+	slices.Sort(m.hostImports)
 	_, m.hasInitialize = exports["_initialize"]
 	handle, isReactor := exports["aegis_handle"]
 	start, isCommand := exports["_start"]

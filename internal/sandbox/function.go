@@ -166,6 +166,15 @@ func (e *Engine) NewFunction(ctx context.Context, m *Module, cfg FunctionConfig)
 	return f, nil
 }
 
+// HostImports returns the "aegis" host functions the function's module
+// imports, sorted (Module.HostImports).
+func (f *Function) HostImports() []string {
+	if f == nil {
+		return nil
+	}
+	return f.module.HostImports()
+}
+
 func (f *Function) isClosed() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -527,5 +528,29 @@ func TestExampleHelloC(t *testing.T) {
 	defer env.host.mu.Unlock()
 	if got := string(env.host.kv["greetings/last"]); got != "hello from C" {
 		t.Fatalf("kv holds %q", got)
+	}
+}
+
+// A module's host imports are what it links of the "aegis" module: a Go
+// function that never writes a table imports no kv_put.
+func TestHostImports(t *testing.T) {
+	env := newEnv(t)
+	echo := env.goFunction(t, "echo", FunctionConfig{})
+	calls := env.goFunction(t, "hostcalls", FunctionConfig{})
+	got := calls.HostImports()
+	for _, want := range []string{"kv_get", "kv_put", "request_body_read"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("hostcalls imports %q, want %s among them", got, want)
+		}
+	}
+	if !slices.IsSorted(got) {
+		t.Errorf("imports %q are not sorted", got)
+	}
+	if e := echo.HostImports(); slices.Contains(e, "kv_put") || slices.Contains(e, "fetch") || len(e) == 0 {
+		t.Errorf("echo imports %q: want some, neither kv_put nor fetch", e)
+	}
+	var none *Function
+	if none.HostImports() != nil {
+		t.Error("a nil function has imports")
 	}
 }
