@@ -14,15 +14,20 @@ import (
 )
 
 type workflow struct {
+	Name        string            `yaml:"name"`
+	On          map[string]any    `yaml:"on"`
 	Permissions map[string]string `yaml:"permissions"`
 	Env         map[string]string `yaml:"env"`
 	Jobs        map[string]struct {
-		Steps []struct {
-			Name string            `yaml:"name"`
-			ID   string            `yaml:"id"`
-			Uses string            `yaml:"uses"`
-			Run  string            `yaml:"run"`
-			With map[string]string `yaml:"with"`
+		RunsOn string `yaml:"runs-on"`
+		Steps  []struct {
+			Name            string            `yaml:"name"`
+			ID              string            `yaml:"id"`
+			If              string            `yaml:"if"`
+			ContinueOnError bool              `yaml:"continue-on-error"`
+			Uses            string            `yaml:"uses"`
+			Run             string            `yaml:"run"`
+			With            map[string]string `yaml:"with"`
 		} `yaml:"steps"`
 	} `yaml:"jobs"`
 }

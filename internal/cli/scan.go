@@ -79,7 +79,7 @@ fails), 2 on a usage error. -o sarif writes SARIF 2.1.0 for code-scanning
 dashboards. docs/scan.md lists every rule.`,
 		Example: `  aegis scan examples/travel-diary
   aegis scan -o json --fail-on critical
-  aegis scan --vulndb /srv/osv -o sarif > aegis.sarif`,
+  aegis scan --vulndb /srv/osv -o sarif`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file, err := manifestArg(cmd, file, args)
@@ -137,11 +137,11 @@ func checkVulnDB(db string) error {
 		return nil
 	}
 	if strings.Contains(db, "://") {
-		return usageErrorf("--vulndb %s: want a directory, a file:// or an http(s) URL", db)
+		return usagef("--vulndb %s: want a directory, a file:// or an http(s) URL", db)
 	}
 	fi, err := os.Stat(filepath.Clean(db))
 	if err != nil || !fi.IsDir() {
-		return usageErrorf("--vulndb %s: not a directory", db)
+		return usagef("--vulndb %s: not a directory", db)
 	}
 	return nil
 }
@@ -151,12 +151,12 @@ func checkVulnDB(db string) error {
 func waivers(accept, reasons []string) ([]scan.Waiver, error) {
 	if len(accept) == 0 {
 		if len(reasons) > 0 {
-			return nil, usageErrorf("--reason without --accept ID")
+			return nil, usagef("--reason without --accept ID")
 		}
 		return nil, nil
 	}
 	if len(reasons) != 1 && len(reasons) != len(accept) {
-		return nil, usageErrorf("give one --reason for every --accept, or one for all of them")
+		return nil, usagef("give one --reason for every --accept, or one for all of them")
 	}
 	out := make([]scan.Waiver, len(accept))
 	for i, id := range accept {

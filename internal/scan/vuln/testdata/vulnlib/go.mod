@@ -1,0 +1,3 @@
+module example.test/vulnlib
+
+go 1.24
