@@ -306,4 +306,3 @@ func (e *osvEntry) affects(path, version string) bool {
 	}
 	return false
 }
-
