@@ -54,10 +54,13 @@ func LoadApp(manifestPath string) (*App, error) {
 	for _, name := range m.FunctionNames() {
 		app.Sources[name] = filepath.Join(dir, filepath.FromSlash(m.Functions[name].Source))
 	}
+	// A schema file that cannot be read is left out: the scan has nothing
+	// of it to check, and a deploy refuses it with an error pointing at
+	// the manifest line that names it.
 	for _, s := range m.SchemaFiles() {
 		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(s)))
 		if err != nil {
-			return nil, fmt.Errorf("load schema %s: %w", s, err)
+			continue
 		}
 		app.Schemas[s] = b
 	}
