@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -101,6 +102,9 @@ func checkTravelDiary(t *testing.T, in *instance, key string) {
 	var got map[string]any
 	eventually(t, 30*time.Second, "the thumbnail to be indexed", func() bool {
 		st, body, _ := call(t, in.gateway, "GET", "/entries/"+created.ID, k.Key, nil)
+		if st == http.StatusServiceUnavailable {
+			return false // a cluster's stream electing a leader: retried
+		}
 		if st != 200 {
 			t.Fatalf("GET entry: %d %s", st, body)
 		}
@@ -122,7 +126,14 @@ func checkTravelDiary(t *testing.T, in *instance, key string) {
 			t.Errorf("webhook request: %+v", r)
 		}
 	}
-	st, thumb, hdr := call(t, in.gateway, "GET", "/entries/"+created.ID+"/thumbnail", k.Key, nil)
+	// A 503 is what a request gets while a stream of a cluster elects a
+	// leader (docs/cluster.md, "Failure modes"), and is to be retried.
+	var thumb []byte
+	var hdr http.Header
+	eventually(t, 20*time.Second, "the thumbnail to be served (not 503)", func() bool {
+		st, thumb, hdr = call(t, in.gateway, "GET", "/entries/"+created.ID+"/thumbnail", k.Key, nil)
+		return st != http.StatusServiceUnavailable
+	})
 	if st != 200 || hdr.Get("Content-Type") != "image/png" {
 		t.Fatalf("thumbnail: %d %s", st, hdr.Get("Content-Type"))
 	}

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -74,7 +75,7 @@ func Source(ctx context.Context, app *scan.App, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("scan %s for secrets: %w", app.Manifest.App, err)
 	}
 	res.Findings = append(res.Findings, found...)
-	for _, fn := range sortedKeys(app.Modules) {
+	for _, fn := range slices.Sorted(maps.Keys(app.Modules)) {
 		res.Findings = append(res.Findings, moduleSecrets(fn, app.Modules[fn])...)
 	}
 	if opts.VulnDB == "" {
@@ -100,10 +101,10 @@ func Deployed(ctx context.Context, app *scan.App, opts Options) (*Result, error)
 	res := &Result{}
 	res.Findings = append(res.Findings, rules.Check(app)...)
 	res.Findings = append(res.Findings, secrets.CheckBytes(app.ManifestFile, "", app.ManifestText)...)
-	for _, name := range sortedKeys(app.Schemas) {
+	for _, name := range slices.Sorted(maps.Keys(app.Schemas)) {
 		res.Findings = append(res.Findings, secrets.CheckBytes(name, "", app.Schemas[name])...)
 	}
-	for _, fn := range sortedKeys(app.Modules) {
+	for _, fn := range slices.Sorted(maps.Keys(app.Modules)) {
 		res.Findings = append(res.Findings, moduleSecrets(fn, app.Modules[fn])...)
 		if opts.VulnDB == "" {
 			continue
@@ -136,15 +137,6 @@ func dedupe(fs []scan.Finding) []scan.Finding {
 		out = append(out, f)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // moduleCache remembers the secrets found in modules already scanned, by

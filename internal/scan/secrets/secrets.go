@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,8 +19,10 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/rs/zerolog"
 	"github.com/zricethezav/gitleaks/v8/config"
 	"github.com/zricethezav/gitleaks/v8/detect"
+	"github.com/zricethezav/gitleaks/v8/logging"
 
 	"github.com/aegis-platform/aegis/internal/scan"
 )
@@ -81,6 +84,9 @@ var (
 // process-wide viper instance, so never twice at a time).
 func configs() (full, module config.Config, err error) {
 	loadOnce.Do(func() {
+		// gitleaks logs what it matched at its debug and trace levels:
+		// never let it write, whatever its level is set to elsewhere.
+		logging.Logger = zerolog.Nop()
 		d, err := detect.NewDetectorDefaultConfig()
 		if err != nil {
 			loadErr = fmt.Errorf("load the secret rules: %w", err)
@@ -222,12 +228,12 @@ func Check(ctx context.Context, app *scan.App) ([]scan.Finding, error) {
 	}
 	var out []scan.Finding
 	out = append(out, scanText(full, app.ManifestFile, "", app.ManifestText)...)
-	for _, name := range sortedKeys(app.Schemas) {
+	for _, name := range slices.Sorted(maps.Keys(app.Schemas)) {
 		out = append(out, scanText(full, name, "", app.Schemas[name])...)
 	}
 	scanned := map[string]bool{}
 	files := 0
-	for _, fn := range sortedKeys(app.Sources) {
+	for _, fn := range slices.Sorted(maps.Keys(app.Sources)) {
 		root := app.Sources[fn]
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -283,13 +289,4 @@ func scanText(cfg config.Config, file, function string, content []byte) []scan.F
 		out = append(out, finding(file, function, h))
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -33,6 +34,7 @@ import (
 	govulncheck "golang.org/x/vuln/scan"
 
 	"github.com/aegis-platform/aegis/internal/scan"
+	"github.com/aegis-platform/aegis/internal/sdkproxy"
 )
 
 // The rules' ids.
@@ -98,7 +100,7 @@ func Check(ctx context.Context, app *scan.App, db string) ([]scan.Finding, error
 	}
 	modules := map[string]*goModule{}
 	var out []scan.Finding
-	for _, fn := range sortedKeys(app.Sources) {
+	for _, fn := range slices.Sorted(maps.Keys(app.Sources)) {
 		src := app.Sources[fn]
 		if strings.HasSuffix(src, ".wasm") {
 			wasm, err := os.ReadFile(src)
@@ -136,7 +138,7 @@ func Check(ctx context.Context, app *scan.App, db string) ([]scan.Finding, error
 		}
 		m.functions[fn] = pkg
 	}
-	for _, root := range sortedKeys(modules) {
+	for _, root := range slices.Sorted(maps.Keys(modules)) {
 		found, err := checkSource(ctx, app, modules[root], u)
 		if err != nil {
 			return nil, err
@@ -231,9 +233,18 @@ type use struct {
 }
 
 func checkSource(ctx context.Context, app *scan.App, m *goModule, db string) ([]scan.Finding, error) {
-	if _, err := exec.LookPath("go"); err != nil {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
 		return nil, fmt.Errorf("checking the dependencies of Go functions needs the Go toolchain (go on PATH): %w", err)
 	}
+	// The packages are loaded as aegis build compiles them: for wasip1,
+	// with the SDK the binary carries first in GOPROXY (a function made
+	// by aegis new requires it from there).
+	env, err := sdkproxy.GoEnv(ctx, goBin, os.Environ())
+	if err != nil {
+		env = os.Environ()
+	}
+	env = append(env, "GOOS=wasip1", "GOARCH=wasm")
 	ctx, cancel := context.WithTimeout(ctx, scanTimeout)
 	defer cancel()
 	args := []string{"-C", m.root, "-db", db, "-format", "json", "-scan", "symbol"}
@@ -248,7 +259,7 @@ func checkSource(ctx context.Context, app *scan.App, m *goModule, db string) ([]
 	var stdout, stderr bytes.Buffer
 	cmd := govulncheck.Command(ctx, args...)
 	cmd.Stdout, cmd.Stderr = &limitedWriter{w: &stdout, n: maxOutput}, &limitedWriter{w: &stderr, n: 64 << 10}
-	cmd.Stdin = strings.NewReader("")
+	cmd.Stdin, cmd.Env = strings.NewReader(""), env
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("check %s: %w", app.Rel(m.root), err)
 	}
@@ -314,7 +325,7 @@ func checkSource(ctx context.Context, app *scan.App, m *goModule, db string) ([]
 	}
 	var out []scan.Finding
 	gomodRel := app.Rel(filepath.Join(m.root, "go.mod"))
-	for _, id := range sortedKeys(uses) {
+	for _, id := range slices.Sorted(maps.Keys(uses)) {
 		u := uses[id]
 		e := entries[id]
 		if e == nil {
@@ -324,7 +335,7 @@ func checkSource(ctx context.Context, app *scan.App, m *goModule, db string) ([]
 		if u.fixed != "" {
 			fix = fmt.Sprintf("go get %s@%s, rebuild and deploy", u.module, u.fixed)
 		}
-		for _, fn := range sortedKeys(m.functions) {
+		for _, fn := range slices.Sorted(maps.Keys(m.functions)) {
 			sev := e.severity()
 			summary := e.Summary
 			if summary != "" {
@@ -379,13 +390,4 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
