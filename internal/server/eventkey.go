@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/aegis-platform/aegis"
 	"github.com/aegis-platform/aegis/internal/auth"
@@ -56,6 +57,10 @@ func (s *Server) eventKey() ([]byte, error) {
 	return key, nil
 }
 
+// trustWait bounds how long a starting server waits for the trust
+// bucket of a cluster still electing its leaders.
+const trustWait = time.Minute
+
 // trustBucket holds the checks every server on one NATS compares its own
 // keys with: a value derived from a key, never the key.
 const trustBucket = "aegis_trust"
@@ -74,12 +79,31 @@ func (s *Server) checkEventKey(ctx context.Context, key []byte) error {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("aegis event signing key check v1"))
 	sum := hex.EncodeToString(mac.Sum(nil))
-	if _, err := bucket.Create(ctx, "event-key", []byte(sum)); err == nil || !errors.Is(err, aegis.ErrConflict) {
-		return err
-	}
-	stored, _, err := bucket.Get(ctx, "event-key")
-	if err != nil {
-		return err
+	// Members of a new cluster start together: the bucket's stream may
+	// still be electing its leader, or a replica catching up with the
+	// record another member just created. Unavailable is waited out, for
+	// as long as a start may take; anything else is an answer.
+	var stored []byte
+	deadline := time.Now().Add(trustWait)
+	for {
+		_, err = bucket.Create(ctx, "event-key", []byte(sum))
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, aegis.ErrConflict) {
+			stored, _, err = bucket.Get(ctx, "event-key")
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, aegis.ErrUnavailable) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	if !hmac.Equal(stored, []byte(sum)) {
 		return fmt.Errorf("event signing key: this server's is not the one the servers already on this NATS use, so every event between them would be refused as forged; start every server with the same --cluster-join FILE (aegis cluster init): %w", aegis.ErrConflict)
