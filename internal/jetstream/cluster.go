@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aegis-platform/aegis"
 )
@@ -166,8 +167,9 @@ func (n *Node) RouteURL() string {
 // elect its meta leader: the other members may still be starting.
 const clusterReady = 60 * time.Second
 
-// leaderReads makes a replicated bucket's or object store's stream answer
-// reads from its leader only. With direct gets (the default) any replica
+// leaderReads makes a replicated object store's stream answer reads from
+// its leader only (a bucket's stream is created that way, kvStreamConfig).
+// With direct gets (the default) any replica
 // answers, and one that has not applied a write yet answers as if it had
 // not happened: a module uploaded and then deployed through the same
 // server was "never uploaded", a key just created was unknown. The
@@ -188,6 +190,11 @@ func (n *Node) leaderReads(ctx context.Context, stream string) error {
 	}
 	// Reads now need the leader: wait (within ctx) until the stream has
 	// one again, so the first read is not answered "no responders".
+	return waitLeader(ctx, s)
+}
+
+// waitLeader waits (within ctx) until a replicated stream has a leader.
+func waitLeader(ctx context.Context, s jetstream.Stream) error {
 	for {
 		info, err := s.Info(ctx)
 		if err == nil && info.Cluster != nil && info.Cluster.Leader != "" {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,5 +170,77 @@ func getAvailable(t *testing.T, b *Bucket, key string) ([]byte, error) {
 			return v, err
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestClusterBucketsReadFromTheLeaderOnly: a replicated bucket's stream
+// never answers direct gets, not even for a moment while members open it
+// at once or again (as servers starting together or restarting do). A
+// member whose handle was bound while another member's open had turned
+// direct gets on asked replicas that stopped answering a moment later,
+// and every read through it failed "no responders" for as long as it ran.
+func TestClusterBucketsReadFromTheLeaderOnly(t *testing.T) {
+	nodes := openCluster(t, 3)
+	ctx := testCtx(t)
+	const name = "leader_reads"
+
+	open := func(round int) []*Bucket {
+		buckets := make([]*Bucket, len(nodes))
+		errs := make([]error, len(nodes))
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			n.mu.Lock()
+			delete(n.buckets, name) // opened anew, as a restarted server does
+			n.mu.Unlock()
+			wg.Go(func() { buckets[i], errs[i] = n.Bucket(ctx, name, BucketOptions{History: 1}) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: member %d opens the bucket: %v", round, i+1, err)
+			}
+		}
+		return buckets
+	}
+	// Watched from the first open on: the stream's configuration, as any
+	// member sees it, never allows direct gets.
+	var direct atomic.Bool
+	stop := make(chan struct{})
+	var watching sync.WaitGroup
+	watch := func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			c, cancel := context.WithTimeout(ctx, time.Second)
+			s, err := nodes[0].js.Stream(c, "KV_"+name)
+			cancel()
+			if err == nil && s.CachedInfo().Config.AllowDirect {
+				direct.Store(true)
+			}
+		}
+	}
+	for round := range 5 {
+		buckets := open(round)
+		if round == 0 {
+			watching.Go(watch)
+		}
+		v := "v" + strconv.Itoa(round)
+		if _, err := buckets[round%3].Put(ctx, "k", []byte(v)); err != nil {
+			t.Fatalf("round %d: put: %v", round, err)
+		}
+		for i, b := range buckets {
+			got, _, err := b.Get(ctx, "k") // at once, no retry
+			if err != nil || string(got) != v {
+				t.Fatalf("round %d: member %d reads %q, %v; want %q", round, i+1, got, err, v)
+			}
+		}
+	}
+	close(stop)
+	watching.Wait()
+	if direct.Load() {
+		t.Error("the bucket's stream allowed direct gets while members opened it again")
 	}
 }

@@ -92,28 +92,26 @@ func (n *Node) Bucket(ctx context.Context, name string, opts BucketOptions) (*Bu
 	if maxValue <= 0 {
 		maxValue = -1
 	}
-	cfg := jetstream.KeyValueConfig{
-		Bucket:       name,
+	scfg := kvStreamConfig(name, jetstream.KeyValueConfig{
 		Description:  opts.Description,
 		History:      uint8(history),
 		TTL:          opts.TTL,
 		MaxValueSize: maxValue,
 		Storage:      storage,
 		Replicas:     n.replicas,
-	}
-	if opts.KeyTTLs {
-		cfg.LimitMarkerTTL = keyTTLMarker
-	}
+	}, opts.KeyTTLs)
 	var kv jetstream.KeyValue
-	err := retryStoreCreate(ctx, func(ctx context.Context) (err error) {
-		kv, err = n.js.CreateOrUpdateKeyValue(ctx, cfg)
-		if err != nil || n.replicas == 1 {
+	err := retryStoreCreate(ctx, func(ctx context.Context) error {
+		s, err := n.js.CreateOrUpdateStream(ctx, scfg)
+		if err != nil {
 			return err
 		}
-		if err := n.leaderReads(ctx, "KV_"+name); err != nil {
-			return err
+		if n.replicas > 1 {
+			if err := waitLeader(ctx, s); err != nil {
+				return err
+			}
 		}
-		kv, err = n.js.KeyValue(ctx, name) // bound again: reads from the leader
+		kv, err = n.js.KeyValue(ctx, name)
 		return err
 	})
 	if err != nil {
@@ -129,6 +127,50 @@ func (n *Node) Bucket(ctx context.Context, name string, opts BucketOptions) (*Bu
 	b = &Bucket{name: name, kv: kv}
 	n.buckets[name] = b
 	return b, nil
+}
+
+// kvStreamConfig is the stream a bucket lives in, laid out as NATS's
+// key-value convention wants it (ADR-8: stream KV_<bucket> on subjects
+// $KV.<bucket>.>, one message per key revision, rollups, no deletes,
+// writes refused rather than old revisions dropped when full).
+//
+// It is built here rather than by nats.go's CreateOrUpdateKeyValue
+// because that always asks for direct gets. A replicated bucket must read
+// from its leader (see leaderReads), and turning direct gets off after
+// every create let members starting together undo each other: one
+// member's create turned them back on just as another bound its handle,
+// which then asked replicas that had stopped answering ("no responders")
+// for as long as the process ran.
+func kvStreamConfig(name string, cfg jetstream.KeyValueConfig, keyTTLs bool) jetstream.StreamConfig {
+	// The server's default duplicate window is two minutes, and never
+	// longer than the values live.
+	dupes := 2 * time.Minute
+	if cfg.TTL > 0 && cfg.TTL < dupes {
+		dupes = cfg.TTL
+	}
+	scfg := jetstream.StreamConfig{
+		Name:              "KV_" + name,
+		Subjects:          []string{"$KV." + name + ".>"},
+		Description:       cfg.Description,
+		MaxMsgsPerSubject: int64(cfg.History),
+		MaxBytes:          -1,
+		MaxAge:            cfg.TTL,
+		MaxMsgSize:        cfg.MaxValueSize,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           cfg.Storage,
+		Replicas:          cfg.Replicas,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		Duplicates:        dupes,
+		Discard:           jetstream.DiscardNew,
+		AllowDirect:       cfg.Replicas <= 1,
+	}
+	if keyTTLs {
+		scfg.AllowMsgTTL = true
+		scfg.SubjectDeleteMarkerTTL = keyTTLMarker
+	}
+	return scfg
 }
 
 // Name is the bucket's name.
