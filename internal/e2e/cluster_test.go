@@ -361,9 +361,16 @@ func TestCluster(t *testing.T) {
 			return err == nil && len(lagging) == 0
 		})
 		t.Logf("its copies caught up in %v; %d streams were behind at first", time.Since(restarted).Round(time.Millisecond), len(first))
+		var lastStatus int
+		var lastBody []byte
+		defer func() {
+			if t.Failed() {
+				t.Logf("the restarted member last answered %d %s", lastStatus, lastBody)
+			}
+		}()
 		eventually(t, 60*time.Second, "the restarted member to serve the app deployed while it was down", func() bool {
-			st, _, _ := call(t, back.gateway, "POST", "/probe/kv-get", late.Key, map[string]string{"table": "events", "key": "none"})
-			return st == 200
+			lastStatus, lastBody, _ = call(t, back.gateway, "POST", "/probe/kv-get", late.Key, map[string]string{"table": "events", "key": "none"})
+			return lastStatus == 200
 		})
 		// The writes made while it was down, read through it.
 		for _, id := range killIDs {

@@ -24,6 +24,21 @@ func openCluster(t *testing.T, n int) []*Node {
 // adjust (when not nil) before it opens.
 func openClusterWith(t *testing.T, n int, adjust func(i int, c *Cluster)) []*Node {
 	t.Helper()
+	nodes, _ := openClusterConfigs(t, n, adjust)
+	return nodes
+}
+
+// openClusterConfigs is openClusterWith, also returning each member's
+// configuration, to open one again (as a restarted server does).
+func openClusterConfigs(t *testing.T, n int, adjust func(i int, c *Cluster)) ([]*Node, []Config) {
+	t.Helper()
+	cfgs := clusterConfigs(t, n, adjust)
+	return openMembers(t, cfgs), cfgs
+}
+
+// clusterConfigs configures n members of one cluster on loopback.
+func clusterConfigs(t *testing.T, n int, adjust func(i int, c *Cluster)) []Config {
+	t.Helper()
 	var ports []int
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -35,24 +50,34 @@ func openClusterWith(t *testing.T, n int, adjust func(i int, c *Cluster)) []*Nod
 	for _, p := range ports {
 		peers = append(peers, "nats-route://127.0.0.1:"+strconv.Itoa(p))
 	}
-	nodes := make([]*Node, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
+	cfgs := make([]Config, n)
 	for i := range n {
-		dir := t.TempDir()
+		c := &Cluster{Name: "test", NodeName: "m" + strconv.Itoa(i+1), Listen: "127.0.0.1:" + strconv.Itoa(ports[i]),
+			Peers: peers, RouteUser: "aegis-route", RoutePassword: "0123456789abcdef0123456789abcdef"}
+		if adjust != nil {
+			adjust(i, c)
+		}
+		cfgs[i] = Config{DataDir: t.TempDir(), ClientSeed: testSeed, Replicas: min(3, n), Cluster: c}
+	}
+	return cfgs
+}
+
+// openMembers opens the members of cfgs at once, as servers starting
+// together do.
+func openMembers(t *testing.T, cfgs []Config) []*Node {
+	t.Helper()
+	nodes := make([]*Node, len(cfgs))
+	errs := make([]error, len(cfgs))
+	var wg sync.WaitGroup
+	for i := range cfgs {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			c := &Cluster{Name: "test", NodeName: "m" + strconv.Itoa(i+1), Listen: "127.0.0.1:" + strconv.Itoa(ports[i]),
-				Peers: peers, RouteUser: "aegis-route", RoutePassword: "0123456789abcdef0123456789abcdef"}
-			if adjust != nil {
-				adjust(i, c)
-			}
-			nodes[i], errs[i] = Open(ctx, Config{DataDir: dir, ClientSeed: testSeed, Replicas: min(3, n), Cluster: c})
+			nodes[i], errs[i] = Open(ctx, cfgs[i])
 		})
 	}
 	wg.Wait()
-	for i := range n {
+	for i := range cfgs {
 		noErr(t, errs[i])
 		t.Cleanup(func() { _ = nodes[i].Close(context.Background()) })
 	}
@@ -243,4 +268,85 @@ func TestClusterBucketsReadFromTheLeaderOnly(t *testing.T) {
 	if direct.Load() {
 		t.Error("the bucket's stream allowed direct gets while members opened it again")
 	}
+}
+
+// TestClusterStoresMadeWhileAMemberIsDown: with one of three members down,
+// a new bucket, object store and stream are still created (JetStream
+// places a new stream only on members it has heard from), with two
+// replicas, and raised to three once the member is up; an existing store
+// is never shrunk.
+func TestClusterStoresMadeWhileAMemberIsDown(t *testing.T) {
+	cfgs := clusterConfigs(t, 3, nil)
+	nodes := openMembers(t, cfgs)
+	// The third member goes down, and the two others restart meanwhile
+	// (an upgrade during an outage): they have not heard from it since.
+	nodes[2].Kill()
+	for _, n := range nodes[:2] {
+		n.Kill()
+	}
+	nodes = openMembers(t, cfgs[:2])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	replicas := func(stream string) int {
+		t.Helper()
+		s, err := nodes[0].js.Stream(ctx, stream)
+		noErr(t, err)
+		return s.CachedInfo().Config.Replicas
+	}
+	b, err := nodes[0].Bucket(ctx, "made_short", BucketOptions{})
+	noErr(t, err)
+	_, err = nodes[0].ObjectStore(ctx, "objects_short")
+	noErr(t, err)
+	noErr(t, nodes[1].EnsureStream(ctx, StreamConfig{Name: "STREAM_SHORT", Subjects: []string{"short.>"}}))
+	_, err = b.Put(ctx, "k", []byte("v"))
+	noErr(t, err)
+	for _, s := range []string{"KV_made_short", "OBJ_objects_short", "STREAM_SHORT"} {
+		equal(t, 2, replicas(s))
+	}
+	// Opened on the other member: kept as it is.
+	_, err = nodes[1].Bucket(ctx, "made_short", BucketOptions{})
+	noErr(t, err)
+	equal(t, 2, replicas("KV_made_short"))
+	// While the member is still down, raising fails and is tried again.
+	nodes[0].raiseShort(ctx)
+	equal(t, 2, replicas("KV_made_short"))
+	nodes[0].mu.Lock()
+	left := len(nodes[0].short)
+	nodes[0].mu.Unlock()
+	equal(t, 2, left)
+
+	third, err := Open(ctx, cfgs[2])
+	noErr(t, err)
+	t.Cleanup(func() { _ = third.Close(context.Background()) })
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range nodes {
+		for {
+			n.raiseShort(ctx)
+			n.mu.Lock()
+			left := len(n.short)
+			n.mu.Unlock()
+			if left == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d stores still short 30s after the member came up", left)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	for _, s := range []string{"KV_made_short", "OBJ_objects_short", "STREAM_SHORT"} {
+		equal(t, 3, replicas(s))
+	}
+	v, _, err := b.Get(ctx, "k")
+	noErr(t, err)
+	equal(t, "v", string(v))
+	// An existing store is never shrunk: with the third member killed, a
+	// member opening the full bucket again keeps its three replicas.
+	third.Kill()
+	nodes[1].mu.Lock()
+	delete(nodes[1].buckets, "made_short")
+	nodes[1].mu.Unlock()
+	_, err = nodes[1].Bucket(ctx, "made_short", BucketOptions{})
+	noErr(t, err)
+	equal(t, 3, replicas("KV_made_short"))
 }

@@ -102,7 +102,13 @@ func (n *Node) Bucket(ctx context.Context, name string, opts BucketOptions) (*Bu
 	}, opts.KeyTTLs)
 	var kv jetstream.KeyValue
 	err := retryStoreCreate(ctx, func(ctx context.Context) error {
-		s, err := n.js.CreateOrUpdateStream(ctx, scfg)
+		var s jetstream.Stream
+		err := n.placed(ctx, scfg.Name, func(ctx context.Context, replicas int) (err error) {
+			c := scfg
+			c.Replicas = replicas
+			s, err = n.js.CreateOrUpdateStream(ctx, c)
+			return err
+		})
 		if err != nil {
 			return err
 		}

@@ -124,6 +124,10 @@ type Node struct {
 	objects map[string]*ObjectStore
 	streams map[string]jetstream.Stream
 	subs    map[*Subscription]struct{}
+	// short holds the streams created with fewer replicas than the node's
+	// while cluster members were down, raised by raiseLoop (replicas.go).
+	short                map[string]bool
+	raiseStop, raiseDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -379,6 +383,7 @@ func (n *Node) close(ctx context.Context) error {
 		subs = append(subs, s)
 	}
 	n.mu.Unlock()
+	n.stopRaising()
 
 	var errs []error
 	for _, s := range subs {

@@ -52,10 +52,13 @@ func (n *Node) ObjectStore(ctx context.Context, name string) (*ObjectStore, erro
 		if !errors.Is(err, jetstream.ErrBucketNotFound) {
 			return err
 		}
-		os, err = n.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket:   name,
-			Storage:  storage,
-			Replicas: n.replicas,
+		err = n.placed(ctx, "OBJ_"+name, func(ctx context.Context, replicas int) (err error) {
+			os, err = n.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket:   name,
+				Storage:  storage,
+				Replicas: replicas,
+			})
+			return err
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Created concurrently by another node or goroutine.

@@ -65,23 +65,25 @@ func (n *Node) EnsureStream(ctx context.Context, cfg StreamConfig) error {
 		if err != nil {
 			return err
 		}
-		s, err = n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-			Name:       cfg.Name,
-			Subjects:   cfg.Subjects,
-			MaxAge:     cfg.MaxAge,
-			MaxBytes:   maxBytes,
-			Duplicates: cfg.Duplicates,
-			Storage:    storage,
-			Replicas:   n.replicas,
-			// Direct gets serve StreamMessage(s) from any replica without
-			// going through the stream leader.
-			AllowDirect: true,
-			PersistMode: persist,
-			Discard:     discardPolicy(cfg.DiscardNew),
-			AllowMsgTTL: cfg.AllowMsgTTL,
-			Retention:   retention(cfg.WorkQueue),
+		return n.placed(ctx, cfg.Name, func(ctx context.Context, replicas int) (err error) {
+			s, err = n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+				Name:       cfg.Name,
+				Subjects:   cfg.Subjects,
+				MaxAge:     cfg.MaxAge,
+				MaxBytes:   maxBytes,
+				Duplicates: cfg.Duplicates,
+				Storage:    storage,
+				Replicas:   replicas,
+				// Direct gets serve StreamMessage(s) from any replica without
+				// going through the stream leader.
+				AllowDirect: true,
+				PersistMode: persist,
+				Discard:     discardPolicy(cfg.DiscardNew),
+				AllowMsgTTL: cfg.AllowMsgTTL,
+				Retention:   retention(cfg.WorkQueue),
+			})
+			return err
 		})
-		return err
 	})
 	if err != nil {
 		return wrap(op, err)
