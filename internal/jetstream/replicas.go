@@ -47,7 +47,7 @@ func (n *Node) placed(ctx context.Context, stream string, create func(ctx contex
 		err = create(ctx, r)
 		if err == nil {
 			n.log.Warn("store created with fewer replicas while cluster members are down; raised once they are back",
-				logkey.Stream, stream, "replicas", r, "want", n.replicas)
+				logkey.Stream, stream, logkey.Replicas, r, logkey.Want, n.replicas)
 			n.noteShort(stream)
 			return nil
 		}
@@ -119,7 +119,7 @@ func (n *Node) raiseShort(ctx context.Context) {
 			if _, err := n.js.UpdateStream(ctx, cfg); err != nil {
 				continue // members still down; tried again later
 			}
-			n.log.Info("store raised to its full replicas", logkey.Stream, name, "replicas", n.replicas)
+			n.log.Info("store raised to its full replicas", logkey.Stream, name, logkey.Replicas, n.replicas)
 		}
 		n.forgetShort(name)
 	}

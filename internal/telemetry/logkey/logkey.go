@@ -104,10 +104,13 @@ const (
 	Replacing = "replacing"
 	// InvocationID is an asynchronous invocation's id.
 	InvocationID = "invocation_id"
-	// Stream and Consumer name a JetStream stream and consumer; Panic and
+	// Stream and Consumer name a JetStream stream and consumer, Replicas
+	// how many copies a stream has and Want how many it should; Panic and
 	// Stack what a recovered panic carried.
 	Stream   = "stream"
 	Consumer = "consumer"
+	Replicas = "replicas"
+	Want     = "want"
 	Panic    = "panic"
 	Stack    = "stack"
 	// File is a file the server read or wrote; URL an address it serves
