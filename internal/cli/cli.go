@@ -110,6 +110,7 @@ func (c *cli) rootCommand() *cobra.Command {
 	root.AddCommand(
 		c.newCommand(),
 		c.upCommand(),
+		c.devCommand(),
 		c.serverCommand(),
 		c.buildCommand(),
 		c.deployCommand(),

@@ -288,38 +288,50 @@ one), print the gateway URL, the key and a curl example, then serve until Ctrl-C
   aegis up . --http 127.0.0.1:0 --admin 127.0.0.1:0`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			manifestPath := filepath.Join(dir, defaultManifest)
-			cfg.DataDir = c.dataDir
-			if !cmd.Flags().Changed("data") {
-				cfg.DataDir = filepath.Join(dir, defaultDataDir)
-			}
-			progress := newProgress(c.stderr)
-			defer progress.Close()
-			arts, err := build.Build(cmd.Context(), manifestPath, progress)
-			if err != nil {
-				return err
-			}
-			// The server's own lines go to a file, warnings and errors to
-			// the terminal as well: the summary up prints stays readable,
-			// and a failing function still shows where the developer is.
-			logFile, err := openServerLog(cfg.DataDir)
-			if err != nil {
-				return err
-			}
-			defer logFile.Close()
-			logs := asynclog.New(slog.NewMultiHandler(
-				slog.NewTextHandler(logFile, nil),
-				slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), 0)
-			defer logs.Close() // before logFile.Close: it writes what is queued
-			cfg.Logger, cfg.PlatformLogDropped = slog.New(logs), logs.Dropped
-			return runServer(cmd.Context(), cfg, c.stderr, func(ctx context.Context, s *server.Server) error {
-				return c.upReady(ctx, s, cfg, manifestPath, arts, progress, logFile.Name())
-			})
+			return c.runUp(cmd, &cfg, args[0], false)
 		},
 	}
 	addServerFlags(cmd.Flags(), &cfg)
 	return cmd
+}
+
+// runUp is `aegis up DIR` and, with watch, `aegis dev DIR`: build, start a
+// local server, deploy, print how to call it, and serve until interrupted
+// (rebuilding and redeploying on every save when watching).
+func (c *cli) runUp(cmd *cobra.Command, cfg *server.Config, dir string, watch bool) error {
+	manifestPath := filepath.Join(dir, defaultManifest)
+	cfg.DataDir = c.dataDir
+	if !cmd.Flags().Changed("data") {
+		cfg.DataDir = filepath.Join(dir, defaultDataDir)
+	}
+	progress := newProgress(c.stderr)
+	defer progress.Close()
+	arts, err := build.Build(cmd.Context(), manifestPath, progress)
+	if err != nil {
+		return err
+	}
+	// The server's own lines go to a file, warnings and errors to
+	// the terminal as well: the summary up prints stays readable,
+	// and a failing function still shows where the developer is.
+	logFile, err := openServerLog(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logs := asynclog.New(slog.NewMultiHandler(
+		slog.NewTextHandler(logFile, nil),
+		slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), 0)
+	defer logs.Close() // before logFile.Close: it writes what is queued
+	cfg.Logger, cfg.PlatformLogDropped = slog.New(logs), logs.Dropped
+	return runServer(cmd.Context(), *cfg, c.stderr, func(ctx context.Context, s *server.Server) error {
+		if err := c.upReady(ctx, s, *cfg, manifestPath, arts, progress, logFile.Name()); err != nil {
+			return err
+		}
+		if watch {
+			c.redeployOnSave(ctx, s, dir, manifestPath, cfg.DataDir) // until interrupted
+		}
+		return nil
+	})
 }
 
 // upReady deploys to the freshly started server and prints how to call it.

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegis-platform/aegis/internal/cli"
 	"github.com/aegis-platform/aegis/internal/sdkproxy"
@@ -85,10 +87,48 @@ func TestNewGoFunctionOffline(t *testing.T) {
 	if st != 200 || strings.TrimSpace(string(body)) != `{"message":"hello, Ada"}` {
 		t.Errorf("POST /hello: %d %s", st, body)
 	}
+	// The function is a net/http ServeMux: its wildcard pattern reads the
+	// path parameter the gateway routed.
+	st, body, _ = call(t, up.gateway, "GET", "/hello/Grace", up.key, nil)
+	if st != 200 || strings.TrimSpace(string(body)) != `{"message":"hello, Grace"}` {
+		t.Errorf("GET /hello/Grace: %d %s", st, body)
+	}
 	if st, _, _ := call(t, up.gateway, "POST", "/hello", "", `{"name":"Ada"}`); st != 401 {
 		t.Errorf("POST /hello without a key: %d, want 401", st)
 	}
 	up.stop(t)
+
+	// aegis dev serves the same and redeploys after a save: a failing
+	// build keeps the running version, the next good save replaces it.
+	dev := startUpCommand(t, "dev", "http", dir, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	if st, body, _ := call(t, dev.gateway, "GET", "/hello/Ada", dev.key, nil); st != 200 || !strings.Contains(string(body), "hello, Ada") {
+		t.Fatalf("aegis dev: GET /hello/Ada: %d %s", st, body)
+	}
+	mainGo := filepath.Join(dir, "main.go")
+	src, err := os.ReadFile(mainGo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mainGo, append(bytes.Clone(src), []byte("\nthis does not compile\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "aegis dev to report the failed build", func() bool {
+		return strings.Contains(dev.errs.String(), "the previous version keeps serving")
+	})
+	if st, _, _ := call(t, dev.gateway, "GET", "/hello/Ada", dev.key, nil); st != 200 {
+		t.Errorf("after a failed build the previous version answers %d", st)
+	}
+	if err := os.WriteFile(mainGo, bytes.Replace(src, []byte(`"hello, "`), []byte(`"hi again, "`), -1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "aegis dev to redeploy the saved change", func() bool {
+		st, body, _ := call(t, dev.gateway, "GET", "/hello/Ada", dev.key, nil)
+		return st == 200 && strings.Contains(string(body), "hi again, Ada")
+	})
+	if !strings.Contains(dev.out.String(), "Watching "+dir) || !regexp.MustCompile(`hello v\d+ deployed`).MatchString(dev.out.String()) {
+		t.Errorf("aegis dev's output:\n%s", dev.out.String())
+	}
+	dev.stop(t)
 
 	if code := run("new", "go", dir); code != 1 || !strings.Contains(errs.String(), "not empty") {
 		t.Errorf("aegis new go into a directory with files: exit %d, %q", code, errs.String())

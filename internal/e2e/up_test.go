@@ -25,12 +25,18 @@ type upRun struct {
 // URL (scheme http or https) and the API key.
 func startUp(t *testing.T, scheme string, args ...string) *upRun {
 	t.Helper()
+	return startUpCommand(t, "up", scheme, args...)
+}
+
+// startUpCommand is startUp for `aegis up` or `aegis dev` (command).
+func startUpCommand(t *testing.T, command, scheme string, args ...string) *upRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	r := &upRun{out: &logBuffer{}, errs: &logBuffer{}}
 	code := make(chan int, 1)
 	go func() {
-		code <- cli.Run(ctx, append([]string{"up"}, args...), strings.NewReader(""), r.out, r.errs, func(string) string { return "" })
+		code <- cli.Run(ctx, append([]string{command}, args...), strings.NewReader(""), r.out, r.errs, func(string) string { return "" })
 	}()
 	gatewayRe := regexp.MustCompile(`gateway\s+(` + scheme + `://127\.0\.0\.1:\d+)`)
 	keyRe := regexp.MustCompile(`API key\s+(aegis_\S+)`)

@@ -94,6 +94,8 @@ func extractFile(root, file string) ([]Command, error) {
 		pending string // a line continued with a backslash
 		start   int
 		last    *Command // the block's latest command, whose output follows
+		// codeBlock: the block is fenced as source code (sourceLanguages)
+		codeBlock bool
 	)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -101,13 +103,16 @@ func extractFile(root, file string) ([]Command, error) {
 	for sc.Scan() {
 		n++
 		line := sc.Text()
-		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "```") {
 			inBlock = !inBlock
+			// A block of source code is not a shell session: a Go
+			// import line `aegis "…/sdk/go"` is no command.
+			codeBlock = inBlock && sourceLanguages[strings.TrimPrefix(t, "```")]
 			pending = ""
 			last = nil
 			continue
 		}
-		if !inBlock {
+		if !inBlock || codeBlock {
 			continue
 		}
 		if pending != "" {
@@ -134,6 +139,13 @@ func extractFile(root, file string) ([]Command, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// sourceLanguages are the fence languages of blocks that hold source code
+// or configuration, never a command line.
+var sourceLanguages = map[string]bool{
+	"go": true, "c": true, "rust": true, "js": true, "javascript": true, "ts": true, "typescript": true,
+	"json": true, "yaml": true, "toml": true, "wit": true,
 }
 
 // Parse reads one command line, as a code block or a --help Example shows

@@ -73,3 +73,17 @@ func TestExtractMarksShownFailures(t *testing.T) {
 		t.Errorf("ShowsFailure: %v %v, want true false", cmds[0].ShowsFailure, cmds[1].ShowsFailure)
 	}
 }
+
+// A block fenced as source code holds no command, even on a line that
+// starts with "aegis" (a Go import with the SDK's package name).
+func TestExtractSkipsSourceBlocks(t *testing.T) {
+	dir := t.TempDir()
+	doc := "```go\nimport (\n\taegis \"github.com/aegis-platform/aegis/sdk/go\"\n)\n```\n\n```sh\naegis up hello\n```\n"
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := Extract(dir)
+	if err != nil || len(cmds) != 1 || cmds[0].Text != "aegis up hello" {
+		t.Fatalf("Extract: %+v %v", cmds, err)
+	}
+}
