@@ -28,6 +28,29 @@ if need_wasm_c || ! command -v wrk >/dev/null; then
   if need_wasm_c; then echo "clang still cannot build wasm32-wasi programs"; exit 1; fi
 fi
 
+# Rust functions (sdk/rust, examples/hello-rust) build with a rustc that has
+# the wasm32-wasip1 (or, before rustc 1.78, wasm32-wasi) standard library,
+# as aegis build looks for one (internal/build/cargo.go): Debian's when
+# none is there.
+rust_wasm() {
+  for r in ${RUSTC:-} "$(command -v rustc || true)" /usr/bin/rustc; do
+    [ -x "$r" ] || continue
+    sysroot=$("$r" --print sysroot 2>/dev/null) || continue
+    for t in wasm32-wasip1 wasm32-wasi; do
+      if [ -d "$sysroot/lib/rustlib/$t/lib" ]; then echo "$r"; return 0; fi
+    done
+  done
+  return 1
+}
+if ! rust_wasm >/dev/null; then
+  echo "== installing rustc, cargo and the wasm32-wasi standard library (Rust functions)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq rustc cargo libstd-rust-dev-wasm32 >/dev/null
+  if ! rust_wasm >/dev/null; then echo "rustc still cannot build wasm32-wasi modules"; exit 1; fi
+fi
+RUST_WASM_RUSTC=$(rust_wasm)
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
@@ -74,6 +97,11 @@ go test -count=1 -timeout 10m -tags aegis_wazero -run '^(TestContainment|TestSiz
 
 echo "== go test (sdk and examples)"
 (cd sdk/go && go test -count=1 ./...)
+# The Rust SDK's own tests, with the cargo of the toolchain found above;
+# its build directory is a temporary one, never the source tree.
+rust_target=$(mktemp -d)
+(cd sdk/rust && RUSTC="$RUST_WASM_RUSTC" "$(dirname "$RUST_WASM_RUSTC")/cargo" test -q --target-dir "$rust_target")
+rm -rf "$rust_target"
 for ex in examples/travel-diary examples/echo; do
   (cd "$ex" && go test -count=1 ./...)
 done

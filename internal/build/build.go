@@ -1,6 +1,7 @@
 // Package build turns the functions of a manifest into WebAssembly modules
 // ready to deploy: a Go package is compiled with the local Go toolchain for
-// wasip1, a .wasm file is taken as it is. It writes only under the
+// wasip1, a Rust crate (a directory with a Cargo.toml) with cargo for
+// wasm32-wasip1 (cargo.go), a .wasm file is taken as it is. It writes only under the
 // manifest's .aegis/build directory and never contacts the server.
 package build
 
@@ -122,11 +123,15 @@ func buildFunction(ctx context.Context, dir, name, source string, pos *manifest.
 		}
 		if !fi.IsDir() {
 			p.line("building %s … failed", name)
-			return Artifact{}, fmt.Errorf("build %s: %w", name, pos.Errorf(field, "source %s is neither a Go package directory nor a .wasm file", source))
+			return Artifact{}, fmt.Errorf("build %s: %w", name, pos.Errorf(field, "source %s is neither a Go package or Rust crate directory nor a .wasm file", source))
 		}
 		out = filepath.Join(dir, OutputDir, name+".wasm")
 		p.line("building %s …", name)
-		if err := compile(ctx, src, out, env); err != nil {
+		build := func() error { return compile(ctx, src, out, env) }
+		if isRust(src) {
+			build = func() error { return cargoBuild(ctx, src, out) }
+		}
+		if err := build(); err != nil {
 			p.line("building %s … failed", name)
 			return Artifact{}, fmt.Errorf("build %s: %w", name, err)
 		}

@@ -14,19 +14,23 @@ import (
 	"github.com/aegis-platform/aegis/internal/scaffold"
 	"github.com/aegis-platform/aegis/internal/sdkproxy"
 	csdk "github.com/aegis-platform/aegis/sdk/c"
+	rustsdk "github.com/aegis-platform/aegis/sdk/rust"
 )
 
 func (c *cli) newCommand() *cobra.Command {
 	var app string
 	cmd := &cobra.Command{
-		Use:   "new go|c DIR",
+		Use:   "new go|c|rust DIR",
 		Short: "Write a new function in DIR: handler, aegis.yaml, a unit test and a README",
 		Long: `Write a working function into DIR (which must not exist or be empty): a
-handler for POST /hello, its aegis.yaml, a unit test (Go) and a README.
-` + "`aegis up DIR`" + ` runs a Go function as it is; a C function is built with clang first
+handler (Go: POST /hello and GET /hello/{name} on an http.ServeMux; Rust: GET
+/hello/{name}; C: POST /hello), its aegis.yaml, a unit test and a README.
+` + "`aegis up DIR`" + ` runs a Go or Rust function as it is (a Rust one with the SDK
+crate written into DIR/aegis-sdk); a C function is built with clang first
 (its README says how). The SDK comes with this binary: a Go function's go.mod
 requires the version it carries and go.sum is written from it, offline.`,
 		Example: `  aegis new go hello && aegis up hello
+  aegis new rust hello-rs && aegis up hello-rs
   aegis new c hello-c --app greeter`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,7 +42,7 @@ requires the version it carries and go.sum is written from it, offline.`,
 				app = scaffold.AppName(dir)
 			}
 			files, err := scaffold.New(lang, dir, scaffold.Params{
-				App: app, SDKModule: sdkproxy.ModulePath, SDKVersion: sdkproxy.Version(), CHeader: csdk.Header,
+				App: app, SDKModule: sdkproxy.ModulePath, SDKVersion: sdkproxy.Version(), CHeader: csdk.Header, RustSDK: rustsdk.Files,
 			})
 			if err != nil {
 				if errors.Is(err, scaffold.ErrNotEmpty) {
@@ -53,7 +57,7 @@ requires the version it carries and go.sum is written from it, offline.`,
 				files = append(files, "go.sum")
 			}
 			fmt.Fprintf(c.stdout, "wrote %s: %s\n", dir, strings.Join(files, ", "))
-			if lang == "go" {
+			if lang == "go" || lang == "rust" {
 				fmt.Fprintf(c.stdout, "next: aegis up %s\n", dir)
 			} else {
 				fmt.Fprintf(c.stdout, "next: build hello.wasm as %s says, then aegis up %s\n", filepath.Join(dir, "README.md"), dir)

@@ -153,3 +153,30 @@ func TestNewCFunction(t *testing.T) {
 	}
 	up.stop(t)
 }
+
+// TestNewRustFunction: `aegis new rust` writes a crate with the SDK beside
+// it, which `aegis up` builds with cargo, deploys and serves.
+func TestNewRustFunction(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hello-rs")
+	var out, errs bytes.Buffer
+	if code := cli.Run(context.Background(), []string{"new", "rust", dir}, strings.NewReader(""), &out, &errs, func(string) string { return "" }); code != 0 {
+		t.Fatalf("aegis new rust: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	for _, f := range []string{"Cargo.toml", "lib.rs", "aegis.yaml", "README.md", ".gitignore", "aegis-sdk/Cargo.toml", "aegis-sdk/src/lib.rs", "aegis-sdk/src/json.rs"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("aegis new rust did not write %s: %v", f, err)
+		}
+	}
+	if !strings.Contains(out.String(), "next: aegis up "+dir) {
+		t.Errorf("aegis new rust printed %q", out.String())
+	}
+	up := startUp(t, "http", dir, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	st, body, _ := call(t, up.gateway, "GET", "/hello/Ada", up.key, nil)
+	if st != 200 || strings.TrimSpace(string(body)) != `{"message":"hello, Ada"}` {
+		t.Errorf("GET /hello/Ada: %d %s", st, body)
+	}
+	if !strings.Contains(up.out.String(), "/hello/") {
+		t.Errorf("aegis up's summary names no route:\n%s", up.out.String())
+	}
+	up.stop(t)
+}

@@ -24,7 +24,7 @@ import (
 var templates embed.FS
 
 // Languages are the languages New writes functions in.
-var Languages = []string{"c", "go"}
+var Languages = []string{"c", "go", "rust"}
 
 // Params fill the templates.
 type Params struct {
@@ -32,6 +32,7 @@ type Params struct {
 	SDKModule  string // the Go SDK's module path
 	SDKVersion string // the Go SDK version the binary carries
 	CHeader    []byte // sdk/c/aegis.h, written next to a C function
+	RustSDK    fs.FS  // sdk/rust's crate, written into aegis-sdk/ beside a Rust function
 }
 
 // ErrNotEmpty is returned when the target directory already has files:
@@ -82,8 +83,44 @@ func New(lang, dir string, p Params) ([]string, error) {
 		}
 		wrote = append(wrote, "aegis.h")
 	}
+	if lang == "rust" {
+		files, err := writeTree(p.RustSDK, filepath.Join(dir, "aegis-sdk"))
+		for _, f := range files {
+			wrote = append(wrote, filepath.Join("aegis-sdk", f))
+		}
+		if err != nil {
+			return wrote, err
+		}
+	}
 	slices.Sort(wrote)
 	return wrote, nil
+}
+
+// writeTree copies every file of src under dir, returning their paths.
+func writeTree(src fs.FS, dir string) ([]string, error) {
+	if src == nil {
+		return nil, errors.New("the Rust SDK is missing from this binary")
+	}
+	var wrote []string
+	err := fs.WalkDir(src, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(src, path)
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			return err
+		}
+		wrote = append(wrote, filepath.FromSlash(path))
+		return nil
+	})
+	return wrote, err
 }
 
 // outputName is the file a template writes: its name without .tmpl, and
