@@ -28,7 +28,8 @@ var (
 	docSkipCommands = map[string]string{
 		"server":       "runs until interrupted; its flags are checked by TestDocumentedCommandsParse",
 		"up":           "runs until interrupted; TestUp and TestNewGoFunctionOffline run it",
-		"new":          "writes a directory; TestNewGoFunctionOffline and TestNewCFunction run it",
+		"dev":          "runs until interrupted; TestNewGoFunctionOffline runs it",
+		"new":          "writes a directory; TestNewGoFunctionOffline, TestNewCFunction and TestNewRustFunction run it",
 		"dlq replay":   "needs a dead letter of that id; TestDeadLetterReplayDeliversOnce replays one",
 		"guard lift":   "needs a block of that id; TestGuardBlocksBruteForce lifts one",
 		"guard apply":  "needs a rule file, and would change the rules the other documented commands run under; TestGuardRuleFile applies them",
