@@ -78,21 +78,21 @@ func cargoLibName(srcDir string) (string, error) {
 	}
 	var m cargoManifest
 	if err := toml.Unmarshal(b, &m); err != nil {
-		return "", fmt.Errorf("Cargo.toml: %w", err)
+		return "", fmt.Errorf("read the crate's Cargo.toml: %w", err)
 	}
 	cdylib := false
 	for _, t := range m.Lib.CrateType {
 		cdylib = cdylib || t == "cdylib"
 	}
 	if !cdylib {
-		return "", errors.New(`Cargo.toml: a function is a library with crate-type = ["cdylib"] under [lib]`)
+		return "", errors.New(`the crate's Cargo.toml: a function is a library with crate-type = ["cdylib"] under [lib]`)
 	}
 	name := m.Lib.Name
 	if name == "" {
 		name = m.Package.Name
 	}
 	if name == "" {
-		return "", errors.New("Cargo.toml: no [package] name")
+		return "", errors.New("the crate's Cargo.toml has no [package] name")
 	}
 	return strings.ReplaceAll(name, "-", "_"), nil
 }
