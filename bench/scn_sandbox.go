@@ -95,6 +95,15 @@ func invoker(ctx context.Context, f *sandbox.Function, echo bool) func() error {
 	}
 }
 
+// invokeBudget is how long the in-process invoke loops calibrate and run
+// for: short in quick mode, which only checks that they work.
+func invokeBudget(env *Env) time.Duration {
+	if env.Quick {
+		return 10 * time.Millisecond
+	}
+	return 300 * time.Millisecond
+}
+
 func newBenchEngine(ctx context.Context) (*sandbox.Engine, error) {
 	return sandbox.New(ctx, sandbox.Config{Host: noHost{}, Logger: slog.New(slog.DiscardHandler)})
 }
@@ -109,10 +118,7 @@ func runInvokeOverhead(ctx context.Context, env *Env) ([]*Result, error) {
 		return nil, err
 	}
 	defer eng.Close(ctx)
-	budget := 300 * time.Millisecond
-	if env.Quick {
-		budget = 10 * time.Millisecond
-	}
+	budget := invokeBudget(env)
 
 	var out []*Result
 	for _, g := range guests {

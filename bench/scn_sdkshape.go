@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -35,10 +34,7 @@ func runSDKShape(ctx context.Context, env *Env) ([]*Result, error) {
 		return nil, err
 	}
 	defer eng.Close(ctx)
-	budget := 300 * time.Millisecond
-	if env.Quick {
-		budget = 10 * time.Millisecond
-	}
+	budget := invokeBudget(env)
 	loops := make([]*perOpLoop, 2)
 	for i, wasm := range [][]byte{fast, shaped} {
 		f, err := newBenchFunction(ctx, eng, wasm, manifest.IsolationReuse)

@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aegis-platform/aegis"
+	"github.com/aegis-platform/aegis/internal/periodic"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
@@ -125,9 +126,9 @@ type Node struct {
 	streams map[string]jetstream.Stream
 	subs    map[*Subscription]struct{}
 	// short holds the streams created with fewer replicas than the node's
-	// while cluster members were down, raised by raiseLoop (replicas.go).
-	short                map[string]bool
-	raiseStop, raiseDone chan struct{}
+	// while cluster members were down, raised by raising (replicas.go).
+	short   map[string]bool
+	raising *periodic.Loop
 
 	closeOnce sync.Once
 	closeErr  error

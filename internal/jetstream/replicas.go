@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/aegis-platform/aegis/internal/periodic"
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 )
 
@@ -73,27 +74,9 @@ func (n *Node) noteShort(stream string) {
 	}
 	if n.short == nil {
 		n.short = map[string]bool{}
-		n.raiseStop = make(chan struct{})
-		n.raiseDone = make(chan struct{})
-		go n.raiseLoop()
+		n.raising = periodic.Start(raiseEvery, apiTimeout, n.raiseShort)
 	}
 	n.short[stream] = true
-}
-
-func (n *Node) raiseLoop() {
-	defer close(n.raiseDone)
-	t := time.NewTicker(raiseEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.raiseStop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
-			n.raiseShort(ctx)
-			cancel()
-		}
-	}
 }
 
 // raiseShort asks for the full replica count on every stream created
@@ -134,11 +117,10 @@ func (n *Node) forgetShort(stream string) {
 // stopRaising ends the raise loop, if it runs.
 func (n *Node) stopRaising() {
 	n.mu.Lock()
-	stop, done := n.raiseStop, n.raiseDone
-	n.raiseStop = nil
+	loop := n.raising
+	n.raising = nil
 	n.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-done
+	if loop != nil {
+		loop.Stop()
 	}
 }

@@ -1,5 +1,6 @@
 // Package periodic owns the background jobs a server runs on a timer:
-// the flushes of usage and the call graph to JetStream, the vault's sweep
+// the flushes of usage and the call graph to JetStream, the raise of
+// streams created short while cluster members were down, the vault's sweep
 // of expired secret versions. Each run gets a context bounded by a
 // timeout, so a stuck JetStream cannot hold the job for ever, and Stop
 // waits for a run in progress, so what runs after it (a last flush) never
