@@ -142,7 +142,7 @@ func TestBuildErrors(t *testing.T) {
 				"aegis.yaml": "app: demo\nfunctions:\n  odd:\n    source: notes.txt\n",
 				"notes.txt":  "hello",
 			},
-			want: []string{"build odd:", "neither a Go package directory nor a .wasm file"},
+			want: []string{"build odd:", "neither a Go package or Rust crate directory nor a .wasm file"},
 		},
 	}
 	for _, tt := range tests {
