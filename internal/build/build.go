@@ -181,14 +181,7 @@ func compile(ctx context.Context, srcDir, out string, goEnv func() ([]string, er
 	// The environment is shared by the functions built at once: a copy,
 	// never an append into its spare capacity, which they would race for.
 	cmd.Env = slices.Concat(env, []string{"GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0"})
-	var output bytes.Buffer
-	cmd.Stdout = &output
-	cmd.Stderr = &output
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(output.String())
-		if len(msg) > maxCompilerOutput {
-			msg = msg[:maxCompilerOutput] + "\n…"
-		}
+	if msg, err := runCompiler(cmd, false); err != nil {
 		if proxyErr != nil {
 			// Without the proxy the SDK resolves only through a replace
 			// directive; say why it was missing in case that is the cause.
@@ -200,6 +193,28 @@ func compile(ctx context.Context, srcDir, out string, goEnv func() ([]string, er
 		return fmt.Errorf("go build: %w\n%s", err, strings.TrimSpace(msg))
 	}
 	return nil
+}
+
+// runCompiler runs cmd and, when it fails, returns its output with the
+// error, trimmed to maxCompilerOutput: its head, or with tail its end
+// (cargo prints its summary of the errors last).
+func runCompiler(cmd *exec.Cmd, tail bool) (string, error) {
+	var output bytes.Buffer
+	cmd.Stdout = &output
+	cmd.Stderr = &output
+	err := cmd.Run()
+	if err == nil {
+		return "", nil
+	}
+	msg := strings.TrimSpace(output.String())
+	switch {
+	case len(msg) <= maxCompilerOutput:
+	case tail:
+		msg = "…\n" + msg[len(msg)-maxCompilerOutput:]
+	default:
+		msg = msg[:maxCompilerOutput] + "\n…"
+	}
+	return msg, err
 }
 
 // describe hashes the module at path.

@@ -144,6 +144,26 @@ func TestBuildErrors(t *testing.T) {
 			},
 			want: []string{"build odd:", "neither a Go package or Rust crate directory nor a .wasm file"},
 		},
+		{
+			// A crate must build a cdylib: a binary or rlib has no
+			// aegis_handle to export.
+			name: "rust crate without a cdylib",
+			files: map[string]string{
+				"aegis.yaml":    "app: demo\nfunctions:\n  rs:\n    source: ./rs\n",
+				"rs/Cargo.toml": "[package]\nname = \"rs\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+				"rs/src/lib.rs": "",
+			},
+			want: []string{"build rs:", `crate-type = ["cdylib"]`},
+		},
+		{
+			name: "rust compile error",
+			files: map[string]string{
+				"aegis.yaml":    "app: demo\nfunctions:\n  rs:\n    source: ./rs\n",
+				"rs/Cargo.toml": "[package]\nname = \"rs\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[lib]\ncrate-type = [\"cdylib\"]\n",
+				"rs/src/lib.rs": "fn broken() -> u32 { undefined_thing }\n",
+			},
+			want: []string{"build rs:", "cargo build:", "undefined_thing"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

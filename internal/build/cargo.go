@@ -1,7 +1,6 @@
 package build
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -122,14 +121,7 @@ func cargoBuild(ctx context.Context, srcDir, out string) error {
 	cmd := exec.CommandContext(ctx, cargo, "build", "--release", "--target", target, "--target-dir", targetDir)
 	cmd.Dir = srcDir
 	cmd.Env = append(os.Environ(), "RUSTC="+rustc)
-	var output bytes.Buffer
-	cmd.Stdout = &output
-	cmd.Stderr = &output
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(output.String())
-		if len(msg) > maxCompilerOutput {
-			msg = msg[len(msg)-maxCompilerOutput:] // cargo's errors come last
-		}
+	if msg, err := runCompiler(cmd, true); err != nil {
 		return fmt.Errorf("cargo build: %w\n%s", err, msg)
 	}
 	built, err := os.ReadFile(filepath.Join(targetDir, target, "release", lib+".wasm"))
