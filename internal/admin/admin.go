@@ -642,7 +642,7 @@ func (a *API) invoke(w http.ResponseWriter, r *http.Request, reqID string) error
 	}
 	for k, v := range resp.Headers {
 		if k != "" && k != "Content-Length" && k != "X-Request-Id" {
-			w.Header().Set(k, v)
+			w.Header()[http.CanonicalHeaderKey(k)] = sandbox.FieldLines(v)
 		}
 	}
 	st := resp.Status

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -80,6 +81,21 @@ func TestFunctionsNeverSeeTheCallersKey(t *testing.T) {
 	_, body, _ := call(t, in.gateway, "POST", "/probe/headers", key, "{}")
 	if strings.Contains(string(body), key) || strings.Contains(string(body), "Authorization") {
 		t.Fatalf("the function saw the API key: %s", body)
+	}
+}
+
+// A header a function sends twice reaches the client as two header lines,
+// through the gateway and through an admin invoke alike.
+func TestHeaderSentTwice(t *testing.T) {
+	in, key := sharedServer(t)
+	st, body, hdr := call(t, in.gateway, "POST", "/probe/cookies", key, "{}")
+	want := []string{"a=1; Path=/", "b=2; Path=/"}
+	if st != 200 || !slices.Equal(hdr.Values("Set-Cookie"), want) {
+		t.Errorf("gateway: %d %s, Set-Cookie %q, want %q", st, body, hdr.Values("Set-Cookie"), want)
+	}
+	st, body, hdr = call(t, in.srv.AdminURL(), "POST", "/v1/apps/probe/functions/probe/invoke", in.srv.AdminToken(), map[string]string{"op": "cookies"})
+	if st != 200 || !slices.Equal(hdr.Values("Set-Cookie"), want) {
+		t.Errorf("admin invoke: %d %s, Set-Cookie %q, want %q", st, body, hdr.Values("Set-Cookie"), want)
 	}
 }
 

@@ -528,7 +528,7 @@ func writeResponse(w http.ResponseWriter, resp *sandbox.Response) {
 		if (ck == "Ratelimit" || ck == "Ratelimit-Policy") && h[ck] != nil {
 			continue // the platform's own limit, set before the function ran
 		}
-		h.Set(ck, v)
+		h[ck] = sandbox.FieldLines(v) // what Set does, one line or several
 	}
 	if h.Get("Content-Type") == "" && len(resp.Body) > 0 {
 		h["Content-Type"] = octetStream

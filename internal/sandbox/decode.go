@@ -43,7 +43,7 @@ func decodeResponseMeta(b []byte) (Response, error) {
 	if m.Status < 100 || m.Status > 599 {
 		return Response{}, fmt.Errorf("%w: response status %d is not between 100 and 599", aegis.ErrInvalidArgument, m.Status)
 	}
-	if err := checkHeaders(m.Headers); err != nil {
+	if err := checkResponseHeaders(m.Headers); err != nil {
 		return Response{}, fmt.Errorf("%w: response %w", aegis.ErrInvalidArgument, err)
 	}
 	return Response{Status: m.Status, Headers: m.Headers}, nil
@@ -177,18 +177,41 @@ func decodeInvokeRequest(b []byte) (*InvokeRequest, error) {
 }
 
 func checkHeaders(h map[string]string) error {
+	return checkHeaderMap(h, false)
+}
+
+// checkResponseHeaders is checkHeaders for a response, whose values may
+// hold several field lines separated by LF (see SplitFieldLines).
+func checkResponseHeaders(h map[string]string) error {
+	return checkHeaderMap(h, true)
+}
+
+func checkHeaderMap(h map[string]string, fieldLines bool) error {
 	if len(h) > maxHeaders {
 		return fmt.Errorf("has %d headers, at most %d allowed", len(h), maxHeaders)
 	}
 	for name, value := range h {
 		if !isToken(name) {
-			return fmt.Errorf("header name %q is not a valid token", name)
+			return fmt.Errorf("header %q is not a valid token", name)
 		}
-		if len(name)+len(value) > maxHeaderLen {
-			return fmt.Errorf("header %q is longer than %d bytes", name, maxHeaderLen)
+		lines := 1
+		if fieldLines {
+			lines = strings.Count(value, "\n") + 1
 		}
-		if strings.ContainsFunc(value, func(r rune) bool { return r != '\t' && isCTL(r) }) {
-			return fmt.Errorf("header %q has control characters in its value", name)
+		if lines > maxHeaders {
+			return fmt.Errorf("header %q has %d field lines, at most %d allowed", name, lines, maxHeaders)
+		}
+		for i := 0; i < lines; i++ {
+			line := value
+			if lines > 1 {
+				line, value, _ = strings.Cut(value, "\n")
+			}
+			if len(name)+len(line) > maxHeaderLen {
+				return fmt.Errorf("header %q is longer than %d bytes", name, maxHeaderLen)
+			}
+			if strings.ContainsFunc(line, func(r rune) bool { return r != '\t' && isCTL(r) }) {
+				return fmt.Errorf("header %q has control characters in its value", name)
+			}
 		}
 	}
 	return nil

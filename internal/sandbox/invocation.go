@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"strings"
+
 	"github.com/aegis-platform/aegis/internal/telemetry"
 	"github.com/aegis-platform/aegis/manifest"
 )
@@ -139,6 +141,17 @@ type Response struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    []byte            `json:"-"`
+}
+
+// FieldLines returns the field lines of a response header's value. A
+// function sends one header several times (two Set-Cookie lines) as one
+// value with the lines separated by LF, which no field value may contain;
+// decodeResponseMeta has checked each line.
+func FieldLines(value string) []string {
+	if !strings.Contains(value, "\n") {
+		return []string{value}
+	}
+	return strings.Split(value, "\n")
 }
 
 // Request kinds.

@@ -58,8 +58,10 @@ AEGIS_IMPORT("request_body_len") int32_t aegis_request_body_len(void);
 AEGIS_IMPORT("request_body_read") int32_t aegis_request_body_read(void *buf, uint32_t len);
 
 /* Sets the response: meta is JSON {"status":200,"headers":{"k":"v"}}
- * (empty meta means 200, no headers). A body over the function's
- * max_response returns AEGIS_ELIMIT and fails the invocation. */
+ * (empty meta means 200, no headers; a header sent several times is one
+ * value with its lines separated by \n, e.g. "a=1\nb=2" in the JSON).
+ * A body over the function's max_response returns AEGIS_ELIMIT and fails
+ * the invocation. */
 AEGIS_IMPORT("response_set")
 int32_t aegis_response_set(const void *meta, uint32_t meta_len, const void *body, uint32_t body_len);
 

@@ -42,6 +42,9 @@ type Identity struct {
 // Response is what an HTTP handler answers. Status 0 means 200.
 type Response struct {
 	Status int
+	// Header holds one value a name. A header sent several times (two
+	// Set-Cookie lines) is one value with its lines separated by "\n";
+	// the platform sends each line as its own header.
 	Header map[string]string
 	Body   []byte
 }

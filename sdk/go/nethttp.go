@@ -207,7 +207,10 @@ func (w *responseWriter) response() *Response {
 		if len(vs) == 0 {
 			continue
 		}
-		header[name] = strings.Join(vs, ", ")
+		// One value with the field lines separated by LF: the platform
+		// sends each as its own header line, as net/http would (two
+		// Set-Cookie lines cannot be joined with commas).
+		header[name] = strings.Join(vs, "\n")
 	}
 	return &Response{Status: status, Header: header, Body: w.body.Bytes()}
 }

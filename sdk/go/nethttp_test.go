@@ -18,6 +18,8 @@ func TestHandleServeMux(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Add("X-Seen", "a")
 		w.Header().Add("X-Seen", "b")
+		http.SetCookie(w, &http.Cookie{Name: "a", Value: "1"})
+		http.SetCookie(w, &http.Cookie{Name: "b", Value: "2"})
 		_, _ = io.WriteString(w, "item "+r.PathValue("id")+" q="+r.URL.Query().Get("q")+" by "+id.Subject+" in "+RequestIDFrom(r.Context()))
 	})
 	mux.HandleFunc("POST /items", func(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +38,7 @@ func TestHandleServeMux(t *testing.T) {
 
 	resp := serveHTTP(h, &Request{Method: "GET", Path: "/items/7", Query: url.Values{"q": {"x y"}},
 		Header: http.Header{"Accept": {"*/*"}}, RequestID: "req-1", Identity: &Identity{Scheme: "api-key", Subject: "ci"}})
-	if resp.Status != 200 || string(resp.Body) != "item 7 q=x y by ci in req-1" || resp.Header["X-Seen"] != "a, b" || resp.Header["Content-Type"] != "text/plain" {
+	if resp.Status != 200 || string(resp.Body) != "item 7 q=x y by ci in req-1" || resp.Header["X-Seen"] != "a\nb" || resp.Header["Set-Cookie"] != "a=1\nb=2" || resp.Header["Content-Type"] != "text/plain" {
 		t.Errorf("GET: %d %q %v", resp.Status, resp.Body, resp.Header)
 	}
 	if sawPath != "/items/7" {

@@ -252,6 +252,20 @@ impl Response {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
+    /// Adds a header line and keeps those already set under the name. A
+    /// header sent several times (two Set-Cookie lines) travels as one
+    /// value with its lines separated by "\n"; the gateway sends each
+    /// line as its own header (docs/abi.md).
+    pub fn add_header(mut self, name: &str, value: &str) -> Response {
+        match self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some((_, v)) => {
+                v.push('\n');
+                v.push_str(value);
+            }
+            None => self.headers.push((name.to_string(), value.to_string())),
+        }
+        self
+    }
 
     fn meta(&self) -> String {
         let mut s = format!("{{\"status\":{},\"headers\":{{", self.status);
@@ -383,6 +397,8 @@ mod tests {
         let r = Response::error(400, "bad \"name\"").header("X-A", "1").header("x-a", "2");
         assert_eq!(r.meta(), r#"{"status":400,"headers":{"Content-Type":"application/json","x-a":"2"}}"#);
         assert_eq!(r.body, br#"{"error":"bad \"name\""}"#.to_vec());
+        let r = Response::text(200, "").add_header("Set-Cookie", "a=1").add_header("set-cookie", "b=2");
+        assert_eq!(r.meta(), r#"{"status":200,"headers":{"Content-Type":"text/plain; charset=utf-8","Set-Cookie":"a=1\nb=2"}}"#);
     }
 
     #[test]

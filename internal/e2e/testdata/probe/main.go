@@ -166,6 +166,8 @@ func handle(r *aegis.Request) *aegis.Response {
 		return aegis.JSON(200, r.Header)
 	case "identity":
 		return aegis.JSON(200, r.Identity)
+	case "cookies": // one header sent twice: its lines separated by LF
+		return &aegis.Response{Status: 200, Header: map[string]string{"Set-Cookie": "a=1; Path=/\nb=2; Path=/"}}
 	}
 	return aegis.Error(404, "unknown op")
 }
