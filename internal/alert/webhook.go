@@ -99,6 +99,10 @@ type WebhookConfig struct {
 	// defaults); tests shorten them.
 	RetryBase, RetryMax time.Duration
 	MaxAttempts         int
+	// ForgetAfter is how long a webhook's consumer outlives the last
+	// server delivering to it (the URL taken out of every server's
+	// flags); zero: a day, when its alerts would be too old to send.
+	ForgetAfter time.Duration
 }
 
 func (c WebhookConfig) withDefaults() WebhookConfig {
@@ -110,6 +114,9 @@ func (c WebhookConfig) withDefaults() WebhookConfig {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.ForgetAfter <= 0 {
+		c.ForgetAfter = staleAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -265,6 +272,9 @@ func StartWebhooks(node *jetstream.Node, cfg WebhookConfig) (*Webhooks, error) {
 			AckWait: ackWait, MaxAckPending: maxInFlight,
 			// A new webhook starts with the alerts raised from now on.
 			DeliverNew: true,
+			// A webhook no server delivers to any more (taken out of the
+			// flags) loses its consumer once its alerts would be stale.
+			InactiveThreshold: cfg.ForgetAfter,
 		}, h.handle)
 		if err != nil {
 			w.Close()

@@ -424,3 +424,32 @@ func TestConsumerName(t *testing.T) {
 		t.Errorf("name %q is no valid consumer name or shows the URL", a)
 	}
 }
+
+// TestRemovedWebhookForgotten: a webhook's consumer stays while a server
+// delivers to it and is deleted once none has for ForgetAfter, so a
+// webhook taken out of the flags leaves nothing behind in the stream.
+func TestRemovedWebhookForgotten(t *testing.T) {
+	ctx := context.Background()
+	node := openNode(t)
+	openLog(t, node, logbuf.New())
+	r := newReceiver(t, always(http.StatusOK))
+	cfg := WebhookConfig{URLs: []string{r.srv.URL}, Secret: r.secret, Client: loopbackClient(), ForgetAfter: time.Second}
+	w, err := StartWebhooks(node, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumers := func() int {
+		backlog, err := node.ConsumerBacklog(ctx, Stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(backlog)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if consumers() != 1 {
+		w.Close()
+		t.Fatal("the consumer of a webhook in use was forgotten")
+	}
+	w.Close()
+	waitFor(t, "the consumer of the removed webhook deleted", func() bool { return consumers() == 0 })
+}

@@ -104,6 +104,11 @@ type ConsumerConfig struct {
 	// DeliverNew starts a new consumer at the end of the stream instead of
 	// at its beginning.
 	DeliverNew bool
+	// InactiveThreshold has JetStream delete the durable consumer once no
+	// server has pulled from it for that long: one whose reader is gone
+	// for good (a webhook taken out of every server's flags) does not stay
+	// in the stream forever. Zero keeps it until it is deleted.
+	InactiveThreshold time.Duration
 }
 
 const defaultMaxAckPending = 64
@@ -151,6 +156,9 @@ func (n *Node) Consume(ctx context.Context, cfg ConsumerConfig, handle func(cont
 		AckWait:       cfg.AckWait,
 		MaxAckPending: maxPending,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// A pull consumer counts as active while pulls are waiting, so a
+		// running subscription never reaches the threshold.
+		InactiveThreshold: cfg.InactiveThreshold,
 	}
 	if cfg.MaxDeliver <= 0 {
 		cc.MaxDeliver = -1

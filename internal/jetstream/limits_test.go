@@ -66,3 +66,29 @@ func TestConsumerBacklog(t *testing.T) {
 		return err == nil && got[subj+".a"] == 3 && len(got) == 1
 	}, "a backlog of 3 on the one consumer's subject")
 }
+
+// TestInactiveConsumerRemoved: a durable consumer with an inactive
+// threshold stays while it is consumed and is deleted by JetStream once
+// nothing pulls from it for that long.
+func TestInactiveConsumerRemoved(t *testing.T) {
+	n := openEmbedded(t, "")
+	ctx := testCtx(t)
+	name := uniq(t)
+	subj := "inactive." + name
+	noErr(t, n.EnsureStream(ctx, StreamConfig{Name: name, Subjects: []string{subj + ".>"}}))
+	sub, err := n.Consume(context.Background(), ConsumerConfig{Stream: name, Durable: "gone", FilterSubject: subj + ".a",
+		InactiveThreshold: time.Second}, func(ctx context.Context, m *Message) { _ = m.Ack(ctx) })
+	noErr(t, err)
+	present := func() bool {
+		backlog, err := n.ConsumerBacklog(ctx, name)
+		noErr(t, err)
+		_, ok := backlog[subj+".a"]
+		return ok
+	}
+	time.Sleep(2500 * time.Millisecond) // past the threshold, still consuming
+	if !present() {
+		t.Fatal("a consumer being pulled from was deleted as inactive")
+	}
+	sub.Stop()
+	eventually(t, 8*time.Second, func() bool { return !present() }, "the consumer nobody pulls from deleted")
+}
