@@ -94,7 +94,7 @@ func (f *Follower) run(ctx context.Context) {
 			f.failed(err)
 			return
 		}
-		if rev == f.rev && !full {
+		if rev == f.rev && !full && !f.r.retryPending.Load() {
 			return
 		}
 	}
@@ -139,6 +139,12 @@ func (r *Registry) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer func() { r.retryPending.Store(len(r.retrying) > 0) }()
+	for name, re := range r.retrying {
+		if rec, ok := records[name]; !ok || markOf(rec) != re.mark {
+			delete(r.retrying, name) // deleted or changed: built afresh below
+		}
+	}
 	// Removals first: an app deleted elsewhere may hold a route a changed
 	// one now serves.
 	for _, name := range r.snap.Load().AppNames() {
@@ -156,8 +162,14 @@ func (r *Registry) follow(ctx context.Context) error {
 		if was, ok := r.unbuilt[name]; ok && was == m {
 			continue // failed before, logged then
 		}
+		if re, ok := r.retrying[name]; ok && time.Now().Before(re.next) {
+			continue
+		}
 		app, err := r.buildFollowed(ctx, rec)
 		if err != nil {
+			if r.retryLater(name, m, err) {
+				continue
+			}
 			r.unbuilt[name] = m
 			r.log.Error("follow app failed: the version served before is kept", logkey.App, name,
 				logkey.Version, "v"+strconv.Itoa(rec.Active), logkey.Error, err)
@@ -194,7 +206,7 @@ func (r *Registry) appRecords(ctx context.Context) (map[string]*appRecord, error
 func (r *Registry) buildFollowed(ctx context.Context, rec *appRecord) (*App, error) {
 	var ver versionRecord
 	if err := r.getJSON(ctx, versionKey(rec.App, rec.Active), &ver); err != nil {
-		return nil, fmt.Errorf("read v%d: %w", rec.Active, err)
+		return nil, readError{fmt.Errorf("read v%d: %w", rec.Active, err)}
 	}
 	app, err := r.build(ctx, &ver)
 	if err != nil {
@@ -229,6 +241,7 @@ func (r *Registry) activateFollowed(built []*App, records map[string]*appRecord)
 				continue
 			}
 			delete(r.unbuilt, app.Name)
+			delete(r.retrying, app.Name)
 			r.activate(next, app.Name)
 			r.log.Info("app followed", logkey.App, app.Name, logkey.Version, app.versionLabel())
 		}
@@ -264,6 +277,53 @@ func (r *Registry) removeFollowed(name string) {
 		return
 	}
 	delete(r.unbuilt, name)
+	delete(r.retrying, name)
 	r.activate(next, name)
 	r.log.Info("app removed", logkey.App, name)
+}
+
+// readError is a build that failed because something it needs could not
+// be read from JetStream, not because it is wrong: a module read from a
+// replica still catching up after a restart ("digests do not match"), a
+// leader moving. Trying again later builds it; a module that does not
+// compile never will.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+// retry is an activation waiting to be built again, and when.
+type retry struct {
+	mark mark
+	next time.Time
+	wait time.Duration
+}
+
+// Waits between the attempts at an activation whose build could not read
+// what it needs: growing, so a store that stays unreadable is not read
+// every comparison.
+const (
+	firstRetryWait = time.Second
+	maxRetryWait   = 10 * time.Second
+)
+
+// retryLater reports whether err is a readError, and if so schedules the
+// activation m of app name to be built again by Follow, logging the first
+// failure of each activation. Called with mu held.
+func (r *Registry) retryLater(name string, m mark, err error) bool {
+	if !errors.As(err, new(readError)) {
+		return false
+	}
+	re, ok := r.retrying[name]
+	if !ok || re.mark != m {
+		re = &retry{mark: m, wait: firstRetryWait}
+		r.retrying[name] = re
+		r.log.Warn("app not built yet: what it needs could not be read; trying again", logkey.App, name,
+			logkey.Version, "v"+strconv.Itoa(m.version), logkey.Error, err)
+	} else {
+		re.wait = min(2*re.wait, maxRetryWait)
+	}
+	re.next = time.Now().Add(re.wait)
+	r.retryPending.Store(true)
+	return true
 }

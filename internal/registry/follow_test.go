@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aegis-platform/aegis/internal/testkit/logbuf"
 	"github.com/aegis-platform/aegis/internal/testkit/memkv"
@@ -232,6 +233,46 @@ func TestFollowKeepsServingWhenBuildFails(t *testing.T) {
 	b.follow(t)
 	if b.serves("/v3") != "shop v3" {
 		t.Fatalf("b serves %q after a version that builds, want shop v3", b.serves("/v3"))
+	}
+}
+
+// An app whose module cannot be read when a server restores it (a
+// replica catching up after a restart) is built once it can be, by the
+// follower, though its record never changes; the failure is logged once
+// and the store is not read at every comparison meanwhile.
+func TestFollowRetriesWhatCouldNotBeRead(t *testing.T) {
+	a, b, _, tr := peers(t)
+	a.deploy(t, "shop", "/v1", tr.sum)
+	tr.modules.setUnreadable(true)
+	if err := b.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.follow(t)
+	if b.serves("/v1") != "" || !b.retryPending.Load() {
+		t.Fatalf("b serves %q with the module unreadable; retry pending %v", b.serves("/v1"), b.retryPending.Load())
+	}
+	time.Sleep(firstRetryWait + 100*time.Millisecond)
+	b.follow(t) // still unreadable: the wait grows
+	const msg = "app not built yet: what it needs could not be read; trying again"
+	if got := b.count(msg); got != 1 {
+		t.Fatalf("logged %d times, want once", got)
+	}
+	if got := b.count("restore app failed"); got != 0 {
+		t.Fatalf("a read failure logged as a failed restore %d times", got)
+	}
+	tr.modules.setUnreadable(false)
+	f := b.Follow(20 * time.Millisecond)
+	defer f.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.serves("/v1") != "shop v1" {
+		if time.Now().After(deadline) {
+			t.Fatal("the app was not built once its module could be read")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.Stop()
+	if b.retryPending.Load() {
+		t.Error("a retry still pending after the build")
 	}
 }
 

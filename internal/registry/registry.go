@@ -93,6 +93,14 @@ type Registry struct {
 	// does not change is not built again, and its failure logged, at
 	// every comparison of Follow. Guarded by mu.
 	unbuilt map[string]mark
+	// retrying are the activations that could not be built because what
+	// they need could not be read (a replica still catching up after a
+	// restart, a leader moving): Follow tries them again, with a growing
+	// wait, whether or not their record changes. Guarded by mu.
+	retrying map[string]*retry
+	// retryPending tells Follow's comparison to run while retrying holds
+	// anything, even when no record changed.
+	retryPending atomic.Bool
 
 	retiring sync.WaitGroup
 	closed   chan struct{}
@@ -220,7 +228,8 @@ func New(cfg Config) *Registry {
 	if cfg.Retire <= 0 {
 		cfg.Retire = 10 * time.Second
 	}
-	r := &Registry{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), unbuilt: map[string]mark{}}
+	r := &Registry{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), unbuilt: map[string]mark{},
+		retrying: map[string]*retry{}}
 	empty, _ := route.New(nil)
 	r.snap.Store(&Snapshot{Apps: map[string]*App{}, Routes: empty})
 	return r
@@ -563,6 +572,9 @@ func (r *Registry) Restore(ctx context.Context) error {
 		}
 		app, err := r.build(ctx, &ver)
 		if err != nil {
+			if r.retryLater(name, markOf(rec), err) {
+				continue
+			}
 			r.unbuilt[name] = markOf(rec)
 			r.log.Error("restore app failed", logkey.App, name, logkey.Version, "v"+strconv.Itoa(rec.Active), logkey.Error, err)
 			continue
@@ -656,10 +668,12 @@ func (r *Registry) module(ctx context.Context, compiled map[string]*sandbox.Modu
 	}
 	wasm, err := r.cfg.Modules.Get(ctx, "sha256-"+sum)
 	if errors.Is(err, aegis.ErrNotFound) {
-		return nil, fmt.Errorf("%w: module %s was never uploaded", aegis.ErrInvalidArgument, sum)
+		// Also what a replica that has not caught up may answer: a
+		// restore or follow tries again (readError), a deploy refuses.
+		return nil, readError{fmt.Errorf("%w: module %s was never uploaded", aegis.ErrInvalidArgument, sum)}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load module: %w", err)
+		return nil, readError{fmt.Errorf("load module: %w", err)}
 	}
 	mod, err := r.cfg.Engine.Compile(ctx, wasm)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -20,18 +21,28 @@ import (
 // memModules is an in-memory module store for deploys in tests; state is
 // a memkv.Store.
 type memModules struct {
-	mu sync.Mutex
-	m  map[string][]byte
+	mu         sync.Mutex
+	m          map[string][]byte
+	unreadable bool // every Get fails as an unavailable store does
 }
 
 func (s *memModules) Get(_ context.Context, key string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.unreadable {
+		return nil, fmt.Errorf("get object %s: %w", key, aegis.ErrUnavailable)
+	}
 	v, ok := s.m[key]
 	if !ok {
 		return nil, aegis.ErrNotFound
 	}
 	return v, nil
+}
+
+func (s *memModules) setUnreadable(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unreadable = v
 }
 
 func (s *memModules) Has(_ context.Context, key string) (bool, error) {
