@@ -72,9 +72,11 @@ func TestPreemptionStopsRunawayGuests(t *testing.T) {
 			if raceEnabled {
 				// Under the race detector, beside the end-to-end race tests
 				// on two cores, the timer that ends the call (wazy stops a
-				// guest when its context's timer fires) was seen up to 45 %
-				// late. The 10 % bound is what the run without it checks.
-				slack = timeout / 2
+				// guest when its context's timer fires) was seen up to 52 %
+				// late. The 10 % bound is what the run without it checks;
+				// this one still fails if preemption breaks, since none of
+				// these guests ends by itself (2^64 calls, endless loops).
+				slack = 2 * timeout
 			}
 			if took < timeout || took > timeout+slack {
 				t.Errorf("stopped after %s, want within %s of %s", took, slack, timeout)
@@ -110,7 +112,14 @@ func TestSpinningGuestDoesNotHoldOffGC(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the guest is spinning by now
 	start := time.Now()
 	runtime.GC()
-	if took := time.Since(start); took > 500*time.Millisecond {
+	// A GC held off by the guest would wait out the rest of its 3 s timeout.
+	// The race detector's slower runtime on a loaded machine was seen at
+	// 570 ms, so its bound is looser; both stay well below that wait.
+	bound := 500 * time.Millisecond
+	if raceEnabled {
+		bound = 1500 * time.Millisecond
+	}
+	if took := time.Since(start); took > bound {
 		t.Errorf("a GC took %s while a guest spun", took)
 	}
 	requireErrorIs(t, <-done, ErrTimeout)
