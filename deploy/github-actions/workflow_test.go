@@ -78,6 +78,19 @@ func TestWorkflow(t *testing.T) {
 			}
 		}
 	}
+	// `go install module@version` refuses a module whose go.mod has
+	// replace directives, as aegis's has: the workflow must build it.
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(gomod, []byte("\nreplace ")) {
+		for _, st := range scan.Steps {
+			if strings.Contains(st.Run, "go install github.com/aegis-platform/aegis") {
+				t.Errorf("step %q installs aegis with go install, which its replace directives refuse", st.Name)
+			}
+		}
+	}
 	if scans < 2 {
 		t.Errorf("%d aegis scan lines, want the SARIF scan and the failing one", scans)
 	}

@@ -97,7 +97,7 @@ AEGIS_TOKEN or the admin.token file in the --data directory.`,
 		Example: `  aegis deploy
   aegis deploy examples/travel-diary
   aegis deploy -f examples/travel-diary/aegis.yaml
-  aegis deploy --accept public-route-no-limit:status:0 --reason "a health check"
+  aegis deploy --accept public-route-no-rate:status:0 --reason "a health check"
   AEGIS_URL=https://aegis.internal:8081 AEGIS_TOKEN=... aegis deploy`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -76,7 +76,7 @@ type Rule struct {
 type Finding struct {
 	// ID names this finding stably across runs, so that it can be accepted
 	// (--accept ID): the OSV id for a vulnerability (GO-2024-1234), the
-	// rule and where it fired otherwise (public-route-no-limit:orders:0).
+	// rule and where it fired otherwise (public-route-no-rate:orders:0).
 	ID       string   `json:"id"`
 	Rule     string   `json:"rule"`
 	Severity Severity `json:"severity"`

@@ -166,7 +166,7 @@ func addRule(run *sarif.Run, r scan.Rule) {
 }
 
 // ruleName is the rule id in the UpperCamelCase SARIF viewers show as a
-// name: public-route-no-limit → PublicRouteNoLimit.
+// name: public-route-no-rate → PublicRouteNoRate.
 func ruleName(id string) string {
 	var b strings.Builder
 	up := true

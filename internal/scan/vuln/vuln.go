@@ -114,9 +114,18 @@ func Check(ctx context.Context, app *scan.App, db string) ([]scan.Finding, error
 			out = append(out, found...)
 			continue
 		}
-		root := findGoMod(src)
+		// What the source is decides, not a go.mod above it: a C or Rust
+		// function often sits inside a Go repository.
+		if isFile(filepath.Join(src, "Cargo.toml")) {
+			out = append(out, unverifiable(fn, app.Rel(src), "its source is a Rust crate: Aegis does not check a crate's dependencies (Cargo.lock) against the database"))
+			continue
+		}
+		root := ""
+		if hasGoFiles(src) {
+			root = findGoMod(src)
+		}
 		if root == "" {
-			out = append(out, unverifiable(fn, app.Rel(src), "its source is not a Go module (no go.mod): the dependencies of C or other sources are not known to Aegis"))
+			out = append(out, unverifiable(fn, app.Rel(src), "its source is not a Go package in a module (no .go files, or no go.mod): the dependencies of C or other sources are not known to Aegis"))
 			continue
 		}
 		m, ok := modules[root]
@@ -146,6 +155,17 @@ func Check(ctx context.Context, app *scan.App, db string) ([]scan.Finding, error
 		out = append(out, found...)
 	}
 	return out, nil
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+// hasGoFiles reports whether dir holds a Go source file.
+func hasGoFiles(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	return len(m) > 0
 }
 
 func findGoMod(dir string) string {

@@ -133,6 +133,47 @@ func TestTravelDiaryQuiet(t *testing.T) {
 	}
 }
 
+// C and Rust functions inside a Go repository are not taken for Go
+// packages: each is reported as what cannot be checked.
+func TestCAndRustUnverifiable(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":         "module example.test/repo\n\ngo 1.24\n",
+		"cfn/hello.c":    "int main(void) { return 0; }\n",
+		"rfn/Cargo.toml": "[package]\nname = \"rfn\"\nversion = \"0.1.0\"\n",
+		"aegis.yaml": `app: mixed
+functions:
+  cfn:
+    source: ./cfn
+    triggers:
+      - http: { method: GET, path: /c }
+  rfn:
+    source: ./rfn
+    triggers:
+      - http: { method: GET, path: /r }
+`,
+	}
+	for name, text := range files {
+		must(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644))
+	}
+	app, err := scan.LoadApp(filepath.Join(dir, "aegis.yaml"))
+	must(t, err)
+	fs, err := Check(context.Background(), app, "testdata/osv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"cfn": "not a Go package", "rfn": "a Rust crate"}
+	if len(fs) != len(want) {
+		t.Fatalf("findings %+v, want one for each function", fs)
+	}
+	for _, f := range fs {
+		if f.Rule != RuleUnverifiable || !strings.Contains(f.Message, want[f.Function]) {
+			t.Errorf("%+v, want unverifiable saying %q", f, want[f.Function])
+		}
+	}
+}
+
 func TestDatabaseRefused(t *testing.T) {
 	app, err := scan.LoadApp("testdata/app/aegis.yaml")
 	must(t, err)
