@@ -165,6 +165,10 @@ const (
 	// StyleCommand modules export _start: a fresh instance per invocation,
 	// the request body on stdin, the response body from stdout.
 	StyleCommand
+	// StyleComponent is a WebAssembly component exporting
+	// wasi:http/incoming-handler (component.go), served on warm instances
+	// as reactors are.
+	StyleComponent
 )
 
 func (s Style) String() string {
@@ -173,6 +177,8 @@ func (s Style) String() string {
 		return "reactor"
 	case StyleCommand:
 		return "command"
+	case StyleComponent:
+		return "component"
 	default:
 		return fmt.Sprintf("Style(%d)", int(s))
 	}
@@ -189,6 +195,9 @@ type Module struct {
 	// sorted: what least-privilege advice reads of a module never seen
 	// running.
 	hostImports []string
+	// comp is set for a component (StyleComponent), which has no core
+	// compiled module of its own.
+	comp *componentModule
 }
 
 // HostImports returns the names of the "aegis" host functions (docs/abi.md)
@@ -232,13 +241,21 @@ func instrumentFailure(wasm []byte, err error) string {
 
 // Close releases the compiled code. Functions using the module must be
 // closed first.
-func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
+func (m *Module) Close(ctx context.Context) error {
+	if m.comp != nil {
+		return m.comp.close(ctx)
+	}
+	return m.compiled.Close(ctx)
+}
 
 // Compile compiles and validates a module. The checks here are the ones a
 // deploy must fail on rather than a request: bytes that are not Wasm,
 // imports the sandbox does not provide (named, so the author can see what
 // to remove), and a missing or mistyped entry point.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	if isComponent(wasm) {
+		return e.compileComponent(ctx, wasm)
+	}
 	instrumented, err := e.instrument(wasm)
 	if err != nil {
 		e.logger.Warn("module cannot be instrumented", logkey.Error, err)

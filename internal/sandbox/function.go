@@ -141,7 +141,7 @@ func (e *Engine) NewFunction(ctx context.Context, m *Module, cfg FunctionConfig)
 		return nil, fmt.Errorf("new function %s/%s: %w: module needs %d bytes of memory at start, limit is %d",
 			cfg.App, cfg.Function, ErrMemory, m.minMemory, f.limits.memory)
 	}
-	if m.style == StyleReactor {
+	if m.style == StyleReactor || m.style == StyleComponent {
 		ictx, cancel := context.WithTimeoutCause(ctx, f.limits.timeout, ErrTimeout)
 		inst, err := f.newReactor(ictx)
 		cancel()
@@ -182,7 +182,11 @@ func (f *Function) isClosed() bool {
 }
 
 func (f *Function) perRequest() bool {
-	return f.cfg.Isolation == manifest.IsolationPerRequest
+	// A component always gets a fresh instance: the JavaScript runtime
+	// cannot answer a second request on the instance that answered the
+	// first (StarlingMonkey issue 247), and wasi:http does not promise
+	// that any guest can.
+	return f.cfg.Isolation == manifest.IsolationPerRequest || f.module.style == StyleComponent
 }
 
 // Close stops the background filler and closes idle instances. Invocations
@@ -348,6 +352,9 @@ func (f *Function) invoke(parent context.Context, req *Request) (*Response, erro
 		return f.invokeCommand(ctx, inv)
 	}
 	inv.ctx = ctx
+	if f.module.style == StyleComponent {
+		return f.invokeComponent(ctx, inv)
+	}
 
 	inst, err := f.acquire(ctx)
 	if err != nil {

@@ -27,6 +27,9 @@ type instance struct {
 	ctx     context.Context
 
 	fn *Function
+	// comp is the component behind a component function's instance; mod,
+	// handle and stack are then unused.
+	comp *componentInstance
 }
 
 // moduleConfig is what every instance gets: no arguments, no environment,
@@ -46,6 +49,9 @@ func (f *Function) moduleConfig(inst *instance) moduleConfig {
 
 // newReactor instantiates a reactor module and runs its _initialize.
 func (f *Function) newReactor(ctx context.Context) (*instance, error) {
+	if f.module.comp != nil {
+		return f.newComponent(ctx)
+	}
 	inst := &instance{fn: f, mem: &linearMemory{limit: f.limits.memory}, ctx: ctx}
 	cfg := f.moduleConfig(inst).WithStartFunctions()
 	if f.module.hasInitialize {
@@ -109,6 +115,9 @@ func (inst *instance) sleep(ns int64) {
 
 // initOutput logs output written outside an invocation (by _initialize).
 func (inst *instance) initOutput(level slog.Level, p []byte) {
+	if inst.fn == nil {
+		return // a component instantiated at deploy, only to compile it
+	}
 	if len(p) > maxLogLine {
 		p = p[:maxLogLine]
 	}
@@ -117,6 +126,9 @@ func (inst *instance) initOutput(level slog.Level, p []byte) {
 }
 
 func (inst *instance) close() {
+	if inst.comp != nil {
+		inst.comp.close()
+	}
 	if inst.mod != nil {
 		_ = inst.mod.Close(context.Background())
 	}

@@ -1,0 +1,35 @@
+//go:build aegis_wazero
+
+package sandbox
+
+import (
+	"context"
+	"fmt"
+)
+
+// wazero has no component model: this build serves core modules only and
+// refuses a component at deploy (docs/components.md).
+
+type componentModule struct{}
+
+type componentInstance struct{}
+
+func (*componentModule) close(context.Context) error { return nil }
+
+func (*componentInstance) close() {}
+
+func isComponent(wasm []byte) bool {
+	return len(wasm) >= 8 && string(wasm[:4]) == "\x00asm" && string(wasm[4:8]) == "\x0d\x00\x01\x00"
+}
+
+func (e *Engine) compileComponent(context.Context, []byte) (*Module, error) {
+	return nil, fmt.Errorf("%w: a WebAssembly component (WASI 0.2): this server is built with -tags aegis_wazero, whose engine runs core modules only; the default build serves components", ErrInvalidModule)
+}
+
+func (f *Function) newComponent(context.Context) (*instance, error) {
+	return nil, fmt.Errorf("%w: components need the default build", ErrInvalidModule)
+}
+
+func (f *Function) invokeComponent(context.Context, *invocation) (*Response, error) {
+	return nil, fmt.Errorf("%w: components need the default build", ErrInvalidModule)
+}
