@@ -248,11 +248,11 @@ func argBytes(v component.Value, what string) ([]byte, error) {
 	case []component.Value:
 		out := make([]byte, len(b))
 		for i, e := range b {
-			u, ok := e.(uint8)
-			if !ok {
+			u, ok := e.(uint32)
+			if !ok || u > 0xff {
 				return nil, fmt.Errorf("%s: want list<u8>", what)
 			}
-			out[i] = u
+			out[i] = byte(u)
 		}
 		return out, nil
 	}

@@ -539,7 +539,7 @@ func outgoingResponseStatus(h *componentHost, _ context.Context, _ *wit.Signatur
 	if err != nil {
 		return nil, err
 	}
-	return one(r.status), nil
+	return one(uint32(r.status)), nil
 }
 
 func outgoingResponseSetStatus(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
@@ -547,11 +547,11 @@ func outgoingResponseSetStatus(h *componentHost, _ context.Context, _ *wit.Signa
 	if err != nil {
 		return nil, err
 	}
-	code, isU16 := args[1].(uint16)
+	code, isU16 := args[1].(uint32)
 	if !isU16 || code < 100 || code > 999 {
 		return fail(nil), nil
 	}
-	r.status = code
+	r.status = uint16(code)
 	return ok(nil), nil
 }
 
@@ -890,7 +890,7 @@ func incomingResponseStatus(h *componentHost, _ context.Context, _ *wit.Signatur
 	if err != nil {
 		return nil, err
 	}
-	return one(r.status), nil
+	return one(uint32(r.status)), nil
 }
 
 func incomingResponseHeaders(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {

@@ -259,7 +259,7 @@ func invokeCall(h *componentHost, ctx context.Context, sig *wit.Signature, args 
 		if b == nil {
 			b = []byte{}
 		}
-		return []component.Value{uint16(resp.Status), hs, b}, nil
+		return []component.Value{uint32(resp.Status), hs, b}, nil
 	})
 }
 

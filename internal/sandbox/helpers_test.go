@@ -207,6 +207,9 @@ func (r *recorder) Fetch(_ context.Context, c *Caller, req *FetchRequest) (*Fetc
 	r.enter(c)
 	defer r.mu.Unlock()
 	r.fetches = append(r.fetches, req)
+	if strings.Contains(req.URL, "forbidden") {
+		return nil, fmt.Errorf("egress to %s not granted: %w", req.URL, aegis.ErrPermissionDenied)
+	}
 	return &FetchResponse{Status: 201, Headers: map[string]string{"X-Up": "1"}, Body: append([]byte("pong:"), req.Body...)}, nil
 }
 
