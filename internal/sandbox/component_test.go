@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-		"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
+	"github.com/aegis-platform/aegis/internal/testkit/wasmbuild"
 	"github.com/aegis-platform/aegis/manifest"
 )
 

@@ -293,3 +293,13 @@ func localReplaces(tb testing.TB, dir string) []string {
 	}
 	return dirs
 }
+
+// JSComponent builds the JavaScript function in dir as a component.
+func JSComponent(tb testing.TB, dir string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile("/tmp/jsprobe/probe.wasm")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
