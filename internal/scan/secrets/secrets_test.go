@@ -185,12 +185,27 @@ func TestDataSegments(t *testing.T) {
 	if err != nil || string(got) != "hi\x00" {
 		t.Fatalf("%q %v", got, err)
 	}
+	// A component holding that module, a custom section, and a nested
+	// component holding it again: both modules' data is read.
+	section := func(id byte, body []byte) []byte { return append([]byte{id, byte(len(body))}, body...) }
+	inner := append([]byte("\x00asm\x0d\x00\x01\x00"), section(1, mod)...)
+	comp := append([]byte("\x00asm\x0d\x00\x01\x00"), section(0, []byte("\x04name"))...)
+	comp = append(comp, section(1, mod)...)
+	comp = append(comp, section(4, inner)...)
+	got, err = DataSegments(comp)
+	if err != nil || string(got) != "hi\x00hi\x00" {
+		t.Fatalf("component: %q %v", got, err)
+	}
+	if _, err := DataSegments(append([]byte("\x00asm\x0d\x00\x01\x00"), section(1, []byte("junk"))...)); err == nil {
+		t.Error("a component whose module is junk parsed")
+	}
 }
 
 func FuzzDataSegments(f *testing.F) {
 	f.Add([]byte("\x00asm\x01\x00\x00\x00\x0b\x08\x01\x00\x41\x08\x0b\x02hi"))
 	f.Add([]byte("\x00asm\x01\x00\x00\x00\x0b\x06\x01\x01\x02hi"))
 	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	f.Add([]byte("\x00asm\x0d\x00\x01\x00\x01\x12\x00asm\x01\x00\x00\x00\x0b\x08\x01\x00\x41\x08\x0b\x02hi"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, err := DataSegments(b)
 		if err == nil && len(out) > 2*len(b) {

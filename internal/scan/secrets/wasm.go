@@ -16,12 +16,26 @@ var errBadModule = errors.New("not a WebAssembly module")
 // where its string constants are. Only the sections' framing and the data
 // section are read, every length checked against what is left; written
 // by hand because no parser the project uses exposes a module's data.
+//
+// A component (the component model's binary, what componentize-js and
+// wasm32-wasip2 toolchains write) has no data section of its own: its core
+// modules, and those of the components nested in it, are read in turn.
 func DataSegments(wasm []byte) ([]byte, error) {
 	if len(wasm) > MaxModule {
 		return nil, fmt.Errorf("module of %d bytes: over %d", len(wasm), MaxModule)
 	}
+	return dataSegments(wasm, 0)
+}
+
+// maxNesting bounds how deep components nested in components are read.
+const maxNesting = 8
+
+func dataSegments(wasm []byte, depth int) ([]byte, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
 		return nil, errBadModule
+	}
+	if bytes.Equal(wasm[4:8], []byte("\x0d\x00\x01\x00")) {
+		return componentData(wasm[8:], depth)
 	}
 	r := reader{b: wasm[8:]}
 	var out []byte
@@ -42,6 +56,39 @@ func DataSegments(wasm []byte) ([]byte, error) {
 			continue
 		}
 		segs, err := dataSection(body)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, segs...)
+	}
+	return out, nil
+}
+
+// componentData reads the data segments of a component's core modules
+// (section 1) and nested components (section 4).
+func componentData(body []byte, depth int) ([]byte, error) {
+	if depth >= maxNesting {
+		return nil, fmt.Errorf("components nested deeper than %d: %w", maxNesting, errBadModule)
+	}
+	r := reader{b: body}
+	var out []byte
+	for !r.done() {
+		id, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		size, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		section, err := r.take(int(size))
+		if err != nil {
+			return nil, err
+		}
+		if id != 1 && id != 4 {
+			continue
+		}
+		segs, err := dataSegments(section, depth+1)
 		if err != nil {
 			return nil, err
 		}
