@@ -1,5 +1,5 @@
-// Package wasmbuild builds test fixtures (Go function directories and C
-// files) into WebAssembly, once per source version: outputs are cached in
+// Package wasmbuild builds test fixtures (Go function directories, C
+// files, JavaScript functions) into WebAssembly, once per source version: outputs are cached in
 // a directory under os.TempDir(), keyed by a SHA-256 of the sources, the
 // toolchain version and the flags, and published with an atomic rename so
 // test packages running in parallel never see a half-written file.
@@ -10,6 +10,7 @@ package wasmbuild
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -22,6 +23,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/aegis-platform/aegis/internal/build"
+	aegisplatform "github.com/aegis-platform/aegis/wit/aegis-platform"
 )
 
 // cacheDir holds built fixtures across test runs and packages.
@@ -294,12 +298,74 @@ func localReplaces(tb testing.TB, dir string) []string {
 	return dirs
 }
 
-// JSComponent builds the JavaScript function in dir as a component.
+// JSComponent builds the JavaScript function in dir (a package.json and
+// its modules) into a component with aegis build, once per content: the
+// files are copied to a temporary directory with the test command's
+// componentize-js install (AEGIS_JS_MODULES) linked in as node_modules,
+// so nothing is fetched. Without AEGIS_JS_MODULES it skips locally and
+// fails in CI, as the C builds do without clang.
 func JSComponent(tb testing.TB, dir string) []byte {
 	tb.Helper()
-	b, err := os.ReadFile("/tmp/jsprobe/probe.wasm")
+	modules := os.Getenv("AEGIS_JS_MODULES")
+	if modules == "" {
+		msg := "wasmbuild: AEGIS_JS_MODULES is not set: scripts/test.sh installs componentize-js and sets it"
+		if os.Getenv("CI") != "" {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return b
+	h := sha256.New()
+	fmt.Fprintf(h, "js\x00%s\x00", build.ComponentizeJSVersion)
+	h.Write(aegisplatform.WIT)
+	var files []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			files = append(files, e.Name())
+			fmt.Fprintf(h, "%s\x00", e.Name())
+			hashFile(tb, h, filepath.Join(dir, e.Name()))
+		}
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+	return cached(tb, key, func(out string) error {
+		work, err := os.MkdirTemp("", "aegis-jsbuild")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+		for _, name := range files {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(work, name), b, 0o644); err != nil {
+				return err
+			}
+		}
+		if err := os.Symlink(filepath.Join(modules, "node_modules"), filepath.Join(work, "node_modules")); err != nil {
+			return err
+		}
+		manifest := filepath.Join(work, "aegis.yaml")
+		if _, err := os.Stat(manifest); err != nil {
+			err = os.WriteFile(manifest, []byte("app: wasmbuild\nfunctions:\n  fn:\n    source: .\n"), 0o644)
+			if err != nil {
+				return err
+			}
+		}
+		arts, err := build.Build(context.Background(), manifest, nil)
+		if err != nil {
+			return err
+		}
+		if len(arts) != 1 {
+			return fmt.Errorf("%s: %d functions built, want 1", dir, len(arts))
+		}
+		b, err := os.ReadFile(arts[0].Path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
 }
