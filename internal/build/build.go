@@ -1,8 +1,12 @@
 // Package build turns the functions of a manifest into WebAssembly modules
 // ready to deploy: a Go package is compiled with the local Go toolchain for
 // wasip1, a Rust crate (a directory with a Cargo.toml) with cargo for
-// wasm32-wasip1 (cargo.go), a .wasm file is taken as it is. It writes only under the
-// manifest's .aegis/build directory and never contacts the server.
+// wasm32-wasip1 (cargo.go), a JavaScript function (a directory with a
+// package.json) into a WebAssembly component with componentize-js and node
+// (js.go), a .wasm file is taken as it is. It writes only under the
+// manifest's .aegis/build directory, apart from what npm install adds to a
+// JavaScript function's directory that lacks componentize-js (node_modules,
+// package-lock.json), and never contacts the server.
 package build
 
 import (
@@ -123,13 +127,17 @@ func buildFunction(ctx context.Context, dir, name, source string, pos *manifest.
 		}
 		if !fi.IsDir() {
 			p.line("building %s … failed", name)
-			return Artifact{}, fmt.Errorf("build %s: %w", name, pos.Errorf(field, "source %s is neither a Go package or Rust crate directory nor a .wasm file", source))
+			return Artifact{}, fmt.Errorf("build %s: %w", name, pos.Errorf(field, "source %s is neither a Go package, Rust crate or JavaScript function directory nor a .wasm file", source))
 		}
 		out = filepath.Join(dir, OutputDir, name+".wasm")
 		p.line("building %s …", name)
 		build := func() error { return compile(ctx, src, out, env) }
-		if isRust(src) {
+		switch {
+		case isRust(src):
 			build = func() error { return cargoBuild(ctx, src, out) }
+		case isJS(src):
+			installing := func() { p.line("building %s … npm install in %s", name, src) }
+			build = func() error { return jsBuild(ctx, src, out, installing) }
 		}
 		if err := build(); err != nil {
 			p.line("building %s … failed", name)

@@ -142,7 +142,7 @@ func TestBuildErrors(t *testing.T) {
 				"aegis.yaml": "app: demo\nfunctions:\n  odd:\n    source: notes.txt\n",
 				"notes.txt":  "hello",
 			},
-			want: []string{"build odd:", "neither a Go package or Rust crate directory nor a .wasm file"},
+			want: []string{"build odd:", "neither a Go package, Rust crate or JavaScript function directory nor a .wasm file"},
 		},
 		{
 			// A crate must build a cdylib: a binary or rlib has no

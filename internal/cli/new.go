@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aegis-platform/aegis/internal/build"
 	"github.com/aegis-platform/aegis/internal/scaffold"
 	"github.com/aegis-platform/aegis/internal/sdkproxy"
 	csdk "github.com/aegis-platform/aegis/sdk/c"
@@ -20,17 +21,21 @@ import (
 func (c *cli) newCommand() *cobra.Command {
 	var app string
 	cmd := &cobra.Command{
-		Use:   "new go|c|rust DIR",
+		Use:   "new go|c|rust|js DIR",
 		Short: "Write a new function in DIR: handler, aegis.yaml, a unit test and a README",
 		Long: `Write a working function into DIR (which must not exist or be empty): a
 handler (Go: POST /hello and GET /hello/{name} on an http.ServeMux; Rust: GET
-/hello/{name}; C: POST /hello), its aegis.yaml, a unit test and a README.
-` + "`aegis up DIR`" + ` runs a Go or Rust function as it is (a Rust one with the SDK
-crate written into DIR/aegis-sdk); a C function is built with clang first
-(its README says how). The SDK comes with this binary: a Go function's go.mod
-requires the version it carries and go.sum is written from it, offline.`,
+/hello/{name}; JavaScript: GET /hello/{name} counting visits in a table; C:
+POST /hello), its aegis.yaml, a unit test and a README.
+` + "`aegis up DIR`" + ` runs a Go, Rust or JavaScript function as it is (a Rust one
+with the SDK crate written into DIR/aegis-sdk; a JavaScript one, a WebAssembly
+component, after npm install brings componentize-js into DIR/node_modules the
+first time); a C function is built with clang first (its README says how).
+The SDK comes with this binary: a Go function's go.mod requires the version
+it carries and go.sum is written from it, offline.`,
 		Example: `  aegis new go hello && aegis up hello
   aegis new rust hello-rs && aegis up hello-rs
+  aegis new js hello-js && aegis up hello-js
   aegis new c hello-c --app greeter`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -43,6 +48,7 @@ requires the version it carries and go.sum is written from it, offline.`,
 			}
 			files, err := scaffold.New(lang, dir, scaffold.Params{
 				App: app, SDKModule: sdkproxy.ModulePath, SDKVersion: sdkproxy.Version(), CHeader: csdk.Header, RustSDK: rustsdk.Files,
+				ComponentizeJS: build.ComponentizeJSVersion,
 			})
 			if err != nil {
 				if errors.Is(err, scaffold.ErrNotEmpty) {
@@ -57,9 +63,12 @@ requires the version it carries and go.sum is written from it, offline.`,
 				files = append(files, "go.sum")
 			}
 			fmt.Fprintf(c.stdout, "wrote %s: %s\n", dir, strings.Join(files, ", "))
-			if lang == "go" || lang == "rust" {
+			switch lang {
+			case "go", "rust":
 				fmt.Fprintf(c.stdout, "next: aegis up %s\n", dir)
-			} else {
+			case "js":
+				fmt.Fprintf(c.stdout, "next: aegis up %s (its first build runs npm install there)\n", dir)
+			default:
 				fmt.Fprintf(c.stdout, "next: build hello.wasm as %s says, then aegis up %s\n", filepath.Join(dir, "README.md"), dir)
 			}
 			return nil

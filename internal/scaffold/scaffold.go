@@ -1,7 +1,8 @@
 // Package scaffold writes a new function (`aegis new`): a handler that
 // works, its aegis.yaml, a unit test, a README and what the language needs
 // to build, so that `aegis up DIR` runs it as it is. It writes files only;
-// the CLI runs the toolchain afterwards (go mod tidy).
+// the CLI runs the toolchain afterwards (go mod tidy; a JavaScript
+// function's npm install is aegis build's).
 package scaffold
 
 import (
@@ -24,7 +25,7 @@ import (
 var templates embed.FS
 
 // Languages are the languages New writes functions in.
-var Languages = []string{"c", "go", "rust"}
+var Languages = []string{"c", "go", "js", "rust"}
 
 // Params fill the templates.
 type Params struct {
@@ -33,6 +34,9 @@ type Params struct {
 	SDKVersion string // the Go SDK version the binary carries
 	CHeader    []byte // sdk/c/aegis.h, written next to a C function
 	RustSDK    fs.FS  // sdk/rust's crate, written into aegis-sdk/ beside a Rust function
+	// ComponentizeJS is the componentize-js version a JavaScript
+	// function's package.json pins: the one aegis build is made for.
+	ComponentizeJS string
 }
 
 // ErrNotEmpty is returned when the target directory already has files:
@@ -44,6 +48,9 @@ var ErrNotEmpty = errors.New("directory is not empty")
 func New(lang, dir string, p Params) ([]string, error) {
 	if !slices.Contains(Languages, lang) {
 		return nil, fmt.Errorf("unknown language %q: use one of %s", lang, strings.Join(Languages, ", "))
+	}
+	if lang == "js" && p.ComponentizeJS == "" {
+		return nil, errors.New("no componentize-js version to pin in package.json")
 	}
 	if err := manifest.CheckAppName(p.App); err != nil {
 		return nil, fmt.Errorf("app name %q: %w", p.App, err)

@@ -1,8 +1,10 @@
 package scaffold
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,7 +13,7 @@ import (
 	"github.com/aegis-platform/aegis/manifest"
 )
 
-var params = Params{App: "hello", SDKModule: "example.com/sdk", SDKVersion: "v1.2.3", CHeader: []byte("/* aegis.h */\n")}
+var params = Params{App: "hello", SDKModule: "example.com/sdk", SDKVersion: "v1.2.3", CHeader: []byte("/* aegis.h */\n"), ComponentizeJS: "9.8.7"}
 
 func TestNewGo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "hello")
@@ -54,6 +56,66 @@ func TestNewC(t *testing.T) {
 	}
 	if _, err := manifest.Load(filepath.Join(dir, "aegis.yaml")); err != nil {
 		t.Errorf("the manifest it writes does not load: %v", err)
+	}
+}
+
+func TestNewJS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hello-js")
+	p := params
+	p.App = "hello-js"
+	files, err := New("js", dir, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{".gitignore", "README.md", "aegis.yaml", "app.js", "greet.js", "greet.test.js", "package.json"}
+	if !slices.Equal(files, want) {
+		t.Fatalf("wrote %v, want %v", files, want)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct {
+		Name, Type, Main string
+		Scripts          map[string]string
+		DevDependencies  map[string]string
+	}
+	if err := json.Unmarshal(b, &pkg); err != nil {
+		t.Fatalf("package.json is not JSON: %v\n%s", err, b)
+	}
+	if pkg.Name != "hello-js" || pkg.Type != "module" || pkg.Main != "app.js" || pkg.Scripts["test"] != "node --test" ||
+		pkg.DevDependencies["@bytecodealliance/componentize-js"] != "9.8.7" {
+		t.Errorf("package.json: %+v", pkg)
+	}
+	app, _ := os.ReadFile(filepath.Join(dir, "app.js"))
+	for _, imp := range []string{`from "aegis:platform/kv@0.1.0"`, `from "./greet.js"`, `addEventListener("fetch"`} {
+		if !strings.Contains(string(app), imp) {
+			t.Errorf("app.js lacks %s:\n%s", imp, app)
+		}
+	}
+	m, err := manifest.Load(filepath.Join(dir, "aegis.yaml"))
+	if err != nil {
+		t.Fatalf("the manifest it writes does not load: %v", err)
+	}
+	if fn := m.Functions["hello"]; m.App != "hello-js" || fn == nil || fn.Source != "." {
+		t.Errorf("manifest: %+v", m)
+	}
+
+	// The unit test it writes passes, with nothing installed: it needs
+	// node only, never the platform.
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("no node on PATH: the written unit test was not run")
+	}
+	test := exec.Command(node, "--test")
+	test.Dir = dir
+	if out, err := test.CombinedOutput(); err != nil {
+		t.Errorf("node --test in the new function: %v\n%s", err, out)
+	}
+
+	p.ComponentizeJS = ""
+	if _, err := New("js", t.TempDir(), p); err == nil {
+		t.Error("a JavaScript function without a componentize-js version to pin was written")
 	}
 }
 
