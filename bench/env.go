@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aegis-platform/aegis/client"
+	"github.com/aegis-platform/aegis/internal/build"
 	"github.com/aegis-platform/aegis/internal/server"
 	"github.com/aegis-platform/aegis/internal/vault"
 )
@@ -178,4 +179,75 @@ func (in *Instance) Key(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	return k.Key, nil
+}
+
+// JSComponent builds a JavaScript function directory (a package.json) into
+// a component with aegis build's componentize-js step, once per run. It
+// needs componentize-js in dir's node_modules or AEGIS_JS_MODULES (the test
+// command's install), linked into a copy of dir so nothing is fetched.
+func (e *Env) JSComponent(ctx context.Context, dir string) ([]byte, error) {
+	return e.buildWith(ctx, "js:"+dir, func(out string) error {
+		work, err := os.MkdirTemp(e.dir, "js-")
+		if err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, ent := range entries {
+			if ent.IsDir() {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(dir, ent.Name()))
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(work, ent.Name()), b, 0o644); err != nil {
+				return err
+			}
+		}
+		modules := filepath.Join(dir, "node_modules")
+		if m := os.Getenv("AEGIS_JS_MODULES"); m != "" {
+			modules = filepath.Join(m, "node_modules")
+		}
+		if _, err := os.Stat(filepath.Join(modules, "@bytecodealliance", "componentize-js")); err != nil {
+			return fmt.Errorf("componentize-js is not installed for %s: npm install there, or set AEGIS_JS_MODULES (scripts/test.sh does)", dir)
+		}
+		if err := os.Symlink(modules, filepath.Join(work, "node_modules")); err != nil {
+			return err
+		}
+		manifest := filepath.Join(work, "aegis.yaml")
+		if err := os.WriteFile(manifest, []byte("app: bench\nfunctions:\n  fn:\n    source: .\n"), 0o644); err != nil {
+			return err
+		}
+		arts, err := build.Build(ctx, manifest, nil)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(arts[0].Path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
+}
+
+// buildWith is build for a builder that is not one command.
+func (e *Env) buildWith(ctx context.Context, key string, produce func(out string) error) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if b, ok := e.modules[key]; ok {
+		return b, nil
+	}
+	out := filepath.Join(e.dir, fmt.Sprintf("m%d.wasm", len(e.modules)))
+	if err := produce(out); err != nil {
+		return nil, fmt.Errorf("build %s: %w", key, err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	e.modules[key] = b
+	return b, nil
 }

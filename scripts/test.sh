@@ -52,25 +52,29 @@ fi
 RUST_WASM_RUSTC=$(rust_wasm)
 
 # JavaScript functions (examples/hello-js, aegis new js) build with
-# componentize-js from npm (internal/build/js.go). It is installed once into
-# the user cache (about 390 MB) and the tests link its node_modules into the
-# functions they build (AEGIS_JS_MODULES), so they use no network; without
-# node and npm they skip those builds.
-COMPONENTIZE_JS_VERSION=0.23.0
-if command -v node >/dev/null && command -v npm >/dev/null; then
-  AEGIS_JS_MODULES="${XDG_CACHE_HOME:-$HOME/.cache}/aegis-test/componentize-js-$COMPONENTIZE_JS_VERSION"
-  if [ ! -f "$AEGIS_JS_MODULES/node_modules/@bytecodealliance/componentize-js/package.json" ]; then
-    echo "== installing componentize-js $COMPONENTIZE_JS_VERSION (JavaScript functions)"
-    mkdir -p "$AEGIS_JS_MODULES"
-    # A package.json of its own, so npm installs here and not into one
-    # found in a parent directory.
-    printf '{"private": true}\n' >"$AEGIS_JS_MODULES/package.json"
-    (cd "$AEGIS_JS_MODULES" && npm install --no-audit --no-fund --loglevel=error "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION" >/dev/null)
-  fi
-  export AEGIS_JS_MODULES
-else
-  echo "== no node and npm: the tests that build JavaScript functions are skipped (install Node.js 20 or later)"
+# componentize-js from npm (internal/build/js.go). Node.js and npm come from
+# Debian when missing; componentize-js is installed once into the user
+# cache (about 390 MB) and the tests link its node_modules into the
+# functions they build (AEGIS_JS_MODULES), so they use no network.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "== installing Node.js and npm (JavaScript functions)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
+COMPONENTIZE_JS_VERSION=0.23.0
+AEGIS_JS_MODULES="${XDG_CACHE_HOME:-$HOME/.cache}/aegis-test/componentize-js-$COMPONENTIZE_JS_VERSION"
+if [ ! -f "$AEGIS_JS_MODULES/node_modules/@bytecodealliance/componentize-js/package.json" ]; then
+  echo "== installing componentize-js $COMPONENTIZE_JS_VERSION (JavaScript functions)"
+  mkdir -p "$AEGIS_JS_MODULES"
+  # A package.json of its own, so npm installs here and not into one
+  # found in a parent directory.
+  printf '{"private": true}\n' >"$AEGIS_JS_MODULES/package.json"
+  (cd "$AEGIS_JS_MODULES" && npm install --no-audit --no-fund --loglevel=error "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION" >/dev/null)
+fi
+export AEGIS_JS_MODULES
+# The tests that build JavaScript fail rather than skip without it.
+export AEGIS_REQUIRE_JS=1
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

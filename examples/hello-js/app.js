@@ -1,22 +1,23 @@
 // hello-js: an Aegis function in JavaScript. aegis build makes it a
 // WebAssembly component (WASI 0.2) that answers fetch events.
 //
-//   GET /hello/{name}  greets and counts the visits of each name in the
-//                      table `visits`, the function's only grant:
-//                      {"message":"hello, ada","visits":2}
-//   GET /fetch?url=U   fetches U. The function has no egress grant, so the
-//                      platform refuses the request: 502 and the error.
+//   GET /js/hello/{name}  greets and counts the visits of each name in
+//                         the table `visits`, the function's only grant:
+//                         {"message":"hello, ada","visits":2}
+//   GET /js/fetch?url=U   fetches U. The function has no egress grant, so
+//                         the platform refuses the request: 502 and the
+//                         error.
 import { get, set } from "aegis:platform/kv@0.1.0";
 
 addEventListener("fetch", (event) => event.respondWith(handle(event.request)));
 
 async function handle(request) {
   const url = new URL(request.url);
-  const hello = url.pathname.match(/^\/hello\/([^/]+)$/);
+  const hello = url.pathname.match(/^\/js\/hello\/([^/]+)$/);
   if (request.method === "GET" && hello) {
     return greet(hello[1]);
   }
-  if (request.method === "GET" && url.pathname === "/fetch") {
+  if (request.method === "GET" && url.pathname === "/js/fetch") {
     return fetchURL(url.searchParams.get("url"));
   }
   return json(404, { error: "not found" });
@@ -48,7 +49,7 @@ function greet(segment) {
 
 async function fetchURL(target) {
   if (!target) {
-    return json(400, { error: "name what to fetch: /fetch?url=https://example.com/" });
+    return json(400, { error: "name what to fetch: /js/fetch?url=https://example.com/" });
   }
   try {
     const resp = await fetch(target);

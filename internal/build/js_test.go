@@ -323,6 +323,9 @@ func TestBuildJSErrors(t *testing.T) {
 func jsModules(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("AEGIS_JS_MODULES")
+	if dir == "" && os.Getenv("AEGIS_REQUIRE_JS") != "" {
+		t.Fatal("AEGIS_JS_MODULES is unset, and the test command requires the JavaScript builds")
+	}
 	if dir == "" {
 		t.Skip("AEGIS_JS_MODULES is unset: building JavaScript needs componentize-js from npm; " +
 			"scripts/test.sh installs it once and sets AEGIS_JS_MODULES to the directory holding its node_modules")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,6 +178,42 @@ func TestNewRustFunction(t *testing.T) {
 	}
 	if !strings.Contains(up.out.String(), "/hello/") {
 		t.Errorf("aegis up's summary names no route:\n%s", up.out.String())
+	}
+	up.stop(t)
+}
+
+// TestNewJSFunction: `aegis new js` writes a function that aegis up builds
+// with componentize-js (the test command's install linked in as its
+// node_modules), deploys and serves: the route answers and counts visits
+// through the aegis:platform kv interface.
+func TestNewJSFunction(t *testing.T) {
+	modules := os.Getenv("AEGIS_JS_MODULES")
+	if modules == "" {
+		if os.Getenv("AEGIS_REQUIRE_JS") != "" {
+			t.Fatal("AEGIS_JS_MODULES is unset")
+		}
+		t.Skip("AEGIS_JS_MODULES is unset (scripts/test.sh installs componentize-js and sets it)")
+	}
+	dir := filepath.Join(t.TempDir(), "hello-js")
+	var out, errs bytes.Buffer
+	if code := cli.Run(context.Background(), []string{"new", "js", dir}, strings.NewReader(""), &out, &errs, func(string) string { return "" }); code != 0 {
+		t.Fatalf("aegis new js: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	for _, f := range []string{"package.json", "app.js", "greet.js", "greet.test.js", "aegis.yaml", "README.md"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("aegis new js did not write %s: %v", f, err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(modules, "node_modules"), filepath.Join(dir, "node_modules")); err != nil {
+		t.Fatal(err)
+	}
+	up := startUp(t, "http", dir, "--data", t.TempDir(), "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0")
+	for i := 1; i <= 2; i++ {
+		st, body, _ := call(t, up.gateway, "GET", "/hello/Ada", up.key, nil)
+		want := fmt.Sprintf(`{"message":"hello, Ada","visits":%d}`, i)
+		if st != 200 || strings.TrimSpace(string(body)) != want {
+			t.Errorf("GET /hello/Ada #%d: %d %s, want %s", i, st, body, want)
+		}
 	}
 	up.stop(t)
 }

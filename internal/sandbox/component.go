@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/samyfodil/wazy/api"
 	"github.com/samyfodil/wazy/component"
 	"github.com/samyfodil/wazy/component/wit"
@@ -188,7 +189,7 @@ func (e *Engine) compileComponent(ctx context.Context, wasm []byte) (*Module, er
 	ci, err := e.instantiateComponent(ctx, cm, inst)
 	if err != nil {
 		_ = cm.cache.Close(ctx)
-		e.logger.Warn("component does not instantiate", "error", err)
+		e.logger.Warn("component does not instantiate", logkey.Error, err)
 		return nil, fmt.Errorf("%w: the component does not instantiate: %s", ErrInvalidModule, firstLine(err))
 	}
 	_ = ci.in.Close(ctx)

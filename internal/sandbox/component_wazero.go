@@ -23,7 +23,7 @@ func isComponent(wasm []byte) bool {
 }
 
 func (e *Engine) compileComponent(context.Context, []byte) (*Module, error) {
-	return nil, fmt.Errorf("%w: a WebAssembly component (WASI 0.2): this server is built with -tags aegis_wazero, whose engine runs core modules only; the default build serves components", ErrInvalidModule)
+	return nil, fmt.Errorf("%w: a WebAssembly component (WASI 0.2): this server was built with its second engine, which runs core modules only; the default build serves components", ErrInvalidModule)
 }
 
 func (f *Function) newComponent(context.Context) (*instance, error) {

@@ -309,7 +309,7 @@ func JSComponent(tb testing.TB, dir string) []byte {
 	modules := os.Getenv("AEGIS_JS_MODULES")
 	if modules == "" {
 		msg := "wasmbuild: AEGIS_JS_MODULES is not set: scripts/test.sh installs componentize-js and sets it"
-		if os.Getenv("CI") != "" {
+		if os.Getenv("AEGIS_REQUIRE_JS") != "" {
 			tb.Fatal(msg)
 		}
 		tb.Skip(msg)
