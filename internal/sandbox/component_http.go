@@ -63,7 +63,7 @@ func validField(name string, value []byte) bool {
 			return false
 		}
 	}
-	return bytes.IndexAny(value, "\r\n\x00") < 0
+	return !bytes.ContainsAny(value, "\r\n\x00")
 }
 
 type incomingRequest struct {
