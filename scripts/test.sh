@@ -100,14 +100,15 @@ echo "== go test -race (end to end, and concurrency-heavy packages)"
 # (internal/jetstream runs without it: under the race detector the embedded
 # NATS server intermittently fails to create a stream's file store.)
 # The tests that deploy many or large modules of their own (the travel diary
-# and its traces, `aegis up`, `aegis new`, the CLI tour, the documented commands) run without
+# and its traces, `aegis up`, `aegis new`, the CLI tour, the documented commands,
+# the JavaScript components with their 13 MB engine) run without
 # it: under the race detector most of their time is the module compiler's,
 # which is not our code, and the server paths they take are the ones the other
 # tests race-check already. So do the three-member clusters (TestCluster,
 # TestClusterStatusMetaLeader): three embedded NATS cluster members in one process
 # under the race detector start and settle too slowly for their waits, and the
 # two-server tests race-check the paths they share.
-slow_compiles='TestCluster|TestClusterStatusMetaLeader|TestTravelDiary|TestTraceTravelDiary|TestTraceStartsAtTheGateway|TestUp|TestUpTravelDiary|TestBackupRestore|TestUpTLS|TestCLIAgainstRealServer|TestDocumentedCommandsRun|TestNewGoFunctionOffline|TestNewCFunction'
+slow_compiles='TestCluster|TestClusterStatusMetaLeader|TestTravelDiary|TestTraceTravelDiary|TestTraceStartsAtTheGateway|TestUp|TestUpTravelDiary|TestBackupRestore|TestUpTLS|TestCLIAgainstRealServer|TestDocumentedCommandsRun|TestNewGoFunctionOffline|TestNewCFunction|TestJSComponent|TestNewJSFunction'
 go test -count=1 -race -timeout 12m -skip "^($slow_compiles)\$" ./internal/e2e/ ./internal/sandbox/ ./internal/auth/ ./internal/route/ \
   ./internal/admin/ ./internal/bus/ ./internal/capability/ ./internal/cli/ ./internal/gateway/ ./internal/registry/ ./internal/schema/
 go test -count=1 -timeout 10m -run "^($slow_compiles)\$" ./internal/e2e/

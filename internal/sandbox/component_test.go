@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -98,6 +99,50 @@ func TestComponentCapabilities(t *testing.T) {
 	resp := mustInvoke(t, f, componentReq("GET", "/denied", ""))
 	if resp.Status != 403 || !strings.HasPrefix(string(resp.Body), "denied: ") {
 		t.Errorf("table outside the grants: %d %q", resp.Status, resp.Body)
+	}
+	if resp = mustInvoke(t, f, componentReq("PUT", "/object/photos/a.jpg", "jpeg")); resp.Status != 201 {
+		t.Errorf("object put: %d %q", resp.Status, resp.Body)
+	}
+	if resp = mustInvoke(t, f, componentReq("GET", "/object/photos/a.jpg", "")); string(resp.Body) != "jpeg" {
+		t.Errorf("object get: %d %q", resp.Status, resp.Body)
+	}
+	if resp = mustInvoke(t, f, componentReq("POST", "/publish", `{"id":1}`)); resp.Status != 202 {
+		t.Errorf("publish: %d %q", resp.Status, resp.Body)
+	}
+	if pub := env.host.published; len(pub) != 1 || pub[0] != `orders:{"id":1}` {
+		t.Errorf("published %q", pub)
+	}
+	if resp = mustInvoke(t, f, componentReq("GET", "/invoke/other", "")); string(resp.Body) != "203 back POST /other:ping" {
+		t.Errorf("invoke: %d %q", resp.Status, resp.Body)
+	}
+	if inv := env.host.invokes; len(inv) != 1 || inv[0].Headers["x-from"] != "probe" {
+		t.Errorf("invokes %+v", inv)
+	}
+	if resp = mustInvoke(t, f, componentReq("GET", "/invoke/nope", "")); resp.Status != 403 || !strings.HasPrefix(string(resp.Body), "denied: ") {
+		t.Errorf("invoke outside the grants: %d %q", resp.Status, resp.Body)
+	}
+	if resp = mustInvoke(t, f, componentReq("GET", "/secret/TOKEN", "")); string(resp.Body) != fmt.Sprintf("%d bytes", len(recorderSecrets["TOKEN"])) {
+		t.Errorf("secret: %d %q", resp.Status, resp.Body)
+	}
+	if resp = mustInvoke(t, f, componentReq("GET", "/secret/NOPE", "")); string(resp.Body) != "none" {
+		t.Errorf("absent secret: %d %q", resp.Status, resp.Body)
+	}
+	mustInvoke(t, f, componentReq("GET", "/secret-log", ""))
+	scrubbed := false
+	for _, l := range env.host.logLines() {
+		if strings.Contains(l.Msg, recorderSecrets["TOKEN"]) {
+			t.Errorf("a secret's value reached the log: %q", l.Msg)
+		}
+		scrubbed = scrubbed || l.Msg == "the token is [secret TOKEN]"
+	}
+	if !scrubbed {
+		t.Errorf("no scrubbed line among %v", env.host.logLines())
+	}
+	for _, c := range env.host.callers {
+		if c.App != "app" || c.Function != "js" || c.Version != "v1" || c.RequestID == "" {
+			t.Errorf("a host call's caller: %+v", c)
+			break
+		}
 	}
 	resp = mustInvoke(t, f, componentReq("GET", "/log", ""))
 	if resp.Status != 200 {

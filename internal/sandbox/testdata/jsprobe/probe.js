@@ -3,6 +3,9 @@
 import { get, set } from "aegis:platform/kv@0.1.0";
 import { write } from "aegis:platform/log@0.1.0";
 import { get as secret } from "aegis:platform/secrets@0.1.0";
+import { get as getObject, put as putObject } from "aegis:platform/objects@0.1.0";
+import { publish } from "aegis:platform/events@0.1.0";
+import { call } from "aegis:platform/invoke@0.1.0";
 
 const text = (s, status = 200, headers = {}) =>
   new Response(s, { status, headers: { "content-type": "text/plain", ...headers } });
@@ -50,6 +53,36 @@ async function handle(request) {
       try {
         const v = secret(arg);
         return text(v === undefined ? "none" : `${v.length} bytes`);
+      } catch (err) {
+        return text(refusal(err), 403);
+      }
+    case "secret-log":
+      // The value is scrubbed from the function's log.
+      console.log(`the token is ${new TextDecoder().decode(secret("TOKEN"))}`);
+      return text("logged");
+    case "object":
+      try {
+        if (request.method === "PUT") {
+          putObject(arg, new Uint8Array(await request.arrayBuffer()));
+          return text("stored", 201);
+        }
+        const v = getObject(arg);
+        return v === undefined ? text("none", 404) : text(new TextDecoder().decode(v));
+      } catch (err) {
+        return text(refusal(err), 403);
+      }
+    case "publish":
+      try {
+        publish("orders", new Uint8Array(await request.arrayBuffer()));
+        return text("published", 202);
+      } catch (err) {
+        return text(refusal(err), 403);
+      }
+    case "invoke":
+      try {
+        const r = call("POST", `/${arg}`, [["x-from", "probe"]], new TextEncoder().encode("ping"));
+        const callee = r.headers.find(([k]) => k.toLowerCase() === "x-callee");
+        return text(`${r.status} ${callee ? callee[1] : ""} ${new TextDecoder().decode(r.body)}`);
       } catch (err) {
         return text(refusal(err), 403);
       }
