@@ -406,27 +406,32 @@ func poll(h *componentHost, ctx context.Context, _ *wit.Signature, args []compon
 		return nil, errors.New("poll: want a non-empty list of pollables")
 	}
 	ps := make([]*pollable, len(list))
-	var earliest time.Time
 	for i, v := range list {
 		p, err := borrowed[*pollable](h, tagPollable, v, "poll")
 		if err != nil {
 			return nil, err
 		}
 		ps[i] = p
-		if earliest.IsZero() || p.at.Before(earliest) {
-			earliest = p.at
+	}
+	for {
+		var readyIdx []uint32
+		earliest := ps[0].at
+		for i, p := range ps {
+			if p.ready() {
+				readyIdx = append(readyIdx, uint32(i))
+			}
+			if p.at.Before(earliest) {
+				earliest = p.at
+			}
+		}
+		if len(readyIdx) > 0 {
+			return one(readyIdx), nil
+		}
+		// None is ready, so each is a timer: wait for the first.
+		if err := h.wait(ctx, earliest); err != nil {
+			return nil, err
 		}
 	}
-	if err := h.wait(ctx, earliest); err != nil {
-		return nil, err
-	}
-	var readyIdx []uint32
-	for i, p := range ps {
-		if p.ready() {
-			readyIdx = append(readyIdx, uint32(i))
-		}
-	}
-	return one(readyIdx), nil
 }
 
 func (h *componentHost) readyPollable() ([]component.Value, error) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,24 @@ func TestComponentFetchGoesThroughTheHost(t *testing.T) {
 	req.Query = map[string][]string{"url": {"https://forbidden.example.test/"}}
 	if resp := mustInvoke(t, f, req); resp.Status != 502 || !strings.Contains(string(resp.Body), "fetch failed") {
 		t.Errorf("refused fetch: %d %q", resp.Status, resp.Body)
+	}
+}
+
+// TestComponentTimers: a guest's timers wait as long as they say, and a
+// poll over a ready pollable and a timer returns at once.
+func TestComponentTimers(t *testing.T) {
+	env := newEnv(t)
+	f := env.function(t, jsProbe(t), FunctionConfig{})
+	resp := mustInvoke(t, f, componentReq("GET", "/sleep/200", ""))
+	if ms, err := strconv.Atoi(string(resp.Body)); err != nil || ms < 190 || ms > 2000 {
+		t.Errorf("a 200 ms timer took %q ms", resp.Body)
+	}
+	for _, order := range []string{"fetch-first", "timer-first"} {
+		start := time.Now()
+		resp = mustInvoke(t, f, componentReq("GET", "/race/"+order, ""))
+		if string(resp.Body) != "fetch" || time.Since(start) > 2*time.Second {
+			t.Errorf("%s: fetch against a 3 s timer: %q after %s", order, resp.Body, time.Since(start))
+		}
 	}
 }
 

@@ -86,6 +86,19 @@ async function handle(request) {
       } catch (err) {
         return text(refusal(err), 403);
       }
+    case "sleep": {
+      const started = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, Number(arg)));
+      return text(String(Date.now() - started));
+    }
+    case "race": {
+      // A fetch that is answered at once against a long timer: the
+      // answer must not wait for the timer.
+      const fetched = fetch("https://api.example.test/").then(() => "fetch");
+      const timer = new Promise((resolve) => setTimeout(() => resolve("timer"), 3000));
+      const winner = await Promise.race(arg === "timer-first" ? [timer, fetched] : [fetched, timer]);
+      return text(winner);
+    }
     case "fetch":
       try {
         const r = await fetch(url.searchParams.get("url"));
