@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
-
-	"github.com/aegis-platform/aegis/manifest"
 )
 
 // Scenario 18: a function written in JavaScript, a wasi:http component
@@ -66,24 +64,7 @@ func runJSComponent(ctx context.Context, env *Env) ([]*Result, error) {
 	cold.Notes = "A new engine with an empty compilation cache each round: Compile, NewFunction (its first instance) and one Invoke. " +
 		"The component embeds a JavaScript engine; a restart with the server's disk cache pays a fraction of this."
 
-	eng, err := newBenchEngine(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer eng.Close(ctx)
-	budget := invokeBudget(env)
-	loops := make([]*perOpLoop, 2)
-	for i, wasm := range [][]byte{goEcho, js} {
-		f, err := newBenchFunction(ctx, eng, wasm, manifest.IsolationReuse)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close(ctx)
-		if loops[i], err = calibrate(budget, invoker(ctx, f, true)); err != nil {
-			return nil, fmt.Errorf("invoke: %w", err)
-		}
-	}
-	b, s, samples, err = Alternate(rounds, loops[0].nsPerOp, loops[1].nsPerOp)
+	b, s, samples, err = alternateInvokes(ctx, env, goEcho, js)
 	if err != nil {
 		return nil, err
 	}

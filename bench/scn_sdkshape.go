@@ -29,24 +29,7 @@ func runSDKShape(ctx context.Context, env *Env) ([]*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := newBenchEngine(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer eng.Close(ctx)
-	budget := invokeBudget(env)
-	loops := make([]*perOpLoop, 2)
-	for i, wasm := range [][]byte{fast, shaped} {
-		f, err := newBenchFunction(ctx, eng, wasm, manifest.IsolationReuse)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close(ctx)
-		if loops[i], err = calibrate(budget, invoker(ctx, f, true)); err != nil {
-			return nil, fmt.Errorf("invoke: %w", err)
-		}
-	}
-	b, s, samples, err := Alternate(env.Rounds, loops[0].nsPerOp, loops[1].nsPerOp)
+	b, s, samples, err := alternateInvokes(ctx, env, fast, shaped)
 	if err != nil {
 		return nil, err
 	}
@@ -56,4 +39,28 @@ func runSDKShape(ctx context.Context, env *Env) ([]*Result, error) {
 	r.Notes = "Function.Invoke of a warm reuse instance, both modules built from the same SDK; the request is POST /echo with a 5-byte body. " +
 		"What the ratio adds is paid inside the guest on every request; the gateway's own cost (scenario 1) is the same for both."
 	return []*Result{r}, nil
+}
+
+// alternateInvokes measures Function.Invoke of an echo, back to back, of
+// base and subject in one engine, in alternating rounds: the median ns/op
+// of each and the rounds' pairs.
+func alternateInvokes(ctx context.Context, env *Env, base, subject []byte) (float64, float64, []Pair, error) {
+	eng, err := newBenchEngine(ctx)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer eng.Close(ctx)
+	budget := invokeBudget(env)
+	loops := make([]*perOpLoop, 2)
+	for i, wasm := range [][]byte{base, subject} {
+		f, err := newBenchFunction(ctx, eng, wasm, manifest.IsolationReuse)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		defer f.Close(ctx)
+		if loops[i], err = calibrate(budget, invoker(ctx, f, true)); err != nil {
+			return 0, 0, nil, fmt.Errorf("invoke: %w", err)
+		}
+	}
+	return Alternate(env.Rounds, loops[0].nsPerOp, loops[1].nsPerOp)
 }

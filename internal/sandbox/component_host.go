@@ -358,21 +358,13 @@ func (h *componentHost) streamError(sig *wit.Signature, err error) ([]component.
 	return fail(v), nil
 }
 
-func ioErrorDebugString(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	e, err := repOf[*ioError](h, args[0], "error.to-debug-string")
-	if err != nil {
-		return nil, err
-	}
+var ioErrorDebugString = method("error.to-debug-string", func(h *componentHost, _ *wit.Signature, e *ioError, args []component.Value) ([]component.Value, error) {
 	return one(e.msg), nil
-}
+})
 
-func pollableReady(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	p, err := repOf[*pollable](h, args[0], "pollable.ready")
-	if err != nil {
-		return nil, err
-	}
+var pollableReady = method("pollable.ready", func(h *componentHost, _ *wit.Signature, p *pollable, args []component.Value) ([]component.Value, error) {
 	return one(p.ready()), nil
-}
+})
 
 func pollableBlock(h *componentHost, ctx context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
 	p, err := repOf[*pollable](h, args[0], "pollable.block")
@@ -435,11 +427,7 @@ func poll(h *componentHost, ctx context.Context, _ *wit.Signature, args []compon
 }
 
 func (h *componentHost) readyPollable() ([]component.Value, error) {
-	rep, err := h.add(&pollable{})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
+	return h.fresh(&pollable{})
 }
 
 func streamSubscribe(h *componentHost, _ context.Context, _ *wit.Signature, _ []component.Value) ([]component.Value, error) {
@@ -447,11 +435,7 @@ func streamSubscribe(h *componentHost, _ context.Context, _ *wit.Signature, _ []
 	return h.readyPollable()
 }
 
-func inputRead(h *componentHost, _ context.Context, sig *wit.Signature, args []component.Value) ([]component.Value, error) {
-	s, err := repOf[*inputStream](h, args[0], "input-stream.read")
-	if err != nil {
-		return nil, err
-	}
+var inputRead = method("input-stream.read", func(h *componentHost, sig *wit.Signature, s *inputStream, args []component.Value) ([]component.Value, error) {
 	n, err := argU64(args[1], "input-stream.read")
 	if err != nil {
 		return nil, err
@@ -463,13 +447,9 @@ func inputRead(h *componentHost, _ context.Context, sig *wit.Signature, args []c
 	p := s.data[s.off : s.off+int(n)]
 	s.off += int(n)
 	return ok(p), nil
-}
+})
 
-func inputSkip(h *componentHost, _ context.Context, sig *wit.Signature, args []component.Value) ([]component.Value, error) {
-	s, err := repOf[*inputStream](h, args[0], "input-stream.skip")
-	if err != nil {
-		return nil, err
-	}
+var inputSkip = method("input-stream.skip", func(h *componentHost, sig *wit.Signature, s *inputStream, args []component.Value) ([]component.Value, error) {
 	n, err := argU64(args[1], "input-stream.skip")
 	if err != nil {
 		return nil, err
@@ -480,20 +460,13 @@ func inputSkip(h *componentHost, _ context.Context, sig *wit.Signature, args []c
 	n = min(n, uint64(len(s.data)-s.off))
 	s.off += int(n)
 	return ok(n), nil
-}
+})
 
-func outputCheckWrite(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	if _, err := repOf[*outputStream](h, args[0], "output-stream.check-write"); err != nil {
-		return nil, err
-	}
+var outputCheckWrite = method("output-stream.check-write", func(h *componentHost, _ *wit.Signature, _ *outputStream, args []component.Value) ([]component.Value, error) {
 	return ok(uint64(maxStreamChunk)), nil
-}
+})
 
-func outputWrite(h *componentHost, _ context.Context, sig *wit.Signature, args []component.Value) ([]component.Value, error) {
-	s, err := repOf[*outputStream](h, args[0], "output-stream.write")
-	if err != nil {
-		return nil, err
-	}
+var outputWrite = method("output-stream.write", func(h *componentHost, sig *wit.Signature, s *outputStream, args []component.Value) ([]component.Value, error) {
 	p, err := argBytes(args[1], "output-stream.write")
 	if err != nil {
 		return nil, err
@@ -502,13 +475,9 @@ func outputWrite(h *componentHost, _ context.Context, sig *wit.Signature, args [
 		return h.streamError(sig, err)
 	}
 	return ok(nil), nil
-}
+})
 
-func outputWriteZeroes(h *componentHost, _ context.Context, sig *wit.Signature, args []component.Value) ([]component.Value, error) {
-	s, err := repOf[*outputStream](h, args[0], "output-stream.write-zeroes")
-	if err != nil {
-		return nil, err
-	}
+var outputWriteZeroes = method("output-stream.write-zeroes", func(h *componentHost, sig *wit.Signature, s *outputStream, args []component.Value) ([]component.Value, error) {
 	n, err := argU64(args[1], "output-stream.write-zeroes")
 	if err != nil {
 		return nil, err
@@ -517,20 +486,13 @@ func outputWriteZeroes(h *componentHost, _ context.Context, sig *wit.Signature, 
 		return h.streamError(sig, err)
 	}
 	return ok(nil), nil
-}
+})
 
-func outputFlush(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	if _, err := repOf[*outputStream](h, args[0], "output-stream.flush"); err != nil {
-		return nil, err
-	}
+var outputFlush = method("output-stream.flush", func(h *componentHost, _ *wit.Signature, _ *outputStream, args []component.Value) ([]component.Value, error) {
 	return ok(nil), nil
-}
+})
 
-func outputSplice(h *componentHost, _ context.Context, sig *wit.Signature, args []component.Value) ([]component.Value, error) {
-	dst, err := repOf[*outputStream](h, args[0], "output-stream.splice")
-	if err != nil {
-		return nil, err
-	}
+var outputSplice = method("output-stream.splice", func(h *componentHost, sig *wit.Signature, dst *outputStream, args []component.Value) ([]component.Value, error) {
 	src, err := borrowed[*inputStream](h, tagInputStream, args[1], "output-stream.splice")
 	if err != nil {
 		return nil, err
@@ -548,16 +510,12 @@ func outputSplice(h *componentHost, _ context.Context, sig *wit.Signature, args 
 	}
 	src.off += int(n)
 	return ok(n), nil
-}
+})
 
 // --- wasi:cli ---------------------------------------------------------------------
 
 func getStdin(h *componentHost, _ context.Context, _ *wit.Signature, _ []component.Value) ([]component.Value, error) {
-	rep, err := h.add(&inputStream{})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
+	return h.fresh(&inputStream{})
 }
 
 // logStream is stdout (info) or stderr (warn): lines of the function's
@@ -620,11 +578,7 @@ func subscribeInstant(h *componentHost, _ context.Context, _ *wit.Signature, arg
 	if err != nil {
 		return nil, err
 	}
-	rep, err := h.add(&pollable{at: monotonicStart.Add(time.Duration(min(when, 1<<62)))})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
+	return h.fresh(&pollable{at: monotonicStart.Add(time.Duration(min(when, 1<<62)))})
 }
 
 func subscribeDuration(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
@@ -632,11 +586,7 @@ func subscribeDuration(h *componentHost, _ context.Context, _ *wit.Signature, ar
 	if err != nil {
 		return nil, err
 	}
-	rep, err := h.add(&pollable{at: time.Now().Add(time.Duration(min(d, 1<<62)))})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
+	return h.fresh(&pollable{at: time.Now().Add(time.Duration(min(d, 1<<62)))})
 }
 
 func wallNow(*componentHost, context.Context, *wit.Signature, []component.Value) ([]component.Value, error) {
@@ -744,4 +694,41 @@ func versionless(iface string) string {
 		return iface[:i]
 	}
 	return iface
+}
+
+// method is a resource method's host function: self is the resource its
+// first argument names, of the type the method belongs to.
+func method[T any](what string, body func(h *componentHost, sig *wit.Signature, self T, args []component.Value) ([]component.Value, error)) hostFn {
+	return func(h *componentHost, _ context.Context, sig *wit.Signature, args []component.Value) ([]component.Value, error) {
+		self, err := repOf[T](h, args[0], what)
+		if err != nil {
+			return nil, err
+		}
+		return body(h, sig, self, args)
+	}
+}
+
+// once hands out a child resource the first time it is asked for, as
+// result<own<...>>; asking again is the error case (a body consumed, a
+// stream taken).
+func (h *componentHost) once(given *bool, tag uint32, v any) ([]component.Value, error) {
+	if *given {
+		return fail(nil), nil
+	}
+	*given = true
+	handle, err := h.own(tag, v)
+	if err != nil {
+		return nil, err
+	}
+	return ok(handle), nil
+}
+
+// fresh keeps v and returns its handle, for a function whose result is
+// the own<...> itself (the engine mints the handle).
+func (h *componentHost) fresh(v any) ([]component.Value, error) {
+	rep, err := h.add(v)
+	if err != nil {
+		return nil, err
+	}
+	return one(rep), nil
 }

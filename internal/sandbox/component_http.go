@@ -147,11 +147,7 @@ type futureResponse struct {
 // --- fields -------------------------------------------------------------------
 
 func fieldsNew(h *componentHost, _ context.Context, _ *wit.Signature, _ []component.Value) ([]component.Value, error) {
-	rep, err := h.add(&httpFields{})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
+	return h.fresh(&httpFields{})
 }
 
 func (h *componentHost) headerError(sig *wit.Signature, name string) ([]component.Value, error) {
@@ -197,11 +193,7 @@ func fieldsFromList(h *componentHost, _ context.Context, sig *wit.Signature, arg
 	return ok(handle), nil
 }
 
-func fieldsGet(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	f, err := repOf[*httpFields](h, args[0], "fields.get")
-	if err != nil {
-		return nil, err
-	}
+var fieldsGet = method("fields.get", func(h *componentHost, _ *wit.Signature, f *httpFields, args []component.Value) ([]component.Value, error) {
 	name, err := argString(args[1], "fields.get")
 	if err != nil {
 		return nil, err
@@ -213,13 +205,9 @@ func fieldsGet(h *componentHost, _ context.Context, _ *wit.Signature, args []com
 		}
 	}
 	return one(out), nil
-}
+})
 
-func fieldsHas(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	f, err := repOf[*httpFields](h, args[0], "fields.has")
-	if err != nil {
-		return nil, err
-	}
+var fieldsHas = method("fields.has", func(h *componentHost, _ *wit.Signature, f *httpFields, args []component.Value) ([]component.Value, error) {
 	name, err := argString(args[1], "fields.has")
 	if err != nil {
 		return nil, err
@@ -230,7 +218,7 @@ func fieldsHas(h *componentHost, _ context.Context, _ *wit.Signature, args []com
 		}
 	}
 	return one(false), nil
-}
+})
 
 // fieldsChange is set, delete and append: what each does to f once the
 // name and values have been checked.
@@ -297,40 +285,24 @@ var (
 	})
 )
 
-func fieldsEntries(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	f, err := repOf[*httpFields](h, args[0], "fields.entries")
-	if err != nil {
-		return nil, err
-	}
+var fieldsEntries = method("fields.entries", func(h *componentHost, _ *wit.Signature, f *httpFields, args []component.Value) ([]component.Value, error) {
 	out := make([]component.Value, len(f.names))
 	for i, n := range f.names {
 		out[i] = []component.Value{n, f.values[i]}
 	}
 	return one(out), nil
-}
+})
 
-func fieldsClone(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	f, err := repOf[*httpFields](h, args[0], "fields.clone")
-	if err != nil {
-		return nil, err
-	}
-	rep, err := h.add(f.clone())
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
-}
+var fieldsClone = method("fields.clone", func(h *componentHost, _ *wit.Signature, f *httpFields, args []component.Value) ([]component.Value, error) {
+	return h.fresh(f.clone())
+})
 
 // immutableHeaders hands out a message's headers: a copy the guest reads
 // and cannot change, as wasi:http says of every headers() accessor.
 func (h *componentHost) immutableHeaders(f *httpFields) ([]component.Value, error) {
 	c := f.clone()
 	c.immutable = true
-	rep, err := h.add(c)
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
+	return h.fresh(c)
 }
 
 // --- methods and schemes ---------------------------------------------------------
@@ -386,128 +358,56 @@ func schemeOf(v component.Value) (string, bool) {
 
 // --- incoming request --------------------------------------------------------------
 
-func incomingRequestMethod(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*incomingRequest](h, args[0], "incoming-request.method")
-	if err != nil {
-		return nil, err
-	}
+var incomingRequestMethod = method("incoming-request.method", func(h *componentHost, _ *wit.Signature, r *incomingRequest, args []component.Value) ([]component.Value, error) {
 	return one(methodValue(r.method)), nil
-}
+})
 
-func incomingRequestPath(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*incomingRequest](h, args[0], "incoming-request.path-with-query")
-	if err != nil {
-		return nil, err
-	}
+var incomingRequestPath = method("incoming-request.path-with-query", func(h *componentHost, _ *wit.Signature, r *incomingRequest, args []component.Value) ([]component.Value, error) {
 	return one(r.pathQuery), nil
-}
+})
 
-func incomingRequestScheme(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	if _, err := repOf[*incomingRequest](h, args[0], "incoming-request.scheme"); err != nil {
-		return nil, err
-	}
+var incomingRequestScheme = method("incoming-request.scheme", func(h *componentHost, _ *wit.Signature, _ *incomingRequest, args []component.Value) ([]component.Value, error) {
 	// The gateway terminated TLS or not; the function is told http, as a
 	// server behind a proxy is.
 	return one(schemeValue("http")), nil
-}
+})
 
-func incomingRequestAuthority(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*incomingRequest](h, args[0], "incoming-request.authority")
-	if err != nil {
-		return nil, err
-	}
+var incomingRequestAuthority = method("incoming-request.authority", func(h *componentHost, _ *wit.Signature, r *incomingRequest, args []component.Value) ([]component.Value, error) {
 	return one(r.authority), nil
-}
+})
 
-func incomingRequestHeaders(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*incomingRequest](h, args[0], "incoming-request.headers")
-	if err != nil {
-		return nil, err
-	}
+var incomingRequestHeaders = method("incoming-request.headers", func(h *componentHost, _ *wit.Signature, r *incomingRequest, args []component.Value) ([]component.Value, error) {
 	return h.immutableHeaders(r.headers)
-}
+})
 
-func incomingRequestConsume(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*incomingRequest](h, args[0], "incoming-request.consume")
-	if err != nil {
-		return nil, err
-	}
-	if r.consumed {
-		return fail(nil), nil
-	}
-	r.consumed = true
-	handle, err := h.own(tagIncomingBody, &incomingBody{data: r.body})
-	if err != nil {
-		return nil, err
-	}
-	return ok(handle), nil
-}
+var incomingRequestConsume = method("incoming-request.consume", func(h *componentHost, _ *wit.Signature, r *incomingRequest, args []component.Value) ([]component.Value, error) {
+	return h.once(&r.consumed, tagIncomingBody, &incomingBody{data: r.body})
+})
 
 // --- bodies ---------------------------------------------------------------------------
 
-func incomingBodyStream(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	b, err := repOf[*incomingBody](h, args[0], "incoming-body.stream")
-	if err != nil {
-		return nil, err
-	}
-	if b.streamTaken {
-		return fail(nil), nil
-	}
-	b.streamTaken = true
-	handle, err := h.own(tagInputStream, &inputStream{data: b.data})
-	if err != nil {
-		return nil, err
-	}
-	return ok(handle), nil
-}
+var incomingBodyStream = method("incoming-body.stream", func(h *componentHost, _ *wit.Signature, b *incomingBody, args []component.Value) ([]component.Value, error) {
+	return h.once(&b.streamTaken, tagInputStream, &inputStream{data: b.data})
+})
 
-func incomingBodyFinish(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	if _, err := repOf[*incomingBody](h, args[0], "incoming-body.finish"); err != nil {
-		return nil, err
-	}
-	rep, err := h.add(&futureTrailers{})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
-}
+var incomingBodyFinish = method("incoming-body.finish", func(h *componentHost, _ *wit.Signature, _ *incomingBody, args []component.Value) ([]component.Value, error) {
+	return h.fresh(&futureTrailers{})
+})
 
-func futureTrailersSubscribe(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	if _, err := repOf[*futureTrailers](h, args[0], "future-trailers.subscribe"); err != nil {
-		return nil, err
-	}
+var futureTrailersSubscribe = method("future-trailers.subscribe", func(h *componentHost, _ *wit.Signature, _ *futureTrailers, args []component.Value) ([]component.Value, error) {
 	return h.readyPollable()
-}
+})
 
-func futureTrailersGet(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	if _, err := repOf[*futureTrailers](h, args[0], "future-trailers.get"); err != nil {
-		return nil, err
-	}
+var futureTrailersGet = method("future-trailers.get", func(h *componentHost, _ *wit.Signature, _ *futureTrailers, args []component.Value) ([]component.Value, error) {
 	// some(ok(ok(none))): ready, and there are no trailers.
 	return one(component.ResultValue{Payload: component.ResultValue{Payload: nil}}), nil
-}
+})
 
-func outgoingBodyWrite(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	b, err := repOf[*outgoingBody](h, args[0], "outgoing-body.write")
-	if err != nil {
-		return nil, err
-	}
-	if b.written {
-		return fail(nil), nil
-	}
-	b.written = true
-	handle, err := h.own(tagOutputStream, b.stream())
-	if err != nil {
-		return nil, err
-	}
-	return ok(handle), nil
-}
+var outgoingBodyWrite = method("outgoing-body.write", func(h *componentHost, _ *wit.Signature, b *outgoingBody, args []component.Value) ([]component.Value, error) {
+	return h.once(&b.written, tagOutputStream, b.stream())
+})
 
-func outgoingBodyFinish(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	b, err := repOf[*outgoingBody](h, args[0], "outgoing-body.finish")
-	if err != nil {
-		return nil, err
-	}
+var outgoingBodyFinish = method("outgoing-body.finish", func(h *componentHost, _ *wit.Signature, b *outgoingBody, args []component.Value) ([]component.Value, error) {
 	b.finished = true
 	// Trailers, if any, are not sent: the gateway answers with a body of
 	// known length. Taking the handle keeps the table clean.
@@ -517,57 +417,33 @@ func outgoingBodyFinish(h *componentHost, _ context.Context, _ *wit.Signature, a
 		}
 	}
 	return ok(nil), nil
-}
+})
 
 // --- outgoing response and the outparam ---------------------------------------------------
 
-func outgoingResponseNew(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	f, err := repOf[*httpFields](h, args[0], "outgoing-response")
-	if err != nil {
-		return nil, err
-	}
+var outgoingResponseNew = method("outgoing-response", func(h *componentHost, _ *wit.Signature, f *httpFields, args []component.Value) ([]component.Value, error) {
 	delete(h.reps, args[0].(uint32)) // the headers now belong to the response
-	rep, err := h.add(&outgoingResponse{status: 200, headers: f})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
-}
+	return h.fresh(&outgoingResponse{status: 200, headers: f})
+})
 
-func outgoingResponseStatus(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*outgoingResponse](h, args[0], "outgoing-response.status-code")
-	if err != nil {
-		return nil, err
-	}
+var outgoingResponseStatus = method("outgoing-response.status-code", func(h *componentHost, _ *wit.Signature, r *outgoingResponse, args []component.Value) ([]component.Value, error) {
 	return one(uint32(r.status)), nil
-}
+})
 
-func outgoingResponseSetStatus(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*outgoingResponse](h, args[0], "outgoing-response.set-status-code")
-	if err != nil {
-		return nil, err
-	}
+var outgoingResponseSetStatus = method("outgoing-response.set-status-code", func(h *componentHost, _ *wit.Signature, r *outgoingResponse, args []component.Value) ([]component.Value, error) {
 	code, isU16 := args[1].(uint32)
 	if !isU16 || code < 100 || code > 999 {
 		return fail(nil), nil
 	}
 	r.status = uint16(code)
 	return ok(nil), nil
-}
+})
 
-func outgoingResponseHeaders(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*outgoingResponse](h, args[0], "outgoing-response.headers")
-	if err != nil {
-		return nil, err
-	}
+var outgoingResponseHeaders = method("outgoing-response.headers", func(h *componentHost, _ *wit.Signature, r *outgoingResponse, args []component.Value) ([]component.Value, error) {
 	return h.immutableHeaders(r.headers)
-}
+})
 
-func outgoingResponseBody(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*outgoingResponse](h, args[0], "outgoing-response.body")
-	if err != nil {
-		return nil, err
-	}
+var outgoingResponseBody = method("outgoing-response.body", func(h *componentHost, _ *wit.Signature, r *outgoingResponse, args []component.Value) ([]component.Value, error) {
 	if r.bodyTaken {
 		return fail(nil), nil
 	}
@@ -585,13 +461,9 @@ func outgoingResponseBody(h *componentHost, _ context.Context, _ *wit.Signature,
 		return nil, err
 	}
 	return ok(handle), nil
-}
+})
 
-func responseOutparamSet(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	p, err := repOf[*responseOutparam](h, args[0], "response-outparam.set")
-	if err != nil {
-		return nil, err
-	}
+var responseOutparamSet = method("response-outparam.set", func(h *componentHost, _ *wit.Signature, p *responseOutparam, args []component.Value) ([]component.Value, error) {
 	delete(h.reps, args[0].(uint32))
 	r, isResult := args[1].(component.ResultValue)
 	if !isResult {
@@ -608,22 +480,14 @@ func responseOutparamSet(h *componentHost, _ context.Context, _ *wit.Signature, 
 	}
 	p.resp = resp
 	return nil, nil
-}
+})
 
 // --- outgoing requests ------------------------------------------------------------
 
-func outgoingRequestNew(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	f, err := repOf[*httpFields](h, args[0], "outgoing-request")
-	if err != nil {
-		return nil, err
-	}
+var outgoingRequestNew = method("outgoing-request", func(h *componentHost, _ *wit.Signature, f *httpFields, args []component.Value) ([]component.Value, error) {
 	delete(h.reps, args[0].(uint32))
-	rep, err := h.add(&outgoingRequest{method: http.MethodGet, headers: f})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
-}
+	return h.fresh(&outgoingRequest{method: http.MethodGet, headers: f})
+})
 
 // outgoingRequestField is one of outgoing-request's getters and setters.
 func outgoingRequestField(name string, get func(r *outgoingRequest) component.Value, set func(r *outgoingRequest, v component.Value) bool) hostFn {
@@ -708,19 +572,11 @@ var (
 	})
 )
 
-func outgoingRequestHeaders(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*outgoingRequest](h, args[0], "outgoing-request.headers")
-	if err != nil {
-		return nil, err
-	}
+var outgoingRequestHeaders = method("outgoing-request.headers", func(h *componentHost, _ *wit.Signature, r *outgoingRequest, args []component.Value) ([]component.Value, error) {
 	return h.immutableHeaders(r.headers)
-}
+})
 
-func outgoingRequestBody(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*outgoingRequest](h, args[0], "outgoing-request.body")
-	if err != nil {
-		return nil, err
-	}
+var outgoingRequestBody = method("outgoing-request.body", func(h *componentHost, _ *wit.Signature, r *outgoingRequest, args []component.Value) ([]component.Value, error) {
 	if r.bodyTaken {
 		return fail(nil), nil
 	}
@@ -733,14 +589,10 @@ func outgoingRequestBody(h *componentHost, _ context.Context, _ *wit.Signature, 
 		return nil, err
 	}
 	return ok(handle), nil
-}
+})
 
 func requestOptionsNew(h *componentHost, _ context.Context, _ *wit.Signature, _ []component.Value) ([]component.Value, error) {
-	rep, err := h.add(&requestOptions{})
-	if err != nil {
-		return nil, err
-	}
-	return one(rep), nil
+	return h.fresh(&requestOptions{})
 }
 
 // requestOption is a getter or setter of request-options. The timeouts
@@ -760,11 +612,7 @@ func requestOption(field func(o *requestOptions) *component.Value, set bool) hos
 	}
 }
 
-func outgoingHandle(h *componentHost, _ context.Context, sig *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*outgoingRequest](h, args[0], "outgoing-handler.handle")
-	if err != nil {
-		return nil, err
-	}
+var outgoingHandle = method("outgoing-handler.handle", func(h *componentHost, sig *wit.Signature, r *outgoingRequest, args []component.Value) ([]component.Value, error) {
 	delete(h.reps, args[0].(uint32))
 	if args[1] != nil {
 		if _, err := taken[*requestOptions](h, tagRequestOptions, args[1], "outgoing-handler.handle"); err != nil {
@@ -783,7 +631,7 @@ func outgoingHandle(h *componentHost, _ context.Context, sig *wit.Signature, arg
 		return nil, err
 	}
 	return ok(handle), nil
-}
+})
 
 // fetch sends the request through the host, once.
 func (h *componentHost) fetch(f *futureResponse) {
@@ -851,20 +699,12 @@ func fetchErrorCase(err error) string {
 	return "destination-unavailable"
 }
 
-func futureResponseSubscribe(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	f, err := repOf[*futureResponse](h, args[0], "future-incoming-response.subscribe")
-	if err != nil {
-		return nil, err
-	}
+var futureResponseSubscribe = method("future-incoming-response.subscribe", func(h *componentHost, _ *wit.Signature, f *futureResponse, args []component.Value) ([]component.Value, error) {
 	h.fetch(f)
 	return h.readyPollable()
-}
+})
 
-func futureResponseGet(h *componentHost, _ context.Context, sig *wit.Signature, args []component.Value) ([]component.Value, error) {
-	f, err := repOf[*futureResponse](h, args[0], "future-incoming-response.get")
-	if err != nil {
-		return nil, err
-	}
+var futureResponseGet = method("future-incoming-response.get", func(h *componentHost, sig *wit.Signature, f *futureResponse, args []component.Value) ([]component.Value, error) {
 	h.fetch(f)
 	if f.taken {
 		// some(err): the answer was already taken.
@@ -883,39 +723,19 @@ func futureResponseGet(h *componentHost, _ context.Context, sig *wit.Signature, 
 		return nil, err
 	}
 	return one(component.ResultValue{Payload: component.ResultValue{Payload: handle}}), nil
-}
+})
 
-func incomingResponseStatus(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*incomingResponse](h, args[0], "incoming-response.status")
-	if err != nil {
-		return nil, err
-	}
+var incomingResponseStatus = method("incoming-response.status", func(h *componentHost, _ *wit.Signature, r *incomingResponse, args []component.Value) ([]component.Value, error) {
 	return one(uint32(r.status)), nil
-}
+})
 
-func incomingResponseHeaders(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*incomingResponse](h, args[0], "incoming-response.headers")
-	if err != nil {
-		return nil, err
-	}
+var incomingResponseHeaders = method("incoming-response.headers", func(h *componentHost, _ *wit.Signature, r *incomingResponse, args []component.Value) ([]component.Value, error) {
 	return h.immutableHeaders(r.headers)
-}
+})
 
-func incomingResponseConsume(h *componentHost, _ context.Context, _ *wit.Signature, args []component.Value) ([]component.Value, error) {
-	r, err := repOf[*incomingResponse](h, args[0], "incoming-response.consume")
-	if err != nil {
-		return nil, err
-	}
-	if r.consumed {
-		return fail(nil), nil
-	}
-	r.consumed = true
-	handle, err := h.own(tagIncomingBody, &incomingBody{data: r.body})
-	if err != nil {
-		return nil, err
-	}
-	return ok(handle), nil
-}
+var incomingResponseConsume = method("incoming-response.consume", func(h *componentHost, _ *wit.Signature, r *incomingResponse, args []component.Value) ([]component.Value, error) {
+	return h.once(&r.consumed, tagIncomingBody, &incomingBody{data: r.body})
+})
 
 func httpErrorCode(*componentHost, context.Context, *wit.Signature, []component.Value) ([]component.Value, error) {
 	// No stream error of this host carries an HTTP error code.

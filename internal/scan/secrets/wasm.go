@@ -34,8 +34,11 @@ func dataSegments(wasm []byte, depth int) ([]byte, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
 		return nil, errBadModule
 	}
-	if bytes.Equal(wasm[4:8], []byte("\x0d\x00\x01\x00")) {
-		return componentData(wasm[8:], depth)
+	// A module's data section (11) holds its segments; a component's core
+	// modules (1) and nested components (4) hold theirs.
+	component := bytes.Equal(wasm[4:8], []byte("\x0d\x00\x01\x00"))
+	if component && depth >= maxNesting {
+		return nil, fmt.Errorf("components nested deeper than %d: %w", maxNesting, errBadModule)
 	}
 	r := reader{b: wasm[8:]}
 	var out []byte
@@ -52,43 +55,13 @@ func dataSegments(wasm []byte, depth int) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if id != 11 { // the data section
-			continue
+		var segs []byte
+		switch {
+		case component && (id == 1 || id == 4):
+			segs, err = dataSegments(body, depth+1)
+		case !component && id == 11:
+			segs, err = dataSection(body)
 		}
-		segs, err := dataSection(body)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, segs...)
-	}
-	return out, nil
-}
-
-// componentData reads the data segments of a component's core modules
-// (section 1) and nested components (section 4).
-func componentData(body []byte, depth int) ([]byte, error) {
-	if depth >= maxNesting {
-		return nil, fmt.Errorf("components nested deeper than %d: %w", maxNesting, errBadModule)
-	}
-	r := reader{b: body}
-	var out []byte
-	for !r.done() {
-		id, err := r.byte()
-		if err != nil {
-			return nil, err
-		}
-		size, err := r.u32()
-		if err != nil {
-			return nil, err
-		}
-		section, err := r.take(int(size))
-		if err != nil {
-			return nil, err
-		}
-		if id != 1 && id != 4 {
-			continue
-		}
-		segs, err := dataSegments(section, depth+1)
 		if err != nil {
 			return nil, err
 		}
