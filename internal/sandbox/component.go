@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/samyfodil/wazy/api"
@@ -170,12 +171,6 @@ type componentImport struct {
 	sig         *wit.Signature
 }
 
-// isComponent reports whether wasm is a component rather than a core
-// module (the component model's layer 1).
-func isComponent(wasm []byte) bool {
-	return len(wasm) >= 8 && string(wasm[:4]) == "\x00asm" && string(wasm[4:8]) == "\x0d\x00\x01\x00"
-}
-
 // compileComponent reads a component's imports and exports, binds every
 // import or refuses it, and compiles the component's code by instantiating
 // it once, so the first request does not pay for that.
@@ -185,14 +180,24 @@ func (e *Engine) compileComponent(ctx context.Context, wasm []byte) (*Module, er
 		return nil, err
 	}
 	cm.cache = component.NewCompileCache()
+	// Instantiating compiles every core module (7 s for the JavaScript
+	// engine on two cores) and runs the component's start functions, which
+	// are the deployer's code: bounded in time so one that never returns
+	// fails the deploy instead of holding it. The function's own memory
+	// limit and timeout apply from its first instance on (NewFunction).
+	ctx, cancel := context.WithTimeoutCause(ctx, componentCompileTimeout, ErrTimeout)
+	defer cancel()
 	inst := &instance{mem: &linearMemory{limit: 1 << 32}, ctx: ctx}
 	ci, err := e.instantiateComponent(ctx, cm, inst)
 	if err != nil {
-		_ = cm.cache.Close(ctx)
+		_ = cm.cache.Close(context.WithoutCancel(ctx))
 		e.logger.Warn("component does not instantiate", logkey.Error, err)
+		if context.Cause(ctx) == ErrTimeout {
+			return nil, fmt.Errorf("%w: the component did not finish starting within %s", ErrInvalidModule, componentCompileTimeout)
+		}
 		return nil, fmt.Errorf("%w: the component does not instantiate: %s", ErrInvalidModule, firstLine(err))
 	}
-	_ = ci.in.Close(ctx)
+	_ = ci.in.Close(context.WithoutCancel(ctx))
 	m := &Module{comp: cm, style: StyleComponent}
 	for _, imp := range cm.imports {
 		if abiName, found := componentCapabilities[versionless(imp.iface)+"#"+imp.name]; found {
@@ -224,7 +229,14 @@ var componentCapabilities = map[string]string{
 }
 
 // bindComponent matches a component's imports with this host's functions.
-func bindComponent(wasm []byte) (*componentModule, error) {
+func bindComponent(wasm []byte) (cm *componentModule, err error) {
+	// The engine's decoder reads what a deployer uploaded: should it trip
+	// over some input, the deploy fails rather than the server.
+	defer func() {
+		if r := recover(); r != nil {
+			cm, err = nil, fmt.Errorf("%w: the component's types cannot be read", ErrInvalidModule)
+		}
+	}()
 	pkg, err := wit.FromComponent(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the component's types cannot be read: %s", ErrInvalidModule, firstLine(err))
@@ -233,7 +245,7 @@ func bindComponent(wasm []byte) (*componentModule, error) {
 	if w == nil {
 		return nil, fmt.Errorf("%w: the component declares no world", ErrInvalidModule)
 	}
-	cm := &componentModule{wasm: wasm, tags: map[wit.ResourceKey]uint32{}}
+	cm = &componentModule{wasm: wasm, tags: map[wit.ResourceKey]uint32{}}
 	refusedTag := tagRefused
 	for _, imp := range w.Imports {
 		if imp.Interface == nil {
@@ -296,6 +308,10 @@ func firstLine(err error) string {
 	}
 	return s
 }
+
+// componentCompileTimeout bounds the instantiation that compiles a
+// component at deploy.
+const componentCompileTimeout = 2 * time.Minute
 
 // componentInstance is one instantiated component and its host.
 type componentInstance struct {

@@ -188,32 +188,35 @@ func repOf[T any](h *componentHost, v component.Value, what string) (T, error) {
 
 // borrowed reads a handle nested in an argument (a list of borrows).
 func borrowed[T any](h *componentHost, tag uint32, v component.Value, what string) (T, error) {
-	var zero T
-	handle, ok := v.(uint32)
-	if !ok || h.table == nil {
-		return zero, fmt.Errorf("%s: want a handle, got %T", what, v)
-	}
-	rep, err := h.table.Rep(tag, handle)
-	if err != nil {
-		return zero, fmt.Errorf("%s: %w", what, err)
-	}
-	return repOf[T](h, rep, what)
+	return nested[T](h, tag, v, what, false)
 }
 
 // taken reads an owned handle nested in an argument, taking it from the
-// guest.
+// guest: the resource is the host's again, and forgotten once read.
 func taken[T any](h *componentHost, tag uint32, v component.Value, what string) (T, error) {
+	return nested[T](h, tag, v, what, true)
+}
+
+// nested turns a handle the engine left as it is (inside a list, result
+// or option) into its resource.
+func nested[T any](h *componentHost, tag uint32, v component.Value, what string, take bool) (T, error) {
 	var zero T
 	handle, ok := v.(uint32)
 	if !ok || h.table == nil {
 		return zero, fmt.Errorf("%s: want a handle, got %T", what, v)
 	}
-	rep, err := h.table.TakeOwn(tag, handle)
+	lookup := h.table.Rep
+	if take {
+		lookup = h.table.TakeOwn
+	}
+	rep, err := lookup(tag, handle)
 	if err != nil {
 		return zero, fmt.Errorf("%s: %w", what, err)
 	}
 	t, err := repOf[T](h, rep, what)
-	delete(h.reps, rep)
+	if take {
+		delete(h.reps, rep)
+	}
 	return t, err
 }
 

@@ -309,3 +309,17 @@ func TestComponentImportsCheckedAtDeploy(t *testing.T) {
 		t.Errorf("style %s", m.Style())
 	}
 }
+
+// FuzzBindComponent: whatever bytes a deploy brings as a component, reading
+// its imports and exports returns a component or an error, never a panic.
+func FuzzBindComponent(f *testing.F) {
+	f.Add([]byte("\x00asm\x0d\x00\x01\x00"))
+	f.Add([]byte("\x00asm\x0d\x00\x01\x00\x0a\x05\x01\x00\x01a\x05"))
+	f.Add([]byte("\x00asm\x0d\x00\x01\x00\x01\x08\x00asm\x01\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cm, err := bindComponent(b)
+		if err == nil && cm.handler == "" {
+			t.Fatal("bound a component without its handler")
+		}
+	})
+}

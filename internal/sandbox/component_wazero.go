@@ -18,10 +18,6 @@ func (*componentModule) close(context.Context) error { return nil }
 
 func (*componentInstance) close() {}
 
-func isComponent(wasm []byte) bool {
-	return len(wasm) >= 8 && string(wasm[:4]) == "\x00asm" && string(wasm[4:8]) == "\x0d\x00\x01\x00"
-}
-
 func (e *Engine) compileComponent(context.Context, []byte) (*Module, error) {
 	return nil, fmt.Errorf("%w: a WebAssembly component (WASI 0.2): this server was built with its second engine, which runs core modules only; the default build serves components", ErrInvalidModule)
 }

@@ -213,15 +213,19 @@ func (m *Module) HostImports() []string {
 // Style reports whether the module is a reactor or a command.
 func (m *Module) Style() Style { return m.style }
 
-// compileFailure says in our words why bytes did not compile.
+// isComponent reports whether wasm is a component (the component model's
+// layer 1, what componentize-js and wasm32-wasip2 toolchains write) rather
+// than a core module; Compile hands those to compileComponent.
+func isComponent(wasm []byte) bool {
+	return len(wasm) >= 8 && string(wasm[:4]) == "\x00asm" && string(wasm[4:8]) == "\x0d\x00\x01\x00"
+}
+
+// compileFailure says in our words why bytes of a core module did not
+// compile.
 func compileFailure(wasm []byte) string {
 	switch {
 	case len(wasm) < 8 || string(wasm[:4]) != "\x00asm":
 		return "not a WebAssembly binary (it does not start with the \\0asm header)"
-	case string(wasm[4:8]) == "\x0d\x00\x01\x00":
-		// The component model's layer 1: what wasm32-wasip2 toolchains
-		// and componentize-js emit.
-		return "a WebAssembly component (WASI 0.2): this server runs core modules only, a reactor exporting aegis_handle or a command (docs/abi.md); build for wasm32-wasip1"
 	case string(wasm[4:8]) != "\x01\x00\x00\x00":
 		return "unsupported WebAssembly binary version (want 1)"
 	default:
