@@ -4,6 +4,8 @@ go 1.26.0
 
 require (
 	github.com/aegis-platform/aegis/sdk/go v0.0.0
+	github.com/chromedp/cdproto v0.160.1
+	github.com/chromedp/chromedp v0.23.1
 	github.com/go-json-experiment/json v1.27.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/cel-go v0.31.0
