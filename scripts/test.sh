@@ -76,6 +76,18 @@ export AEGIS_JS_MODULES
 # The tests that build JavaScript fail rather than skip without it.
 export AEGIS_REQUIRE_JS=1
 
+# The web console's tests drive a real headless browser (internal/testkit/browser):
+# Debian's Chromium, when missing. It only ever loads pages from loopback.
+if [ ! -x "${AEGIS_CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "== installing Chromium (the console's browser tests)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  if [ ! -x "${AEGIS_CHROMIUM:-/usr/bin/chromium}" ]; then echo "Chromium still missing at ${AEGIS_CHROMIUM:-/usr/bin/chromium}"; exit 1; fi
+fi
+# The browser tests fail rather than skip without it.
+export AEGIS_REQUIRE_BROWSER=1
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
