@@ -33,7 +33,8 @@ type cgNode struct {
 	col       int
 	y         float64
 	placed    bool
-	preds     []int // functions that invoke it (function → function edges)
+	succs     []int // functions it invokes (function → function edges)
+	invoked   bool  // another function invokes it
 	nbrs      []int // every node it shares an edge with
 }
 
@@ -101,14 +102,15 @@ func CallGraph(g adminapi.Graph) template.HTML {
 		nodes[f].nbrs = append(nodes[f].nbrs, t)
 		nodes[t].nbrs = append(nodes[t].nbrs, f)
 		if nodes[f].fn && nodes[t].fn {
-			nodes[t].preds = append(nodes[t].preds, f)
+			nodes[f].succs = append(nodes[f].succs, t)
+			nodes[t].invoked = true
 		}
 	}
 	for _, n := range nodes {
 		// Edges were sorted by their ends, so these are nearly sorted;
 		// sorting makes the walk below independent of the input order.
-		slices.Sort(n.preds)
-		n.preds = slices.Compact(n.preds)
+		slices.Sort(n.succs)
+		n.succs = slices.Compact(n.succs)
 		slices.Sort(n.nbrs)
 		n.nbrs = slices.Compact(n.nbrs)
 	}
@@ -268,49 +270,64 @@ func CallGraph(g adminapi.Graph) template.HTML {
 // layers gives each function its column: 1 for a function no other
 // function invokes, else one more than the column of its furthest caller
 // (the longest path to it over invoke edges), so a chain of invocations
-// reads left to right. An edge that closes a cycle (a calls b calls a) is
-// left out of the count, else the path would be endless; which edge that
-// is depends only on the name order, so the picture is stable. The walk
-// keeps its own stack: a chain of thousands of functions would otherwise
-// recurse as deep.
+// reads left to right.
+//
+// A cycle (a invokes b invokes a) would make that path endless, so the
+// edges that close cycles are left out: a depth-first walk over invoke
+// edges, from the functions nobody invokes first and then in name order,
+// finds them as the edges back to a function still on its stack, and they
+// are exactly the edges that go backwards in the walk's reverse postorder.
+// So a cycle reached from a caller starts where the caller enters it, and
+// the walk depends only on the name order, so the picture is stable. The
+// walk keeps its own stack: a chain of thousands of functions would
+// otherwise recurse as deep.
 func layers(nodes []*cgNode) []int {
 	const (
 		unseen = iota
 		onStack
 		done
 	)
-	layer := make([]int, len(nodes))
 	state := make([]uint8, len(nodes))
+	order := make([]int, 0, len(nodes)) // postorder, reversed below
 	type frame struct{ v, next int }
 	var stack []frame
-	for s, n := range nodes {
-		if !n.fn || state[s] != unseen {
-			continue
-		}
+	walk := func(s int) {
 		state[s] = onStack
-		layer[s] = 1
 		stack = append(stack[:0], frame{v: s})
 		for len(stack) > 0 {
 			top := &stack[len(stack)-1]
-			if preds := nodes[top.v].preds; top.next < len(preds) {
-				p := preds[top.next]
+			if succs := nodes[top.v].succs; top.next < len(succs) {
+				w := succs[top.next]
 				top.next++
-				switch state[p] {
-				case unseen:
-					state[p] = onStack
-					layer[p] = 1
-					stack = append(stack, frame{v: p})
-				case done:
-					layer[top.v] = max(layer[top.v], layer[p]+1)
+				if state[w] == unseen {
+					state[w] = onStack
+					stack = append(stack, frame{v: w})
 				}
 				continue
 			}
-			v := top.v
-			state[v] = done
+			state[top.v] = done
+			order = append(order, top.v)
 			stack = stack[:len(stack)-1]
-			if len(stack) > 0 {
-				u := stack[len(stack)-1].v
-				layer[u] = max(layer[u], layer[v]+1)
+		}
+	}
+	for _, roots := range []bool{true, false} {
+		for i, n := range nodes {
+			if n.fn && state[i] == unseen && (!roots || !n.invoked) {
+				walk(i)
+			}
+		}
+	}
+	slices.Reverse(order)
+	pos := make([]int, len(nodes))
+	for k, v := range order {
+		pos[v] = k
+	}
+	layer := make([]int, len(nodes))
+	for _, v := range order {
+		layer[v] = max(layer[v], 1)
+		for _, w := range nodes[v].succs {
+			if pos[w] > pos[v] { // not an edge closing a cycle
+				layer[w] = max(layer[w], layer[v]+1)
 			}
 		}
 	}
@@ -394,7 +411,10 @@ func edgeTitle(e *adminapi.GraphEdge, f, t *cgNode) string {
 		b.WriteString(": not declared, ")
 	}
 	if e.Observed {
-		b.WriteString("observed " + strconv.FormatInt(e.Count, 10) + " times")
+		b.WriteString("observed " + strconv.FormatInt(e.Count, 10) + " time")
+		if e.Count != 1 {
+			b.WriteString("s")
+		}
 	} else {
 		b.WriteString("never observed")
 	}
