@@ -220,7 +220,7 @@ func CallGraph(g adminapi.Graph) template.HTML {
 		b.WriteString(`">`)
 		titled(&b, edgeTitle(e.GraphEdge, f, t))
 		b.WriteString(`<path d="`)
-		b.WriteString(edgePath(x(f), f.y, x(t), t.y, f == t))
+		edgePath(&b, x(f), f.y, x(t), t.y, f == t)
 		b.WriteString(`" stroke="`)
 		marker := id + "-arrow"
 		switch {
@@ -250,13 +250,13 @@ func CallGraph(g adminapi.Graph) template.HTML {
 		b.WriteString(`">`)
 		titled(&b, describe(n.typ, n.name))
 		b.WriteString(`<rect x="`)
-		b.WriteString(num(nx))
+		wnum(&b, nx)
 		b.WriteString(`" y="`)
-		b.WriteString(num(n.y))
+		wnum(&b, n.y)
 		b.WriteString(`" width="`)
-		b.WriteString(num(cgNodeW))
+		wnum(&b, cgNodeW)
 		b.WriteString(`" height="`)
-		b.WriteString(num(cgNodeH))
+		wnum(&b, cgNodeH)
 		b.WriteString(`" rx="4" fill="`)
 		b.WriteString(nodeFill(n.typ))
 		b.WriteString(`" stroke="#5d6d7e"/>`)
@@ -340,15 +340,14 @@ func layers(nodes []*cgNode) []int {
 // publishes to, on the right, that triggers a function in the middle); a
 // bulge to the right for two nodes of one column; a loop for a function
 // that invokes itself.
-func edgePath(fx, fy, tx, ty float64, self bool) string {
+func edgePath(b *strings.Builder, fx, fy, tx, ty float64, self bool) {
 	fy += cgNodeH / 2
 	ty += cgNodeH / 2
 	var p [8]float64
 	switch {
 	case self:
 		r := fx + cgNodeW
-		return "M" + num(r) + "," + num(fy-6) +
-			"C" + num(r+40) + "," + num(fy-26) + " " + num(r+40) + "," + num(fy+26) + " " + num(r+2) + "," + num(fy+8)
+		p = [8]float64{r, fy - 6, r + 40, fy - 26, r + 40, fy + 26, r + 2, fy + 8}
 	case tx > fx:
 		a, z := fx+cgNodeW, tx-2
 		d := (z - a) / 2
@@ -361,8 +360,10 @@ func edgePath(fx, fy, tx, ty float64, self bool) string {
 		a, z := fx+cgNodeW, tx+cgNodeW+2
 		p = [8]float64{a, fy, a + 50, fy, z + 50, ty, z, ty}
 	}
-	return "M" + num(p[0]) + "," + num(p[1]) +
-		"C" + num(p[2]) + "," + num(p[3]) + " " + num(p[4]) + "," + num(p[5]) + " " + num(p[6]) + "," + num(p[7])
+	for i, sep := range [8]string{"M", ",", "C", ",", " ", ",", " ", ","} {
+		b.WriteString(sep)
+		wnum(b, p[i])
+	}
 }
 
 // edgeClass is the class list of an edge: its state in the manifest and
@@ -483,7 +484,10 @@ func cgLegend(b *strings.Builder, id string) {
 		b.WriteString(`<g class="`)
 		b.WriteString(l.class)
 		b.WriteString(`"><path d="M`)
-		b.WriteString(num(x) + "," + num(y) + "h30")
+		wnum(b, x)
+		b.WriteString(",")
+		wnum(b, y)
+		b.WriteString("h30")
 		b.WriteString(`" fill="none" stroke="`)
 		b.WriteString(l.stroke)
 		b.WriteString(`" stroke-width="1.5"`)

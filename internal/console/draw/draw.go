@@ -149,14 +149,35 @@ func truncate(s string, n int) string {
 // that is not finite (from a NaN in the data) is drawn at 0 rather than
 // written as "NaN", which would make the attribute invalid.
 func num(v float64) string {
+	var buf [32]byte
+	return string(appendNum(buf[:0], v))
+}
+
+// wnum writes num(v) to b without making a string of it: a graph of a
+// thousand nodes writes tens of thousands of coordinates.
+func wnum(b *strings.Builder, v float64) {
+	var buf [32]byte
+	b.Write(appendNum(buf[:0], v))
+}
+
+func appendNum(dst []byte, v float64) []byte {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "0"
+		return append(dst, '0')
 	}
-	v = math.Round(v*10) / 10
-	if v == 0 {
-		return "0" // not "-0"
+	t := math.Round(v * 10) // tenths
+	if math.Abs(t) >= 1e15 {
+		return strconv.AppendFloat(dst, t/10, 'f', -1, 64)
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
+	// Integer formatting, several times faster than AppendFloat.
+	i := int64(t)
+	if i < 0 {
+		dst, i = append(dst, '-'), -i
+	}
+	dst = strconv.AppendInt(dst, i/10, 10)
+	if i%10 != 0 {
+		dst = append(dst, '.', byte('0'+i%10))
+	}
+	return dst
 }
 
 // finite returns v, or 0 when v is NaN or infinite, so one odd value in
@@ -270,13 +291,13 @@ func open(b *strings.Builder, class, id, title string, w, h float64) {
 	b.WriteString(`" role="img" aria-labelledby="`)
 	b.WriteString(id)
 	b.WriteString(`-title" viewBox="0 0 `)
-	b.WriteString(num(w))
+	wnum(b, w)
 	b.WriteByte(' ')
-	b.WriteString(num(h))
+	wnum(b, h)
 	b.WriteString(`" width="`)
-	b.WriteString(num(w))
+	wnum(b, w)
 	b.WriteString(`" height="`)
-	b.WriteString(num(h))
+	wnum(b, h)
 	b.WriteString(`" preserveAspectRatio="xMinYMin meet" font-family="sans-serif" font-size="12"><title id="`)
 	b.WriteString(id)
 	b.WriteString(`-title">`)
@@ -296,9 +317,9 @@ func text(b *strings.Builder, class string, x, y float64, anchor, s string) {
 	b.WriteString(`<text class="`)
 	b.WriteString(class)
 	b.WriteString(`" x="`)
-	b.WriteString(num(x))
+	wnum(b, x)
 	b.WriteString(`" y="`)
-	b.WriteString(num(y))
+	wnum(b, y)
 	b.WriteString(`"`)
 	if anchor != "" {
 		b.WriteString(` text-anchor="`)
@@ -316,13 +337,13 @@ func rect(b *strings.Builder, class string, x, y, w, h float64, fill string) {
 	b.WriteString(`<rect class="`)
 	b.WriteString(class)
 	b.WriteString(`" x="`)
-	b.WriteString(num(x))
+	wnum(b, x)
 	b.WriteString(`" y="`)
-	b.WriteString(num(y))
+	wnum(b, y)
 	b.WriteString(`" width="`)
-	b.WriteString(num(w))
+	wnum(b, w)
 	b.WriteString(`" height="`)
-	b.WriteString(num(h))
+	wnum(b, h)
 	b.WriteString(`" fill="`)
 	b.WriteString(fill)
 	b.WriteString(`"/>`)

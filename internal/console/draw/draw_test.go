@@ -609,6 +609,20 @@ func TestCompact(t *testing.T) {
 	}
 }
 
+func TestNum(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"}, {-0.0, "0"}, {-0.04, "0"}, {12, "12"}, {12.34, "12.3"}, {12.36, "12.4"}, {-0.5, "-0.5"},
+		{-12.5, "-12.5"}, {0.05, "0.1"}, {1e20, "100000000000000000000"}, {math.NaN(), "0"}, {math.Inf(-1), "0"},
+	} {
+		if got := num(tc.v); got != tc.want {
+			t.Errorf("num(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
+
 func TestToken(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"function", "function"}, {"Function Error", "function-error"}, {`" onload="x`, "onload-x"},
