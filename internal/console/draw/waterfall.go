@@ -48,14 +48,10 @@ func Waterfall(t adminapi.Trace) template.HTML {
 	// is drawn once.
 	var rows []wfRow
 	seen := map[*adminapi.TraceNode]bool{}
-	type item struct {
-		n     *adminapi.TraceNode
-		depth int
-	}
-	var stack []item
+	var stack []wfRow
 	push := func(ns []*adminapi.TraceNode, depth int) {
 		for i := len(ns) - 1; i >= 0; i-- {
-			stack = append(stack, item{ns[i], depth})
+			stack = append(stack, wfRow{ns[i], depth})
 		}
 	}
 	push(t.Children, 0)
@@ -66,7 +62,7 @@ func Waterfall(t adminapi.Trace) template.HTML {
 			continue
 		}
 		seen[it.n] = true
-		rows = append(rows, wfRow{it.n, it.depth})
+		rows = append(rows, it)
 		push(it.n.Children, it.depth+1)
 	}
 	if len(rows) == 0 {
