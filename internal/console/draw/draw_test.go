@@ -718,7 +718,7 @@ func TestLines(t *testing.T) {
 		}
 	}
 	joined := strings.Join(ticks, " ")
-	for _, want := range []string{"14:00", "14:59", "0", "100", "200"} {
+	for _, want := range []string{"14:00", "14:15", "14:30", "14:45", "0", "100", "200"} {
 		if !strings.Contains(" "+joined+" ", " "+want+" ") {
 			t.Errorf("ticks %q lack %q", joined, want)
 		}
@@ -766,7 +766,7 @@ func TestLines(t *testing.T) {
 		{"negative", []Line{{Name: "a", Points: []Point{{time.Unix(60, 0), -30}, {time.Unix(120, 0), 10}}}}, true, nil},
 		{"huge", []Line{{Name: "a", Points: []Point{{time.Unix(0, 1), math.MaxFloat64}, {time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), -math.MaxFloat64}}}}, true, nil},
 		{"days", []Line{{Name: "a", Points: []Point{{time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 1}, {time.Date(2026, 3, 8, 0, 0, 0, 0, time.UTC), 2}}}}, true, func(t *testing.T, r *elem) {
-			if !strings.Contains(fmt.Sprint(texts(r)), "Mar 8 00:00") {
+			if !strings.Contains(fmt.Sprint(texts(r)), "Mar 4") {
 				t.Errorf("a week long axis without dates: %v", texts(r))
 			}
 		}},

@@ -107,10 +107,10 @@ func Waterfall(t adminapi.Trace) template.HTML {
 	open(&b, "waterfall", idFor("trace", t.TraceID), title, width, height)
 	text(&b, "chart-title", wfMargin, wfMargin+12, "", title)
 	x0 := wfMargin + wfLabelW
-	b.WriteString(`<g class="axis x" stroke="#d5d8dc">`)
+	b.WriteString(`<g class="axis x">`)
 	for _, f := range []float64{0, 0.5, 1} {
 		x := x0 + f*wfBarW
-		b.WriteString(`<path d="M` + num(x) + "," + num(wfMargin+wfHead-4) + "V" + num(height-wfMargin) + `"/>`)
+		b.WriteString(`<path d="M` + num(x) + "," + num(wfMargin+wfHead-4) + "V" + num(height-wfMargin) + `" stroke="#d5d8dc"/>`)
 		anchor := "middle"
 		switch f {
 		case 0:
@@ -179,6 +179,8 @@ func Waterfall(t adminapi.Trace) template.HTML {
 func ms(v float64) string {
 	v = finite(v)
 	switch a := math.Abs(v); {
+	case a == 0:
+		return "0 ms"
 	case a < 1:
 		return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
 	case a < 1000:
