@@ -328,6 +328,67 @@ func TestCallGraph(t *testing.T) {
 	}
 }
 
+// TestCallGraphLongEdges: an edge that skips a column runs in the gap
+// between rows, never through the box of a node in between.
+func TestCallGraphLongEdges(t *testing.T) {
+	root := checkSafe(t, CallGraph(photos()))
+	nodes := byAttr(root, "data-node")
+	for _, e := range root.all("data-from") {
+		d := e.child("path").Attr["d"]
+		from := nodes[e.Attr["data-from"]].child("rect").float(t, "x")
+		to := nodes[e.Attr["data-to"]].child("rect").float(t, "x")
+		long := math.Abs(to-from) > cgPitchX
+		if strings.Contains(d, "H") != long {
+			t.Errorf("%s → %s (x %v → %v): path %q", e.Attr["data-from"], e.Attr["data-to"], from, to, d)
+		}
+		if !long {
+			continue
+		}
+		// The horizontal run's y is in no box.
+		_, after, _ := strings.Cut(d, "H")
+		_, after, _ = strings.Cut(after, "C")
+		ys, _, _ := strings.Cut(after, " ")
+		_, ys, _ = strings.Cut(ys, ",")
+		y, err := strconv.ParseFloat(ys, 64)
+		if err != nil {
+			t.Fatalf("path %q: %v", d, err)
+		}
+		for k, n := range nodes {
+			r := n.child("rect")
+			if top := r.float(t, "y"); y > top && y < top+cgNodeH {
+				t.Errorf("%s → %s runs through the row of %s", e.Attr["data-from"], e.Attr["data-to"], k)
+			}
+		}
+	}
+}
+
+func TestTimeTicks(t *testing.T) {
+	at := func(h, m, s int) time.Time { return time.Date(2026, 3, 1, h, m, s, 0, time.UTC) }
+	for _, tc := range []struct {
+		from, to time.Time
+		want     string
+	}{
+		{at(14, 0, 0), at(15, 0, 0), "14:00 14:15 14:30 14:45 15:00"},
+		{at(14, 3, 0), at(14, 58, 0), "14:15 14:30 14:45"},
+		{at(14, 0, 5), at(14, 0, 50), "14:00:10 14:00:20 14:00:30 14:00:40 14:00:50"},
+		{at(0, 0, 0), at(0, 0, 0).Add(30 * time.Hour), "Mar 1 00:00 Mar 1 06:00 Mar 1 12:00 Mar 1 18:00 Mar 2 00:00 Mar 2 06:00"},
+		{at(0, 0, 0), at(0, 0, 0), "00:00:00"},
+	} {
+		ts, layout := timeTicks(tc.from, tc.to)
+		var got []string
+		for _, x := range ts {
+			got = append(got, x.Format(layout))
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("ticks %v – %v: %q, want %q", tc.from, tc.to, got, tc.want)
+		}
+	}
+	// A span longer than any step still gets five ticks.
+	if ts, _ := timeTicks(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)); len(ts) != 5 {
+		t.Errorf("%d ticks for a huge span", len(ts))
+	}
+}
+
 func TestCallGraphEdgeClasses(t *testing.T) {
 	for _, tc := range []struct {
 		name                        string
