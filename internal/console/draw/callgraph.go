@@ -58,19 +58,24 @@ type cgEdge struct {
 // with no edges gives a sentence instead of an empty picture.
 func CallGraph(g adminapi.Graph) template.HTML {
 	if len(g.Edges) == 0 {
+		if g.App == "" {
+			return template.HTML(empty("No edges recorded yet."))
+		}
 		return template.HTML(empty("No edges recorded for app " + g.App + " yet."))
 	}
 
 	// The nodes, sorted by type and name, so that everything after —
 	// layers, rows, the order of elements — is the same for the same
 	// graph whatever order its edges came in.
-	idx := make(map[string]int, len(g.Edges))
+	// The map's key is the pair, not "TYPE:NAME": a colon in a type
+	// must not merge two nodes.
+	type nodeID struct{ typ, name string }
+	idx := make(map[nodeID]int, len(g.Edges))
 	var nodes []*cgNode
 	add := func(typ, name string) {
-		k := typ + ":" + name
-		if _, ok := idx[k]; !ok {
-			idx[k] = len(nodes)
-			nodes = append(nodes, &cgNode{typ: typ, name: name, key: k, fn: typ == "function"})
+		if _, ok := idx[nodeID{typ, name}]; !ok {
+			idx[nodeID{typ, name}] = len(nodes)
+			nodes = append(nodes, &cgNode{typ: typ, name: name, key: typ + ":" + name, fn: typ == "function"})
 		}
 	}
 	for _, e := range g.Edges {
@@ -81,14 +86,14 @@ func CallGraph(g adminapi.Graph) template.HTML {
 		return cmp.Or(strings.Compare(a.typ, b.typ), strings.Compare(a.name, b.name))
 	})
 	for i, n := range nodes {
-		idx[n.key] = i
+		idx[nodeID{n.typ, n.name}] = i
 	}
 
 	// The edges in the order of their ends, for the same reason.
 	edges := make([]cgEdge, len(g.Edges))
 	for i := range g.Edges {
 		e := &g.Edges[i]
-		edges[i] = cgEdge{e, idx[e.FromType+":"+e.From], idx[e.ToType+":"+e.To]}
+		edges[i] = cgEdge{e, idx[nodeID{e.FromType, e.From}], idx[nodeID{e.ToType, e.To}]}
 	}
 	slices.SortStableFunc(edges, func(a, b cgEdge) int {
 		return cmp.Or(cmp.Compare(a.from, b.from), cmp.Compare(a.to, b.to), strings.Compare(a.Kind, b.Kind))

@@ -439,7 +439,7 @@ func TestCallGraphEmpty(t *testing.T) {
 	for _, g := range []adminapi.Graph{{}, {App: "photos"}, {App: "<b>", Edges: []adminapi.GraphEdge{}}} {
 		out := CallGraph(g)
 		root := checkSafe(t, out)
-		if root.Name != "p" || !strings.Contains(root.Text, "No edges") || !strings.Contains(root.Text, g.App) {
+		if root.Name != "p" || !strings.Contains(root.Text, "No edges") || !strings.Contains(root.Text, g.App) || strings.Contains(root.Text, "  ") {
 			t.Errorf("empty graph %q: %s", g.App, out)
 		}
 	}
