@@ -58,19 +58,24 @@ type cgEdge struct {
 // with no edges gives a sentence instead of an empty picture.
 func CallGraph(g adminapi.Graph) template.HTML {
 	if len(g.Edges) == 0 {
+		if g.App == "" {
+			return template.HTML(empty("No edges recorded yet."))
+		}
 		return template.HTML(empty("No edges recorded for app " + g.App + " yet."))
 	}
 
 	// The nodes, sorted by type and name, so that everything after —
 	// layers, rows, the order of elements — is the same for the same
 	// graph whatever order its edges came in.
-	idx := make(map[string]int, len(g.Edges))
+	// The map's key is the pair, not "TYPE:NAME": a colon in a type
+	// must not merge two nodes.
+	type nodeID struct{ typ, name string }
+	idx := make(map[nodeID]int, len(g.Edges))
 	var nodes []*cgNode
 	add := func(typ, name string) {
-		k := typ + ":" + name
-		if _, ok := idx[k]; !ok {
-			idx[k] = len(nodes)
-			nodes = append(nodes, &cgNode{typ: typ, name: name, key: k, fn: typ == "function"})
+		if _, ok := idx[nodeID{typ, name}]; !ok {
+			idx[nodeID{typ, name}] = len(nodes)
+			nodes = append(nodes, &cgNode{typ: typ, name: name, key: typ + ":" + name, fn: typ == "function"})
 		}
 	}
 	for _, e := range g.Edges {
@@ -81,14 +86,14 @@ func CallGraph(g adminapi.Graph) template.HTML {
 		return cmp.Or(strings.Compare(a.typ, b.typ), strings.Compare(a.name, b.name))
 	})
 	for i, n := range nodes {
-		idx[n.key] = i
+		idx[nodeID{n.typ, n.name}] = i
 	}
 
 	// The edges in the order of their ends, for the same reason.
 	edges := make([]cgEdge, len(g.Edges))
 	for i := range g.Edges {
 		e := &g.Edges[i]
-		edges[i] = cgEdge{e, idx[e.FromType+":"+e.From], idx[e.ToType+":"+e.To]}
+		edges[i] = cgEdge{e, idx[nodeID{e.FromType, e.From}], idx[nodeID{e.ToType, e.To}]}
 	}
 	slices.SortStableFunc(edges, func(a, b cgEdge) int {
 		return cmp.Or(cmp.Compare(a.from, b.from), cmp.Compare(a.to, b.to), strings.Compare(a.Kind, b.Kind))
@@ -340,29 +345,64 @@ func layers(nodes []*cgNode) []int {
 // publishes to, on the right, that triggers a function in the middle); a
 // bulge to the right for two nodes of one column; a loop for a function
 // that invokes itself.
+//
+// An edge that skips columns (a function fetching a host, past the
+// functions it invokes) would pass behind the boxes in between, and the
+// box's neighbour edges would seem to be it; it runs instead along the
+// gap between two rows, which lines up across columns since every node
+// sits on the same grid of rows.
 func edgePath(b *strings.Builder, fx, fy, tx, ty float64, self bool) {
 	fy += cgNodeH / 2
 	ty += cgNodeH / 2
-	var p [8]float64
+	pt := func(cmd string, x, y float64) {
+		b.WriteString(cmd)
+		wnum(b, x)
+		b.WriteByte(',')
+		wnum(b, y)
+	}
+	// gap is the middle of the gap next to the source's row, on the
+	// target's side.
+	gap := fy + (cgNodeH+cgRowGap)/2
+	if ty < fy {
+		gap = fy - (cgNodeH+cgRowGap)/2
+	}
 	switch {
 	case self:
 		r := fx + cgNodeW
-		p = [8]float64{r, fy - 6, r + 40, fy - 26, r + 40, fy + 26, r + 2, fy + 8}
-	case tx > fx:
+		pt("M", r, fy-6)
+		pt("C", r+40, fy-26)
+		pt(" ", r+40, fy+26)
+		pt(" ", r+2, fy+8)
+	case tx-fx > cgPitchX || fx-tx > cgPitchX:
+		a, z, d := fx+cgNodeW, tx-2, 30.0
+		if tx < fx {
+			a, z, d = fx, tx+cgNodeW+2, -30
+		}
+		pt("M", a, fy)
+		pt("C", a+d, fy)
+		pt(" ", a+d, gap)
+		pt(" ", a+2*d, gap)
+		b.WriteString("H")
+		wnum(b, z-2*d)
+		pt("C", z-d, gap)
+		pt(" ", z-d, ty)
+		pt(" ", z, ty)
+	case tx > fx, tx < fx:
 		a, z := fx+cgNodeW, tx-2
+		if tx < fx {
+			a, z = fx, tx+cgNodeW+2
+		}
 		d := (z - a) / 2
-		p = [8]float64{a, fy, a + d, fy, z - d, ty, z, ty}
-	case tx < fx:
-		a, z := fx, tx+cgNodeW+2
-		d := (a - z) / 2
-		p = [8]float64{a, fy, a - d, fy, z + d, ty, z, ty}
+		pt("M", a, fy)
+		pt("C", a+d, fy)
+		pt(" ", z-d, ty)
+		pt(" ", z, ty)
 	default:
 		a, z := fx+cgNodeW, tx+cgNodeW+2
-		p = [8]float64{a, fy, a + 50, fy, z + 50, ty, z, ty}
-	}
-	for i, sep := range [8]string{"M", ",", "C", ",", " ", ",", " ", ","} {
-		b.WriteString(sep)
-		wnum(b, p[i])
+		pt("M", a, fy)
+		pt("C", a+50, fy)
+		pt(" ", z+50, ty)
+		pt(" ", z, ty)
 	}
 }
 
@@ -448,8 +488,9 @@ func nodeFill(typ string) string {
 	}
 }
 
-// legendW is the legend's width: four entries.
-const legendW = 4 * 170.0
+// legendW is the legend's width, at most: four entries of a short line
+// and up to 24 characters.
+const legendW = 4 * (38 + 24*charW + 24)
 
 // cgDefs writes the arrowheads. Their ids start with the graph's own
 // prefix, so two graphs on one page each point at their own.
@@ -471,7 +512,8 @@ func cgDefs(b *strings.Builder, id string) {
 // edges so the stylesheet colours both alike.
 func cgLegend(b *strings.Builder, id string) {
 	b.WriteString(`<g class="legend">`)
-	for i, l := range []struct {
+	x := cgMargin
+	for _, l := range []struct {
 		class, stroke, dash, marker, label string
 	}{
 		{"edge declared observed", "#7f8c8d", "", "arrow", "declared, observed"},
@@ -479,7 +521,6 @@ func cgLegend(b *strings.Builder, id string) {
 		{"edge declared unobserved", "#7f8c8d", "5 4", "arrow", "declared, never observed"},
 		{"edge refused", "#c0392b", "", "arrow-refused", "refused"},
 	} {
-		x := cgMargin + float64(i)*170
 		y := cgMargin + 8
 		b.WriteString(`<g class="`)
 		b.WriteString(l.class)
@@ -497,6 +538,7 @@ func cgLegend(b *strings.Builder, id string) {
 		b.WriteString(` marker-end="url(#` + id + "-" + l.marker + `)"/>`)
 		text(b, "label", x+38, y+4, "", l.label)
 		b.WriteString(`</g>`)
+		x += 38 + float64(len(l.label))*charW + 24
 	}
 	b.WriteString(`</g>`)
 }

@@ -10,7 +10,8 @@
 // that escapes: every string that comes from data — names from manifests,
 // labels, outcomes, trace IDs — goes through esc (for text and attribute
 // values) or token (for class names), never into a style= attribute or an
-// event attribute, and no element refers to anything by URL. Colours are
+// event attribute. Nothing refers outside the picture: the only references
+// are url(#id) from edges to the picture's own arrowheads. Colours are
 // presentation attributes with sane defaults, and every element the page
 // may want to restyle carries a class the console stylesheet can target
 // (presentation attributes lose to any CSS rule).

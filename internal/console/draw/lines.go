@@ -103,8 +103,10 @@ func Lines(title string, lines []Line, unit string) template.HTML {
 	open(&b, "lines", id, title, lnW, lnH)
 	text(&b, "chart-title", lnLeft, 18, "", title)
 
-	// Axes and grid.
-	b.WriteString(`<g class="axis y" stroke="#d5d8dc">`)
+	// Axes and grid. The stroke is on the paths, not the groups, so the
+	// tick labels inside do not inherit an outline.
+	const grid = `" stroke="#d5d8dc"/>`
+	b.WriteString(`<g class="axis y">`)
 	ticks := []float64{0, top / 2, top}
 	if bottom < 0 {
 		ticks = append([]float64{bottom}, ticks...)
@@ -115,33 +117,29 @@ func Lines(title string, lines []Line, unit string) template.HTML {
 	}
 	for _, v := range ticks {
 		y := py(v)
-		b.WriteString(`<path d="M` + num(lnLeft) + "," + num(y) + "H" + num(lnW-lnRight) + `"/>`)
+		b.WriteString(`<path d="M` + num(lnLeft) + "," + num(y) + "H" + num(lnW-lnRight) + grid)
 		text(&b, "tick", lnLeft-6, y+4, "end", compact(v))
 	}
-	b.WriteString(`</g><g class="axis x" stroke="#d5d8dc">`)
-	layout := "15:04"
-	switch {
-	case span < 5*time.Minute:
-		layout = "15:04:05"
-	case span > 24*time.Hour:
-		layout = "Jan 2 15:04"
+	if unit != "" {
+		text(&b, "unit", lnLeft-6, lnTop-10, "end", unit)
 	}
-	const nTicks = 4
-	for i := 0; i <= nTicks; i++ {
-		t := tmin.Add(span / nTicks * time.Duration(i)) // span*i could overflow
+	b.WriteString(`</g><g class="axis x">`)
+	times, layout := timeTicks(tmin, tmin.Add(span))
+	for _, t := range times {
 		x := px(t)
-		b.WriteString(`<path d="M` + num(x) + "," + num(lnTop+plotH) + "v4" + `"/>`)
+		b.WriteString(`<path d="M` + num(x) + "," + num(lnTop+plotH) + "v4" + grid)
+		// A label at either end would stick out of the picture.
 		anchor := "middle"
-		switch i {
-		case 0:
+		switch {
+		case x < lnLeft+30:
 			anchor = "start"
-		case nTicks:
+		case x > lnW-lnRight-30:
 			anchor = "end"
 		}
 		text(&b, "tick", x, lnTop+plotH+16, anchor, t.UTC().Format(layout))
 	}
+	text(&b, "unit", lnW-lnRight, lnH-12, "end", "UTC")
 	b.WriteString(`</g>`)
-	text(&b, "unit", lnW-lnRight, lnTop-6, "end", strings.TrimSpace("UTC"+suffix))
 
 	// The lines, then the legend under the axis.
 	b.WriteString(`<g class="series" fill="none" stroke-width="1.5">`)
@@ -192,6 +190,51 @@ func Lines(title string, lines []Line, unit string) template.HTML {
 	}
 	b.WriteString(`</g></svg>`)
 	return template.HTML(b.String())
+}
+
+// tickSteps are the intervals an axis of time may be marked at: each a
+// number a reader counts in.
+var tickSteps = []time.Duration{
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second,
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
+	24 * time.Hour, 2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 28 * 24 * time.Hour,
+}
+
+// timeTicks marks from..to at the smallest of tickSteps that gives at most
+// five intervals, at round times (14:00, 14:15 …, not 14:14, 14:29), and
+// says how to label them: with seconds under a minute's step, with the
+// date when a step is a day or the span crosses days. A span too long
+// for any step is cut in four.
+func timeTicks(from, to time.Time) ([]time.Time, string) {
+	span := to.Sub(from)
+	for _, step := range tickSteps {
+		if span > 5*step {
+			continue
+		}
+		var ts []time.Time
+		t := from.Truncate(step)
+		if t.Before(from) {
+			t = t.Add(step)
+		}
+		for ; !t.After(to) && len(ts) < 8; t = t.Add(step) {
+			ts = append(ts, t)
+		}
+		switch {
+		case step < time.Minute:
+			return ts, "15:04:05"
+		case step >= 24*time.Hour:
+			return ts, "Jan 2"
+		case span > 24*time.Hour:
+			return ts, "Jan 2 15:04"
+		}
+		return ts, "15:04"
+	}
+	ts := make([]time.Time, 5)
+	for i := range ts {
+		ts[i] = from.Add(span / 4 * time.Duration(i)) // span*i could overflow
+	}
+	return ts, "2006-01-02"
 }
 
 // usable reports whether a point can be placed.

@@ -48,14 +48,10 @@ func Waterfall(t adminapi.Trace) template.HTML {
 	// is drawn once.
 	var rows []wfRow
 	seen := map[*adminapi.TraceNode]bool{}
-	type item struct {
-		n     *adminapi.TraceNode
-		depth int
-	}
-	var stack []item
+	var stack []wfRow
 	push := func(ns []*adminapi.TraceNode, depth int) {
 		for i := len(ns) - 1; i >= 0; i-- {
-			stack = append(stack, item{ns[i], depth})
+			stack = append(stack, wfRow{ns[i], depth})
 		}
 	}
 	push(t.Children, 0)
@@ -66,7 +62,7 @@ func Waterfall(t adminapi.Trace) template.HTML {
 			continue
 		}
 		seen[it.n] = true
-		rows = append(rows, wfRow{it.n, it.depth})
+		rows = append(rows, it)
 		push(it.n.Children, it.depth+1)
 	}
 	if len(rows) == 0 {
@@ -111,10 +107,10 @@ func Waterfall(t adminapi.Trace) template.HTML {
 	open(&b, "waterfall", idFor("trace", t.TraceID), title, width, height)
 	text(&b, "chart-title", wfMargin, wfMargin+12, "", title)
 	x0 := wfMargin + wfLabelW
-	b.WriteString(`<g class="axis x" stroke="#d5d8dc">`)
+	b.WriteString(`<g class="axis x">`)
 	for _, f := range []float64{0, 0.5, 1} {
 		x := x0 + f*wfBarW
-		b.WriteString(`<path d="M` + num(x) + "," + num(wfMargin+wfHead-4) + "V" + num(height-wfMargin) + `"/>`)
+		b.WriteString(`<path d="M` + num(x) + "," + num(wfMargin+wfHead-4) + "V" + num(height-wfMargin) + `" stroke="#d5d8dc"/>`)
 		anchor := "middle"
 		switch f {
 		case 0:
@@ -183,6 +179,8 @@ func Waterfall(t adminapi.Trace) template.HTML {
 func ms(v float64) string {
 	v = finite(v)
 	switch a := math.Abs(v); {
+	case a == 0:
+		return "0 ms"
 	case a < 1:
 		return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
 	case a < 1000:
