@@ -123,6 +123,11 @@ type Function struct {
 	SHA256    string             `json:"sha256"`
 	Triggers  []manifest.Trigger `json:"triggers"`
 	Isolation string             `json:"isolation"`
+	// Grants, Limits and Budget are the function's as its manifest
+	// declares them (limits left out take the server's defaults).
+	Grants manifest.Grants  `json:"grants"`
+	Limits manifest.Limits  `json:"limits"`
+	Budget *manifest.Budget `json:"budget,omitempty"`
 }
 
 // Route is one HTTP route (GET /v1/routes). A private one is not served by

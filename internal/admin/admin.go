@@ -440,17 +440,21 @@ func (a *API) apps(w http.ResponseWriter, r *http.Request, _ string) error {
 }
 
 func (a *API) functions(w http.ResponseWriter, r *http.Request, _ string) error {
+	only, err := a.listedApp(r, r.URL.Query().Get("app"))
+	if err != nil {
+		return err
+	}
 	snap := a.cfg.Registry.Snapshot()
 	out := []adminapi.Function{}
 	for _, name := range snap.AppNames() {
-		if !canSee(r, name) {
+		if !canSee(r, name) || (only != "" && name != only) {
 			continue
 		}
 		app := snap.Apps[name]
 		for _, fn := range app.Manifest.FunctionNames() {
 			f := app.Functions[fn]
 			out = append(out, adminapi.Function{App: name, Function: fn, Version: f.Version, SHA256: f.SHA256,
-				Triggers: f.Spec.Triggers, Isolation: string(f.Spec.Isolation)})
+				Triggers: f.Spec.Triggers, Isolation: string(f.Spec.Isolation), Grants: f.Spec.Grants, Limits: f.Spec.Limits, Budget: f.Spec.Budget})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -458,10 +462,14 @@ func (a *API) functions(w http.ResponseWriter, r *http.Request, _ string) error 
 }
 
 func (a *API) routes(w http.ResponseWriter, r *http.Request, _ string) error {
+	only, err := a.listedApp(r, r.URL.Query().Get("app"))
+	if err != nil {
+		return err
+	}
 	snap := a.cfg.Registry.Snapshot()
 	out := []adminapi.Route{}
 	for _, name := range snap.AppNames() {
-		if !canSee(r, name) {
+		if !canSee(r, name) || (only != "" && name != only) {
 			continue
 		}
 		app := snap.Apps[name]

@@ -24,7 +24,12 @@ func (a *API) guardBlocks(w http.ResponseWriter, r *http.Request, _ string) erro
 
 // liftGuardBlock lifts one block on every server (DELETE
 // /v1/guard/blocks/{id}); the audit record names its rule and target.
-func (a *API) liftGuardBlock(w http.ResponseWriter, r *http.Request, _ string) error {
+func (a *API) liftGuardBlock(w http.ResponseWriter, r *http.Request, reqID string) error {
+	// Lifting takes a countermeasure off a client the guard judged
+	// hostile, which a stolen operator token would want first: a step-up.
+	if err := a.stepUp(r, reqID, []string{"lift guard block " + r.PathValue("id")}); err != nil {
+		return err
+	}
 	b, err := a.cfg.Guard.Lift(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err

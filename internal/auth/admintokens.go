@@ -311,3 +311,36 @@ func parseAdminToken(s string) (id string, secret [secretBytes]byte, ok bool) {
 	}
 	return id, secret, true
 }
+
+// VerifyID is Verify that also returns the token's id (not secret), by
+// which Current finds the token again without its secret: the console
+// keeps the id in a session, never the token.
+func (t *AdminTokens) VerifyID(ctx context.Context, bearer string) (*rbac.Principal, string, error) {
+	who, err := t.Verify(ctx, bearer)
+	if err != nil {
+		return nil, "", err
+	}
+	id, _, _ := parseAdminToken(bearer)
+	return who, id, nil
+}
+
+// Current returns the principal of the admin token with id as it stands
+// now: its role and apps, or ErrUnauthenticated once it is revoked or
+// gone, so a session started with a token ends with it. Any other error
+// means the store could not be read.
+func (t *AdminTokens) Current(ctx context.Context, id string) (*rbac.Principal, error) {
+	rec, err := t.get(ctx, id)
+	if errors.Is(err, aegis.ErrNotFound) {
+		return nil, errUnknownKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	if rec.RevokedAt != nil {
+		return nil, errRevoked
+	}
+	if _, err := rbac.ParseRole(string(rec.Role)); err != nil {
+		return nil, fmt.Errorf("admin token: record has %w", aegis.ErrUnavailable)
+	}
+	return &rbac.Principal{Name: rec.Name, Role: rec.Role, Apps: slices.Clone(rec.Apps)}, nil
+}

@@ -197,3 +197,35 @@ func FuzzVerifyAdminToken(f *testing.F) {
 		}
 	})
 }
+
+func TestAdminTokenCurrentEndsWithRevocation(t *testing.T) {
+	at, _, _ := newTestAdminTokens(t)
+	ctx := context.Background()
+	tok, err := at.Create(ctx, "console", rbac.RoleOperator, []string{"shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, id, err := at.VerifyID(ctx, tok)
+	if err != nil || who.Name != "console" || id == "" {
+		t.Fatalf("VerifyID: %+v %q %v", who, id, err)
+	}
+	if strings.Contains(id, "_") || !strings.HasPrefix(tok, AdminTokenPrefix+id+"_") {
+		t.Fatalf("id %q is not the token's id part", id)
+	}
+	cur, err := at.Current(ctx, id)
+	if err != nil || cur.Role != rbac.RoleOperator || !slices.Equal(cur.Apps, []string{"shop"}) {
+		t.Fatalf("Current: %+v %v", cur, err)
+	}
+	if err := at.Revoke(ctx, "console"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := at.Current(ctx, id); !errors.Is(err, ErrUnauthenticated) || Reason(err) != ReasonRevoked {
+		t.Fatalf("Current after revoke: %v", err)
+	}
+	if _, err := at.Current(ctx, "AAAAAAAAAAAAAAAA"); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("Current of an unknown id: %v", err)
+	}
+	if _, _, err := at.VerifyID(ctx, tok); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("VerifyID after revoke: %v", err)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/aegis-platform/aegis/internal/capability"
 	"github.com/aegis-platform/aegis/internal/clusterjoin"
 	"github.com/aegis-platform/aegis/internal/connlimit"
+	"github.com/aegis-platform/aegis/internal/console"
 	"github.com/aegis-platform/aegis/internal/dispatch"
 	"github.com/aegis-platform/aegis/internal/funclog"
 	"github.com/aegis-platform/aegis/internal/gateway"
@@ -57,6 +58,7 @@ type Server struct {
 	vaultSweep *periodic.Loop
 
 	token      string
+	console    *console.Console // the web console on the admin listener
 	node       *jetstream.Node
 	logs       *funclog.Log
 	dispatcher *dispatch.Dispatcher
@@ -361,12 +363,16 @@ func (s *Server) wire(ctx context.Context) error {
 	if err := s.gateway.Open(ctx); err != nil {
 		return err
 	}
+	adminTokens := auth.NewAdminTokens(adminBucket)
 	api := admin.New(admin.Config{Token: s.token, Registry: s.registry, Keys: keys, WebhookSecrets: webhookSecrets, Secrets: adminSecrets{s.vault}, RotateMaster: s.rotateMaster, RotateDataKey: s.rotateDataKey, Backup: backuper{s}, Bus: s.bus, Logs: s.logs, Dispatcher: s.dispatcher, Logger: s.log,
-		AdminTokens: auth.NewAdminTokens(adminBucket), MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
+		AdminTokens: adminTokens, MFA: auth.NewAuthenticator(adminBucket), StepUp: s.cfg.StepUp,
 		Metrics: s.metrics.Handler(), Usage: s.usage, OnAuthFailure: s.metrics.AuthFailure,
 		Graph: s.graph, Audit: s.audit, Guard: s.guard, GuardRules: s.adminGuardRules(), Alerts: s.alerts,
 		Cluster: s.heartbeat, Gate: s.gate})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
+	if err := s.openConsole(ctx, api, adminTokens); err != nil {
+		return err
+	}
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
 }
@@ -410,7 +416,7 @@ func (s *Server) listen() error {
 		return fmt.Errorf("start admin API: %w", err)
 	}
 	s.gatewaySrv.Handler = withHeaders(s.gatewaySrv.Handler, gatewayHeaders(s.tls != nil))
-	s.adminSrv.Handler = withHeaders(s.adminSrv.Handler, adminHeaders(s.tls != nil))
+	s.adminSrv.Handler = adminListener(s.adminSrv.Handler, s.console, s.tls != nil)
 	if s.tls != nil {
 		// Serve with ServeTLS below, which also offers HTTP/2 through ALPN.
 		s.gatewaySrv.TLSConfig = s.tls.Clone()
