@@ -102,7 +102,7 @@ func activityChart(lines []logLine, now time.Time) (template.HTML, int, int) {
 	return draw.Lines("Invocations and errors per minute, last hour", []draw.Line{
 		{Name: "invocations", Class: "invocations", Points: inv},
 		{Name: "errors", Class: "errors", Points: errs},
-	}, "per minute"), total, failed
+	}, ""), total, failed
 }
 
 // --- app ---
@@ -118,8 +118,12 @@ type appPage struct {
 	Err       string
 }
 
+// functionView is a function as the app page shows it. Name repeats
+// adminapi.Function's field, which the embedded type's own name hides
+// from templates.
 type functionView struct {
 	adminapi.Function
+	Name    string
 	Schemas []string
 }
 
@@ -149,7 +153,7 @@ func (c *Console) app(w http.ResponseWriter, r *http.Request, rq *request) {
 		return
 	}
 	for _, f := range fns {
-		p.Functions = append(p.Functions, functionView{Function: f, Schemas: schemasOf(f.Triggers)})
+		p.Functions = append(p.Functions, functionView{Function: f, Name: f.Function, Schemas: schemasOf(f.Triggers)})
 	}
 	p.Err = sectionErr(c.call(ctx, r, rq, "GET", "/v1/routes"+q, nil, &p.Routes, ""))
 	_ = c.call(ctx, r, rq, "GET", "/v1/apps/"+url.PathEscape(name)+"/versions", nil, &p.Versions, "")
@@ -224,7 +228,9 @@ func (c *Console) traces(w http.ResponseWriter, r *http.Request, rq *request) {
 		if l.Msg != "invocation" || l.TraceID == "" {
 			continue
 		}
-		if p.Route != "" && !strings.HasSuffix(l.Trigger, p.Route) {
+		// The record names its trigger's kind, not the route: a
+		// function with two routes lists the requests of both.
+		if p.Route != "" && l.Trigger != "http" {
 			continue
 		}
 		p.Recent = append(p.Recent, l)
