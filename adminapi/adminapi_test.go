@@ -50,8 +50,9 @@ func TestWire(t *testing.T) {
 			`{"version":"v2","number":2,"active":true,"created_at":"2025-01-02T03:04:05Z","file":"aegis.yaml","modules":{"pay":"ab12"}}`},
 		{"Function", &Function{App: "shop", Function: "pay", Version: "v3", SHA256: "ab12",
 			Triggers:  []manifest.Trigger{{HTTP: &manifest.HTTPTrigger{Method: "POST", Path: "/pay", Auth: []string{"api-key"}}}},
-			Isolation: "pooled"},
-			`{"app":"shop","function":"pay","version":"v3","sha256":"ab12","triggers":[{"http":{"method":"POST","path":"/pay","auth":["api-key"]}}],"isolation":"pooled"}`},
+			Isolation: "pooled", Grants: manifest.Grants{KV: manifest.ReadWrite{Write: []string{"orders"}}}, Limits: manifest.Limits{Concurrency: 4}},
+			`{"app":"shop","function":"pay","version":"v3","sha256":"ab12","triggers":[{"http":{"method":"POST","path":"/pay","auth":["api-key"]}}],"isolation":"pooled",` +
+				`"grants":{"kv":{"write":["orders"]},"objects":{},"events":{},"egress":{}},"limits":{"concurrency":4}}`},
 		{"Route", &Route{Method: "GET", Path: "/ping", App: "shop", Function: "ping", Public: true, Auth: []string{}},
 			`{"method":"GET","path":"/ping","app":"shop","function":"ping","public":true,"auth":[]}`},
 		{"private Route", &Route{Method: "POST", Path: "/in", App: "shop", Function: "in", Private: true, Auth: []string{"api-key"}},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aegis-platform/aegis/adminapi"
 	"github.com/aegis-platform/aegis/internal/console/draw"
+	"github.com/aegis-platform/aegis/internal/telemetry/logkey"
 	"github.com/aegis-platform/aegis/manifest"
 )
 
@@ -560,7 +561,7 @@ func (c *Console) failCall(w http.ResponseWriter, r *http.Request, rq *request, 
 		c.fail(w, r, rq, ae.Status, msg)
 		return
 	}
-	c.log.Error("console admin call failed", "error", err)
+	c.log.Error("console admin call failed", logkey.Error, err)
 	c.fail(w, r, rq, http.StatusInternalServerError, "The page could not be built; the server's log says why.")
 }
 

@@ -149,7 +149,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, rq *request, st
 	}
 	var buf bytes.Buffer
 	if t == nil {
-		c.log.Error("console page missing", logkey.Path, r.URL.Path, "page", name)
+		c.log.Error("console page missing", logkey.Path, r.URL.Path, logkey.Error, "no template "+name)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
