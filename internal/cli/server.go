@@ -258,8 +258,8 @@ func runServer(ctx context.Context, cfg server.Config, stderr io.Writer, ready f
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(stderr, "aegis: gateway on %s, admin API on %s (admin token in %s)\n",
-		s.GatewayURL(), s.AdminURL(), filepath.Join(cfg.DataDir, tokenFile))
+	fmt.Fprintf(stderr, "aegis: gateway on %s, admin API on %s, console on %s/console/ (admin token in %s)\n",
+		s.GatewayURL(), s.AdminURL(), s.AdminURL(), filepath.Join(cfg.DataDir, tokenFile))
 	if ready != nil {
 		if err := ready(sigCtx, s); err != nil {
 			return err
@@ -368,7 +368,8 @@ func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, 
 	if caFile != "" {
 		fmt.Fprintf(c.stdout, "  CA cert  %s  (self-signed; curl --cacert, or AEGIS_CA_CERT for the CLI)\n", caFile)
 	}
-	fmt.Fprintf(c.stdout, "  API key  %s  (name %q)\n\n", key.Key, key.Name)
+	fmt.Fprintf(c.stdout, "  API key  %s  (name %q)\n", key.Key, key.Name)
+	fmt.Fprintf(c.stdout, "  console  %s/console/  (sign in with the admin token in %s)\n\n", s.AdminURL(), shellQuote(filepath.Join(dataDir, tokenFile)))
 	if try != "" {
 		fmt.Fprintf(c.stdout, "Try:\n  %s\n\n", try)
 	}

@@ -29,7 +29,7 @@ type securityMetrics struct {
 func newSecurityMetrics() securityMetrics {
 	return securityMetrics{
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: AuthFailuresName,
-			Help: "Requests refused with 401, at the gateway and the admin API, by scheme (api-key, jwt, hmac, admin_token, none) and reason (missing credentials, unknown key, expired, ...)."},
+			Help: "Requests refused with 401, at the gateway and the admin API, by scheme (api-key, jwt, hmac, admin_token, console, none) and reason (missing credentials, unknown key, expired, ...)."},
 			[]string{"scheme", "reason"}),
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{Name: PermissionDenialsName,
 			Help: "Host calls a function made without a grant for them, by app, function and capability (kv.put, events.publish, fetch, ...)."},
