@@ -49,7 +49,8 @@ func (c *cli) guardLiftCommand() *cobra.Command {
 		Use:   "lift ID",
 		Short: "Lift a block on every server before it expires (operator role or above)",
 		Long: "The server the command reaches stops refusing at once; the others within their refresh\n" +
-			"interval (one second by default). The lift is recorded in the audit log.",
+			"interval (one second by default). The lift is recorded in the audit log. It is a\n" +
+			"dangerous change: with an authenticator enrolled it needs a current code (--otp).",
 		Example: "  aegis guard lift b3f1c2d4e5a6b7c8d9e0f",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -51,6 +51,7 @@ func addServerFlags(fs *pflag.FlagSet, cfg *server.Config) {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS on both listeners with this certificate (PEM, chain after the leaf)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	fs.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve HTTPS with a self-signed certificate kept in DATA/tls (development)")
+	fs.BoolVar(&cfg.NoConsole, "no-console", false, "do not serve the web console at /console/ on the admin listener")
 	fs.StringVar(&cfg.NATSListen, "nats-listen", "", "also expose the embedded NATS on this address (default: in-process only)")
 	fs.StringVar(&cfg.NATSURL, "nats", "", "use the external NATS at this URL instead of the embedded one")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", "", "credentials file for the external NATS")
@@ -258,8 +259,12 @@ func runServer(ctx context.Context, cfg server.Config, stderr io.Writer, ready f
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(stderr, "aegis: gateway on %s, admin API on %s, console on %s/console/ (admin token in %s)\n",
-		s.GatewayURL(), s.AdminURL(), s.AdminURL(), filepath.Join(cfg.DataDir, tokenFile))
+	console := ""
+	if !cfg.NoConsole {
+		console = ", console on " + s.AdminURL() + "/console/"
+	}
+	fmt.Fprintf(stderr, "aegis: gateway on %s, admin API on %s%s (admin token in %s)\n",
+		s.GatewayURL(), s.AdminURL(), console, filepath.Join(cfg.DataDir, tokenFile))
 	if ready != nil {
 		if err := ready(sigCtx, s); err != nil {
 			return err
@@ -369,7 +374,10 @@ func (c *cli) upReady(ctx context.Context, s *server.Server, cfg server.Config, 
 		fmt.Fprintf(c.stdout, "  CA cert  %s  (self-signed; curl --cacert, or AEGIS_CA_CERT for the CLI)\n", caFile)
 	}
 	fmt.Fprintf(c.stdout, "  API key  %s  (name %q)\n", key.Key, key.Name)
-	fmt.Fprintf(c.stdout, "  console  %s/console/  (sign in with the admin token in %s)\n\n", s.AdminURL(), shellQuote(filepath.Join(dataDir, tokenFile)))
+	if !cfg.NoConsole {
+		fmt.Fprintf(c.stdout, "  console  %s/console/  (sign in with the admin token in %s)\n", s.AdminURL(), shellQuote(filepath.Join(dataDir, tokenFile)))
+	}
+	fmt.Fprintln(c.stdout)
 	if try != "" {
 		fmt.Fprintf(c.stdout, "Try:\n  %s\n\n", try)
 	}

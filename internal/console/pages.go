@@ -68,7 +68,15 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, rq *request) 
 	p.BudgetErr = sectionErr(c.call(ctx, r, rq, "GET", "/v1/usage/budgets", nil, &p.Budgets, ""))
 	if rq.can("platform") {
 		p.ShowAlert = true
-		p.AlertsErr = sectionErr(c.call(ctx, r, rq, "GET", "/v1/guard/alerts?limit=20", nil, &p.Alerts, ""))
+		var alerts []adminapi.GuardAlert
+		p.AlertsErr = sectionErr(c.call(ctx, r, rq, "GET", "/v1/guard/alerts?limit=100", nil, &alerts, ""))
+		// An incident stays open until its Until: the overview shows
+		// those; the guard page has them all.
+		for _, a := range alerts {
+			if a.Until.After(time.Now()) {
+				p.Alerts = append(p.Alerts, a)
+			}
+		}
 	}
 	c.render(w, r, rq, http.StatusOK, "overview", "Overview", "overview", p)
 }

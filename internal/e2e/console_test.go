@@ -490,3 +490,23 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestNoConsole: --no-console leaves /console/ unserved, and the admin
+// API as it was.
+func TestNoConsole(t *testing.T) {
+	in := startServerWith(t, t.TempDir(), func(c *server.Config) { c.NoConsole = true })
+	defer in.close(t)
+	for _, path := range []string{"/console/", "/console/login"} {
+		resp, err := noRedirect.Get(in.srv.AdminURL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s with --no-console: %d", path, resp.StatusCode)
+		}
+	}
+	if _, err := in.admin.Apps(context.Background()); err != nil {
+		t.Errorf("admin API with --no-console: %v", err)
+	}
+}

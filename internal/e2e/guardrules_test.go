@@ -240,7 +240,13 @@ func TestGuardRuleFile(t *testing.T) {
 			blocks[0].Expires.Sub(blocks[0].Created) != 30*time.Minute {
 			t.Fatalf("blocks: %+v %v", blocks, err)
 		}
-		if _, err := in.admin.LiftGuardBlock(ctx, blocks[0].ID); err != nil {
+		// Lifting a block is itself a step-up change.
+		_, err = in.admin.LiftGuardBlock(ctx, blocks[0].ID)
+		if !errors.Is(err, client.ErrStepUpRequired) {
+			t.Fatalf("lift without a code: %v, want a step-up refusal", err)
+		}
+		// The current step's code went to the apply above: the next one.
+		if _, err := as(in, in.srv.AdminToken(), client.WithOTP(codeAt(t, secret, time.Now().Add(30*time.Second)))).LiftGuardBlock(ctx, blocks[0].ID); err != nil {
 			t.Fatal(err)
 		}
 	})

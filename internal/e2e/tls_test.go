@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,6 +252,26 @@ func TestTLSCertAndKey(t *testing.T) {
 	env := map[string]string{"AEGIS_URL": in.srv.AdminURL(), "AEGIS_TOKEN": in.srv.AdminToken(), "AEGIS_CA_CERT": caPath}
 	if code, _, errs := runCLI(env, "keys", "list"); code != 0 {
 		t.Errorf("keys list trusting the CA: code %d, stderr %q", code, errs)
+	}
+
+	// Under TLS the console's session cookie is Secure and __Host-: no
+	// plain-HTTP page and no other host can read, set or shadow it.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.PostForm(in.srv.AdminURL()+"/console/login", url.Values{"token": {in.srv.AdminToken()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		session = c
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil || session.Name != "__Host-aegis_console" || !session.Secure ||
+		!session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Path != "/" || session.Domain != "" {
+		t.Errorf("console sign-in over TLS: %d, cookie %+v", resp.StatusCode, session)
+	}
+	if hsts := resp.Header.Get("Strict-Transport-Security"); hsts == "" {
+		t.Error("console answer over TLS without HSTS")
 	}
 }
 

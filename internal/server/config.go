@@ -38,6 +38,10 @@ type Config struct {
 	// clients trust it by naming cert.pem as their CA.
 	TLSSelfSigned bool
 
+	// NoConsole leaves the web console (docs/console.md) off the admin
+	// listener: /console/ then answers 404 like any path the API lacks.
+	NoConsole bool
+
 	NATSListen   string // embedded NATS listens here too when set; otherwise in-process only
 	NATSURL      string // use an external NATS instead of the embedded one
 	NATSCreds    string // credentials file for the external NATS

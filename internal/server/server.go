@@ -370,8 +370,10 @@ func (s *Server) wire(ctx context.Context) error {
 		Graph: s.graph, Audit: s.audit, Guard: s.guard, GuardRules: s.adminGuardRules(), Alerts: s.alerts,
 		Cluster: s.heartbeat, Gate: s.gate})
 	s.gatewaySrv = newHTTPServer(s.gateway, s.cfg.Connections, s.log)
-	if err := s.openConsole(ctx, api, adminTokens); err != nil {
-		return err
+	if !s.cfg.NoConsole {
+		if err := s.openConsole(ctx, api, adminTokens); err != nil {
+			return err
+		}
 	}
 	s.adminSrv = newHTTPServer(api, s.cfg.Connections, s.log)
 	return nil
