@@ -16,13 +16,9 @@ import (
 	"github.com/aegis-platform/aegis/manifest"
 )
 
-// section is one part of a page whose admin call failed: the page still
-// renders, saying what could not be shown and why (a token that may not
-// read the audit log still sees the rest).
-type section struct {
-	Err string
-}
-
+// sectionErr is what a part of a page says when its admin call failed:
+// the page still renders, saying what could not be shown and why (a token
+// that may not read the audit log still sees the rest).
 func sectionErr(err error) string {
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -468,9 +464,7 @@ func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, rq *request, 
 func (c *Console) createKey(w http.ResponseWriter, r *http.Request, rq *request) {
 	req := adminapi.CreateKeyRequest{Name: strings.TrimSpace(r.PostFormValue("name")), ExpiresIn: strings.TrimSpace(r.PostFormValue("expires_in")),
 		Rate: strings.TrimSpace(r.PostFormValue("rate")), Budget: strings.TrimSpace(r.PostFormValue("budget"))}
-	for _, s := range strings.FieldsFunc(r.PostFormValue("scopes"), func(r rune) bool { return r == ',' || r == ' ' }) {
-		req.Scopes = append(req.Scopes, s)
-	}
+	req.Scopes = strings.FieldsFunc(r.PostFormValue("scopes"), listSeparator)
 	var nk adminapi.NewKey
 	if err := c.call(r.Context(), r, rq, "POST", "/v1/keys", req, &nk, r.PostFormValue("code")); err != nil {
 		c.keysAfterError(w, r, rq, err)
@@ -504,7 +498,7 @@ func (c *Console) rotateKey(w http.ResponseWriter, r *http.Request, rq *request)
 
 func (c *Console) createToken(w http.ResponseWriter, r *http.Request, rq *request) {
 	req := adminapi.CreateAdminTokenRequest{Name: strings.TrimSpace(r.PostFormValue("name")), Role: r.PostFormValue("role")}
-	req.Apps = strings.FieldsFunc(r.PostFormValue("apps"), func(r rune) bool { return r == ',' || r == ' ' })
+	req.Apps = strings.FieldsFunc(r.PostFormValue("apps"), listSeparator)
 	var nt adminapi.NewAdminToken
 	if err := c.call(r.Context(), r, rq, "POST", "/v1/tokens", req, &nt, r.PostFormValue("code")); err != nil {
 		c.keysAfterError(w, r, rq, err)
@@ -520,6 +514,9 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request, rq *reques
 	}
 	http.Redirect(w, r, "/console/keys?done=token-revoked", http.StatusSeeOther)
 }
+
+// listSeparator splits a form's list of names: commas, spaces or both.
+func listSeparator(r rune) bool { return r == ',' || r == ' ' }
 
 // keysAfterError shows the keys page again with the API's refusal, so the
 // form is at hand to correct it.
