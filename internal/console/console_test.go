@@ -218,3 +218,22 @@ func TestRolesDecideActions(t *testing.T) {
 		}
 	}
 }
+
+func TestActivityChart(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 30, 0, time.UTC)
+	lines := []logLine{
+		{Time: now.Add(-90 * time.Minute), Msg: "invocation"},        // before the hour
+		{Time: now.Add(-30 * time.Minute), Msg: "invocation"},        // ok
+		{Time: now.Add(-30 * time.Minute), Msg: "invocation failed"}, // trapped
+		{Time: now.Add(-2 * time.Minute), Msg: "invocation", Status: 502},
+		{Time: now.Add(-time.Minute), Msg: "saved entry 7"}, // a function's own line
+		{Time: now, Msg: "invocation", Status: 201},
+	}
+	svg, total, failed := activityChart(lines, now)
+	if total != 4 || failed != 2 {
+		t.Errorf("counted %d invocations, %d failed; want 4 and 2", total, failed)
+	}
+	if !strings.Contains(string(svg), "<svg") {
+		t.Errorf("no chart: %s", svg)
+	}
+}

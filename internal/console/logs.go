@@ -30,9 +30,21 @@ type logLine struct {
 	TraceID    string    `json:"trace_id,omitempty"`
 }
 
-// failed reports whether an invocation record is one that failed: an
-// error, or a 5xx answer.
-func (l *logLine) failed() bool { return l.Error != "" || l.Status >= 500 || l.Level == "error" }
+// The messages of the function log's invocation records (dispatch).
+const (
+	msgInvocation       = "invocation"
+	msgInvocationFailed = "invocation failed"
+)
+
+// isInvocation reports whether the line is an invocation's record rather
+// than something the function logged.
+func (l *logLine) isInvocation() bool {
+	return l.Msg == msgInvocation || l.Msg == msgInvocationFailed
+}
+
+// failed reports whether an invocation record is one that failed: it
+// trapped, timed out or returned an error, or answered 5xx.
+func (l *logLine) failed() bool { return l.Msg == msgInvocationFailed || l.Status >= 500 }
 
 // readLogs reads the log lines q asks for, oldest first.
 func (c *Console) readLogs(r *http.Request, rq *request, q url.Values) ([]logLine, error) {

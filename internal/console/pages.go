@@ -90,7 +90,7 @@ func activityChart(lines []logLine, now time.Time) (template.HTML, int, int) {
 	}
 	total, failed := 0, 0
 	for _, l := range lines {
-		if l.Msg != "invocation" {
+		if !l.isInvocation() {
 			continue
 		}
 		i := int(l.Time.Sub(start) / time.Minute)
@@ -230,7 +230,7 @@ func (c *Console) traces(w http.ResponseWriter, r *http.Request, rq *request) {
 	p.Err = sectionErr(err)
 	for i := len(lines) - 1; i >= 0 && len(p.Recent) < 50; i-- {
 		l := lines[i]
-		if l.Msg != "invocation" || l.TraceID == "" {
+		if !l.isInvocation() || l.TraceID == "" {
 			continue
 		}
 		// The record names its trigger's kind, not the route: a

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/aegis-platform/aegis/client"
 	"github.com/aegis-platform/aegis/internal/server"
 	"github.com/aegis-platform/aegis/internal/testkit/browser"
 )
@@ -25,6 +26,7 @@ import (
 type consoleFixture struct {
 	in, second *instance
 	diaryKey   string
+	probeKey   string
 	otpSecret  string
 	origin     string
 }
@@ -35,7 +37,15 @@ func newConsoleFixture(t *testing.T) *consoleFixture {
 	t.Cleanup(func() { in.close(t) })
 	f := &consoleFixture{in: in, origin: in.srv.AdminURL()}
 	f.diaryKey = diaryKey(t, in, "console-diary")
-	// Enrolled after the deploy, whose secret grant is a dangerous change.
+	// The probe app, for a dead letter (its topic jobs.fail always fails).
+	deployProbe(t, in, "testdata/probe.yaml")
+	pk, err := in.admin.CreateKey(context.Background(), "console-probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.probeKey = pk.Key
+	// Enrolled after the deploys, which open routes and grant secrets:
+	// dangerous changes.
 	ctx := context.Background()
 	e, err := in.admin.EnrollMFA(ctx)
 	if err != nil {
@@ -205,7 +215,7 @@ func TestConsole(t *testing.T) {
 		b.Run(t, chromedp.Click(chromedp.CSS("#follow")))
 	})
 
-	t.Run("usage, audit, dead letters", func(t *testing.T) {
+	t.Run("usage and audit", func(t *testing.T) {
 		b.Navigate(t, f.origin+"/console/usage")
 		if n := eval[int](t, b, `document.querySelectorAll("#chart-functions svg g.bar").length`); n < 3 {
 			t.Errorf("usage chart has %d bars", n)
@@ -222,9 +232,42 @@ func TestConsole(t *testing.T) {
 		if !strings.HasPrefix(export, "200 attachment;") {
 			t.Errorf("audit export: %s", export)
 		}
+	})
+
+	t.Run("replay a dead letter", func(t *testing.T) {
+		o, reqID := probe(t, in.gateway, f.probeKey, "probe", "publish", map[string]any{"topic": "jobs.fail", "value": `{"job":1}`})
+		if !o.OK {
+			t.Fatalf("publish: %s", o.Error)
+		}
+		var id uint64
+		eventually(t, 15*time.Second, "the dead letter", func() bool {
+			list, err := in.admin.DLQ(ctx, "probe")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range list {
+				if d.RequestID == reqID {
+					id = d.ID
+				}
+			}
+			return id != 0
+		})
+		before := runs(t, in, "probe", "failing", reqID)
 		b.Navigate(t, f.origin+"/console/dlq")
+		if row := b.Text(t, "#dead-letters"); !strings.Contains(row, "this event always fails") {
+			t.Errorf("dead letters: %q", row)
+		}
 		checkConsolePage(t, b, f, "dead letters")
 		b.Screenshot(t, "console-dlq")
+		b.Run(t, chromedp.Click(chromedp.CSS(fmt.Sprintf(`form[action="/console/dlq/%d/replay"] button`, id))), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		eventually(t, 15*time.Second, "the replayed event to run again", func() bool {
+			return runs(t, in, "probe", "failing", reqID) > before
+		})
+		// The failures show on the overview's activity.
+		b.Navigate(t, f.origin+"/console/")
+		if act := b.Text(t, "#activity"); strings.Contains(act, " 0 errors") {
+			t.Errorf("overview activity after failed invocations: %q", act)
+		}
 	})
 
 	t.Run("create and revoke a key", func(t *testing.T) {
@@ -429,6 +472,46 @@ func TestConsole(t *testing.T) {
 		}
 		if l := f.second.logs.Lines("guess-1"); len(l) > 0 {
 			t.Errorf("a presented token reached the log: %v", l[0])
+		}
+
+		// On the first server the guard's brute_force rule counts more
+		// than 5: the sixth failed sign-in, each after its wait, blocks
+		// the address on every server, and then even the right token is
+		// refused.
+		for i := range 6 {
+			eventually(t, 10*time.Second, "the throttle's wait to pass", func() bool {
+				resp, err := noRedirect.PostForm(f.origin+"/console/login", url.Values{"token": {fmt.Sprintf("guess-%d", i)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusUnauthorized
+			})
+		}
+		var blockID string
+		eventually(t, 10*time.Second, "the guard's block of the guessing address", func() bool {
+			blocks, err := in.admin.GuardBlocks(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range blocks {
+				if b.Rule == "brute_force" && b.Target == "127.0.0.1" {
+					blockID = b.ID
+				}
+			}
+			return blockID != ""
+		})
+		eventually(t, 10*time.Second, "the other server to refuse the blocked address's sign-in", func() bool {
+			resp, err := noRedirect.PostForm(f.second.srv.AdminURL()+"/console/login", url.Values{"token": {in.srv.AdminToken()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusForbidden
+		})
+		lift := as(in, in.srv.AdminToken(), client.WithOTP(codeAt(t, f.otpSecret, time.Now().Add(30*time.Second))))
+		if _, err := lift.LiftGuardBlock(ctx, blockID); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
