@@ -9,26 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aegis-platform/aegis/internal/funclog"
 )
 
-// logLine is one record of GET /v1/logs (funclog.Record's JSON).
-type logLine struct {
-	Time       time.Time `json:"time"`
-	Level      string    `json:"level"`
-	Msg        string    `json:"msg"`
-	App        string    `json:"app"`
-	Function   string    `json:"function"`
-	Version    string    `json:"version,omitempty"`
-	RequestID  string    `json:"request_id,omitempty"`
-	Trigger    string    `json:"trigger,omitempty"`
-	DurationMS float64   `json:"duration_ms,omitempty"`
-	Status     int       `json:"status,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	Capability string    `json:"capability,omitempty"`
-	Resource   string    `json:"resource,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	TraceID    string    `json:"trace_id,omitempty"`
-}
+// logLine is one record of GET /v1/logs, in the function log's own shape.
+type logLine = funclog.Record
 
 // The messages of the function log's invocation records (dispatch).
 const (
@@ -38,13 +24,13 @@ const (
 
 // isInvocation reports whether the line is an invocation's record rather
 // than something the function logged.
-func (l *logLine) isInvocation() bool {
+func isInvocation(l *logLine) bool {
 	return l.Msg == msgInvocation || l.Msg == msgInvocationFailed
 }
 
 // failed reports whether an invocation record is one that failed: it
 // trapped, timed out or returned an error, or answered 5xx.
-func (l *logLine) failed() bool { return l.Msg == msgInvocationFailed || l.Status >= 500 }
+func invocationFailed(l *logLine) bool { return l.Msg == msgInvocationFailed || l.Status >= 500 }
 
 // readLogs reads the log lines q asks for, oldest first.
 func (c *Console) readLogs(r *http.Request, rq *request, q url.Values) ([]logLine, error) {

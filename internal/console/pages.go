@@ -90,7 +90,7 @@ func activityChart(lines []logLine, now time.Time) (template.HTML, int, int) {
 	}
 	total, failed := 0, 0
 	for _, l := range lines {
-		if !l.isInvocation() {
+		if !isInvocation(&l) {
 			continue
 		}
 		i := int(l.Time.Sub(start) / time.Minute)
@@ -99,7 +99,7 @@ func activityChart(lines []logLine, now time.Time) (template.HTML, int, int) {
 		}
 		inv[i].V++
 		total++
-		if l.failed() {
+		if invocationFailed(&l) {
 			errs[i].V++
 			failed++
 		}
@@ -230,7 +230,7 @@ func (c *Console) traces(w http.ResponseWriter, r *http.Request, rq *request) {
 	p.Err = sectionErr(err)
 	for i := len(lines) - 1; i >= 0 && len(p.Recent) < 50; i-- {
 		l := lines[i]
-		if !l.isInvocation() || l.TraceID == "" {
+		if !isInvocation(&l) || l.TraceID == "" {
 			continue
 		}
 		// The record names its trigger's kind, not the route: a
