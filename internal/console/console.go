@@ -283,14 +283,17 @@ func (c *Console) toLogin(w http.ResponseWriter, r *http.Request) {
 	c.fail(w, r, nil, http.StatusUnauthorized, "Your session has ended: sign in again.")
 }
 
+// setCookie sets the session cookie to value for the session's lifetime.
 func (c *Console) setCookie(w http.ResponseWriter, value string) {
-	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: value, Path: "/", HttpOnly: true, Secure: c.cfg.TLS,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(c.cfg.Lifetime / time.Second)})
+	c.writeCookie(w, value, int(c.cfg.Lifetime/time.Second))
 }
 
-func (c *Console) clearCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: c.cfg.TLS,
-		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+// clearCookie tells the browser to drop the session cookie.
+func (c *Console) clearCookie(w http.ResponseWriter) { c.writeCookie(w, "", -1) }
+
+func (c *Console) writeCookie(w http.ResponseWriter, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: value, Path: "/", HttpOnly: true, Secure: c.cfg.TLS,
+		SameSite: http.SameSiteStrictMode, MaxAge: maxAge})
 }
 
 // unavailable answers a store failure: the console fails closed.
