@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/aegis-platform/aegis/client"
@@ -101,6 +103,18 @@ func checkConsolePage(t *testing.T, b *browser.Browser, f *consoleFixture, what 
 	if n := eval[int](t, b, `document.querySelectorAll("script:not([src]), [style], [onclick], [onload], [onsubmit]").length`); n != 0 {
 		t.Errorf("%s: %d inline scripts, styles or handlers", what, n)
 	}
+	// Keyboard: the first stop of the Tab key skips to the content.
+	if !eval[bool](t, b, `document.querySelector("a[href], button, input:not([type=hidden]), select, textarea") === document.querySelector("a.skip[href='#main']")`) {
+		t.Errorf("%s: the first thing Tab reaches is not the skip link", what)
+	}
+}
+
+// scriptsOff turns the page's JavaScript off (on again with false).
+func scriptsOff(off bool) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: off})
+		return chromedp.Void{}, err
+	}
 }
 
 func (f *consoleFixture) signIn(t *testing.T, b *browser.Browser, token string) {
@@ -151,6 +165,21 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("POST /entries: %d %s", st, body)
 	}
 	traceTree(t, in, traceID, 4)
+	// The call graph's observations reach its store every 2 s: wait for
+	// the upload's hops before the page is read.
+	eventually(t, 20*time.Second, "the upload's edges observed in the call graph", func() bool {
+		g, err := in.admin.Graph(ctx, "travel-diary")
+		if err != nil {
+			t.Fatal(err)
+		}
+		observed := 0
+		for _, e := range g.Edges {
+			if e.Observed && (e.From == "make-thumbnail" && e.To == "thumbnail.created" || e.From == "thumbnail.created" && e.To == "index-entry") {
+				observed++
+			}
+		}
+		return observed == 2
+	})
 
 	t.Run("app and call graph", func(t *testing.T) {
 		b.Navigate(t, f.origin+"/console/")
@@ -199,6 +228,28 @@ func TestConsole(t *testing.T) {
 		b.Navigate(t, f.origin+"/console/traces?id=nonsense")
 		if msg := b.Text(t, "main .problem"); !strings.Contains(msg, "32 lower-case") {
 			t.Errorf("bad trace id: %q", msg)
+		}
+	})
+
+	t.Run("read-only pages read without JavaScript", func(t *testing.T) {
+		b.Run(t, scriptsOff(true))
+		defer b.Run(t, scriptsOff(false))
+		for page, want := range map[string][2]string{
+			"/console/":                      {"#apps", "travel-diary"},
+			"/console/apps/travel-diary":     {"#routes", "POST /entries"},
+			"/console/traces/" + traceID:     {"#hops", "travel-diary/index-entry"},
+			"/console/logs?app=travel-diary": {"#log-lines", "travel-diary/save-entry"},
+			"/console/usage":                 {"#usage", "save-entry"},
+			"/console/audit":                 {"#audit-status", "verifies"},
+			"/console/guard":                 {"main", "Blocks in force"},
+		} {
+			b.Navigate(t, f.origin+page)
+			if got := b.Text(t, want[0]); !strings.Contains(got, want[1]) {
+				t.Errorf("%s without JavaScript: %s reads %q", page, want[0], got)
+			}
+		}
+		if eval[bool](t, b, `!document.getElementById("follow").hidden`) {
+			t.Error("without JavaScript the logs page offers a follow button that cannot work")
 		}
 	})
 
