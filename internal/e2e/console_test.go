@@ -248,6 +248,7 @@ func TestConsole(t *testing.T) {
 				t.Errorf("%s without JavaScript: %s reads %q", page, want[0], got)
 			}
 		}
+		b.Navigate(t, f.origin+"/console/logs")
 		if eval[bool](t, b, `!document.getElementById("follow").hidden`) {
 			t.Error("without JavaScript the logs page offers a follow button that cannot work")
 		}
