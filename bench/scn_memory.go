@@ -47,7 +47,7 @@ type childServer struct {
 	*Instance
 }
 
-var listenLine = regexp.MustCompile(`aegis: gateway on (\S+), admin API on (\S+) `)
+var listenLine = regexp.MustCompile(`aegis: gateway on ([^\s,]+), admin API on ([^\s,]+)[ ,]`)
 
 // startChild runs the aegis binary on a data directory with ports picked
 // by the kernel, and returns once the admin API answers its health check.
@@ -96,14 +96,20 @@ func startChild(ctx context.Context, bin, dataDir string, verbose bool) (*childS
 		return nil, err
 	}
 	c.Instance = &Instance{Admin: client.New(a[1], strings.TrimSpace(string(token))), Gateway: a[0], DataDir: dataDir}
-	for ctx.Err() == nil {
+	// Bounded: a wrong address read off the line must fail the scenario,
+	// never hang the run.
+	deadline := time.Now().Add(30 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
 		if err := c.Admin.Health(ctx); err == nil {
 			return c, nil
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	c.stop()
-	return nil, ctx.Err()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("aegis server's admin API at %s did not answer its health check within 30s", a[1])
 }
 
 func (c *childServer) rss() (uint64, error) { return vmRSS(c.cmd.Process.Pid) }

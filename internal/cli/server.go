@@ -259,12 +259,14 @@ func runServer(ctx context.Context, cfg server.Config, stderr io.Writer, ready f
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Scripts read the addresses off this line (bench/scn_memory.go): the
+	// console's comes last, so the line starts as it always did.
 	console := ""
 	if !cfg.NoConsole {
 		console = ", console on " + s.AdminURL() + "/console/"
 	}
-	fmt.Fprintf(stderr, "aegis: gateway on %s, admin API on %s%s (admin token in %s)\n",
-		s.GatewayURL(), s.AdminURL(), console, filepath.Join(cfg.DataDir, tokenFile))
+	fmt.Fprintf(stderr, "aegis: gateway on %s, admin API on %s (admin token in %s)%s\n",
+		s.GatewayURL(), s.AdminURL(), filepath.Join(cfg.DataDir, tokenFile), console)
 	if ready != nil {
 		if err := ready(sigCtx, s); err != nil {
 			return err
