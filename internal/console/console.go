@@ -197,14 +197,14 @@ func (c *Console) cookieName() string {
 // console's own page with its session's CSRF token.
 func (c *Console) signedIn(h signedInHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ck, err := r.Cookie(c.cookieName())
-		if err != nil {
-			c.toLogin(w, r)
-			return
-		}
-		sess, err := c.sessions.get(r.Context(), ck.Value)
+		rq, err := c.sessionOf(r)
 		if errors.Is(err, errNoSession) {
-			c.clearCookie(w)
+			// Only a cookie that was sent and is dead is cleared: a
+			// request without one (another site's: SameSite keeps the
+			// cookie off it) must not sign the browser out.
+			if _, sent := r.Cookie(c.cookieName()); sent == nil {
+				c.clearCookie(w)
+			}
 			c.toLogin(w, r)
 			return
 		}
@@ -212,29 +212,40 @@ func (c *Console) signedIn(h signedInHandler) http.HandlerFunc {
 			c.unavailable(w, r, err)
 			return
 		}
-		who, err := c.principalOf(r.Context(), sess)
-		if errors.Is(err, auth.ErrUnauthenticated) {
-			_ = c.sessions.end(r.Context(), ck.Value)
-			c.clearCookie(w)
-			c.toLogin(w, r)
-			return
-		}
-		if err != nil {
-			c.unavailable(w, r, err)
-			return
-		}
-		rq := &request{who: who, sess: sess, id: ck.Value}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if !c.sameOrigin(r) || !sameSecret(r.PostFormValue("csrf"), sess.CSRF) {
+			if !c.sameOrigin(r) || !sameSecret(r.PostFormValue("csrf"), rq.sess.CSRF) {
 				c.log.Warn("console change refused: cross-site or without its CSRF token", logkey.Security, true,
-					logkey.Remote, r.RemoteAddr, logkey.Method, r.Method, logkey.Path, r.URL.Path, logkey.TokenName, who.Name)
+					logkey.Remote, r.RemoteAddr, logkey.Method, r.Method, logkey.Path, r.URL.Path, logkey.TokenName, rq.who.Name)
 				c.fail(w, r, rq, http.StatusForbidden, "This change did not come from a console page of this session, so it was not made. Reload the page and try again.")
 				return
 			}
 		}
 		h(w, r, rq)
 	}
+}
+
+// sessionOf is the signed-in request r belongs to: errNoSession when it
+// carries no live session, or its token no longer stands (the session is
+// then ended); any other error when a store could not be read.
+func (c *Console) sessionOf(r *http.Request) (*request, error) {
+	ck, err := r.Cookie(c.cookieName())
+	if err != nil {
+		return nil, errNoSession
+	}
+	sess, err := c.sessions.get(r.Context(), ck.Value)
+	if err != nil {
+		return nil, err
+	}
+	who, err := c.principalOf(r.Context(), sess)
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		_ = c.sessions.end(r.Context(), ck.Value)
+		return nil, errNoSession
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &request{who: who, sess: sess, id: ck.Value}, nil
 }
 
 // principalOf is who a session stands for now: a revoked token, or a

@@ -54,8 +54,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"ago": func(t time.Time) string { return ago(time.Since(t)) },
-	"ms":  func(v float64) string { return fmt.Sprintf("%.1f ms", v) },
+	"ms": func(v float64) string { return fmt.Sprintf("%.1f ms", v) },
 	"join": func(s []string, sep string) string {
 		return strings.Join(s, sep)
 	},
@@ -68,20 +67,6 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%.0f %%", 100*used/limit)
 	},
 	"f64": func(v int64) float64 { return float64(v) },
-}
-
-func ago(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "in " + strings.TrimSuffix(ago(-d), " ago")
-	case d < time.Minute:
-		return fmt.Sprintf("%d s ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%d min ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d h ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 }
 
 func humanBytes(n int64) string {

@@ -416,6 +416,11 @@ func TestConsole(t *testing.T) {
 				t.Fatal("a cross-site post created a key")
 			}
 		}
+		// Nor did it sign the browser out.
+		b.Navigate(t, f.origin+"/console/")
+		if who := b.Text(t, "#who"); !strings.Contains(who, "root") {
+			t.Errorf("after a cross-site post the console shows %q", who)
+		}
 		// With the session cookie and its CSRF token, a post that says it
 		// comes from another site is still refused.
 		jar := signInClient(t, f.origin, in.srv.AdminToken())
